@@ -1,0 +1,1 @@
+// placeholder until the folder has sources; delete when adding the first real .cpp
