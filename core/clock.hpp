@@ -39,6 +39,8 @@ private:
 inline long long to_unix(time_point t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
-inline time_point from_unix(long long s) { return time_point{std::chrono::seconds{s}}; }
+inline time_point from_unix(long long s) {
+    return time_point{std::chrono::seconds{s}};
+}
 
 }  // namespace tugboat::core

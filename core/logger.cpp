@@ -36,12 +36,12 @@ void append_kv_value(std::string& out, std::string_view v) {
     out.push_back('"');
     for (char c : v) {
         switch (c) {
-        case '"': out.append("\\\""); break;
-        case '\\': out.append("\\\\"); break;
-        case '\n': out.append("\\n"); break;
-        case '\r': out.append("\\r"); break;
-        case '\t': out.append("\\t"); break;
-        default: out.push_back(c);
+            case '"': out.append("\\\""); break;
+            case '\\': out.append("\\\\"); break;
+            case '\n': out.append("\\n"); break;
+            case '\r': out.append("\\r"); break;
+            case '\t': out.append("\\t"); break;
+            default: out.push_back(c);
         }
     }
     out.push_back('"');
@@ -51,17 +51,17 @@ void append_json_string(std::string& out, std::string_view v) {
     out.push_back('"');
     for (unsigned char c : v) {
         switch (c) {
-        case '"': out.append("\\\""); break;
-        case '\\': out.append("\\\\"); break;
-        case '\n': out.append("\\n"); break;
-        case '\r': out.append("\\r"); break;
-        case '\t': out.append("\\t"); break;
-        default:
-            if (c < 0x20) {
-                fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-            } else {
-                out.push_back(static_cast<char>(c));
-            }
+            case '"': out.append("\\\""); break;
+            case '\\': out.append("\\\\"); break;
+            case '\n': out.append("\\n"); break;
+            case '\r': out.append("\\r"); break;
+            case '\t': out.append("\\t"); break;
+            default:
+                if (c < 0x20) {
+                    fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+                } else {
+                    out.push_back(static_cast<char>(c));
+                }
         }
     }
     out.push_back('"');
@@ -113,8 +113,8 @@ void logger::log(log_level level, std::string_view event, std::initializer_list<
     if (!enabled(level)) {
         return;
     }
-    auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
+    auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     std::string ts = fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", now);
     std::string_view lvl = level_names[static_cast<std::size_t>(level)];
     std::string line;
@@ -151,11 +151,10 @@ logger& null_logger() {
 std::string redact_secrets(std::string_view text) {
     // Cheap pre-check: almost every log value has none of these markers, and std::regex is slow.
     static constexpr std::array<std::string_view, 12> markers{
-        "xox", "xapp-", "earer", "asic ", "eyJ", "AKIA", "PRIVATE KEY", "assword", "oken", "ecret",
-        "api_key", "apikey"};
-    if (std::ranges::none_of(markers, [&](std::string_view m) {
-            return text.find(m) != std::string_view::npos;
-        })) {
+        "xox",         "xapp-",   "earer", "asic ", "eyJ",     "AKIA",
+        "PRIVATE KEY", "assword", "oken",  "ecret", "api_key", "apikey"};
+    if (std::ranges::none_of(
+            markers, [&](std::string_view m) { return text.find(m) != std::string_view::npos; })) {
         return std::string(text);
     }
     static const std::regex patterns[] = {
@@ -171,8 +170,8 @@ std::string redact_secrets(std::string_view text) {
     std::string out(text);
     for (std::size_t i = 0; i < std::size(patterns); ++i) {
         // The assignment pattern keeps its key ("password=") so the reader knows what was hidden.
-        out = std::regex_replace(out, patterns[i], i + 1 == std::size(patterns) ? "$1[redacted]"
-                                                                                 : "[redacted]");
+        out = std::regex_replace(out, patterns[i],
+                                 i + 1 == std::size(patterns) ? "$1[redacted]" : "[redacted]");
     }
     return out;
 }

@@ -25,8 +25,9 @@ struct log_field {
     log_field(std::string_view k, const char* v) : key(k), value(v ? v : "") {}
     log_field(std::string_view k, bool v) : key(k), value(v ? "true" : "false") {}
     template <class N>
-        requires(std::is_arithmetic_v<N> && !std::same_as<N, bool> && !std::same_as<N, char>)
-    log_field(std::string_view k, N v) : key(k), value(std::to_string(v)) {}
+    requires(std::is_arithmetic_v<N> && !std::same_as<N, bool> && !std::same_as<N, char>)
+        log_field(std::string_view k, N v)
+        : key(k), value(std::to_string(v)) {}
 };
 
 /// Where formatted log lines go. Implementations must be cheap; called on the io thread.

@@ -29,19 +29,19 @@ enum class errc {
 /// Stable lower-case name of an error category, for logs and tests.
 constexpr std::string_view to_string(errc code) noexcept {
     switch (code) {
-    case errc::invalid_argument: return "invalid_argument";
-    case errc::not_found: return "not_found";
-    case errc::already_exists: return "already_exists";
-    case errc::conflict: return "conflict";
-    case errc::permission_denied: return "permission_denied";
-    case errc::rate_limited: return "rate_limited";
-    case errc::unavailable: return "unavailable";
-    case errc::timeout: return "timeout";
-    case errc::cancelled: return "cancelled";
-    case errc::protocol_error: return "protocol_error";
-    case errc::storage_error: return "storage_error";
-    case errc::config_error: return "config_error";
-    case errc::internal: return "internal";
+        case errc::invalid_argument: return "invalid_argument";
+        case errc::not_found: return "not_found";
+        case errc::already_exists: return "already_exists";
+        case errc::conflict: return "conflict";
+        case errc::permission_denied: return "permission_denied";
+        case errc::rate_limited: return "rate_limited";
+        case errc::unavailable: return "unavailable";
+        case errc::timeout: return "timeout";
+        case errc::cancelled: return "cancelled";
+        case errc::protocol_error: return "protocol_error";
+        case errc::storage_error: return "storage_error";
+        case errc::config_error: return "config_error";
+        case errc::internal: return "internal";
     }
     return "unknown";
 }
@@ -62,23 +62,39 @@ inline error make_error(errc code, std::string message) {
 template <class T>
 class [[nodiscard]] result {
 public:
-    result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit on purpose
-    result(error e) : v_(std::in_place_index<1>, std::move(e)) {}      // NOLINT: implicit on purpose
+    result(T value)
+        : v_(std::in_place_index<0>, std::move(value)) {}          // NOLINT: implicit on purpose
+    result(core::error e) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT: implicit on purpose
 
     bool has_value() const noexcept { return v_.index() == 0; }
     explicit operator bool() const noexcept { return has_value(); }
 
-    T& value() & { assert(has_value()); return std::get<0>(v_); }
-    const T& value() const& { assert(has_value()); return std::get<0>(v_); }
-    T&& value() && { assert(has_value()); return std::get<0>(std::move(v_)); }
+    T& value() & {
+        assert(has_value());
+        return std::get<0>(v_);
+    }
+    const T& value() const& {
+        assert(has_value());
+        return std::get<0>(v_);
+    }
+    T&& value() && {
+        assert(has_value());
+        return std::get<0>(std::move(v_));
+    }
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
     T&& operator*() && { return std::move(*this).value(); }
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
 
-    const core::error& error() const& { assert(!has_value()); return std::get<1>(v_); }
-    core::error&& error() && { assert(!has_value()); return std::get<1>(std::move(v_)); }
+    const core::error& error() const& {
+        assert(!has_value());
+        return std::get<1>(v_);
+    }
+    core::error&& error() && {
+        assert(!has_value());
+        return std::get<1>(std::move(v_));
+    }
 
     /// The value, or `fallback` when this holds an error.
     T value_or(T fallback) const& { return has_value() ? std::get<0>(v_) : std::move(fallback); }
@@ -91,12 +107,18 @@ template <>
 class [[nodiscard]] result<void> {
 public:
     result() = default;
-    result(error e) : err_(std::move(e)), ok_(false) {}  // NOLINT: implicit on purpose
+    result(core::error e) : err_(std::move(e)), ok_(false) {}  // NOLINT: implicit on purpose
 
     bool has_value() const noexcept { return ok_; }
     explicit operator bool() const noexcept { return ok_; }
-    const core::error& error() const& { assert(!ok_); return err_; }
-    core::error&& error() && { assert(!ok_); return std::move(err_); }
+    const core::error& error() const& {
+        assert(!ok_);
+        return err_;
+    }
+    core::error&& error() && {
+        assert(!ok_);
+        return std::move(err_);
+    }
 
 private:
     core::error err_;
@@ -104,6 +126,8 @@ private:
 };
 
 /// Convenience for `return ok();` in result<void> functions.
-inline result<void> ok() { return {}; }
+inline result<void> ok() {
+    return {};
+}
 
 }  // namespace tugboat::core

@@ -9,7 +9,9 @@
 namespace tugboat::core {
 
 namespace {
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char lower(char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
 }  // namespace
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -130,12 +132,12 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
             return std::nullopt;  // a unit is required: "30" is ambiguous
         }
         switch (lower(text[i])) {
-        case 's': total += n; break;
-        case 'm': total += n * 60; break;
-        case 'h': total += n * 3600; break;
-        case 'd': total += n * 86400; break;
-        case 'w': total += n * 7 * 86400; break;
-        default: return std::nullopt;
+            case 's': total += n; break;
+            case 'm': total += n * 60; break;
+            case 'h': total += n * 3600; break;
+            case 'd': total += n * 86400; break;
+            case 'w': total += n * 7 * 86400; break;
+            default: return std::nullopt;
         }
         ++i;
     }

@@ -1,0 +1,82 @@
+#include "bot/dispatcher.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+
+#include <exception>
+
+namespace tugboat::bot {
+
+namespace {
+
+boost::asio::awaitable<void> run_routed(router& r, commands::inbound_event ev,
+                                        core::work_tracker::scope /*work*/) {
+    co_await r.route(std::move(ev));
+}
+
+}  // namespace
+
+dispatcher::dispatcher(boost::asio::any_io_executor executor, storage::database& db,
+                       router& router, core::work_tracker& tracker, core::logger& log,
+                       const core::clock& clock)
+    : executor_(std::move(executor)),
+      inbox_(db),
+      router_(router),
+      tracker_(tracker),
+      log_(log),
+      clock_(clock) {}
+
+bool dispatcher::submit(commands::inbound_event ev) {
+    std::vector<commands::inbound_event> one;
+    one.push_back(std::move(ev));
+    return submit_batch(std::move(one)).front();
+}
+
+std::vector<bool> dispatcher::submit_batch(std::vector<commands::inbound_event> events) {
+    std::vector<std::string> keys;
+    std::vector<std::size_t> keyed;  // index in `events` of each key
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        if (!events[i].idempotency_key.empty()) {
+            keys.push_back(events[i].idempotency_key);
+            keyed.push_back(i);
+        }
+    }
+    std::vector<bool> started(events.size(), true);
+    if (!keys.empty()) {
+        auto fresh = inbox_.record_batch(keys, clock_.now());
+        if (!fresh) {
+            log_.error("inbox_failed", {{"error", fresh.error().message}, {"events", keys.size()}});
+        } else {
+            for (std::size_t k = 0; k < keyed.size(); ++k) {
+                started[keyed[k]] = (*fresh)[k];
+            }
+        }
+    }
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        if (!started[i]) {
+            ++duplicates_;
+            log_.info("duplicate_event", {{"key", events[i].idempotency_key},
+                                          {"kind", commands::to_string(events[i].kind)}});
+            continue;
+        }
+        spawn(std::move(events[i]));
+    }
+    return started;
+}
+
+void dispatcher::spawn(commands::inbound_event ev) {
+    boost::asio::co_spawn(executor_, run_routed(router_, std::move(ev), tracker_.start()),
+                          [this](std::exception_ptr e) {
+                              if (!e) {
+                                  return;
+                              }
+                              try {
+                                  std::rethrow_exception(e);
+                              } catch (const std::exception& ex) {
+                                  log_.error("event_handler_crashed", {{"what", ex.what()}});
+                              } catch (...) {
+                                  log_.error("event_handler_crashed", {{"what", "unknown"}});
+                              }
+                          });
+}
+
+}  // namespace tugboat::bot

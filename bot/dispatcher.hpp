@@ -1,0 +1,51 @@
+#pragma once
+
+// The one entry point of every transport: de-duplicates an inbound event on its idempotency key
+// (in SQLite, so a re-delivery after a restart is caught too) and runs it through the router as
+// tracked background work, so the transport can acknowledge and read on at once.
+
+#include "bot/router.hpp"
+#include "commands/event.hpp"
+#include "core/clock.hpp"
+#include "core/logger.hpp"
+#include "core/work_tracker.hpp"
+#include "storage/database.hpp"
+#include "storage/inbox_repository.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <span>
+#include <vector>
+
+namespace tugboat::bot {
+
+class dispatcher {
+public:
+    dispatcher(boost::asio::any_io_executor executor, storage::database& db, router& router,
+               core::work_tracker& tracker, core::logger& log, const core::clock& clock);
+
+    /// Starts handling `ev` unless its idempotency key was seen before; returns whether it was
+    /// started. An event without a key is always handled. A storage failure is logged and the
+    /// event is handled anyway: acting twice on a rare re-delivery beats dropping a command.
+    bool submit(commands::inbound_event ev);
+
+    /// Same for many events, recording their keys in one transaction (Socket Mode batches what
+    /// it read in one go). Element i tells whether events[i] was started.
+    std::vector<bool> submit_batch(std::vector<commands::inbound_event> events);
+
+    /// Events dropped as duplicates so far.
+    std::size_t duplicates() const noexcept { return duplicates_; }
+
+private:
+    void spawn(commands::inbound_event ev);
+
+    boost::asio::any_io_executor executor_;
+    storage::inbox_repository inbox_;
+    router& router_;
+    core::work_tracker& tracker_;
+    core::logger& log_;
+    const core::clock& clock_;
+    std::size_t duplicates_ = 0;
+};
+
+}  // namespace tugboat::bot

@@ -1,0 +1,62 @@
+#pragma once
+
+// Everything the bot says goes through `chat`. Two implementations: the Slack Web API one
+// (bot/, owns rate limits, retries and size limits) and the sandbox console.
+
+#include "commands/message.hpp"
+#include "core/result.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <string>
+
+namespace tugboat::commands {
+
+/// Where a posted message lives; keep it to update the message or reply in its thread.
+struct message_ref {
+    std::string channel;  ///< conversation ID
+    std::string ts;       ///< the message's timestamp ID (a string; never parse it as a number)
+
+    friend bool operator==(const message_ref&, const message_ref&) = default;
+};
+
+/// Says things to people. All methods honour cancellation of the calling coroutine; failures
+/// (channel not found, not in channel, rate limited beyond the retry budget, …) come back as
+/// errors whose message says what to fix, never as exceptions.
+class chat {
+public:
+    virtual ~chat() = default;
+
+    /// Posts `msg` to a channel (or a DM conversation ID).
+    virtual boost::asio::awaitable<core::result<message_ref>> post(std::string channel,
+                                                                   message msg) = 0;
+
+    /// Replaces the content of a message the bot posted earlier.
+    virtual boost::asio::awaitable<core::result<void>> update(message_ref ref, message msg) = 0;
+
+    /// Replies in the thread of `root` (a top-level message; pass the root even when replying
+    /// to a reply). With `broadcast`, the reply also shows in the channel.
+    virtual boost::asio::awaitable<core::result<message_ref>> reply(message_ref root, message msg,
+                                                                    bool broadcast) = 0;
+
+    /// Shows `msg` only to `user` in `channel` (in the thread `thread_ts` when not empty).
+    /// Ephemeral messages cannot be updated later and are not delivered to inactive users.
+    virtual boost::asio::awaitable<core::result<void>> ephemeral(std::string channel,
+                                                                 std::string user,
+                                                                 std::string thread_ts,
+                                                                 message msg) = 0;
+
+    /// Sends `msg` to `user` in their DM with the bot, opening the conversation if needed.
+    virtual boost::asio::awaitable<core::result<message_ref>> dm(std::string user,
+                                                                 message msg) = 0;
+
+    /// Shares a text file (a build log, a long answer) in `channel`, in the thread `thread_ts`
+    /// when not empty.
+    virtual boost::asio::awaitable<core::result<void>> upload(std::string channel,
+                                                              std::string thread_ts,
+                                                              std::string filename,
+                                                              std::string content,
+                                                              std::string title) = 0;
+};
+
+}  // namespace tugboat::commands

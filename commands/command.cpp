@@ -1,0 +1,150 @@
+#include "commands/command.hpp"
+
+#include "core/text.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace tugboat::commands {
+
+namespace {
+
+std::string normalize(std::string_view name) {
+    name = core::trim(name);
+    if (name.starts_with('/')) {
+        name.remove_prefix(1);
+    }
+    return core::to_lower(name);
+}
+
+bool valid_name(std::string_view name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::islower(static_cast<unsigned char>(c)) ||
+               std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+    });
+}
+
+core::result<void> as_void(const core::result<message_ref>& r) {
+    if (!r) {
+        return r.error();
+    }
+    return core::ok();
+}
+
+}  // namespace
+
+boost::asio::awaitable<core::result<void>> answer(chat& out, inbound_event ev, message msg) {
+    switch (ev.kind) {
+        case event_kind::slash_command:
+        case event_kind::button:
+            if (!ev.channel.empty()) {
+                co_return co_await out.ephemeral(ev.channel, ev.actor, ev.thread_ts,
+                                                 std::move(msg));
+            }
+            break;
+        case event_kind::mention: {
+            std::string root = ev.thread_ts.empty() ? ev.message_ts : ev.thread_ts;
+            if (!ev.channel.empty() && !root.empty()) {
+                co_return as_void(co_await out.reply({ev.channel, root}, std::move(msg), false));
+            }
+            if (!ev.channel.empty()) {
+                co_return as_void(co_await out.post(ev.channel, std::move(msg)));
+            }
+            break;
+        }
+        case event_kind::direct_message:
+            // A DM is private already; threading every answer there would only add clicks.
+            if (!ev.channel.empty() && !ev.thread_ts.empty()) {
+                co_return as_void(
+                    co_await out.reply({ev.channel, ev.thread_ts}, std::move(msg), false));
+            }
+            if (!ev.channel.empty()) {
+                co_return as_void(co_await out.post(ev.channel, std::move(msg)));
+            }
+            break;
+        case event_kind::modal_submission:
+        case event_kind::modal_closed: break;
+    }
+    co_return as_void(co_await out.dm(ev.actor, std::move(msg)));
+}
+
+boost::asio::awaitable<core::result<void>> request::answer(message msg) const {
+    co_return co_await commands::answer(chat, event, std::move(msg));
+}
+
+core::result<void> command_registry::declare(const command_spec& spec) {
+    if (!valid_name(spec.name)) {
+        return core::make_error(core::errc::invalid_argument,
+                                fmt::format("command name `{}` must be a lower-case word",
+                                            spec.name));
+    }
+    if (find(spec.name) != nullptr) {
+        return core::make_error(core::errc::already_exists,
+                                fmt::format("command `{}` is declared twice", spec.name));
+    }
+    specs_.push_back(&spec);
+    return core::ok();
+}
+
+core::result<void> command_registry::attach(command& handler) {
+    const std::string& name = handler.spec().name;
+    if (find(name) == nullptr) {
+        return core::make_error(core::errc::not_found,
+                                fmt::format("command `{}` is not in the registration list "
+                                            "(commands/registry.cpp)",
+                                            name));
+    }
+    if (handlers_.contains(name)) {
+        return core::make_error(core::errc::already_exists,
+                                fmt::format("command `{}` already has a handler", name));
+    }
+    handlers_.emplace(name, &handler);
+    return core::ok();
+}
+
+core::result<void> command_registry::attach(std::unique_ptr<command> handler) {
+    auto attached = attach(*handler);
+    if (attached) {
+        owned_.push_back(std::move(handler));
+    }
+    return attached;
+}
+
+core::result<void> command_registry::attach_actions(std::string prefix,
+                                                    action_handler& handler) {
+    if (prefix.empty() || prefix.find('.') != std::string::npos) {
+        return core::make_error(core::errc::invalid_argument,
+                                fmt::format("action prefix `{}` must be one word without '.'",
+                                            prefix));
+    }
+    if (actions_.contains(prefix)) {
+        return core::make_error(core::errc::already_exists,
+                                fmt::format("action prefix `{}` already has a handler", prefix));
+    }
+    actions_.emplace(std::move(prefix), &handler);
+    return core::ok();
+}
+
+const command_spec* command_registry::find(std::string_view name) const {
+    const std::string wanted = normalize(name);
+    for (const auto* spec : specs_) {
+        if (spec->name == wanted) {
+            return spec;
+        }
+    }
+    return nullptr;
+}
+
+command* command_registry::handler(std::string_view name) const {
+    auto it = handlers_.find(normalize(name));
+    return it == handlers_.end() ? nullptr : it->second;
+}
+
+action_handler* command_registry::action_handler_for(std::string_view action_id) const {
+    auto it = actions_.find(action_id.substr(0, action_id.find('.')));
+    return it == actions_.end() ? nullptr : it->second;
+}
+
+}  // namespace tugboat::commands

@@ -1,0 +1,73 @@
+#pragma once
+
+// The sandbox: the whole bot wired to a console chat and to fake Jenkins and Kubernetes servers
+// on 127.0.0.1, so a newcomer can try every command without Slack, Jenkins or a cluster.
+
+#include "commands/event.hpp"
+#include "core/result.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace tugboat::sandbox {
+
+class console_chat;
+
+struct sandbox_options {
+    std::filesystem::path config;    ///< default: the bundled sandbox/sandbox.yaml
+    std::filesystem::path work_dir;  ///< scratch folder (db, CA, kubeconfig, log); default: temp
+    double speed = 1.0;              ///< simulated durations of the fakes are divided by this
+    std::chrono::milliseconds settle_timeout{std::chrono::seconds{60}};
+    std::size_t width = 100;
+    bool ansi = false;
+    bool verbose = false;  ///< bot logs to stderr instead of <work_dir>/sandbox.log
+};
+
+/// Sandbox people, as in sandbox.yaml: alice (default), bob, carol, dave.
+std::string user_id_for(std::string_view name);
+
+/// A running sandbox. Everything runs on the given io_context's thread.
+class sandbox_app {
+public:
+    /// Starts the fakes, writes the CA and kubeconfig to the work folder, loads the config and
+    /// opens the database. Errors say what failed (e.g. the config's problems, with lines).
+    static core::result<std::unique_ptr<sandbox_app>> start(boost::asio::io_context& ioc,
+                                                            sandbox_options options,
+                                                            std::ostream& out);
+    ~sandbox_app();
+    sandbox_app(const sandbox_app&) = delete;
+    sandbox_app& operator=(const sandbox_app&) = delete;
+
+    /// Handles one typed line as `default_user` would in Slack: "@bob: …" acts as bob, a line
+    /// starting with '/' is a slash command, a line matching a shown button presses it, anything
+    /// else is a DM to the bot. Returns false for an empty line.
+    bool type(std::string_view line);
+
+    /// Waits until the work started so far has settled (finished, or waiting for a person);
+    /// false when `settle_timeout` passed first.
+    boost::asio::awaitable<bool> settle();
+
+    /// Types each line, echoing it, and settles after each. Returns the exit code: 0, or 1 when
+    /// some line did not settle in time.
+    boost::asio::awaitable<int> run_script(std::vector<std::string> lines);
+
+    console_chat& chat();
+    const std::filesystem::path& work_dir() const;
+    /// One paragraph telling a newcomer what runs where and what to type.
+    std::string banner() const;
+
+    struct state;
+
+private:
+    explicit sandbox_app(std::unique_ptr<state> s);
+    std::unique_ptr<state> s_;
+};
+
+}  // namespace tugboat::sandbox

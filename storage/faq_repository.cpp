@@ -1,0 +1,156 @@
+#include "storage/faq_repository.hpp"
+
+#include "storage/query.hpp"
+
+namespace tugboat::storage {
+namespace {
+
+constexpr std::string_view document_columns =
+    "SELECT id, path, mtime_at, hash, front_matter_json FROM faq_documents ";
+constexpr std::string_view section_columns =
+    "SELECT id, document_id, ordinal, heading_path, anchor, body FROM faq_sections ";
+
+faq_document read_document(statement& st) {
+    return faq_document{st.get_int(0), st.get_text(1), st.get_time(2), st.get_text(3),
+                        st.get_text(4)};
+}
+
+faq_section read_section(statement& st) {
+    return faq_section{st.get_int(0),  st.get_int(1),  static_cast<int>(st.get_int(2)),
+                       st.get_text(3), st.get_text(4), st.get_text(5)};
+}
+
+std::string with(std::string_view head, std::string_view rest) {
+    std::string sql{head};
+    sql += rest;
+    return sql;
+}
+
+}  // namespace
+
+core::result<std::int64_t> faq_repository::upsert_document(faq_document& d) {
+    auto st = db_->prepare(
+        "INSERT INTO faq_documents (path, mtime_at, hash, front_matter_json) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (path) DO UPDATE SET mtime_at = excluded.mtime_at, hash = excluded.hash, "
+        "front_matter_json = excluded.front_matter_json RETURNING id");
+    if (!st) {
+        return std::move(st).error();
+    }
+    st->bind_all(d.path, d.mtime, d.hash, d.front_matter_json);
+    auto row = st->step();
+    if (!row) {
+        return std::move(row).error();
+    }
+    d.id = st->get_int(0);
+    if (auto done = st->run(); !done) {
+        return std::move(done).error();
+    }
+    return d.id;
+}
+
+core::result<std::optional<faq_document>> faq_repository::get_document(std::string_view path) {
+    return query_one(*db_, with(document_columns, "WHERE path = ?"), read_document, path);
+}
+
+core::result<std::vector<faq_document>> faq_repository::list_documents() {
+    return query_all(*db_, with(document_columns, "ORDER BY path"), read_document);
+}
+
+core::result<bool> faq_repository::remove_document(std::string_view path) {
+    auto r = db_->execute("DELETE FROM faq_documents WHERE path = ?", path);
+    if (!r) {
+        return std::move(r).error();
+    }
+    return db_->changes() > 0;
+}
+
+core::result<void> faq_repository::replace_sections(std::int64_t document_id,
+                                                    std::vector<faq_section>& sections) {
+    auto tx = transaction::begin(*db_);
+    if (!tx) {
+        return std::move(tx).error();
+    }
+    if (auto r = db_->execute("DELETE FROM faq_sections WHERE document_id = ?", document_id); !r) {
+        return r;
+    }
+    for (auto& s : sections) {
+        auto r = db_->execute(
+            "INSERT INTO faq_sections (document_id, ordinal, heading_path, anchor, body) "
+            "VALUES (?, ?, ?, ?, ?)",
+            document_id, s.ordinal, s.heading_path, s.anchor, s.body);
+        if (!r) {
+            return r;
+        }
+        s.id = db_->last_insert_rowid();
+        s.document_id = document_id;
+    }
+    return tx->commit();
+}
+
+core::result<std::vector<faq_section>> faq_repository::sections_of(std::int64_t document_id) {
+    return query_all(*db_, with(section_columns, "WHERE document_id = ? ORDER BY ordinal"),
+                     read_section, document_id);
+}
+
+core::result<std::vector<faq_section>> faq_repository::all_sections() {
+    return query_all(*db_, with(section_columns, "ORDER BY document_id, ordinal"), read_section);
+}
+
+core::result<std::optional<faq_section>> faq_repository::get_section(std::int64_t id) {
+    return query_one(*db_, with(section_columns, "WHERE id = ?"), read_section, id);
+}
+
+core::result<std::int64_t> faq_repository::record_feedback(faq_feedback& f) {
+    auto r = db_->execute(
+        "INSERT INTO faq_feedback (question, section, vote, user, at) VALUES (?, ?, ?, ?, ?)",
+        f.question, f.section, f.vote, f.user, f.at);
+    if (!r) {
+        return std::move(r).error();
+    }
+    f.id = db_->last_insert_rowid();
+    return f.id;
+}
+
+core::result<std::vector<faq_feedback>> faq_repository::feedback_for(std::string_view section) {
+    return query_all(
+        *db_,
+        "SELECT id, question, section, vote, user, at FROM faq_feedback WHERE section = ? "
+        "ORDER BY id",
+        [](statement& st) {
+            return faq_feedback{st.get_int(0),  st.get_text(1),
+                                st.get_text(2), static_cast<int>(st.get_int(3)),
+                                st.get_text(4), st.get_time(5)};
+        },
+        section);
+}
+
+core::result<std::int64_t> faq_repository::record_unanswered(faq_unanswered& q) {
+    auto r =
+        db_->execute("INSERT INTO faq_unanswered (question, user, channel, at) VALUES (?, ?, ?, ?)",
+                     q.question, q.user, q.channel, q.at);
+    if (!r) {
+        return std::move(r).error();
+    }
+    q.id = db_->last_insert_rowid();
+    return q.id;
+}
+
+core::result<std::vector<faq_unanswered>> faq_repository::list_unanswered(int limit) {
+    return query_all(
+        *db_, "SELECT id, question, user, channel, at FROM faq_unanswered ORDER BY id DESC LIMIT ?",
+        [](statement& st) {
+            return faq_unanswered{st.get_int(0), st.get_text(1), st.get_text(2), st.get_text(3),
+                                  st.get_time(4)};
+        },
+        limit);
+}
+
+core::result<bool> faq_repository::remove_unanswered(std::int64_t id) {
+    auto r = db_->execute("DELETE FROM faq_unanswered WHERE id = ?", id);
+    if (!r) {
+        return std::move(r).error();
+    }
+    return db_->changes() > 0;
+}
+
+}  // namespace tugboat::storage

@@ -1,0 +1,96 @@
+#pragma once
+
+// Base tables of the FAQ: documents, their sections, feedback and unanswered questions. Full-text
+// search (FTS5 with the project tokenizer) comes as a later migration over faq_sections; see
+// migrations.cpp.
+
+#include "core/clock.hpp"
+#include "core/result.hpp"
+#include "storage/database.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tugboat::storage {
+
+/// One indexed Markdown file.
+struct faq_document {
+    std::int64_t id = 0;  ///< assigned by upsert_document
+    std::string path;     ///< unique; as configured (folder-relative or absolute)
+    core::time_point mtime{};
+    std::string hash;                      ///< content hash; unchanged hash → skip re-indexing
+    std::string front_matter_json = "{}";  ///< opaque
+};
+
+/// One heading's worth of a document.
+struct faq_section {
+    std::int64_t id = 0;           ///< assigned by replace_sections
+    std::int64_t document_id = 0;  ///< set by replace_sections
+    int ordinal = 0;               ///< position in the document, from 0
+    std::string heading_path;      ///< e.g. "Deploys > Rolling back"
+    std::string anchor;            ///< e.g. "rolling-back"
+    std::string body;
+};
+
+/// A 👍/👎 on an answer. `section` is "path#anchor", so it survives re-indexing.
+struct faq_feedback {
+    std::int64_t id = 0;
+    std::string question;
+    std::string section;
+    int vote = 1;  ///< +1 or -1
+    std::string user;
+    core::time_point at{};
+};
+
+/// A question the FAQ could not answer, for the docs owners.
+struct faq_unanswered {
+    std::int64_t id = 0;
+    std::string question;
+    std::string user;
+    std::string channel;
+    core::time_point at{};
+};
+
+/// FAQ tables. Cheap; keeps a reference to `db`, which must outlive it.
+class faq_repository {
+public:
+    explicit faq_repository(database& db) : db_(&db) {}
+
+    /// Inserts the document or updates the one with the same path; sets and returns `d.id`.
+    core::result<std::int64_t> upsert_document(faq_document& d);
+    core::result<std::optional<faq_document>> get_document(std::string_view path);
+    /// Every document, by path.
+    core::result<std::vector<faq_document>> list_documents();
+    /// Removes the document and its sections; true when it existed.
+    core::result<bool> remove_document(std::string_view path);
+
+    /// Replaces all sections of a document in one transaction; sets each section's id and
+    /// document_id. Errors: conflict when the document does not exist.
+    core::result<void> replace_sections(std::int64_t document_id,
+                                        std::vector<faq_section>& sections);
+    /// The document's sections in order.
+    core::result<std::vector<faq_section>> sections_of(std::int64_t document_id);
+    /// Every section of every document.
+    core::result<std::vector<faq_section>> all_sections();
+    core::result<std::optional<faq_section>> get_section(std::int64_t id);
+
+    /// Stores the vote; sets and returns its id. Errors: invalid_argument unless vote is ±1.
+    core::result<std::int64_t> record_feedback(faq_feedback& f);
+    /// Votes for a section ("path#anchor"), oldest first.
+    core::result<std::vector<faq_feedback>> feedback_for(std::string_view section);
+
+    /// Stores the question; sets and returns its id.
+    core::result<std::int64_t> record_unanswered(faq_unanswered& q);
+    /// Newest first, at most `limit`.
+    core::result<std::vector<faq_unanswered>> list_unanswered(int limit);
+    /// Removes one (it has been answered in the docs); true when it existed.
+    core::result<bool> remove_unanswered(std::int64_t id);
+
+private:
+    database* db_;
+};
+
+}  // namespace tugboat::storage

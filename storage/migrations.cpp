@@ -1,0 +1,192 @@
+#include "storage/migrations.hpp"
+
+#include <array>
+
+namespace tugboat::storage {
+namespace {
+
+// Column conventions (see database.hpp): `*_at` unix seconds, `*_ms` milliseconds, `*_json`
+// opaque JSON text owned by a caller. CHECKs hold the enumerations the repositories map to C++
+// enums, so a bad value fails loudly at the write that made it.
+constexpr std::string_view initial_schema = R"sql(
+-- Slack re-delivers envelopes it thinks were not acknowledged; a key seen before is dropped.
+CREATE TABLE processed_events (
+    key     TEXT PRIMARY KEY,
+    seen_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX processed_events_seen_at ON processed_events (seen_at);
+
+-- AUTOINCREMENT: deploy ids are shown to people ("d-000123") and passed to Jenkins, so an id
+-- must never be reused, even after the newest row is gone.
+CREATE TABLE deploys (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    revision          INTEGER NOT NULL DEFAULT 1,
+    service           TEXT NOT NULL,
+    environment       TEXT NOT NULL,
+    version           TEXT NOT NULL,
+    requester         TEXT NOT NULL,
+    phase             TEXT NOT NULL,
+    outcome           TEXT NOT NULL DEFAULT 'running'
+                      CHECK (outcome IN ('running', 'succeeded', 'failed', 'cancelled')),
+    state_json        TEXT NOT NULL DEFAULT '{}',
+    slack_channel     TEXT NOT NULL DEFAULT '',
+    slack_root_ts     TEXT NOT NULL DEFAULT '',
+    jenkins_queue_url TEXT NOT NULL DEFAULT '',
+    build_number      INTEGER,
+    rollout_json      TEXT NOT NULL DEFAULT '{}',
+    failure_reason    TEXT NOT NULL DEFAULT '',
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    finished_at       INTEGER,
+    CHECK ((outcome = 'running') = (finished_at IS NULL))
+);
+CREATE INDEX deploys_unfinished ON deploys (id) WHERE finished_at IS NULL;
+CREATE INDEX deploys_history ON deploys (service, environment, id);
+
+-- At most one holder per service+environment: a deploy, or a person (deploy_id NULL).
+CREATE TABLE deploy_locks (
+    service     TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    deploy_id   INTEGER REFERENCES deploys (id),
+    holder      TEXT NOT NULL,
+    reason      TEXT NOT NULL DEFAULT '',
+    since_at    INTEGER NOT NULL,
+    PRIMARY KEY (service, environment)
+);
+
+-- Deploys waiting for a lock; `id` orders the queue.
+CREATE TABLE deploy_queue (
+    id          INTEGER PRIMARY KEY,
+    deploy_id   INTEGER NOT NULL UNIQUE REFERENCES deploys (id),
+    service     TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    enqueued_at INTEGER NOT NULL
+);
+CREATE INDEX deploy_queue_target ON deploy_queue (service, environment, id);
+
+-- Past Jenkins stage durations, for ETAs.
+CREATE TABLE stage_durations (
+    id          INTEGER PRIMARY KEY,
+    job         TEXT NOT NULL,
+    stage       TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL CHECK (duration_ms >= 0),
+    finished_at INTEGER NOT NULL
+);
+CREATE INDEX stage_durations_job ON stage_durations (job, stage, finished_at);
+
+CREATE TABLE grants (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    revision       INTEGER NOT NULL DEFAULT 1,
+    requester      TEXT NOT NULL,
+    role           TEXT NOT NULL,
+    environment    TEXT NOT NULL,
+    namespace      TEXT NOT NULL,
+    duration_ms    INTEGER NOT NULL CHECK (duration_ms > 0),
+    reason         TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'active', 'rejected',
+                                                  'cancelled', 'expired', 'revoked', 'failed')),
+    failure_reason TEXT NOT NULL DEFAULT '',
+    slack_channel  TEXT NOT NULL DEFAULT '',
+    slack_card_ts  TEXT NOT NULL DEFAULT '',
+    bindings_json  TEXT NOT NULL DEFAULT '{}',
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    granted_at     INTEGER,
+    expires_at     INTEGER,
+    revoked_at     INTEGER
+);
+CREATE INDEX grants_state_expiry ON grants (state, expires_at);
+CREATE INDEX grants_requester ON grants (requester, id);
+
+-- One row per approver: a double-clicked Approve button cannot count twice.
+CREATE TABLE grant_approvals (
+    grant_id    INTEGER NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+    approver    TEXT NOT NULL,
+    approved_at INTEGER NOT NULL,
+    PRIMARY KEY (grant_id, approver)
+) WITHOUT ROWID;
+
+-- Durable timers: rows with a due time survive restarts, sleeping coroutines do not.
+CREATE TABLE timers (
+    id      INTEGER PRIMARY KEY,
+    kind    TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    due_at  INTEGER NOT NULL,
+    payload TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (kind, subject)
+);
+CREATE INDEX timers_due ON timers (due_at);
+
+CREATE TABLE audit_log (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    subject TEXT NOT NULL DEFAULT '',
+    details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_log_actor ON audit_log (actor, id);
+CREATE INDEX audit_log_action ON audit_log (action, id);
+CREATE INDEX audit_log_subject ON audit_log (subject, id);
+CREATE INDEX audit_log_at ON audit_log (at);
+-- The log is evidence: enforce append-only in the database, not just in our code.
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only: entries cannot be changed');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only: entries cannot be deleted');
+END;
+
+CREATE TABLE faq_documents (
+    id                INTEGER PRIMARY KEY,
+    path              TEXT NOT NULL UNIQUE,
+    mtime_at          INTEGER NOT NULL,
+    hash              TEXT NOT NULL,
+    front_matter_json TEXT NOT NULL DEFAULT '{}'
+);
+-- Sections are replaced wholesale when their document changes.
+CREATE TABLE faq_sections (
+    id           INTEGER PRIMARY KEY,
+    document_id  INTEGER NOT NULL REFERENCES faq_documents (id) ON DELETE CASCADE,
+    ordinal      INTEGER NOT NULL,
+    heading_path TEXT NOT NULL,
+    anchor       TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    UNIQUE (document_id, ordinal)
+);
+-- Feedback names its section as "path#anchor", not by row id, so it survives re-indexing.
+CREATE TABLE faq_feedback (
+    id       INTEGER PRIMARY KEY,
+    question TEXT NOT NULL,
+    section  TEXT NOT NULL,
+    vote     INTEGER NOT NULL CHECK (vote IN (-1, 1)),
+    user     TEXT NOT NULL,
+    at       INTEGER NOT NULL
+);
+CREATE INDEX faq_feedback_section ON faq_feedback (section);
+CREATE TABLE faq_unanswered (
+    id       INTEGER PRIMARY KEY,
+    question TEXT NOT NULL,
+    user     TEXT NOT NULL,
+    channel  TEXT NOT NULL DEFAULT '',
+    at       INTEGER NOT NULL
+);
+)sql";
+
+constexpr std::array<migration, 1> list{{
+    {1, "initial schema", initial_schema},
+    // Next: FAQ full-text search — an FTS5 external-content table over
+    // faq_sections (heading_path, body) with the project tokenizer, plus AFTER INSERT/DELETE/UPDATE
+    // triggers on faq_sections that keep it in sync and a one-off 'rebuild'. Add it here as
+    // {2, "faq search", ...}; never edit a migration that has shipped.
+}};
+
+}  // namespace
+
+std::span<const migration> all_migrations() {
+    return list;
+}
+
+}  // namespace tugboat::storage

@@ -1,0 +1,602 @@
+#include "integrations/http_client.hpp"
+#include "sandbox/http_server.hpp"
+#include "sandbox/test_ca.hpp"
+#include "tests/support/run_test.hpp"
+#include "tests/support/test_ca_fixture.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace tugboat;
+using namespace std::chrono_literals;
+using integrations::http_client;
+using integrations::http_method;
+using integrations::http_request;
+using sandbox::request_context;
+using steady = std::chrono::steady_clock;
+using test::run_test;
+
+// A one-shot signal between a test and a server handler: wait() returns once set() was called.
+class test_event {
+public:
+    explicit test_event(asio::any_io_executor ex) : timer_(ex, steady::time_point::max()) {}
+    void set() {
+        set_ = true;
+        timer_.cancel();
+    }
+    asio::awaitable<void> wait() {
+        while (!set_) {
+            co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+    }
+
+private:
+    asio::steady_timer timer_;
+    bool set_ = false;
+};
+
+integrations::http_client_options fast_options() {
+    integrations::http_client_options options;
+    options.tls = test::test_client_tls();
+    options.retry.initial_backoff = 10ms;
+    options.retry.max_backoff = 40ms;
+    options.retry.max_retry_after = 2s;
+    return options;
+}
+
+sandbox::http_server start_server(asio::io_context& ioc,
+                                  std::shared_ptr<asio::ssl::context> tls,
+                                  sandbox::http_server_options options = {}) {
+    options.tls = std::move(tls);
+    auto server = sandbox::http_server::start(ioc.get_executor(), std::move(options));
+    REQUIRE(server);
+    return std::move(*server);
+}
+
+http_client make_client(asio::io_context& ioc, core::logger& log,
+                        integrations::http_client_options options = fast_options()) {
+    auto client = http_client::create(ioc.get_executor(), log, std::move(options));
+    REQUIRE(client);
+    return std::move(*client);
+}
+
+// The io_context first, so it outlives (and is destroyed after) every socket.
+struct fixture {
+    explicit fixture(bool tls = true, sandbox::http_server_options options = {})
+        : server(start_server(ioc, tls ? test::test_server_tls() : nullptr, options)),
+          client(make_client(ioc, log)) {}
+
+    http_request get(const std::string& path) const {
+        http_request r;
+        r.url = server.base_url() + path;
+        return r;
+    }
+    http_request post(const std::string& path, std::string body) const {
+        http_request r = get(path);
+        r.method = http_method::post;
+        r.body = std::move(body);
+        r.headers = {{"Content-Type", "text/plain"}};
+        return r;
+    }
+
+    asio::io_context ioc;
+    core::string_sink sink;
+    core::logger log{sink, core::log_level::debug};
+    sandbox::http_server server;
+    http_client client;
+};
+
+bool contains(const std::string& text, std::string_view part) {
+    return text.find(part) != std::string::npos;
+}
+
+// Polls `done` every 10 ms; for conditions no event announces (a server closing a socket).
+template <class Pred>
+asio::awaitable<void> wait_until(Pred done) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (!done()) {
+        timer.expires_after(10ms);
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("http_client: GET and POST over TLS", "[loopback]") {
+    fixture f;
+    f.server.route("GET", "/things/{id}", [](request_context& ctx) -> asio::awaitable<void> {
+        // GCC 12 rejects braced lists inside co_await expressions: build arguments first.
+        sandbox::http_headers headers{{"X-Request-Id", "r-1"}};
+        co_await ctx.respond_json(200, R"({"id":")" + ctx.param("id") + R"("})", headers);
+    });
+    f.server.route("POST", "/things", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(201, "created " + ctx.body());
+    });
+
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto got = co_await f.client.send(f.get("/things/42?view=full"));
+        REQUIRE(got);
+        CHECK(got->status == 200);
+        CHECK(got->body == R"({"id":"42"})");
+        CHECK(got->header("x-request-id") == "r-1");
+
+        auto made = co_await f.client.send(f.post("/things", "a thing"));
+        REQUIRE(made);
+        CHECK(made->status == 201);
+        CHECK(made->body == "created a thing");
+    }());
+
+    const auto& seen = f.server.requests();
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[0].target == "/things/42?view=full");
+    CHECK(seen[0].header("Host") == "127.0.0.1:" + std::to_string(f.server.port()));
+    CHECK(seen[0].header("User-Agent") == "tugboat/0.1");
+    CHECK(seen[1].method == "POST");
+    CHECK(seen[1].body == "a thing");
+    CHECK(seen[1].header("Content-Length") == "7");
+}
+
+TEST_CASE("http_client: plain http for local fakes", "[loopback]") {
+    fixture f(false);
+    f.server.route("GET", "/ping", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(200, "pong");
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto got = co_await f.client.send(f.get("/ping"));
+        REQUIRE(got);
+        CHECK(got->body == "pong");
+    }());
+    CHECK(f.server.base_url().starts_with("http://127.0.0.1:"));
+}
+
+TEST_CASE("http_client: keep-alive connections are reused", "[loopback]") {
+    fixture f;
+    f.server.route("GET", "/n", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(200, "ok");
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 3; ++i) {
+            auto got = co_await f.client.send(f.get("/n"));
+            REQUIRE(got);
+        }
+    }());
+    CHECK(f.server.requests().size() == 3);
+    CHECK(f.server.connections_accepted() == 1);
+    CHECK(f.client.idle_connections() == 1);
+}
+
+TEST_CASE("http_client: a pooled connection the server closed is replaced", "[loopback]") {
+    sandbox::http_server_options options;
+    options.idle_timeout = 100ms;
+    fixture f(true, options);
+    f.server.route("POST", "/n", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(200, "ok");
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto first = co_await f.client.send(f.post("/n", "1"));
+        REQUIRE(first);
+        co_await wait_until([&] { return f.server.open_connections() == 0; });
+        // Not idempotent, so only a connection known to be fresh may carry it.
+        auto second = co_await f.client.send(f.post("/n", "2"));
+        REQUIRE(second);
+        CHECK(second->status == 200);
+    }());
+    CHECK(f.server.requests().size() == 2);
+    CHECK(f.server.connections_accepted() == 2);
+}
+
+TEST_CASE("http_client: certificates from an unknown CA are rejected", "[loopback]") {
+    static const auto other_ca = sandbox::test_ca::create("Some Other CA");
+    static const auto other_cert = other_ca.issue_server({"localhost"}, {"127.0.0.1"});
+    auto tls = sandbox::make_server_tls_context(other_cert.cert_pem, other_cert.key_pem);
+    REQUIRE(tls);
+
+    asio::io_context ioc;
+    core::string_sink sink;
+    core::logger log(sink);
+    auto server = start_server(ioc, *tls);
+    auto client = make_client(ioc, log);
+    run_test(ioc, [&]() -> asio::awaitable<void> {
+        http_request r;
+        r.url = server.base_url() + "/";
+        auto got = co_await client.send(r);
+        REQUIRE_FALSE(got);
+        CHECK(got.error().code == core::errc::protocol_error);
+        CHECK(contains(got.error().message, "certificate"));
+        CHECK(contains(got.error().message, "ca_file"));
+    }());
+    CHECK(server.requests().empty());
+    CHECK(server.connections_accepted() == 1);  // verification failures are not retried
+}
+
+TEST_CASE("http_client: a certificate for another host is rejected", "[loopback]") {
+    const auto& pki = sandbox::default_test_pki();
+    static const auto wrong = pki.ca.issue_server({"wrong.example"}, {});
+    auto tls = sandbox::make_server_tls_context(wrong.cert_pem, wrong.key_pem);
+    REQUIRE(tls);
+
+    asio::io_context ioc;
+    core::string_sink sink;
+    core::logger log(sink);
+    auto server = start_server(ioc, *tls);
+    auto client = make_client(ioc, log);
+    run_test(ioc, [&]() -> asio::awaitable<void> {
+        http_request r;
+        r.url = server.base_url() + "/";
+        auto got = co_await client.send(r);
+        REQUIRE_FALSE(got);
+        CHECK(got.error().code == core::errc::protocol_error);
+        CHECK(contains(got.error().message, "mismatch"));
+    }());
+    CHECK(server.requests().empty());
+}
+
+TEST_CASE("http_client: client certificates reach the server", "[loopback]") {
+    asio::io_context ioc;
+    core::string_sink sink;
+    core::logger log(sink);
+    auto server = start_server(ioc, test::test_server_tls(true));
+    server.route("GET", "/whoami", [](request_context& ctx) -> asio::awaitable<void> {
+        std::string who = "anonymous";
+        if (ctx.client()) {
+            who = ctx.client()->common_name;
+            for (const auto& group : ctx.client()->organizations) {
+                who += " " + group;
+            }
+        }
+        co_await ctx.respond(200, who);
+    });
+    auto options = fast_options();
+    const auto& pki = sandbox::default_test_pki();
+    options.tls.client_cert_pem = pki.client.cert_pem;
+    options.tls.client_key_pem = pki.client.key_pem;
+    auto with_cert = make_client(ioc, log, options);
+    auto without_cert = make_client(ioc, log);
+
+    run_test(ioc, [&]() -> asio::awaitable<void> {
+        http_request r;
+        r.url = server.base_url() + "/whoami";
+        auto named = co_await with_cert.send(r);
+        REQUIRE(named);
+        CHECK(named->body == "tugboat system:masters");
+        auto anonymous = co_await without_cert.send(r);
+        REQUIRE(anonymous);
+        CHECK(anonymous->body == "anonymous");
+    }());
+}
+
+TEST_CASE("http_client: the deadline bounds a slow server", "[loopback]") {
+    fixture f;
+    f.server.route("GET", "/slow", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.sleep(10s);
+        co_await ctx.respond(200, "too late");
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto r = f.get("/slow");
+        r.timeout = 300ms;
+        auto started = steady::now();
+        auto got = co_await f.client.send(r);
+        auto elapsed = steady::now() - started;
+        REQUIRE_FALSE(got);
+        CHECK(got.error().code == core::errc::timeout);
+        CHECK(contains(got.error().message, "GET 127.0.0.1:"));
+        CHECK(elapsed >= 300ms);
+        CHECK(elapsed < 2s);
+    }());
+    CHECK(f.server.requests().size() == 1);  // no retry once the deadline has passed
+}
+
+TEST_CASE("http_client: cancellation ends a request promptly", "[loopback]") {
+    using namespace asio::experimental::awaitable_operators;
+    fixture f;
+    f.server.route("GET", "/slow", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.sleep(10s);
+        co_await ctx.respond(200, "too late");
+    });
+    f.server.route("GET", "/fast", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(200, "fast");
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        std::optional<core::result<integrations::http_response>> outcome;
+        auto request = [&]() -> asio::awaitable<void> {
+            outcome = co_await f.client.send(f.get("/slow"));
+        };
+        asio::steady_timer timer(f.ioc, 100ms);
+        auto started = steady::now();
+        auto winner = co_await (request() || timer.async_wait(asio::use_awaitable));
+        CHECK(winner.index() == 1);
+        CHECK(steady::now() - started < 2s);
+        // Either the error value or, under Asio's default throw-on-cancel, no value at all.
+        if (outcome) {
+            REQUIRE_FALSE(*outcome);
+            CHECK(outcome->error().code == core::errc::cancelled);
+        }
+
+        auto fast = co_await f.client.send(f.get("/fast"));
+        REQUIRE(fast);
+        CHECK(fast->body == "fast");
+    }());
+}
+
+TEST_CASE("http_client: 429 waits for Retry-After", "[loopback]") {
+    fixture f;
+    int calls = 0;
+    f.server.route("GET", "/limited", [&](request_context& ctx) -> asio::awaitable<void> {
+        if (++calls == 1) {
+            sandbox::http_headers headers{{"Retry-After", "1"}};
+            co_await ctx.respond(429, "slow down", headers);
+        } else {
+            co_await ctx.respond(200, "ok");
+        }
+    });
+    f.server.route("GET", "/very-limited", [&](request_context& ctx) -> asio::awaitable<void> {
+        sandbox::http_headers headers{{"Retry-After", "120"}};
+        co_await ctx.respond(429, "come back in two minutes", headers);
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto started = steady::now();
+        auto got = co_await f.client.send(f.get("/limited"));
+        auto elapsed = steady::now() - started;
+        REQUIRE(got);
+        CHECK(got->status == 200);
+        CHECK(calls == 2);
+        CHECK(elapsed >= 1s);
+
+        // Longer than the client may wait: handed back at once for the caller to schedule.
+        started = steady::now();
+        auto limited = co_await f.client.send(f.get("/very-limited"));
+        REQUIRE(limited);
+        CHECK(limited->status == 429);
+        CHECK(limited->header("Retry-After") == "120");
+        CHECK(steady::now() - started < 1s);
+    }());
+    CHECK(f.server.requests().size() == 3);
+    CHECK(contains(f.sink.text(), "event=http_retry"));
+}
+
+TEST_CASE("http_client: 500 is retried for GET but not for POST", "[loopback]") {
+    fixture f;
+    int calls = 0;
+    f.server.route("*", "/broken", [&](request_context& ctx) -> asio::awaitable<void> {
+        ++calls;
+        co_await ctx.respond(500, "internal error");
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto got = co_await f.client.send(f.get("/broken"));
+        REQUIRE(got);
+        CHECK(got->status == 500);
+        CHECK(got->body == "internal error");
+        CHECK(calls == 3);
+
+        calls = 0;
+        auto posted = co_await f.client.send(f.post("/broken", "x"));
+        REQUIRE(posted);
+        CHECK(posted->status == 500);
+        CHECK(calls == 1);
+    }());
+}
+
+TEST_CASE("http_client: a connection dropped mid-response", "[loopback]") {
+    fixture f;
+    int calls = 0;
+    f.server.route("*", "/flaky", [&](request_context& ctx) -> asio::awaitable<void> {
+        if (++calls == 1) {
+            co_await ctx.begin_chunked(200);
+            co_await ctx.write_chunk("partial");
+            ctx.drop();
+            co_return;
+        }
+        co_await ctx.respond(200, "complete");
+    });
+    SECTION("GET is retried") {
+        run_test(f.ioc, [&]() -> asio::awaitable<void> {
+            auto got = co_await f.client.send(f.get("/flaky"));
+            REQUIRE(got);
+            CHECK(got->body == "complete");
+            CHECK(calls == 2);
+        }());
+    }
+    SECTION("POST fails, since the server may have acted on it") {
+        run_test(f.ioc, [&]() -> asio::awaitable<void> {
+            auto got = co_await f.client.send(f.post("/flaky", "x"));
+            REQUIRE_FALSE(got);
+            CHECK(got.error().code == core::errc::unavailable);
+            CHECK(calls == 1);
+        }());
+    }
+}
+
+TEST_CASE("http_client: connection refused is retried, then reported", "[loopback]") {
+    asio::io_context ioc;
+    core::string_sink sink;
+    core::logger log(sink, core::log_level::debug);
+    std::string url;
+    {
+        auto closed = start_server(ioc, nullptr);
+        url = closed.base_url() + "/x";
+    }
+    auto client = make_client(ioc, log);
+    run_test(ioc, [&]() -> asio::awaitable<void> {
+        http_request r;
+        r.method = http_method::post;  // nothing was sent, so even a POST may be retried
+        r.url = url;
+        auto got = co_await client.send(r);
+        REQUIRE_FALSE(got);
+        CHECK(got.error().code == core::errc::unavailable);
+        CHECK(contains(got.error().message, "cannot connect"));
+    }());
+    CHECK(contains(sink.text(), "attempt=3"));
+}
+
+TEST_CASE("http_client: streams deliver body pieces as they arrive", "[loopback]") {
+    fixture f;
+    test_event client_saw_first(f.ioc.get_executor());
+    f.server.route("GET", "/watch", [&](request_context& ctx) -> asio::awaitable<void> {
+        sandbox::http_headers headers{{"Content-Type", "application/json"}};
+        co_await ctx.begin_chunked(200, headers);
+        co_await ctx.write_chunk("{\"n\":1}\n");
+        co_await client_saw_first.wait();  // the rest only after the client has seen the start
+        co_await ctx.write_chunk("{\"n\":2}\n");
+        co_await ctx.write_chunk("{\"n\":3}\n");
+        co_await ctx.end_chunked();
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto stream = co_await f.client.open_stream(f.get("/watch?watch=true"), 2s);
+        REQUIRE(stream);
+        CHECK(stream->status() == 200);
+        CHECK(stream->header("content-type") == "application/json");
+
+        std::string first;
+        while (!first.ends_with('\n')) {
+            auto piece = co_await stream->next();
+            REQUIRE(piece);
+            REQUIRE_FALSE(piece->empty());
+            first += *piece;
+        }
+        CHECK(first == "{\"n\":1}\n");
+        client_saw_first.set();
+
+        auto rest = co_await stream->read_all();
+        REQUIRE(rest);
+        CHECK(*rest == "{\"n\":2}\n{\"n\":3}\n");
+        auto after_end = co_await stream->next();
+        REQUIRE(after_end);
+        CHECK(after_end->empty());
+    }());
+}
+
+TEST_CASE("http_client: a stream's status is known before its body", "[loopback]") {
+    fixture f;
+    f.server.route("GET", "/watch", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond_json(410, R"({"kind":"Status","reason":"Expired","code":410})");
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto stream = co_await f.client.open_stream(f.get("/watch"), 2s);
+        REQUIRE(stream);
+        CHECK(stream->status() == 410);
+        auto body = co_await stream->read_all();
+        REQUIRE(body);
+        CHECK(contains(*body, "Expired"));
+    }());
+}
+
+TEST_CASE("http_client: an idle stream times out", "[loopback]") {
+    fixture f;
+    f.server.route("GET", "/logs", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.begin_chunked(200);
+        co_await ctx.write_chunk("line 1\n");
+        co_await ctx.sleep(10s);
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto stream = co_await f.client.open_stream(f.get("/logs?follow=true"), 200ms);
+        REQUIRE(stream);
+        auto first = co_await stream->next();
+        REQUIRE(first);
+        CHECK(*first == "line 1\n");
+        auto idle = co_await stream->next();
+        REQUIRE_FALSE(idle);
+        CHECK(idle.error().code == core::errc::timeout);
+        CHECK(contains(idle.error().message, "no data for 200 ms"));
+        auto again = co_await stream->next();  // the failure sticks
+        REQUIRE_FALSE(again);
+    }());
+}
+
+TEST_CASE("http_client: a stream cut by the server is an error", "[loopback]") {
+    fixture f;
+    f.server.route("GET", "/watch", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.begin_chunked(200);
+        co_await ctx.write_chunk("{}\n");
+        ctx.drop();
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto stream = co_await f.client.open_stream(f.get("/watch"), 2s);
+        REQUIRE(stream);
+        auto body = co_await stream->read_all();
+        REQUIRE_FALSE(body);
+        CHECK(body.error().code == core::errc::unavailable);
+    }());
+}
+
+TEST_CASE("http_client: bad URLs and headers are refused before connecting", "[loopback]") {
+    fixture f;
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        http_request ftp;
+        ftp.url = "ftp://example.com/x?token=hidden";
+        auto got = co_await f.client.send(ftp);
+        REQUIRE_FALSE(got);
+        CHECK(got.error().code == core::errc::invalid_argument);
+        CHECK(contains(got.error().message, "https://"));
+        CHECK_FALSE(contains(got.error().message, "hidden"));
+
+        http_request relative;
+        relative.url = "/just/a/path";
+        got = co_await f.client.send(relative);
+        REQUIRE_FALSE(got);
+        CHECK(got.error().code == core::errc::invalid_argument);
+
+        auto injected = f.get("/x");
+        injected.headers = {{"X-Evil", "a\r\nHost: elsewhere"}};
+        got = co_await f.client.send(injected);
+        REQUIRE_FALSE(got);
+        CHECK(got.error().code == core::errc::invalid_argument);
+    }());
+    CHECK(f.server.connections_accepted() == 0);
+}
+
+TEST_CASE("http_client: logs name the request but never credentials", "[loopback]") {
+    fixture f;
+    f.server.route("GET", "/private", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(200, "ok");
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto r = f.get("/private?access=s3cr3t-query");
+        r.headers = {{"Authorization", "Bearer s3cr3t-header"}};
+        auto got = co_await f.client.send(r);
+        REQUIRE(got);
+    }());
+    auto text = f.sink.text();
+    CHECK(contains(text, "event=http_request method=GET"));
+    CHECK(contains(text, "path=/private"));
+    CHECK(contains(text, "result=200"));
+    CHECK_FALSE(contains(text, "s3cr3t"));
+    CHECK(f.server.requests().at(0).header("Authorization") == "Bearer s3cr3t-header");
+}
+
+TEST_CASE("http_client: stopping the io_context mid-request is safe", "[loopback]") {
+    fixture f;
+    f.server.route("GET", "/slow", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.sleep(10s);
+        co_await ctx.respond(200, "too late");
+    });
+    bool finished = false;
+    asio::co_spawn(
+        f.ioc,
+        [&]() -> asio::awaitable<void> {
+            auto got = co_await f.client.send(f.get("/slow"));
+            finished = true;
+        },
+        asio::detached);
+    auto until = steady::now() + 5s;
+    while (f.server.requests().empty() && steady::now() < until) {
+        f.ioc.run_one_until(until);
+    }
+    REQUIRE(f.server.requests().size() == 1);
+    f.ioc.stop();
+    CHECK_FALSE(finished);
+    // The fixture now destroys the client, the server and the io_context with both coroutines
+    // still suspended; ASan checks that nothing dangles.
+}

@@ -1,0 +1,349 @@
+#include "storage/database.hpp"
+#include "storage/deploy_repository.hpp"
+#include "storage/inbox_repository.hpp"
+#include "storage/migrations.hpp"
+#include "storage/timer_repository.hpp"
+
+#include <unistd.h>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+using namespace tugboat;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory under the system temp dir, removed with everything in it.
+struct temp_dir {
+    fs::path path;
+    temp_dir() {
+        std::random_device rd;
+        path = fs::temp_directory_path() /
+               ("tugboat-storage-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+        fs::create_directories(path);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    ~temp_dir() {
+        std::error_code ec;
+        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
+        fs::remove_all(path, ec);
+    }
+    std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+template <class T>
+T must(core::result<T> r) {
+    if (!r) {
+        FAIL(r.error().message);
+    }
+    return std::move(r).value();
+}
+
+void must(core::result<void> r) {
+    if (!r) {
+        FAIL(r.error().message);
+    }
+}
+
+core::error open_error(const std::string& path, storage::open_options options = {}) {
+    auto db = storage::database::open(path, core::null_logger(), options);
+    REQUIRE_FALSE(db);
+    return db.error();
+}
+
+std::string read_all(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::int64_t count(storage::database& db, std::string_view sql) {
+    auto st = must(db.prepare(sql));
+    REQUIRE(must(st.step()));
+    return st.get_int(0);
+}
+
+const core::time_point t0 = core::from_unix(1'700'000'000);
+
+}  // namespace
+
+TEST_CASE("database: migrations are numbered 1..n without gaps", "[unit]") {
+    const auto all = storage::all_migrations();
+    REQUIRE_FALSE(all.empty());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        CHECK(all[i].version == static_cast<int>(i) + 1);
+        CHECK_FALSE(all[i].sql.empty());
+    }
+    CHECK(storage::database::latest_schema_version() == static_cast<int>(all.size()));
+}
+
+TEST_CASE("database: a new file is created, migrated and set to WAL", "[unit]") {
+    temp_dir dir;
+    core::string_sink sink;
+    core::logger log(sink, core::log_level::debug);
+    auto db = must(storage::database::open(dir.file("t.db"), log));
+    CHECK(must(db.schema_version()) == storage::database::latest_schema_version());
+    CHECK(count(db,
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+                "('processed_events', 'deploys', 'deploy_locks', 'deploy_queue', "
+                "'stage_durations', 'grants', 'grant_approvals', 'timers', 'audit_log', "
+                "'faq_documents', 'faq_sections', 'faq_feedback', 'faq_unanswered')") == 13);
+    auto mode = must(db.prepare("PRAGMA journal_mode"));
+    REQUIRE(must(mode.step()));
+    CHECK(mode.get_text(0) == "wal");
+    CHECK(count(db, "PRAGMA foreign_keys") == 1);
+    CHECK(sink.text().find("event=storage_migrated") != std::string::npos);
+}
+
+TEST_CASE("database: reopening a current database applies nothing and keeps the data", "[unit]") {
+    temp_dir dir;
+    {
+        auto db = must(storage::database::open(dir.file("t.db"), core::null_logger()));
+        must(db.execute("INSERT INTO timers (kind, subject, due_at) VALUES ('k', 's', 1)"));
+    }
+    core::string_sink sink;
+    core::logger log(sink, core::log_level::debug);
+    auto db = must(storage::database::open(dir.file("t.db"), log));
+    CHECK(must(db.schema_version()) == storage::database::latest_schema_version());
+    CHECK(count(db, "SELECT count(*) FROM timers") == 1);
+    CHECK(sink.text().find("storage_migrated") == std::string::npos);
+    CHECK(sink.text().find("event=storage_opened") != std::string::npos);
+}
+
+TEST_CASE("database: an in-memory database works for tests", "[unit]") {
+    auto db = must(storage::database::open(":memory:", core::null_logger()));
+    CHECK(must(db.schema_version()) == storage::database::latest_schema_version());
+}
+
+TEST_CASE("database: a schema newer than this binary is refused with what to do", "[unit]") {
+    temp_dir dir;
+    const auto path = dir.file("t.db");
+    {
+        auto db = must(storage::database::open(path, core::null_logger()));
+        must(db.exec("PRAGMA user_version = 99"));
+    }
+    auto err = open_error(path);
+    CHECK(err.code == core::errc::storage_error);
+    CHECK(err.message == "database schema version 99 in '" + path +
+                             "' is newer than this tugboat (knows up to " +
+                             std::to_string(storage::database::latest_schema_version()) +
+                             "); upgrade tugboat or set bot.database to another database");
+}
+
+TEST_CASE("database: a file that is not a database is refused and left untouched", "[unit]") {
+    temp_dir dir;
+    const auto path = dir.file("garbage.db");
+    const std::string garbage(8192, 'x');
+    std::ofstream(path, std::ios::binary) << garbage;
+
+    auto err = open_error(path);
+    CHECK(err.code == core::errc::storage_error);
+    CHECK_THAT(err.message,
+               Catch::Contains("'" + path + "' is not a Tugboat database or is corrupt"));
+    CHECK_THAT(err.message, Catch::Contains("restore it from a backup or move it away"));
+    CHECK(read_all(path) == garbage);
+}
+
+TEST_CASE("database: a database with damaged pages is refused at start", "[unit]") {
+    temp_dir dir;
+    const auto path = dir.file("t.db");
+    { must(storage::database::open(path, core::null_logger())); }
+    // Keep the valid 100-byte header and first page; overwrite the rest, where the schema
+    // continues (it is larger than one page).
+    const auto size = fs::file_size(path);
+    REQUIRE(size > 8192);
+    {
+        std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(4096);
+        const std::string junk(size - 4096, '\x5a');
+        f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+    }
+    auto err = open_error(path);
+    CHECK(err.code == core::errc::storage_error);
+    CHECK_THAT(err.message, Catch::Contains("is not a Tugboat database or is corrupt"));
+}
+
+TEST_CASE("database: another program's SQLite database is refused", "[unit]") {
+    temp_dir dir;
+    const auto path = dir.file("other.db");
+    {
+        // A database with tables but no Tugboat schema version, as another program leaves it.
+        auto db = must(storage::database::open(path, core::null_logger()));
+        must(db.exec("PRAGMA user_version = 0"));
+    }
+    auto err = open_error(path);
+    CHECK_THAT(err.message, Catch::Contains("'" + path + "' is not a Tugboat database"));
+    CHECK_THAT(err.message, Catch::Contains("set bot.database to another file"));
+}
+
+TEST_CASE("database: a read-only database is refused at start", "[unit]") {
+    temp_dir dir;
+    const auto path = dir.file("t.db");
+    { must(storage::database::open(path, core::null_logger())); }
+
+    SECTION("opened read-only (works as root, where permissions do not stop writes)") {
+        auto err = open_error("file:" + path + "?mode=ro");
+        CHECK(err.code == core::errc::storage_error);
+        CHECK_THAT(err.message, Catch::Contains("is read-only"));
+        CHECK_THAT(err.message, Catch::Contains("writable by the tugboat user"));
+    }
+    SECTION("file mode 0444") {
+        if (::geteuid() == 0) {
+            SUCCEED("root ignores file permissions; covered by the read-only open above");
+            return;
+        }
+        fs::permissions(path,
+                        fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+        auto err = open_error(path);
+        CHECK_THAT(err.message, Catch::Contains("'" + path + "' is read-only"));
+    }
+    SECTION("directory without write permission") {
+        if (::geteuid() == 0) {
+            SUCCEED("root ignores directory permissions");
+            return;
+        }
+        fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec);
+        auto err = open_error(dir.file("new.db"));
+        CHECK_THAT(err.message, Catch::Contains("cannot open database"));
+        CHECK_THAT(err.message, Catch::Contains("writable by the tugboat user"));
+    }
+}
+
+TEST_CASE("database: a database locked by another process fails fast with a clear error",
+          "[unit]") {
+    temp_dir dir;
+    const auto path = dir.file("t.db");
+    auto holder = must(storage::database::open(path, core::null_logger()));
+    auto tx = must(storage::transaction::begin(holder));  // what a running tugboat does briefly
+
+    const auto start = std::chrono::steady_clock::now();
+    auto err = open_error(path, {.busy_timeout = 100ms});
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    CHECK(err.code == core::errc::storage_error);
+    CHECK(err.message == "database '" + path +
+                             "' is locked by another process (another tugboat may be running "
+                             "against it); stop the other process or set bot.database to a "
+                             "different file");
+
+    must(tx.commit());
+    CHECK(storage::database::open(path, core::null_logger()));
+}
+
+TEST_CASE("database: a missing directory is reported with what to check", "[unit]") {
+    temp_dir dir;
+    auto err = open_error(dir.file("no/such/dir/t.db"));
+    CHECK(err.code == core::errc::storage_error);
+    CHECK_THAT(err.message, Catch::Contains("cannot open database"));
+    CHECK_THAT(err.message, Catch::Contains("check that its directory exists"));
+}
+
+TEST_CASE("database: transactions commit, roll back and nest as savepoints", "[unit]") {
+    auto db = must(storage::database::open(":memory:", core::null_logger()));
+    const auto insert = [&](const char* subject) {
+        must(db.execute("INSERT INTO timers (kind, subject, due_at) VALUES ('k', ?, 1)", subject));
+    };
+
+    SECTION("destroyed without commit: rolled back") {
+        {
+            auto tx = must(storage::transaction::begin(db));
+            insert("a");
+        }
+        CHECK_FALSE(db.in_transaction());
+        CHECK(count(db, "SELECT count(*) FROM timers") == 0);
+    }
+    SECTION("inner rolled back, outer committed") {
+        auto outer = must(storage::transaction::begin(db));
+        insert("a");
+        {
+            auto inner = must(storage::transaction::begin(db));
+            insert("b");
+        }
+        {
+            auto inner = must(storage::transaction::begin(db));
+            insert("c");
+            must(inner.commit());
+        }
+        must(outer.commit());
+        CHECK_FALSE(db.in_transaction());
+        CHECK(count(db, "SELECT count(*) FROM timers") == 2);
+        CHECK(count(db, "SELECT count(*) FROM timers WHERE subject = 'b'") == 0);
+    }
+    SECTION("committing twice is a bug, reported") {
+        auto tx = must(storage::transaction::begin(db));
+        must(tx.commit());
+        auto again = tx.commit();
+        REQUIRE_FALSE(again);
+        CHECK(again.error().code == core::errc::internal);
+    }
+}
+
+TEST_CASE("database: the same statement can be in use twice at once", "[unit]") {
+    auto db = must(storage::database::open(":memory:", core::null_logger()));
+    must(db.exec("INSERT INTO timers (kind, subject, due_at) VALUES ('k', 'a', 1), ('k', 'b', 2)"));
+    const std::string_view sql = "SELECT subject FROM timers ORDER BY due_at";
+    auto outer = must(db.prepare(sql));
+    REQUIRE(must(outer.step()));
+    auto inner = must(db.prepare(sql));
+    REQUIRE(must(inner.step()));
+    CHECK(inner.get_text(0) == "a");
+    REQUIRE(must(outer.step()));
+    CHECK(outer.get_text(0) == "b");
+}
+
+TEST_CASE("database: constraint failures map to conflict or invalid_argument", "[unit]") {
+    auto db = must(storage::database::open(":memory:", core::null_logger()));
+    must(db.exec("INSERT INTO timers (kind, subject, due_at) VALUES ('k', 'a', 1)"));
+
+    auto dup = db.execute("INSERT INTO timers (kind, subject, due_at) VALUES ('k', 'a', 2)");
+    REQUIRE_FALSE(dup);
+    CHECK(dup.error().code == core::errc::conflict);
+    CHECK_THAT(dup.error().message, Catch::Contains("UNIQUE constraint failed"));
+
+    auto bad = db.execute(
+        "INSERT INTO stage_durations (job, stage, duration_ms, finished_at) "
+        "VALUES ('j', 's', -1, 1)");
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().code == core::errc::invalid_argument);
+
+    auto syntax = db.prepare("SELEKT 1");
+    REQUIRE_FALSE(syntax);
+    CHECK(syntax.error().code == core::errc::storage_error);
+}
+
+TEST_CASE("database: processed events, timers and unfinished deploys survive a restart", "[unit]") {
+    temp_dir dir;
+    const auto path = dir.file("t.db");
+    {
+        auto db = must(storage::database::open(path, core::null_logger()));
+        storage::inbox_repository inbox(db);
+        CHECK(must(inbox.record_if_new("Ev1", t0)));
+        storage::timer_repository timers(db);
+        must(timers.schedule("grant_expiry", "g-000001", t0 + 1h));
+        storage::deploy_repository deploys(db);
+        storage::deploy_record d{.service = "payments",
+                                 .environment = "prod",
+                                 .version = "1.2.3",
+                                 .requester = "U1",
+                                 .phase = "building",
+                                 .created_at = t0,
+                                 .updated_at = t0};
+        must(deploys.insert(d));
+    }
+    auto db = must(storage::database::open(path, core::null_logger()));
+    storage::inbox_repository inbox(db);
+    CHECK_FALSE(must(inbox.record_if_new("Ev1", t0 + 1min)));
+    storage::timer_repository timers(db);
+    auto due = must(timers.due(t0 + 2h));
+    REQUIRE(due.size() == 1);
+    CHECK(due[0].subject == "g-000001");
+    storage::deploy_repository deploys(db);
+    auto unfinished = must(deploys.list_unfinished());
+    REQUIRE(unfinished.size() == 1);
+    CHECK(unfinished[0].phase == "building");
+}
