@@ -74,12 +74,12 @@ std::string summarize(const core::config& config);
 
 /// `tugboat check-config FILE`: prints every problem (or "OK: <summary>") to `out`. Returns the
 /// exit code: 0 good, 1 problems found, 2 file unreadable.
-int run_check_config(const std::string& path, std::ostream& out, const env_lookup& env,
-                     const load_options& options = {});
+int run_check_config(const std::string& path, std::ostream& out,
+                     const env_lookup& env = process_env(), const load_options& options = {});
 
 /// The whole `check-config` subcommand: `args` are the words after "check-config"
 /// (`FILE [--offline]`). Usage errors go to `out` with exit code 2.
 int check_config_command(std::span<const std::string> args, std::ostream& out,
-                         const env_lookup& env);
+                         const env_lookup& env = process_env());
 
 }  // namespace tugboat::bot

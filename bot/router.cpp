@@ -1,10 +1,13 @@
 #include "bot/router.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
-#include <fmt/format.h>
 
 #include <exception>
+
+// Arguments of co_await calls are named locals on purpose: GCC 12 can destroy temporaries of a
+// co_await full-expression twice.
 
 namespace tugboat::bot {
 
@@ -100,7 +103,8 @@ boost::asio::awaitable<route_outcome> router::route_text(commands::inbound_event
         log_.info("command_rejected", {{"actor", ev.actor},
                                        {"kind", commands::to_string(ev.kind)},
                                        {"reason", "invalid_input"}});
-        co_await tell(ev, usage_message(parsed.error()));
+        message reply = usage_message(parsed.error());
+        co_await tell(ev, std::move(reply));
         co_return route_outcome::invalid_input;
     }
     const commands::invocation& input = *parsed;
@@ -111,9 +115,9 @@ boost::asio::awaitable<route_outcome> router::route_text(commands::inbound_event
     if (handler == nullptr) {
         log_.info("command_rejected",
                   {{"actor", ev.actor}, {"command", path}, {"reason", "not_enabled"}});
-        co_await tell(ev, commands::plain_message(fmt::format(
-                              "`{}` is not enabled on this bot. Type `help` to see what is.",
-                              shown)));
+        message reply = commands::plain_message(
+            fmt::format("`{}` is not enabled on this bot. Type `help` to see what is.", shown));
+        co_await tell(ev, std::move(reply));
         co_return route_outcome::not_enabled;
     }
 
@@ -132,17 +136,18 @@ boost::asio::awaitable<route_outcome> router::route_text(commands::inbound_event
         std::string why = allowed.error().message.empty()
                               ? fmt::format("You're not allowed to run `{}`.", shown)
                               : allowed.error().message;
-        co_await tell(ev, commands::plain_message(std::move(why)));
+        message reply = commands::plain_message(std::move(why));
+        co_await tell(ev, std::move(reply));
         co_return route_outcome::denied;
     }
 
-    log_.info("command", {{"actor", ev.actor},
-                          {"command", path},
-                          {"kind", commands::to_string(ev.kind)}});
+    log_.info("command",
+              {{"actor", ev.actor}, {"command", path}, {"kind", commands::to_string(ev.kind)}});
     std::optional<core::error> failure;
     bool crashed = false;
     try {
-        auto done = co_await handler->handle(make_request(input, ev));
+        commands::request req = make_request(input, ev);
+        auto done = co_await handler->handle(std::move(req));
         if (!done) {
             failure = done.error();
         }
@@ -157,10 +162,11 @@ boost::asio::awaitable<route_outcome> router::route_text(commands::inbound_event
         crashed = true;
     }
     if (crashed) {
-        co_await tell(ev, commands::plain_message(fmt::format(
-                              "Sorry, `{}` failed on my side. The details are in the bot's log; "
-                              "try again, and tell the bot's admins if it keeps happening.",
-                              shown)));
+        message reply = commands::plain_message(fmt::format(
+            "Sorry, `{}` failed on my side. The details are in the bot's log; try again, and "
+            "tell the bot's admins if it keeps happening.",
+            shown));
+        co_await tell(ev, std::move(reply));
         co_return route_outcome::failed;
     }
     if (failure) {
@@ -168,16 +174,17 @@ boost::asio::awaitable<route_outcome> router::route_text(commands::inbound_event
                                      {"command", path},
                                      {"code", core::to_string(failure->code)},
                                      {"error", failure->message}});
-        co_await tell(ev, commands::plain_message(failure->message));
+        message reply = commands::plain_message(failure->message);
+        co_await tell(ev, std::move(reply));
         co_return route_outcome::failed;
     }
     co_return route_outcome::handled;
 }
 
 boost::asio::awaitable<route_outcome> router::route_action(commands::inbound_event ev) {
-    log_.debug("route", {{"kind", commands::to_string(ev.kind)},
-                         {"actor", ev.actor},
-                         {"action_id", ev.action_id}});
+    log_.debug(
+        "route",
+        {{"kind", commands::to_string(ev.kind)}, {"actor", ev.actor}, {"action_id", ev.action_id}});
     commands::action_handler* handler =
         ev.action_id.empty() ? nullptr : registry_.action_handler_for(ev.action_id);
     if (handler == nullptr) {
@@ -186,20 +193,21 @@ boost::asio::awaitable<route_outcome> router::route_action(commands::inbound_eve
             co_return route_outcome::ignored;
         }
         log_.warn("action_unknown", {{"actor", ev.actor}, {"action_id", ev.action_id}});
-        co_await tell(ev, commands::plain_message(fmt::format(
-                              "That button isn't handled by this bot (action `{}`); it may come "
-                              "from an older message. Run the command again for fresh buttons, "
-                              "or type `help`.",
-                              commands::escape_mrkdwn(ev.action_id))));
+        message reply = commands::plain_message(fmt::format(
+            "That button isn't handled by this bot (action `{}`); it may come from an older "
+            "message. Run the command again for fresh buttons, or type `help`.",
+            commands::escape_mrkdwn(ev.action_id)));
+        co_await tell(ev, std::move(reply));
         co_return route_outcome::unknown_action;
     }
-    log_.info("action", {{"actor", ev.actor},
-                         {"action_id", ev.action_id},
-                         {"kind", commands::to_string(ev.kind)}});
+    log_.info(
+        "action",
+        {{"actor", ev.actor}, {"action_id", ev.action_id}, {"kind", commands::to_string(ev.kind)}});
     std::optional<core::error> failure;
     bool crashed = false;
     try {
-        auto done = co_await handler->handle_action(make_request({}, ev));
+        commands::request req = make_request(commands::invocation{}, ev);
+        auto done = co_await handler->handle_action(std::move(req));
         if (!done) {
             failure = done.error();
         }
@@ -214,9 +222,10 @@ boost::asio::awaitable<route_outcome> router::route_action(commands::inbound_eve
         crashed = true;
     }
     if (crashed) {
-        co_await tell(ev, commands::plain_message(
-                              "Sorry, that didn't work on my side. The details are in the bot's "
-                              "log; try again, and tell the bot's admins if it keeps happening."));
+        message reply = commands::plain_message(
+            "Sorry, that didn't work on my side. The details are in the bot's log; try again, "
+            "and tell the bot's admins if it keeps happening.");
+        co_await tell(ev, std::move(reply));
         co_return route_outcome::failed;
     }
     if (failure) {
@@ -224,7 +233,8 @@ boost::asio::awaitable<route_outcome> router::route_action(commands::inbound_eve
                                     {"action_id", ev.action_id},
                                     {"code", core::to_string(failure->code)},
                                     {"error", failure->message}});
-        co_await tell(ev, commands::plain_message(failure->message));
+        message reply = commands::plain_message(failure->message);
+        co_await tell(ev, std::move(reply));
         co_return route_outcome::failed;
     }
     co_return route_outcome::handled;

@@ -25,7 +25,7 @@ struct authorization_request {
     std::string command;     ///< "deploy"
     std::string subcommand;  ///< "rollback", "start" (the default), or ""
     commands::access_level level = commands::access_level::anyone;  ///< from the spec
-    std::map<std::string, std::string, std::less<>> args;  ///< normalized positionals
+    std::map<std::string, std::string, std::less<>> args;           ///< normalized positionals
 };
 
 /// Decides who may run what (deployers and readers per environment, approvers, admins).

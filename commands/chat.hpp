@@ -47,8 +47,7 @@ public:
                                                                  message msg) = 0;
 
     /// Sends `msg` to `user` in their DM with the bot, opening the conversation if needed.
-    virtual boost::asio::awaitable<core::result<message_ref>> dm(std::string user,
-                                                                 message msg) = 0;
+    virtual boost::asio::awaitable<core::result<message_ref>> dm(std::string user, message msg) = 0;
 
     /// Shares a text file (a build log, a long answer) in `channel`, in the thread `thread_ts`
     /// when not empty.

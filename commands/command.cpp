@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 namespace tugboat::commands {
 
@@ -35,7 +36,10 @@ core::result<void> as_void(const core::result<message_ref>& r) {
 
 }  // namespace
 
+// GCC 12 destroys brace-initialized temporaries inside a co_await expression twice, so every
+// argument below is a named local.
 boost::asio::awaitable<core::result<void>> answer(chat& out, inbound_event ev, message msg) {
+    std::optional<core::result<message_ref>> sent;
     switch (ev.kind) {
         case event_kind::slash_command:
         case event_kind::button:
@@ -45,29 +49,31 @@ boost::asio::awaitable<core::result<void>> answer(chat& out, inbound_event ev, m
             }
             break;
         case event_kind::mention: {
-            std::string root = ev.thread_ts.empty() ? ev.message_ts : ev.thread_ts;
-            if (!ev.channel.empty() && !root.empty()) {
-                co_return as_void(co_await out.reply({ev.channel, root}, std::move(msg), false));
-            }
-            if (!ev.channel.empty()) {
-                co_return as_void(co_await out.post(ev.channel, std::move(msg)));
+            message_ref root{ev.channel, ev.thread_ts.empty() ? ev.message_ts : ev.thread_ts};
+            if (!root.channel.empty() && !root.ts.empty()) {
+                sent = co_await out.reply(root, std::move(msg), false);
+            } else if (!root.channel.empty()) {
+                sent = co_await out.post(root.channel, std::move(msg));
             }
             break;
         }
-        case event_kind::direct_message:
+        case event_kind::direct_message: {
             // A DM is private already; threading every answer there would only add clicks.
-            if (!ev.channel.empty() && !ev.thread_ts.empty()) {
-                co_return as_void(
-                    co_await out.reply({ev.channel, ev.thread_ts}, std::move(msg), false));
-            }
-            if (!ev.channel.empty()) {
-                co_return as_void(co_await out.post(ev.channel, std::move(msg)));
+            message_ref root{ev.channel, ev.thread_ts};
+            if (!root.channel.empty() && !root.ts.empty()) {
+                sent = co_await out.reply(root, std::move(msg), false);
+            } else if (!root.channel.empty()) {
+                sent = co_await out.post(root.channel, std::move(msg));
             }
             break;
+        }
         case event_kind::modal_submission:
         case event_kind::modal_closed: break;
     }
-    co_return as_void(co_await out.dm(ev.actor, std::move(msg)));
+    if (!sent) {
+        sent = co_await out.dm(ev.actor, std::move(msg));
+    }
+    co_return as_void(*sent);
 }
 
 boost::asio::awaitable<core::result<void>> request::answer(message msg) const {
@@ -76,9 +82,9 @@ boost::asio::awaitable<core::result<void>> request::answer(message msg) const {
 
 core::result<void> command_registry::declare(const command_spec& spec) {
     if (!valid_name(spec.name)) {
-        return core::make_error(core::errc::invalid_argument,
-                                fmt::format("command name `{}` must be a lower-case word",
-                                            spec.name));
+        return core::make_error(
+            core::errc::invalid_argument,
+            fmt::format("command name `{}` must be a lower-case word", spec.name));
     }
     if (find(spec.name) != nullptr) {
         return core::make_error(core::errc::already_exists,
@@ -112,12 +118,11 @@ core::result<void> command_registry::attach(std::unique_ptr<command> handler) {
     return attached;
 }
 
-core::result<void> command_registry::attach_actions(std::string prefix,
-                                                    action_handler& handler) {
+core::result<void> command_registry::attach_actions(std::string prefix, action_handler& handler) {
     if (prefix.empty() || prefix.find('.') != std::string::npos) {
-        return core::make_error(core::errc::invalid_argument,
-                                fmt::format("action prefix `{}` must be one word without '.'",
-                                            prefix));
+        return core::make_error(
+            core::errc::invalid_argument,
+            fmt::format("action prefix `{}` must be one word without '.'", prefix));
     }
     if (actions_.contains(prefix)) {
         return core::make_error(core::errc::already_exists,

@@ -28,9 +28,11 @@ command_spec make() {
     command_spec start{
         .name = "start",
         .summary = "Deploy a version of a service to an environment.",
-        .details = "Runs the environment's checks first (approvals, freeze windows, locks), then "
-                   "starts the build and follows the rollout in a thread.",
-        .args = {service_arg(), env_arg(),
+        .details =
+            "Runs the environment's checks first (approvals, freeze windows, locks), then "
+            "starts the build and follows the rollout in a thread.",
+        .args = {service_arg(),
+                 env_arg(),
                  {.name = "version",
                   .kind = arg_kind::version,
                   .required = false,
@@ -119,8 +121,9 @@ command_spec make() {
     return command_spec{
         .name = "deploy",
         .summary = "Deploy, roll back and lock services.",
-        .details = "Deploy progress is posted in a thread under the first message; approvers get "
-                   "buttons there.",
+        .details =
+            "Deploy progress is posted in a thread under the first message; approvers get "
+            "buttons there.",
         .subcommands = {std::move(start), std::move(status), std::move(logs), std::move(rollback),
                         std::move(cancel), std::move(lock), std::move(unlock), std::move(history)},
         .default_subcommand = "start",

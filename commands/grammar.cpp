@@ -166,15 +166,15 @@ checked check_value(arg_kind kind, std::string_view raw, std::string_view shown,
                                 "`1d` or `1h30m`.",
                                 shown)};
         case arg_kind::number: {
-            bool digits = !raw.empty() && raw.size() <= 7 &&
-                          std::all_of(raw.begin(), raw.end(),
-                                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+            bool digits =
+                !raw.empty() && raw.size() <= 7 && std::all_of(raw.begin(), raw.end(), [](char c) {
+                    return std::isdigit(static_cast<unsigned char>(c));
+                });
             long long n = digits ? std::stoll(std::string{raw}) : 0;
             if (digits && n >= 1 && n <= 1'000'000) {
                 return {std::to_string(n), {}};
             }
-            return {{},
-                    fmt::format("{} isn't a whole number from 1 to 1000000.", shown)};
+            return {{}, fmt::format("{} isn't a whole number from 1 to 1000000.", shown)};
         }
         case arg_kind::id: {
             std::string_view id = raw;
@@ -330,15 +330,14 @@ parse_result parse_arguments(const command_spec& top, const command_spec* sub,
             return error_for(top, sub, fmt::format("Unknown flag {}.{}", quoted(shown_name), hint));
         }
         if (inv.flags.contains(flag->name)) {
-            return error_for(top, sub,
-                             fmt::format("{} is given twice; keep one.", quoted("--" + flag->name)));
+            return error_for(
+                top, sub, fmt::format("{} is given twice; keep one.", quoted("--" + flag->name)));
         }
         if (!flag->takes_value()) {
             if (inline_value) {
                 return error_for(top, sub,
                                  fmt::format("{} is a switch and takes no value; write just {}.",
-                                             quoted("--" + flag->name),
-                                             quoted("--" + flag->name)));
+                                             quoted("--" + flag->name), quoted("--" + flag->name)));
             }
             inv.flags.emplace(flag->name, "true");
             continue;
@@ -349,10 +348,10 @@ parse_result parse_arguments(const command_spec& top, const command_spec* sub,
         } else if (i + 1 < words.size() && !is_flag(words[i + 1])) {
             value = words[++i].text;
         } else {
-            return error_for(top, sub,
-                             fmt::format("{} needs a value: {}.", quoted("--" + flag->name),
-                                         quoted("--" + flag->name + " <" + flag->value_name +
-                                                ">")));
+            return error_for(
+                top, sub,
+                fmt::format("{} needs a value: {}.", quoted("--" + flag->name),
+                            quoted("--" + flag->name + " <" + flag->value_name + ">")));
         }
         checked c = check_value(flag->kind, value, quoted("--" + flag->name + " " + value), cfg);
         if (!c.problem.empty()) {
@@ -475,9 +474,9 @@ core::result<std::vector<token>> tokenize(std::string_view s) {
                 }
                 quote_mark q = quote_at(s, j);
                 // A single quote followed by a letter is an apostrophe ('don't do it').
-                bool closes = q.kind == open.kind &&
-                              (open.kind == quote_kind::double_quote || j + q.bytes >= s.size() ||
-                               !alnum(s[j + q.bytes]));
+                bool closes =
+                    q.kind == open.kind && (open.kind == quote_kind::double_quote ||
+                                            j + q.bytes >= s.size() || !alnum(s[j + q.bytes]));
                 if (closes) {
                     j += q.bytes;
                     closed = true;
@@ -540,9 +539,9 @@ std::optional<long long> invocation::number(std::string_view name) const {
     if (!raw && args.contains(name)) {
         raw = arg(name);
     }
-    if (!raw || raw->empty() ||
-        !std::all_of(raw->begin(), raw->end(),
-                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (!raw || raw->empty() || raw->size() > 18 || !std::all_of(raw->begin(), raw->end(), [](char c) {
+            return std::isdigit(static_cast<unsigned char>(c));
+        })) {
         return std::nullopt;
     }
     return std::stoll(*raw);
@@ -674,7 +673,8 @@ parse_result parse(std::span<const command_spec* const> commands, std::string_vi
             const command_spec* s = find_top(commands, n);
             return s ? display_name(*s) : n;
         });
-        return usage_error{fmt::format("Unknown command {}.{}", quoted(shown), hint), {},
+        return usage_error{fmt::format("Unknown command {}.{}", quoted(shown), hint),
+                           {},
                            "Type `help` to see all commands."};
     }
     words = words.subspan(1);
@@ -724,9 +724,10 @@ parse_result parse(std::span<const command_spec* const> commands, std::string_vi
     auto show_sub = [&](const std::string& n) { return display_name(*top) + " " + n; };
     if (def != nullptr) {
         // "deploy stauts" is more likely a typo of a subcommand than a service called "stauts".
-        bool validated_first = !def->args.empty() && (def->args.front().kind == arg_kind::service ||
-                                                      def->args.front().kind == arg_kind::environment ||
-                                                      def->args.front().kind == arg_kind::role);
+        bool validated_first =
+            !def->args.empty() && (def->args.front().kind == arg_kind::service ||
+                                   def->args.front().kind == arg_kind::environment ||
+                                   def->args.front().kind == arg_kind::role);
         if (validated_first && !is_flag(words.front()) &&
             !check_value(def->args.front().kind, words.front().text, {}, cfg).problem.empty() &&
             !core::suggest(first, sub_names).empty()) {

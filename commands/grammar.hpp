@@ -118,7 +118,7 @@ struct invocation {
 
 /// Why a line could not be parsed, in three parts a chat message can lay out.
 struct usage_error {
-    std::string problem;  ///< what was wrong and, when possible, what was meant (mrkdwn)
+    std::string problem;             ///< what was wrong and, when possible, what was meant (mrkdwn)
     std::vector<std::string> usage;  ///< usage lines (plain text) of the command meant, or empty
     std::string hint;                ///< "Type `help deploy` for details." (mrkdwn)
 
@@ -129,7 +129,7 @@ struct usage_error {
 /// An invocation or a usage_error.
 class [[nodiscard]] parse_result {
 public:
-    parse_result(invocation value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
+    parse_result(invocation value) : value_(std::move(value)) {}   // NOLINT: implicit on purpose
     parse_result(usage_error error) : error_(std::move(error)) {}  // NOLINT: implicit on purpose
 
     bool has_value() const noexcept { return value_.has_value(); }

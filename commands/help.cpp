@@ -37,9 +37,7 @@ const command_spec& help_spec() {
     static const command_spec spec{
         .name = "help",
         .summary = "Show what I can do, or how to use one command.",
-        .args = {{.name = "command",
-                  .required = false,
-                  .help = "a command, e.g. `deploy`"},
+        .args = {{.name = "command", .required = false, .help = "a command, e.g. `deploy`"},
                  {.name = "subcommand",
                   .required = false,
                   .help = "one of its subcommands, e.g. `rollback`"}},
@@ -60,8 +58,8 @@ message help_overview(const command_registry& registry) {
             disabled.push_back(display_name(*spec));
             continue;
         }
-        lines += fmt::format("{}`{}` {}", lines.empty() ? "" : "\n", display_name(*spec),
-                             spec->summary);
+        lines +=
+            fmt::format("{}`{}` {}", lines.empty() ? "" : "\n", display_name(*spec), spec->summary);
         if (!spec->subcommands.empty()) {
             std::vector<std::string> subs;
             for (const auto& s : spec->subcommands) {
@@ -79,8 +77,8 @@ message help_overview(const command_registry& registry) {
         "Type `help &lt;command&gt;` for details and examples, e.g. `help deploy`. You can also "
         "mention me or DM me with the same words."};
     if (!disabled.empty()) {
-        notes.push_back(fmt::format("Not enabled on this bot: {}.",
-                                    list_names(disabled, disabled.size())));
+        notes.push_back(
+            fmt::format("Not enabled on this bot: {}.", list_names(disabled, disabled.size())));
     }
     m.add(context{notes});
     return m;
@@ -118,9 +116,10 @@ message help_for(const command_spec& top, const command_spec* sub) {
         m.add(section{"*Subcommands*\n" + lines, {}});
         add_examples(m, top, top.examples.empty() ? examples : top.examples);
         const command_spec& some = top.subcommands.back();
-        m.add(context{{fmt::format("Type `help {} &lt;subcommand&gt;` for its arguments and flags, "
-                                   "e.g. `help {} {}`.",
-                                   top.name, top.name, some.name)}});
+        m.add(
+            context{{fmt::format("Type `help {} &lt;subcommand&gt;` for its arguments and flags, "
+                                 "e.g. `help {} {}`.",
+                                 top.name, top.name, some.name)}});
         return m;
     }
 
@@ -139,8 +138,8 @@ message help_for(const command_spec& top, const command_spec* sub) {
     if (!spec.flags.empty()) {
         section flags{"*Flags*", {}};
         for (const auto& f : spec.flags) {
-            std::string name = f.takes_value() ? fmt::format("--{} <{}>", f.name, f.value_name)
-                                               : "--" + f.name;
+            std::string name =
+                f.takes_value() ? fmt::format("--{} <{}>", f.name, f.value_name) : "--" + f.name;
             flags.fields.push_back({name, f.help});
         }
         m.add(std::move(flags));
@@ -159,7 +158,8 @@ boost::asio::awaitable<core::result<void>> help_command::handle(request req) {
     const std::string topic = core::to_lower(req.input.arg("command"));
     const std::string sub_name = core::to_lower(req.input.arg("subcommand"));
     if (topic.empty()) {
-        co_return co_await req.answer(help_overview(req.registry));
+        message overview = help_overview(req.registry);
+        co_return co_await req.answer(std::move(overview));
     }
     const command_spec* top = req.registry.find(topic);
     if (top == nullptr) {
@@ -167,30 +167,28 @@ boost::asio::awaitable<core::result<void>> help_command::handle(request req) {
         for (const auto* s : req.registry.specs()) {
             names.push_back(s->name);
         }
-        std::string hint = did_you_mean(topic, names, [](const std::string& n) {
-            return "help " + n;
-        });
-        co_return co_await req.answer(plain_message(
-            fmt::format("There's no command `{}`.{} Type `help` to see all commands.",
-                        escape_mrkdwn(topic), hint)));
+        std::string hint =
+            did_you_mean(topic, names, [](const std::string& n) { return "help " + n; });
+        message unknown =
+            plain_message(fmt::format("There's no command `{}`.{} Type `help` to see all commands.",
+                                      escape_mrkdwn(topic), hint));
+        co_return co_await req.answer(std::move(unknown));
     }
     const command_spec* sub = nullptr;
     std::string problem;
     if (!sub_name.empty()) {
         sub = top->find_subcommand(sub_name);
         if (sub == nullptr && top->subcommands.empty()) {
-            problem = fmt::format("`{}` has no subcommands; here is its help.",
-                                  display_name(*top));
+            problem = fmt::format("`{}` has no subcommands; here is its help.", display_name(*top));
         } else if (sub == nullptr) {
             std::vector<std::string> names;
             for (const auto& s : top->subcommands) {
                 names.push_back(s.name);
             }
-            problem = fmt::format("`{}` has no subcommand `{}`.{}", display_name(*top),
-                                  escape_mrkdwn(sub_name),
-                                  did_you_mean(sub_name, names, [&](const std::string& n) {
-                                      return "help " + top->name + " " + n;
-                                  }));
+            problem = fmt::format(
+                "`{}` has no subcommand `{}`.{}", display_name(*top), escape_mrkdwn(sub_name),
+                did_you_mean(sub_name, names,
+                             [&](const std::string& n) { return "help " + top->name + " " + n; }));
         }
     }
     message m = help_for(*top, sub);

@@ -234,9 +234,8 @@ json render_button(const button& b, std::size_t& n) {
         json dialog{
             {"title", plain_text(cut(title, slack_limits::confirm_title))},
             {"text", plain_text(cut(text, slack_limits::confirm_text))},
-            {"confirm",
-             plain_text(cut(blank(d.confirm) ? "Confirm" : one_line(d.confirm),
-                            slack_limits::confirm_button))},
+            {"confirm", plain_text(cut(blank(d.confirm) ? "Confirm" : one_line(d.confirm),
+                                       slack_limits::confirm_button))},
             {"deny", plain_text(cut(blank(d.deny) ? "Cancel" : one_line(d.deny),
                                     slack_limits::confirm_button))},
         };

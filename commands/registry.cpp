@@ -14,8 +14,8 @@ namespace tugboat::commands {
 
 command_registry make_registry() {
     command_registry registry;
-    for (const command_spec* spec :
-         {&deploy_spec(), &status_spec(), &logs_spec(), &access_spec(), &faq_spec(), &help_spec()}) {
+    for (const command_spec* spec : {&deploy_spec(), &status_spec(), &logs_spec(), &access_spec(),
+                                     &faq_spec(), &help_spec()}) {
         // A duplicate or malformed name here is a programming error, caught by the tests.
         if (auto declared = registry.declare(*spec); !declared) {
             throw std::logic_error(declared.error().message);

@@ -128,8 +128,8 @@ std::string wrap(std::string_view text, std::size_t width) {
     std::size_t start = 0;
     while (start <= text.size()) {
         std::size_t end = text.find('\n', start);
-        std::string_view line =
-            text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+        std::string_view line = text.substr(
+            start, end == std::string_view::npos ? std::string_view::npos : end - start);
         std::size_t indent = line.find_first_not_of(' ');
         indent = indent == std::string_view::npos ? line.size() : indent;
         std::string current{line.substr(0, indent)};

@@ -1,5 +1,6 @@
 #include "integrations/http_client.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -11,7 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
-#include <fmt/format.h>
+
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -84,6 +85,11 @@ core::result<target> parse_target(const std::string& url) {
     }
     std::string default_port = t.tls ? "443" : "80";
     t.port = u.has_port() && !u.port().empty() ? std::string(u.port()) : default_port;
+    if (t.port.size() > 5 || std::stoul(t.port) == 0 || std::stoul(t.port) > 65535) {
+        return core::make_error(core::errc::invalid_argument,
+                                "URL \"" + url_for_message(url) +
+                                    "\" has an invalid port; use a number from 1 to 65535");
+    }
     bool ipv6 = u.host_type() == boost::urls::host_type::ipv6;
     std::string bracketed = ipv6 ? "[" + t.host + "]" : t.host;
     t.host_header = t.port == default_port ? bracketed : bracketed + ":" + t.port;
@@ -134,7 +140,8 @@ core::error transport_error(const error_code& ec, std::string_view context) {
         ec.category() == asio::error::get_ssl_category() ||
         ec.category() == ssl::error::get_stream_category()) {
         return fail(core::errc::protocol_error,
-                    "; check that the URL's scheme (http/https) and port are right");
+                    "; check the URL's scheme (http/https) and port, and the client "
+                    "certificate if the server requires one");
     }
     return fail(core::errc::unavailable, "; check the URL and that the server is running");
 }
@@ -262,9 +269,9 @@ asio::awaitable<core::result<std::string>> http_stream::next() {
     while (!s.ended) {
         if (s.ex->parser.is_done()) {
             s.ended = true;
-            s.log->debug("http_stream_end", {{"request", s.context},
-                                             {"bytes", s.bytes},
-                                             {"ms", elapsed_ms(s.opened)}});
+            s.log->debug(
+                "http_stream_end",
+                {{"request", s.context}, {"bytes", s.bytes}, {"ms", elapsed_ms(s.opened)}});
             // The connection is not pooled: streams are long-lived and rare, and closing
             // keeps the ownership simple.
             s.ex.reset();
@@ -549,8 +556,7 @@ private:
                 return http::async_read_header(s, c.buffer, ex->parser, use_tuple);
             });
             if (read_ec) {
-                if (out.reused && idempotent && !ex->parser.got_some() &&
-                    closed_by_peer(read_ec)) {
+                if (out.reused && idempotent && !ex->parser.got_some() && closed_by_peer(read_ec)) {
                     allow_pooled = false;
                     continue;
                 }
@@ -564,8 +570,7 @@ private:
         }
     }
 
-    asio::awaitable<core::result<std::string>> read_body(exchange& ex,
-                                                         steady::time_point deadline,
+    asio::awaitable<core::result<std::string>> read_body(exchange& ex, steady::time_point deadline,
                                                          const std::string& context) {
         std::string body;
         while (!ex.parser.is_done()) {
@@ -613,8 +618,9 @@ private:
         co_return std::pair{ec, std::move(results)};
     }
 
-    asio::awaitable<core::result<std::unique_ptr<connection>>> connect(
-        const target& t, steady::time_point deadline, const std::string& context) {
+    asio::awaitable<core::result<std::unique_ptr<connection>>> connect(const target& t,
+                                                                       steady::time_point deadline,
+                                                                       const std::string& context) {
         auto conn = std::make_unique<connection>();
         if (t.tls) {
             conn->tls.emplace(executor_, *tls_);
@@ -665,8 +671,8 @@ private:
                                 "private CA, add that CA with ca_file",
                                 context, t.host, why));
             }
-            co_return transport_error(handshake_ec, context + ": TLS handshake with " +
-                                                        t.log_host + " failed");
+            co_return transport_error(handshake_ec,
+                                      context + ": TLS handshake with " + t.log_host + " failed");
         }
         conn->tcp().expires_never();
         co_return conn;

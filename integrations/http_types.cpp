@@ -11,9 +11,8 @@ namespace tugboat::integrations {
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
-    return std::ranges::equal(a, b, [](unsigned char x, unsigned char y) {
-        return std::tolower(x) == std::tolower(y);
-    });
+    return std::ranges::equal(
+        a, b, [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
 }
 
 // Parses exactly `text` as a decimal number (a sign only where N is signed).
@@ -53,8 +52,8 @@ std::optional<std::chrono::system_clock::time_point> parse_imf_fixdate(std::stri
     if (!date.ok()) {
         return std::nullopt;
     }
-    return std::chrono::sys_days{date} + std::chrono::hours{*hour} +
-           std::chrono::minutes{*minute} + std::chrono::seconds{*second};
+    return std::chrono::sys_days{date} + std::chrono::hours{*hour} + std::chrono::minutes{*minute} +
+           std::chrono::seconds{*second};
 }
 
 }  // namespace
@@ -83,6 +82,16 @@ std::optional<std::string> find_header(const http_headers& headers, std::string_
         }
     }
     return std::nullopt;
+}
+
+std::vector<std::string> find_headers(const http_headers& headers, std::string_view name) {
+    std::vector<std::string> out;
+    for (const auto& [key, value] : headers) {
+        if (iequals(key, name)) {
+            out.push_back(value);
+        }
+    }
+    return out;
 }
 
 core::errc errc_for_status(int status) noexcept {

@@ -29,6 +29,9 @@ using http_headers = std::vector<std::pair<std::string, std::string>>;
 /// The value of the first header named `name` (any case), or nullopt.
 std::optional<std::string> find_header(const http_headers& headers, std::string_view name);
 
+/// The values of every header named `name` (any case), in order; e.g. each Set-Cookie.
+std::vector<std::string> find_headers(const http_headers& headers, std::string_view name);
+
 /// One HTTP exchange to perform.
 struct http_request {
     http_method method = http_method::get;

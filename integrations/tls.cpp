@@ -1,9 +1,9 @@
 #include "integrations/tls.hpp"
 
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <fstream>
 #include <sstream>
@@ -29,9 +29,8 @@ core::result<std::string> read_pem_file(std::string_view field, const std::strin
 core::error bad_pem(std::string_view field, std::string_view what,
                     const boost::system::error_code& ec) {
     return core::make_error(core::errc::config_error,
-                            "TLS " + std::string(field) + " holds no usable " +
-                                std::string(what) + " (" + ec.message() +
-                                "); give PEM text starting with -----BEGIN");
+                            "TLS " + std::string(field) + " holds no usable " + std::string(what) +
+                                " (" + ec.message() + "); give PEM text starting with -----BEGIN");
 }
 
 // Collects the PEM text of one item given as a file, as text, or both.

@@ -24,8 +24,8 @@ struct tls_options {
     /// Trust the operating system's CA store. Kubernetes clients turn it off when the
     /// kubeconfig names the cluster's CA, so only that CA is trusted (as kubectl does).
     bool system_roots = true;
-    std::string ca_file;  ///< extra PEM bundle of trusted CAs, or empty
-    std::string ca_pem;   ///< extra trusted CAs as PEM text, or empty
+    std::string ca_file;           ///< extra PEM bundle of trusted CAs, or empty
+    std::string ca_pem;            ///< extra trusted CAs as PEM text, or empty
     std::string client_cert_file;  ///< client certificate chain (PEM file) for mutual TLS
     std::string client_key_file;   ///< its private key (PEM file)
     std::string client_cert_pem;   ///< client certificate chain as PEM text

@@ -1,5 +1,8 @@
 #include "sandbox/http_server.hpp"
 
+#include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -13,9 +16,6 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <fmt/format.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include <list>
 #include <stdexcept>
@@ -137,7 +137,8 @@ http_headers copy_headers(const http::fields& fields) {
 
 std::string utf8_entry(X509_NAME* name, int index) {
     unsigned char* text = nullptr;
-    int len = ASN1_STRING_to_UTF8(&text, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index)));
+    int len =
+        ASN1_STRING_to_UTF8(&text, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index)));
     if (len < 0) {
         return {};
     }
@@ -427,18 +428,20 @@ asio::awaitable<bool> detail::server_connection::serve(
     const route_entry* matched = nullptr;
     for (const auto& r : st.routes) {
         params.clear();
-        if ((r.method == "*" || r.method == rec.method) && match_route(r.segments, segments, params)) {
+        if ((r.method == "*" || r.method == rec.method) &&
+            match_route(r.segments, segments, params)) {
             matched = &r;
             break;
         }
     }
 
-    request_context ctx(*this, std::move(rec), matched ? params : std::map<std::string, std::string>{},
+    request_context ctx(*this, std::move(rec),
+                        matched ? params : std::map<std::string, std::string>{},
                         websocket::is_upgrade(req), client, seq);
     ctx.keep_alive_ = req.keep_alive();
     if (!matched) {
-        co_await ctx.respond(404, fmt::format("no route for {} {} on this fake server\n",
-                                              ctx.method(), path));
+        co_await ctx.respond(
+            404, fmt::format("no route for {} {} on this fake server\n", ctx.method(), path));
     } else {
         // A copy: the handler's captures must stay put while its coroutine runs, even if
         // routes are added meanwhile.
@@ -462,16 +465,16 @@ asio::awaitable<bool> detail::server_connection::serve(
         }
     }
     if (ctx.phase_ == request_context::phase::pending) {
-        co_await ctx.respond(500, fmt::format("the handler for {} {} did not answer\n",
-                                              ctx.method(), path));
+        co_await ctx.respond(
+            500, fmt::format("the handler for {} {} did not answer\n", ctx.method(), path));
     }
     if (ctx.phase_ == request_context::phase::streaming) {
         co_await ctx.end_chunked();
     }
     auto* recorded = st.find_recorded(seq);
-    st.log().debug("http_server_request", {{"method", ctx.method()},
-                                           {"path", path},
-                                           {"status", recorded ? recorded->status : 0}});
+    st.log().debug(
+        "http_server_request",
+        {{"method", ctx.method()}, {"path", path}, {"status", recorded ? recorded->status : 0}});
     co_return ctx.keep_alive_;
 }
 
@@ -532,8 +535,7 @@ void apply_headers(http::response<Body>& res, const http_headers& headers, bool 
 
 }  // namespace
 
-asio::awaitable<void> request_context::respond(int status, std::string body,
-                                               http_headers headers) {
+asio::awaitable<void> request_context::respond(int status, std::string body, http_headers headers) {
     if (phase_ != phase::pending) {
         throw std::logic_error("request_context: answered twice");
     }
@@ -669,8 +671,7 @@ namespace {
 
 template <class Stream>
 asio::awaitable<void> run_connection(std::shared_ptr<http_server::state> st,
-                                     std::list<live_connection>::iterator entry,
-                                     Stream stream) {
+                                     std::list<live_connection>::iterator entry, Stream stream) {
     try {
         connection<Stream> conn(st, entry, std::move(stream));
         co_await conn.run();
@@ -685,9 +686,10 @@ void spawn_connection(const std::shared_ptr<http_server::state>& st, tcp::socket
         entry->cancel.slot(), [st, entry](const std::exception_ptr&) { st->live.erase(entry); });
     beast::tcp_stream tcp_layer(std::move(socket));
     if (st->options.tls) {
-        asio::co_spawn(st->executor,
-                       run_connection(st, entry, tls_stream(std::move(tcp_layer), *st->options.tls)),
-                       std::move(done));
+        asio::co_spawn(
+            st->executor,
+            run_connection(st, entry, tls_stream(std::move(tcp_layer), *st->options.tls)),
+            std::move(done));
     } else {
         asio::co_spawn(st->executor, run_connection(st, entry, std::move(tcp_layer)),
                        std::move(done));
@@ -738,8 +740,7 @@ core::result<http_server> http_server::start(asio::any_io_executor executor,
     if (ec) {
         return core::make_error(core::errc::unavailable,
                                 fmt::format("cannot listen on {}:{} ({}); choose another port",
-                                            st->options.address, st->options.port,
-                                            ec.message()));
+                                            st->options.address, st->options.port, ec.message()));
     }
     st->port = st->acceptor.local_endpoint().port();
     asio::co_spawn(executor, accept_loop(st), [](const std::exception_ptr&) {});

@@ -86,9 +86,7 @@ public:
     const http_headers& headers() const noexcept { return request_.headers; }
     const std::string& body() const noexcept { return request_.body; }
     /// The value of header `name` (any case), or nullopt.
-    std::optional<std::string> header(std::string_view name) const {
-        return request_.header(name);
-    }
+    std::optional<std::string> header(std::string_view name) const { return request_.header(name); }
     /// The decoded value of query parameter `name` (first occurrence), or nullopt.
     std::optional<std::string> query(std::string_view name) const;
     /// The path segment matched by `{name}` in the route pattern, or the rest of the path for a
@@ -154,8 +152,7 @@ struct http_server_options {
 /// A TLS server context presenting `identity`. With `client_ca_pem`, client certificates are
 /// requested and verified against it (optional for the client; see request_context::client).
 core::result<std::shared_ptr<boost::asio::ssl::context>> make_server_tls_context(
-    const std::string& cert_pem, const std::string& key_pem,
-    const std::string& client_ca_pem = {});
+    const std::string& cert_pem, const std::string& key_pem, const std::string& client_ca_pem = {});
 
 /// The loopback server. Single-threaded: use it from the executor's thread. Destroy it before
 /// its io_context; destroying it stops it.

@@ -9,6 +9,10 @@
 #include "core/text.hpp"
 #include "core/work_tracker.hpp"
 #include "sandbox/console_chat.hpp"
+#include "sandbox/fake_jenkins.hpp"
+#include "sandbox/fake_kubernetes.hpp"
+#include "sandbox/http_server.hpp"
+#include "sandbox/kubeconfig_writer.hpp"
 #include "sandbox/test_ca.hpp"
 #include "storage/database.hpp"
 
@@ -16,6 +20,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include <array>
 #include <cctype>
 #include <cstdio>
 #include <fstream>
@@ -119,6 +124,8 @@ struct sandbox_app::state {
     std::unique_ptr<bot::router> router;
     core::work_tracker tracker;
     std::unique_ptr<bot::dispatcher> dispatcher;
+    std::optional<fake_jenkins> jenkins;
+    std::map<std::string, std::unique_ptr<fake_kubernetes>> clusters;  // by config cluster name
     std::string default_user = "alice";
     std::string default_channel;
     std::uint64_t typed = 0;
@@ -131,6 +138,132 @@ sandbox_app::~sandbox_app() = default;
 
 console_chat& sandbox_app::chat() { return *s_->chat; }
 const fs::path& sandbox_app::work_dir() const { return s_->work_dir; }
+
+namespace {
+
+/// The cluster names the bundled config uses; each gets its own fake API server.
+constexpr std::array<const char*, 2> sandbox_clusters{"onprem", "cloud"};
+
+}  // namespace
+
+core::result<void> start_fakes(sandbox_app::state& s, const test_pki& pki,
+                               std::map<std::string, std::string, std::less<>>& env) {
+    fake_jenkins_options jo;
+    jo.cert_pem = pki.server.cert_pem;
+    jo.key_pem = pki.server.key_pem;
+    jo.speed = s.options.speed;
+    jo.api_token = "sandbox-jenkins-token";
+    jo.log = s.log.get();
+    auto j = fake_jenkins::start(s.ioc.get_executor(), jo);
+    if (!j) {
+        return core::make_error(j.error().code, "fake Jenkins: " + j.error().message);
+    }
+    s.jenkins.emplace(std::move(*j));
+    env["JENKINS_URL"] = s.jenkins->base_url() + "/";
+
+    std::vector<kubeconfig_context> contexts;
+    for (const char* name : sandbox_clusters) {
+        fake_kubernetes_options ko;
+        ko.name = name;
+        ko.speed = s.options.speed;
+        ko.log = s.log.get();
+        auto k = fake_kubernetes::start(s.ioc.get_executor(), ko);
+        if (!k) {
+            return core::make_error(k.error().code,
+                                    fmt::format("fake cluster {}: {}", name, k.error().message));
+        }
+        contexts.push_back({name, (*k)->base_url(), (*k)->ca_pem(), (*k)->token(), {}, {}, {}});
+        s.clusters[name] = std::move(*k);
+    }
+    std::ofstream kc(s.work_dir / "kubeconfig");
+    kc << make_kubeconfig(contexts);
+    if (!kc) {
+        return core::make_error(core::errc::config_error, "cannot write the sandbox kubeconfig");
+    }
+    return core::ok();
+}
+
+/// Gives the fakes what the config names: a Jenkins job per service and its Deployments in
+/// every environment's cluster, running version 1.0.0 (orders-api: a git sha).
+void seed_fakes(sandbox_app::state& s) {
+    for (const auto& svc : s.config.services) {
+        if (!svc.job.empty()) {
+            fake_job job;
+            job.full_name = svc.job;
+            for (const auto& [param, placeholder] : svc.job_parameters) {
+                job.parameters.push_back({param});
+            }
+            s.jenkins->add_job(job);
+        }
+        for (const auto& [env_name, workloads] : svc.workloads) {
+            const auto* env = s.config.find_environment(env_name);
+            if (env == nullptr) {
+                continue;
+            }
+            for (const auto& cluster : env->clusters) {
+                auto it = s.clusters.find(cluster);
+                if (it == s.clusters.end()) {
+                    continue;
+                }
+                for (const auto& w : workloads) {
+                    fake_deployment d;
+                    d.ns = w.namespace_name.empty() ? env->namespace_name : w.namespace_name;
+                    d.name = w.deployment;
+                    std::string repo = svc.image.empty()
+                                           ? fmt::format("registry.sandbox.local/{}", svc.name)
+                                           : svc.image;
+                    bool sha = svc.version_pattern == "sha";
+                    d.image = fmt::format("{}:{}", repo, sha ? "3f9c2ab" : "1.0.0");
+                    d.previous_images = {fmt::format("{}:{}", repo, sha ? "9d1e0f7" : "0.9.0")};
+                    d.replicas = env_name == "prod" ? 3 : 2;
+                    it->second->add_namespace(d.ns);
+                    (void)it->second->add_deployment(std::move(d));
+                }
+            }
+        }
+    }
+    // "Jenkins applies, Tugboat follows": the Deploy stage sets the image in the clusters.
+    s.jenkins->on_deploy([&s](const fake_deploy& d) {
+        auto param = [&](std::string_view placeholder) -> std::string {
+            for (const auto& svc : s.config.services) {
+                if (svc.job != d.job) {
+                    continue;
+                }
+                for (const auto& [name, value] : svc.job_parameters) {
+                    if (value == placeholder) {
+                        auto it = d.parameters.find(name);
+                        return it == d.parameters.end() ? "" : it->second;
+                    }
+                }
+            }
+            return {};
+        };
+        const auto* svc = s.config.find_service(param("{service}"));
+        const auto* env = s.config.find_environment(param("{env}"));
+        if (svc == nullptr || env == nullptr) {
+            return;
+        }
+        auto w = svc->workloads.find(env->name);
+        if (w == svc->workloads.end()) {
+            return;
+        }
+        for (const auto& cluster : env->clusters) {
+            auto it = s.clusters.find(cluster);
+            if (it == s.clusters.end()) {
+                continue;
+            }
+            for (const auto& ref : w->second) {
+                std::string repo = svc->image.empty()
+                                       ? fmt::format("registry.sandbox.local/{}", svc->name)
+                                       : svc->image;
+                (void)it->second->set_image(
+                    ref.namespace_name.empty() ? env->namespace_name : ref.namespace_name,
+                    ref.deployment, fmt::format("{}:{}", repo, param("{version}")),
+                    ref.container);
+            }
+        }
+    });
+}
 
 core::result<std::unique_ptr<sandbox_app>> sandbox_app::start(boost::asio::io_context& ioc,
                                                               sandbox_options options,
@@ -165,15 +298,9 @@ core::result<std::unique_ptr<sandbox_app>> sandbox_app::start(boost::asio::io_co
         {"SLACK_BOT_TOKEN", "xoxb-sandbox-bot-token"},
         {"SLACK_APP_TOKEN", "xapp-sandbox-app-token"},
         {"JENKINS_API_TOKEN", "sandbox-jenkins-token"},
-        {"JENKINS_URL", "https://127.0.0.1:1/"},
     };
-    {
-        // Until the fake clusters start, the kubeconfig points at a closed port.
-        std::ofstream kc(s->work_dir / "kubeconfig");
-        kc << "apiVersion: v1\nkind: Config\nclusters: []\ncontexts:\n"
-              "- name: onprem\n  context: {cluster: onprem, user: tugboat}\n"
-              "- name: cloud\n  context: {cluster: cloud, user: tugboat}\n"
-              "current-context: onprem\nusers: []\n";
+    if (auto r = start_fakes(*s, pki, env); !r) {
+        return r.error();
     }
     bot::env_lookup lookup = [env](std::string_view name) -> std::optional<std::string> {
         auto it = env.find(name);
@@ -187,6 +314,7 @@ core::result<std::unique_ptr<sandbox_app>> sandbox_app::start(boost::asio::io_co
         return cfg.error();
     }
     s->config = std::move(*cfg);
+    seed_fakes(*s);
 
     auto db = storage::database::open(s->config.bot.database, *s->log);
     if (!db) {

@@ -49,9 +49,9 @@ std::string bio_text(BIO* bio) {
 
 std::string key_to_pem(EVP_PKEY* key) {
     bio_ptr bio(BIO_new(BIO_s_mem()));
-    check(bio && PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr,
-                                          nullptr) == 1,
-          "writing a key");
+    check(
+        bio && PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1,
+        "writing a key");
     return bio_text(bio.get());
 }
 
@@ -77,8 +77,8 @@ x509_ptr cert_from_pem(const std::string& pem) {
 
 void add_name_entry(X509_NAME* name, const char* field, const std::string& value) {
     check(X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
-                                     reinterpret_cast<const unsigned char*>(value.c_str()), -1,
-                                     -1, 0) == 1,
+                                     reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1,
+                                     0) == 1,
           "setting a name entry");
 }
 
@@ -111,8 +111,7 @@ x509_ptr make_cert(EVP_PKEY* key, const subject& who, X509* issuer, EVP_PKEY* is
           "setting the serial");
 
     check(X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) != nullptr, "notBefore");
-    check(X509_gmtime_adj(X509_getm_notAfter(cert.get()), 7L * 24 * 3600) != nullptr,
-          "notAfter");
+    check(X509_gmtime_adj(X509_getm_notAfter(cert.get()), 7L * 24 * 3600) != nullptr, "notAfter");
     check(X509_set_pubkey(cert.get(), key) == 1, "setting the public key");
 
     X509_NAME* name = X509_get_subject_name(cert.get());
@@ -148,9 +147,9 @@ core::result<void> write_file(const std::filesystem::path& path, const std::stri
     out << text;
     out.close();
     if (!out) {
-        return core::make_error(core::errc::config_error,
-                                "cannot write " + path.string() +
-                                    "; check that the directory is writable");
+        return core::make_error(
+            core::errc::config_error,
+            "cannot write " + path.string() + "; check that the directory is writable");
     }
     if (secret) {
         std::error_code ec;
@@ -217,9 +216,9 @@ core::result<void> write_test_pki(const test_pki& pki, const std::filesystem::pa
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) {
-        return core::make_error(core::errc::config_error,
-                                "cannot create " + dir.string() + " (" + ec.message() +
-                                    "); choose a writable directory");
+        return core::make_error(core::errc::config_error, "cannot create " + dir.string() + " (" +
+                                                              ec.message() +
+                                                              "); choose a writable directory");
     }
     const std::pair<const char*, std::pair<const std::string*, bool>> files[] = {
         {"ca.pem", {&pki.ca.cert_pem(), false}},

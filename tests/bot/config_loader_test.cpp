@@ -123,6 +123,9 @@ const config_problem* find(const load_result& r, int line, const std::string& te
     return nullptr;
 }
 
+// The result must outlive the pointer.
+const config_problem* find(const load_result&& r, int line, const std::string& text) = delete;
+
 bool has(const load_result& r, int line, const std::string& text) {
     return find(r, line, text) != nullptr;
 }
@@ -470,13 +473,15 @@ TEST_CASE("config: references to undefined names are reported", "[unit]") {
 TEST_CASE("config: Slack IDs, names and enums are checked", "[unit]") {
     SECTION("lower-case user ID") {
         auto text = replace(base_config, "deployers: [S0DEVS]", "deployers: [u0alice]");
-        const auto* p = find(load_text(text), line_of(text, "u0alice"), "is not a Slack user ID");
+        auto r = load_text(text);
+        const auto* p = find(r, line_of(text, "u0alice"), "is not a Slack user ID");
         REQUIRE(p != nullptr);
         CHECK_THAT(p->hint, Catch::Contains("write `U0ALICE`"));
     }
     SECTION("a handle instead of an ID") {
         auto text = replace(base_config, "deployers: [S0DEVS]", "deployers: [\"@alice\"]");
-        const auto* p = find(load_text(text), line_of(text, "@alice"), "is not a Slack user ID");
+        auto r = load_text(text);
+        const auto* p = find(r, line_of(text, "@alice"), "is not a Slack user ID");
         REQUIRE(p != nullptr);
         CHECK_THAT(p->hint, Catch::Contains("member ID"));
     }
@@ -528,8 +533,8 @@ TEST_CASE("config: durations need a unit and a sane size", "[unit]") {
     }
     SECTION("no unit") {
         auto text = with("90");
-        const auto* p =
-            find(load_text(text), line_of(text, "rollout_timeout"), "is not a duration: `90`");
+        auto r = load_text(text);
+        const auto* p = find(r, line_of(text, "rollout_timeout"), "is not a duration: `90`");
         REQUIRE(p != nullptr);
         CHECK_THAT(p->hint, Catch::Contains("e.g. `rollout_timeout: 10m`"));
     }

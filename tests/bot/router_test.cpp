@@ -93,8 +93,9 @@ public:
         if (probe_.fail_with) {
             co_return *probe_.fail_with;
         }
-        co_return co_await req.answer(commands::plain_message(
-            "Deploying `" + req.input.arg("service") + "` to *" + req.input.arg("env") + "*"));
+        message reply = commands::plain_message("Deploying `" + req.input.arg("service") +
+                                                "` to *" + req.input.arg("env") + "*");
+        co_return co_await req.answer(std::move(reply));
     }
 
 private:
@@ -106,7 +107,8 @@ public:
     std::vector<inbound_event> seen;
     boost::asio::awaitable<core::result<void>> handle_action(commands::request req) override {
         seen.push_back(req.event);
-        co_return co_await req.answer(commands::plain_message("Approved #" + req.event.action_value));
+        message reply = commands::plain_message("Approved #" + req.event.action_value);
+        co_return co_await req.answer(std::move(reply));
     }
 };
 
@@ -166,6 +168,7 @@ struct fixture {
     }
 
     bot::route_outcome route(inbound_event ev) {
+        ioc.restart();  // a previous run_test may have run the context out of work
         return test::run_test(ioc, router.route(std::move(ev)));
     }
 };
@@ -174,8 +177,8 @@ struct fixture {
 
 TEST_CASE("router: a slash command reaches its handler with parsed arguments", "[unit]") {
     fixture f;
-    auto outcome = f.route(text_event(event_kind::slash_command,
-                                      "deploy Payments-API prod v1.4.2 --reason \u201chot fix\u201d"));
+    auto outcome = f.route(text_event(
+        event_kind::slash_command, "deploy Payments-API prod v1.4.2 --reason \u201chot fix\u201d"));
     CHECK(outcome == bot::route_outcome::handled);
     REQUIRE(f.probe.calls == 1);
     CHECK(f.probe.input.path() == "deploy start");
@@ -284,9 +287,10 @@ TEST_CASE("router: the policy can refuse, and its reason is shown", "[unit]") {
 TEST_CASE("router: handler errors and crashes reach the person and the log", "[unit]") {
     fixture f;
     SECTION("an error value is shown as written") {
-        f.probe.fail_with = core::make_error(
-            core::errc::conflict, "`search` is locked in prod by <@U7>. Try again after it is "
-                                  "unlocked, or type `deploy unlock search prod`.");
+        f.probe.fail_with =
+            core::make_error(core::errc::conflict,
+                             "`search` is locked in prod by <@U7>. Try again after it is "
+                             "unlocked, or type `deploy unlock search prod`.");
         CHECK(f.route(text_event(event_kind::slash_command, "deploy search prod")) ==
               bot::route_outcome::failed);
         CHECK(f.chat.text() ==

@@ -1,5 +1,5 @@
-#include "commands/command.hpp"
 #include "commands/grammar.hpp"
+#include "commands/command.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -55,8 +55,7 @@ TEST_CASE("tokenize: words, quotes and escapes", "[unit]") {
     SECTION("double and single quotes group words and mark the token quoted") {
         auto t = tokenize(R"(lock api prod --reason "db migration" 'two words')");
         REQUIRE(t);
-        CHECK(texts(*t) ==
-              strings{"lock", "api", "prod", "--reason", "db migration", "two words"});
+        CHECK(texts(*t) == strings{"lock", "api", "prod", "--reason", "db migration", "two words"});
         CHECK((*t)[4].quoted);
         CHECK_FALSE((*t)[3].quoted);
     }
@@ -89,13 +88,14 @@ TEST_CASE("tokenize: words, quotes and escapes", "[unit]") {
     SECTION("em and en dashes at the start of a word become --") {
         auto t = tokenize("logs api prod \u2014since 5m \u2013tail 10 \"\u2014kept\"");
         REQUIRE(t);
-        CHECK(texts(*t) == strings{"logs", "api", "prod", "--since", "5m", "--tail", "10", "\u2014kept"});
+        CHECK(texts(*t) ==
+              strings{"logs", "api", "prod", "--since", "5m", "--tail", "10", "\u2014kept"});
     }
 }
 
 TEST_CASE("tokenize: an unclosed quote is an error that says how to fix it", "[unit]") {
-    for (const char* line : {R"(lock api prod --reason "db migration)", "x \u201cnever closed",
-                             "x 'open"}) {
+    for (const char* line :
+         {R"(lock api prod --reason "db migration)", "x \u201cnever closed", "x 'open"}) {
         auto t = tokenize(line);
         REQUIRE_FALSE(t);
         CHECK(t.error().code == core::errc::invalid_argument);
@@ -105,7 +105,8 @@ TEST_CASE("tokenize: an unclosed quote is an error that says how to fix it", "[u
 }
 
 TEST_CASE("parse: deploy with positionals, version and flags", "[unit]") {
-    auto r = parse_line(R"(/deploy payments-api prod v1.4.2 --reason "fix checkout" --override-freeze)");
+    auto r =
+        parse_line(R"(/deploy payments-api prod v1.4.2 --reason "fix checkout" --override-freeze)");
     REQUIRE(r);
     CHECK(r->command->name == "deploy");
     REQUIRE(r->subcommand != nullptr);
@@ -120,7 +121,8 @@ TEST_CASE("parse: deploy with positionals, version and flags", "[unit]") {
 }
 
 TEST_CASE("parse: flags in any position, --flag=value, and names fixed to config case", "[unit]") {
-    auto r = parse_line("logs --since=30m Payments-API --tail 50 PROD --previous --grep \"read timeout\"");
+    auto r = parse_line(
+        "logs --since=30m Payments-API --tail 50 PROD --previous --grep \"read timeout\"");
     REQUIRE(r);
     CHECK(r->command->name == "logs");
     CHECK(r->arg("service") == "payments-api");
@@ -218,7 +220,8 @@ TEST_CASE("parse: typo'd service, environment and role get suggestions and usage
 }
 
 TEST_CASE("parse: flag mistakes are explained", "[unit]") {
-    CHECK(problem_of("logs search prod --sinc 5m") == "Unknown flag `--sinc`. Did you mean `--since`?");
+    CHECK(problem_of("logs search prod --sinc 5m") ==
+          "Unknown flag `--sinc`. Did you mean `--since`?");
     CHECK_THAT(problem_of("logs search prod --colour"),
                Catch::StartsWith("Unknown flag `--colour`. Flags here: `--since`, `--tail`"));
     CHECK(problem_of("deploy unlock search prod --force") ==
@@ -234,8 +237,10 @@ TEST_CASE("parse: flag mistakes are explained", "[unit]") {
                Catch::StartsWith("`--since 5x` isn't a duration."));
     CHECK(problem_of("logs search prod --tail lots") ==
           "`--tail lots` isn't a whole number from 1 to 1000000.");
-    CHECK_THAT(problem_of("deploy search prod v1..2\u00e9"), Catch::Contains("doesn't look like a version"));
-    CHECK_THAT(problem_of("access audit --user bob"), Catch::StartsWith("`--user bob` isn't someone"));
+    CHECK_THAT(problem_of("deploy search prod v1..2\u00e9"),
+               Catch::Contains("doesn't look like a version"));
+    CHECK_THAT(problem_of("access audit --user bob"),
+               Catch::StartsWith("`--user bob` isn't someone"));
 }
 
 TEST_CASE("parse: missing and extra arguments", "[unit]") {
@@ -304,8 +309,8 @@ TEST_CASE("parse: an unclosed quote shows the command's usage", "[unit]") {
 }
 
 TEST_CASE("usage_error::text lays out problem, usage and hint", "[unit]") {
-    usage_error one{"Missing `&lt;env&gt;`.", {"/logs <service> <env>"},
-                    "Type `help logs` for details."};
+    usage_error one{
+        "Missing `&lt;env&gt;`.", {"/logs <service> <env>"}, "Type `help logs` for details."};
     CHECK(one.text() ==
           "Missing `&lt;env&gt;`.\nUsage: `/logs &lt;service&gt; &lt;env&gt;`\nType `help logs` "
           "for details.");

@@ -1,7 +1,7 @@
+#include "commands/help.hpp"
 #include "commands/access.hpp"
 #include "commands/command.hpp"
 #include "commands/deploy.hpp"
-#include "commands/help.hpp"
 #include "commands/logs.hpp"
 
 #include <catch2/catch.hpp>
@@ -59,13 +59,13 @@ TEST_CASE("help: every declaration has a summary, examples, and examples that pa
 TEST_CASE("help: a command's help shows usage, subcommands and examples", "[unit]") {
     std::string text = text_of(help_for(deploy_spec(), nullptr));
     CHECK(text.starts_with("/deploy\n=======\n"));
-    CHECK_THAT(text,
-               Catch::Contains("    /deploy <service> <env> [version] [--reason <text>] "
-                               "[--override-freeze]\n    /deploy status [service] [env]\n"));
+    CHECK_THAT(text, Catch::Contains("    /deploy <service> <env> [version] [--reason <text>] "
+                                     "[--override-freeze]\n    /deploy status [service] [env]\n"));
     CHECK_THAT(text, Catch::Contains("`start` (or no subcommand) Deploy a version"));
     CHECK_THAT(text, Catch::Contains("`rollback` Roll a service back"));
     CHECK_THAT(text, Catch::Contains("Examples\n\n    /deploy payments-api staging v1.4.2\n"));
-    CHECK_THAT(text, Catch::Contains("Type `help deploy <subcommand>` for its arguments and flags"));
+    CHECK_THAT(text,
+               Catch::Contains("Type `help deploy <subcommand>` for its arguments and flags"));
 }
 
 TEST_CASE("help: a subcommand's help lists arguments and flags with their help", "[unit]") {
@@ -74,8 +74,9 @@ TEST_CASE("help: a subcommand's help lists arguments and flags with their help",
     message m = help_for(deploy_spec(), rollback);
     std::string text = text_of(m);
     CHECK(text.starts_with("/deploy rollback\n"));
-    CHECK_THAT(text, Catch::Contains(
-                         "    /deploy rollback <service> <env> [--to <version>] [--reason <text>]"));
+    CHECK_THAT(
+        text,
+        Catch::Contains("    /deploy rollback <service> <env> [--to <version>] [--reason <text>]"));
     CHECK_THAT(text, Catch::Contains("Arguments\n<service>: a service from the bot's config"));
     CHECK_THAT(text, Catch::Contains(
                          "--to <version>: roll back to this version instead of the previous one"));
@@ -85,8 +86,10 @@ TEST_CASE("help: a subcommand's help lists arguments and flags with their help",
     std::string logs = text_of(help_for(logs_spec(), nullptr));
     CHECK_THAT(logs, Catch::Contains("--previous: logs of the previous, crashed container"));
     CHECK_THAT(logs, Catch::Contains("Type `help` to see all commands."));
-    std::string optional = text_of(help_for(deploy_spec(), deploy_spec().find_subcommand("status")));
-    CHECK_THAT(optional, Catch::Contains("[env]: an environment, e.g. `staging` or `prod` (optional)"));
+    std::string optional =
+        text_of(help_for(deploy_spec(), deploy_spec().find_subcommand("status")));
+    CHECK_THAT(optional,
+               Catch::Contains("[env]: an environment, e.g. `staging` or `prod` (optional)"));
 }
 
 TEST_CASE("help: the overview lists enabled commands and names the others", "[unit]") {
@@ -100,7 +103,8 @@ TEST_CASE("help: the overview lists enabled commands and names the others", "[un
                                      "and `history`."));
     CHECK_THAT(text, Catch::Contains("`help` Show what I can do"));
     CHECK_THAT(text, Catch::Contains("Type `help <command>` for details and examples"));
-    CHECK_THAT(text, Catch::Contains("Not enabled on this bot: `/status`, `/logs`, `/access` and `/faq`."));
+    CHECK_THAT(text, Catch::Contains(
+                         "Not enabled on this bot: `/status`, `/logs`, `/access` and `/faq`."));
     CHECK_THAT(text, !Catch::Contains("`/status` Show"));
 }
 
@@ -109,6 +113,6 @@ TEST_CASE("help: the Slack form of help is valid Block Kit", "[unit]") {
     REQUIRE(request != nullptr);
     std::string json = to_slack_blocks_json(help_for(access_spec(), request));
     CHECK_THAT(json, Catch::Contains("\"type\":\"header\""));
-    CHECK_THAT(json, Catch::Contains("*&lt;role&gt;*"));  // field names are escaped
+    CHECK_THAT(json, Catch::Contains("*&lt;role&gt;*"));                // field names are escaped
     CHECK_THAT(json, Catch::Contains("/access request <role> <env>"));  // code is raw
 }

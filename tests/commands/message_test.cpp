@@ -63,8 +63,9 @@ message approval_message() {
 TEST_CASE("slack blocks: every block kind renders in Slack's shape", "[unit]") {
     json b = blocks_of(approval_message());
     REQUIRE(b.size() == 6);
-    CHECK(b[0] == json{{"type", "header"},
-                       {"text", {{"type", "plain_text"}, {"text", "Deploy to prod"}, {"emoji", true}}}});
+    CHECK(b[0] ==
+          json{{"type", "header"},
+               {"text", {{"type", "plain_text"}, {"text", "Deploy to prod"}, {"emoji", true}}}});
     CHECK(b[1]["type"] == "section");
     CHECK(b[1]["text"]["type"] == "mrkdwn");
     CHECK(b[1]["fields"].size() == 2);

@@ -57,8 +57,7 @@ integrations::http_client_options fast_options() {
     return options;
 }
 
-sandbox::http_server start_server(asio::io_context& ioc,
-                                  std::shared_ptr<asio::ssl::context> tls,
+sandbox::http_server start_server(asio::io_context& ioc, std::shared_ptr<asio::ssl::context> tls,
                                   sandbox::http_server_options options = {}) {
     options.tls = std::move(tls);
     auto server = sandbox::http_server::start(ioc.get_executor(), std::move(options));
@@ -160,6 +159,24 @@ TEST_CASE("http_client: plain http for local fakes", "[loopback]") {
         CHECK(got->body == "pong");
     }());
     CHECK(f.server.base_url().starts_with("http://127.0.0.1:"));
+}
+
+TEST_CASE("http_client: host names are resolved and matched to the certificate", "[loopback]") {
+    fixture f;
+    f.server.route("HEAD", "/ping", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(204);
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        http_request r;
+        r.method = http_method::head;
+        r.url = "https://localhost:" + std::to_string(f.server.port()) + "/ping";
+        auto got = co_await f.client.send(r);
+        REQUIRE(got);
+        CHECK(got->status == 204);
+    }());
+    REQUIRE(f.server.requests().size() == 1);
+    CHECK(f.server.requests()[0].header("Host") ==
+          "localhost:" + std::to_string(f.server.port()));
 }
 
 TEST_CASE("http_client: keep-alive connections are reused", "[loopback]") {
@@ -547,6 +564,13 @@ TEST_CASE("http_client: bad URLs and headers are refused before connecting", "[l
         got = co_await f.client.send(relative);
         REQUIRE_FALSE(got);
         CHECK(got.error().code == core::errc::invalid_argument);
+
+        http_request bad_port;
+        bad_port.url = "https://127.0.0.1:70000/x";
+        got = co_await f.client.send(bad_port);
+        REQUIRE_FALSE(got);
+        CHECK(got.error().code == core::errc::invalid_argument);
+        CHECK(contains(got.error().message, "port"));
 
         auto injected = f.get("/x");
         injected.headers = {{"X-Evil", "a\r\nHost: elsewhere"}};

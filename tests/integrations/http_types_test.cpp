@@ -27,6 +27,8 @@ TEST_CASE("http_types: header lookup ignores case", "[unit]") {
     CHECK(r.header("SET-COOKIE") == "a=1");
     CHECK_FALSE(r.header("Retry-After"));
     CHECK(r.ok());
+    r.headers.emplace_back("set-cookie", "b=2");
+    CHECK(find_headers(r.headers, "Set-Cookie") == std::vector<std::string>{"a=1", "b=2"});
 }
 
 TEST_CASE("http_types: status to error category", "[unit]") {

@@ -1,0 +1,56 @@
+#pragma once
+
+// The chat interface on Slack: Block Kit payloads through the send queue, Slack's errors turned
+// into messages that say what to fix.
+
+#include "bot/slack_send_queue.hpp"
+#include "bot/slack_web_api.hpp"
+#include "commands/chat.hpp"
+#include "core/config.hpp"
+#include "core/logger.hpp"
+
+#include <map>
+#include <string>
+
+namespace tugboat::bot {
+
+class slack_chat final : public commands::chat {
+public:
+    /// `cfg` names channels in error messages ("#deploys" instead of C0123).
+    slack_chat(slack_send_queue& queue, slack_web_api& api, const core::config& cfg,
+               core::logger& log);
+
+    boost::asio::awaitable<core::result<commands::message_ref>> post(
+        std::string channel, commands::message msg) override;
+    boost::asio::awaitable<core::result<void>> update(commands::message_ref ref,
+                                                      commands::message msg) override;
+    boost::asio::awaitable<core::result<commands::message_ref>> reply(
+        commands::message_ref root, commands::message msg, bool broadcast) override;
+    boost::asio::awaitable<core::result<void>> ephemeral(std::string channel, std::string user,
+                                                         std::string thread_ts,
+                                                         commands::message msg) override;
+    boost::asio::awaitable<core::result<commands::message_ref>> dm(std::string user,
+                                                                   commands::message msg) override;
+    boost::asio::awaitable<core::result<void>> upload(std::string channel, std::string thread_ts,
+                                                      std::string filename, std::string content,
+                                                      std::string title) override;
+
+    /// Answers through an interaction's response_url (ephemeral unless `in_channel`).
+    boost::asio::awaitable<core::result<void>> respond(std::string response_url,
+                                                       commands::message msg, bool in_channel);
+
+private:
+    boost::asio::awaitable<core::result<commands::message_ref>> post_message(
+        std::string channel, std::string thread_ts, commands::message msg, bool broadcast);
+    core::error failure(std::string_view method, const core::result<slack_reply>& r,
+                        std::string_view channel) const;
+    std::string where(std::string_view channel) const;
+
+    slack_send_queue& queue_;
+    slack_web_api& api_;
+    const core::config& config_;
+    core::logger& log_;
+    std::map<std::string, std::string, std::less<>> dm_channels_;  // user → D… conversation
+};
+
+}  // namespace tugboat::bot

@@ -1,0 +1,651 @@
+#include "bot/slack_events.hpp"
+
+#include "core/text.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <exception>
+#include <string>
+#include <utility>
+
+namespace tugboat::bot {
+
+namespace {
+
+using json = nlohmann::json;
+using commands::event_kind;
+using commands::inbound_event;
+
+core::error bad(std::string message) {
+    return core::make_error(core::errc::invalid_argument, std::move(message));
+}
+
+// Member `key` of `node` when `node` is an object that has it; never throws.
+const json* member(const json& node, std::string_view key) {
+    if (!node.is_object()) {
+        return nullptr;
+    }
+    auto it = node.find(key);
+    return it == node.end() ? nullptr : &*it;
+}
+
+const json* member(const json* node, std::string_view key) {
+    return node == nullptr ? nullptr : member(*node, key);
+}
+
+// The string at `node`, or nullptr when absent or not a string.
+const std::string* string_at(const json* node) {
+    return node != nullptr && node->is_string() ? node->get_ptr<const std::string*>() : nullptr;
+}
+
+// Member `key` as text: "" when absent or null; nullopt when present with another type.
+std::optional<std::string_view> optional_string(const json* node, std::string_view key) {
+    const json* m = member(node, key);
+    if (m == nullptr || m->is_null()) {
+        return std::string_view{};
+    }
+    if (const auto* s = string_at(m)) {
+        return std::string_view{*s};
+    }
+    return std::nullopt;
+}
+
+// Reads optional string members into `out`, remembering the first one with a wrong type.
+class reader {
+public:
+    explicit reader(std::string_view what) : what_(what) {}
+
+    // Optional member: "" when absent or null.
+    std::string opt(const json* node, std::string_view key, std::string_view path) {
+        auto v = optional_string(node, key);
+        if (!v) {
+            fail(fmt::format("{} is not a string", path));
+            return {};
+        }
+        return std::string{*v};
+    }
+
+    // Required member: a non-empty string.
+    std::string req(const json* node, std::string_view key, std::string_view path) {
+        const auto* s = string_at(member(node, key));
+        if (s == nullptr || s->empty()) {
+            fail(fmt::format("{} is missing or not a string", path));
+            return {};
+        }
+        return *s;
+    }
+
+    void fail(std::string message) {
+        if (error_.empty()) {
+            error_ = std::move(message);
+        }
+    }
+
+    bool ok() const noexcept { return error_.empty(); }
+
+    core::error error() const { return bad(fmt::format("{} payload rejected: {}", what_, error_)); }
+
+private:
+    std::string_view what_;
+    std::string error_;
+};
+
+core::result<void> check_text(std::string_view text, const event_parse_options& options,
+                              std::string_view what) {
+    if (text.size() > options.max_text_bytes) {
+        return bad(fmt::format("{} payload rejected: text is {} bytes, more than the {} allowed",
+                               what, text.size(), options.max_text_bytes));
+    }
+    return core::ok();
+}
+
+parsed_payload ignored(std::string reason) {
+    parsed_payload out;
+    out.ignored = std::move(reason);
+    return out;
+}
+
+parsed_payload accepted(inbound_event ev) {
+    parsed_payload out;
+    out.event = std::move(ev);
+    return out;
+}
+
+// Whoever wrote "<@UBOT> deploy" in a DM meant "deploy"; anything else stays as typed.
+std::string strip_leading_mention(std::string_view text, std::string_view bot_user_id) {
+    if (!bot_user_id.empty() && text.starts_with("<@")) {
+        if (auto stripped = commands::mention_command_text(text, bot_user_id)) {
+            return *stripped;
+        }
+    }
+    return std::string{text};
+}
+
+// Drops a leading "<@U…>" or "<@U…|name>", whoever it names.
+std::string strip_leading_mention_any(std::string_view text) {
+    if (text.starts_with("<@")) {
+        auto close = text.find('>');
+        if (close != std::string_view::npos) {
+            return std::string{core::trim(text.substr(close + 1))};
+        }
+    }
+    return std::string{core::trim(text)};
+}
+
+// The bot's user ID: configured, or the authorization Slack sent along with the event.
+std::string_view bot_user(const json& payload, const event_parse_options& options) {
+    if (!options.bot_user_id.empty()) {
+        return options.bot_user_id;
+    }
+    const json* auths = member(payload, "authorizations");
+    if (auths != nullptr && auths->is_array() && !auths->empty()) {
+        const json& first = (*auths)[0];
+        const json* is_bot = member(first, "is_bot");
+        if (is_bot == nullptr || (is_bot->is_boolean() && is_bot->get<bool>())) {
+            if (const auto* id = string_at(member(first, "user_id"))) {
+                return *id;
+            }
+        }
+    }
+    return {};
+}
+
+core::result<parsed_payload> events_api(const json& payload, const event_parse_options& options) {
+    reader r("events_api");
+    if (!payload.is_object()) {
+        return bad("events_api payload rejected: not a JSON object");
+    }
+    auto type = r.opt(&payload, "type", "type");
+    if (!r.ok()) {
+        return r.error();
+    }
+    if (type != "event_callback") {
+        // url_verification and app_rate_limited carry no person's action.
+        return ignored(fmt::format("unsupported callback type {}", type));
+    }
+    const json* event = member(payload, "event");
+    if (event == nullptr || !event->is_object()) {
+        return bad("events_api payload rejected: event is missing or not an object");
+    }
+    auto event_id = r.req(&payload, "event_id", "event_id");
+    auto event_type = r.req(event, "type", "event.type");
+    if (!r.ok()) {
+        return r.error();
+    }
+    const bool mention = event_type == "app_mention";
+    if (!mention && event_type != "message") {
+        return ignored(fmt::format("unsupported event {}", event_type));
+    }
+    // Bot-authored messages come back to us as events; answering them risks a loop.
+    if (const auto* bot_id = string_at(member(event, "bot_id")); bot_id && !bot_id->empty()) {
+        return ignored("bot message");
+    }
+    auto subtype = r.opt(event, "subtype", "event.subtype");
+    if (!r.ok()) {
+        return r.error();
+    }
+    if (subtype == "bot_message") {
+        return ignored("bot message");
+    }
+    // Edits, deletions, joins and the like are not someone asking for something; a shared
+    // file or a thread broadcast still carries typed text.
+    if (!subtype.empty() && subtype != "file_share" && subtype != "thread_broadcast") {
+        return ignored(fmt::format("message subtype {}", subtype));
+    }
+    if (!mention) {
+        auto channel_type = r.opt(event, "channel_type", "event.channel_type");
+        if (!r.ok()) {
+            return r.error();
+        }
+        if (channel_type != "im") {
+            return ignored("not a DM");
+        }
+    }
+    inbound_event ev;
+    ev.kind = mention ? event_kind::mention : event_kind::direct_message;
+    ev.actor = r.req(event, "user", "event.user");
+    ev.channel = r.req(event, "channel", "event.channel");
+    ev.message_ts = r.req(event, "ts", "event.ts");
+    ev.thread_ts = r.opt(event, "thread_ts", "event.thread_ts");
+    auto text = r.opt(event, "text", "event.text");
+    if (!r.ok()) {
+        return r.error();
+    }
+    if (auto fits = check_text(text, options, "events_api"); !fits) {
+        return fits.error();
+    }
+    const std::string_view bot = bot_user(payload, options);
+    if (!bot.empty() && ev.actor == bot) {
+        return ignored("own message");
+    }
+    if (mention) {
+        auto command = bot.empty() ? std::nullopt : commands::mention_command_text(text, bot);
+        // Without a mention of our own ID (an unknown bot ID, a mention through a group), drop
+        // whatever user mention leads the text, which is how people address the bot.
+        text = command ? std::move(*command) : strip_leading_mention_any(text);
+    } else {
+        text = strip_leading_mention(text, bot);
+    }
+    ev.text = commands::unescape_slack_text(text);
+    ev.idempotency_key = "event:" + event_id;
+    return accepted(std::move(ev));
+}
+
+// One input element's state as text: its value, the selected option's value, the selected
+// user/channel/date, or a comma-separated list for multi-selects. Nullopt when nothing is set.
+std::optional<std::string> element_value(const json& element) {
+    if (!element.is_object()) {
+        return std::nullopt;
+    }
+    if (const auto* v = string_at(member(element, "value"))) {
+        return *v;
+    }
+    if (const json* option = member(element, "selected_option")) {
+        if (const auto* v = string_at(member(option, "value"))) {
+            return *v;
+        }
+    }
+    static constexpr std::string_view singles[] = {
+        "selected_user", "selected_conversation", "selected_channel",
+        "selected_date", "selected_time",         "selected_date_time",
+    };
+    for (auto key : singles) {
+        const json* m = member(element, key);
+        if (m == nullptr || m->is_null()) {
+            continue;
+        }
+        if (m->is_string()) {
+            return m->get<std::string>();
+        }
+        if (m->is_number_integer()) {
+            return std::to_string(m->get<std::int64_t>());
+        }
+    }
+    static constexpr std::string_view lists[] = {"selected_options", "selected_users",
+                                                 "selected_conversations", "selected_channels"};
+    for (auto key : lists) {
+        const json* m = member(element, key);
+        if (m == nullptr || !m->is_array()) {
+            continue;
+        }
+        std::string joined;
+        for (const json& item : *m) {
+            const std::string* v =
+                item.is_object() ? string_at(member(item, "value")) : string_at(&item);
+            if (v == nullptr) {
+                continue;
+            }
+            if (!joined.empty()) {
+                joined += ',';
+            }
+            joined += *v;
+        }
+        return joined;
+    }
+    return std::nullopt;
+}
+
+core::result<parsed_payload> block_actions(const json& payload, reader& r,
+                                           const event_parse_options& options) {
+    const json* actions = member(payload, "actions");
+    if (actions == nullptr || !actions->is_array() || actions->empty() ||
+        !(*actions)[0].is_object()) {
+        return bad("block_actions payload rejected: actions is missing or empty");
+    }
+    const json& action = (*actions)[0];
+    const json* user = member(payload, "user");
+    const json* container = member(payload, "container");
+    const json* message = member(payload, "message");
+    inbound_event ev;
+    ev.kind = event_kind::button;
+    ev.actor = r.req(user, "id", "user.id");
+    ev.actor_name = r.opt(user, "username", "user.username");
+    if (ev.actor_name.empty()) {
+        ev.actor_name = r.opt(user, "name", "user.name");
+    }
+    ev.action_id = r.req(&action, "action_id", "actions[0].action_id");
+    auto action_ts = r.opt(&action, "action_ts", "actions[0].action_ts");
+    ev.channel = r.opt(member(payload, "channel"), "id", "channel.id");
+    if (ev.channel.empty()) {
+        ev.channel = r.opt(container, "channel_id", "container.channel_id");
+    }
+    ev.message_ts = r.opt(container, "message_ts", "container.message_ts");
+    if (ev.message_ts.empty()) {
+        ev.message_ts = r.opt(message, "ts", "message.ts");
+    }
+    ev.thread_ts = r.opt(message, "thread_ts", "message.thread_ts");
+    if (ev.thread_ts.empty()) {
+        ev.thread_ts = r.opt(container, "thread_ts", "container.thread_ts");
+    }
+    ev.response_url = r.opt(&payload, "response_url", "response_url");
+    ev.trigger_id = r.opt(&payload, "trigger_id", "trigger_id");
+    if (!r.ok()) {
+        return r.error();
+    }
+    ev.action_value = element_value(action).value_or(std::string{});
+    if (auto fits = check_text(ev.action_value, options, "block_actions"); !fits) {
+        return fits.error();
+    }
+    // action_ts identifies one click; a re-delivered envelope repeats it, a second click
+    // does not (workflows make approving twice harmless).
+    if (!action_ts.empty()) {
+        ev.idempotency_key = fmt::format("action:{}:{}:{}", action_ts, ev.actor, ev.action_id);
+    } else if (!ev.trigger_id.empty()) {
+        ev.idempotency_key = "action:" + ev.trigger_id;
+    }
+    return accepted(std::move(ev));
+}
+
+core::result<parsed_payload> view_event(const json& payload, reader& r, bool submitted,
+                                        const event_parse_options& options) {
+    const json* view = member(payload, "view");
+    if (view == nullptr || !view->is_object()) {
+        return bad(fmt::format("{} payload rejected: view is missing or not an object",
+                               submitted ? "view_submission" : "view_closed"));
+    }
+    inbound_event ev;
+    ev.kind = submitted ? event_kind::modal_submission : event_kind::modal_closed;
+    const json* user = member(payload, "user");
+    ev.actor = r.req(user, "id", "user.id");
+    ev.actor_name = r.opt(user, "username", "user.username");
+    if (ev.actor_name.empty()) {
+        ev.actor_name = r.opt(user, "name", "user.name");
+    }
+    auto view_id = r.req(view, "id", "view.id");
+    auto hash = r.opt(view, "hash", "view.hash");
+    ev.action_id = r.opt(view, "callback_id", "view.callback_id");
+    ev.action_value = r.opt(view, "private_metadata", "view.private_metadata");
+    ev.trigger_id = r.opt(&payload, "trigger_id", "trigger_id");
+    const json* urls = member(payload, "response_urls");
+    if (urls != nullptr && urls->is_array() && !urls->empty()) {
+        ev.response_url = r.opt(&(*urls)[0], "response_url", "response_urls[0].response_url");
+    }
+    if (!r.ok()) {
+        return r.error();
+    }
+    std::size_t total = ev.action_value.size();
+    const json* values = member(member(view, "state"), "values");
+    if (values != nullptr && values->is_object()) {
+        for (const auto& [block_id, block] : values->items()) {
+            if (!block.is_object()) {
+                continue;
+            }
+            for (const auto& [action_id, element] : block.items()) {
+                if (auto v = element_value(element)) {
+                    total += v->size();
+                    ev.values[action_id] = std::move(*v);
+                }
+            }
+        }
+    }
+    if (total > options.max_text_bytes) {
+        return bad(
+            fmt::format("view payload rejected: values are {} bytes, more than the {} "
+                        "allowed",
+                        total, options.max_text_bytes));
+    }
+    // view.hash changes with every update of the view, so one submission of one version of a
+    // modal is one event; re-deliveries repeat it.
+    ev.idempotency_key = fmt::format("{}:{}:{}", submitted ? "view" : "view_closed", view_id, hash);
+    return accepted(std::move(ev));
+}
+
+core::result<parsed_payload> interactive(const json& payload, const event_parse_options& options) {
+    if (!payload.is_object()) {
+        return bad("interactive payload rejected: not a JSON object");
+    }
+    reader r("interactive");
+    auto type = r.req(&payload, "type", "type");
+    if (!r.ok()) {
+        return r.error();
+    }
+    if (type == "block_actions") {
+        reader br("block_actions");
+        return block_actions(payload, br, options);
+    }
+    if (type == "view_submission" || type == "view_closed") {
+        reader vr(type == "view_submission" ? "view_submission" : "view_closed");
+        return view_event(payload, vr, type == "view_submission", options);
+    }
+    return ignored(fmt::format("unsupported interactive type {}", type));
+}
+
+// Slash command from any key → text source (JSON object or form fields). `get` returns
+// nullopt for a field present with a non-text type.
+template <class Get>
+core::result<parsed_payload> slash_command(Get get, const event_parse_options& options) {
+    std::string problem;
+    auto field = [&](std::string_view key, bool required) -> std::string {
+        std::optional<std::string_view> v = get(key);
+        if (!v) {
+            problem = problem.empty() ? fmt::format("{} is not a string", key) : problem;
+            return {};
+        }
+        if (required && v->empty()) {
+            problem = problem.empty() ? fmt::format("{} is missing", key) : problem;
+        }
+        return std::string{*v};
+    };
+    auto command = field("command", true);
+    auto text = field("text", false);
+    inbound_event ev;
+    ev.kind = event_kind::slash_command;
+    ev.actor = field("user_id", true);
+    ev.actor_name = field("user_name", false);
+    ev.channel = field("channel_id", true);
+    ev.response_url = field("response_url", false);
+    ev.trigger_id = field("trigger_id", false);
+    if (!problem.empty()) {
+        return bad("slash command payload rejected: " + problem);
+    }
+    if (auto fits = check_text(text, options, "slash command"); !fits) {
+        return fits.error();
+    }
+    ev.text = commands::slash_command_text(command, commands::unescape_slack_text(text));
+    // trigger_id is unique per invocation; re-deliveries of the same /deploy repeat it.
+    if (!ev.trigger_id.empty()) {
+        ev.idempotency_key = "command:" + ev.trigger_id;
+    }
+    return accepted(std::move(ev));
+}
+
+core::result<parsed_payload> slash_command_json(const json& payload,
+                                                const event_parse_options& options) {
+    if (!payload.is_object()) {
+        return bad("slash command payload rejected: not a JSON object");
+    }
+    return slash_command([&](std::string_view key) { return optional_string(&payload, key); },
+                         options);
+}
+
+// Parses without exceptions; nullopt for invalid JSON.
+std::optional<json> parse_json(std::string_view text) {
+    json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) {
+        return std::nullopt;
+    }
+    return doc;
+}
+
+template <class Fn>
+core::result<parsed_payload> parse_standalone(std::string_view text, std::string_view what, Fn fn) {
+    try {
+        auto doc = parse_json(text);
+        if (!doc) {
+            return bad(fmt::format("{} payload rejected: not valid JSON", what));
+        }
+        return fn(*doc);
+    } catch (const std::exception& e) {
+        // The accessors above check types first; this is a last line of defence.
+        return bad(fmt::format("{} payload rejected: {}", what, e.what()));
+    }
+}
+
+frame_type frame_type_of(std::string_view type) {
+    if (type == "events_api") {
+        return frame_type::events_api;
+    }
+    if (type == "slash_commands") {
+        return frame_type::slash_commands;
+    }
+    if (type == "interactive") {
+        return frame_type::interactive;
+    }
+    if (type == "hello") {
+        return frame_type::hello;
+    }
+    if (type == "disconnect") {
+        return frame_type::disconnect;
+    }
+    return frame_type::other;
+}
+
+int int_member(const json& node, std::string_view key) {
+    const json* m = member(node, key);
+    if (m == nullptr || !m->is_number_integer()) {
+        return 0;
+    }
+    auto v = m->get<std::int64_t>();
+    return v < 0 ? 0 : static_cast<int>(std::min<std::int64_t>(v, 1'000'000));
+}
+
+core::result<socket_frame> frame_from(const json& doc, const event_parse_options& options) {
+    auto protocol = [](std::string message) {
+        return core::make_error(core::errc::protocol_error,
+                                "Socket Mode frame rejected: " + std::move(message));
+    };
+    if (!doc.is_object()) {
+        return protocol("not a JSON object");
+    }
+    const auto* type = string_at(member(doc, "type"));
+    if (type == nullptr) {
+        return protocol("no string \"type\"");
+    }
+    socket_frame frame;
+    frame.type = frame_type_of(*type);
+    frame.type_name = *type;
+    if (frame.type == frame_type::hello) {
+        frame.num_connections = int_member(doc, "num_connections");
+        return frame;
+    }
+    if (frame.type == frame_type::disconnect) {
+        if (const auto* reason = string_at(member(doc, "reason"))) {
+            frame.disconnect_reason = *reason;
+        }
+        return frame;
+    }
+    const json* id = member(doc, "envelope_id");
+    if (id != nullptr && id->is_string()) {
+        frame.envelope_id = id->get<std::string>();
+    }
+    if (frame.type == frame_type::other) {
+        return frame;
+    }
+    if (frame.envelope_id.empty()) {
+        return protocol(fmt::format("{} envelope without a string envelope_id", *type));
+    }
+    if (const json* accepts = member(doc, "accepts_response_payload");
+        accepts != nullptr && accepts->is_boolean()) {
+        frame.accepts_response_payload = accepts->get<bool>();
+    }
+    frame.retry_attempt = int_member(doc, "retry_attempt");
+    if (const auto* reason = string_at(member(doc, "retry_reason"))) {
+        frame.retry_reason = *reason;
+    }
+    const json* payload = member(doc, "payload");
+    if (payload == nullptr) {
+        frame.payload = bad(fmt::format("{} envelope has no payload", *type));
+        return frame;
+    }
+    switch (frame.type) {
+        case frame_type::events_api: frame.payload = events_api(*payload, options); break;
+        case frame_type::slash_commands:
+            frame.payload = slash_command_json(*payload, options);
+            break;
+        case frame_type::interactive: frame.payload = interactive(*payload, options); break;
+        default: break;
+    }
+    return frame;
+}
+
+void append_json_escaped(std::string& out, std::string_view text) {
+    for (char c : text) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+                } else {
+                    out += c;
+                }
+        }
+    }
+}
+
+}  // namespace
+
+core::result<parsed_payload> parse_events_api_payload(std::string_view json_text,
+                                                      const event_parse_options& options) {
+    return parse_standalone(json_text, "events_api",
+                            [&](const json& doc) { return events_api(doc, options); });
+}
+
+core::result<parsed_payload> parse_interactive_payload(std::string_view json_text,
+                                                       const event_parse_options& options) {
+    return parse_standalone(json_text, "interactive",
+                            [&](const json& doc) { return interactive(doc, options); });
+}
+
+core::result<parsed_payload> parse_slash_command_payload(std::string_view json_text,
+                                                         const event_parse_options& options) {
+    return parse_standalone(json_text, "slash command",
+                            [&](const json& doc) { return slash_command_json(doc, options); });
+}
+
+core::result<parsed_payload> parse_slash_command_form(
+    const std::map<std::string, std::string>& form, const event_parse_options& options) {
+    return slash_command(
+        [&](std::string_view key) -> std::optional<std::string_view> {
+            auto it = form.find(std::string{key});
+            return it == form.end() ? std::string_view{} : std::string_view{it->second};
+        },
+        options);
+}
+
+core::result<socket_frame> parse_socket_frame(std::string_view text,
+                                              const event_parse_options& options) {
+    try {
+        auto doc = parse_json(text);
+        if (!doc) {
+            return core::make_error(core::errc::protocol_error,
+                                    "Socket Mode frame rejected: not valid JSON");
+        }
+        return frame_from(*doc, options);
+    } catch (const std::exception& e) {
+        return core::make_error(core::errc::protocol_error,
+                                fmt::format("Socket Mode frame rejected: {}", e.what()));
+    }
+}
+
+void make_ack_into(std::string& out, std::string_view envelope_id, std::string_view payload_json) {
+    out.clear();
+    out += R"({"envelope_id":")";
+    append_json_escaped(out, envelope_id);
+    out += '"';
+    if (!payload_json.empty()) {
+        out += R"(,"payload":)";
+        out += payload_json;
+    }
+    out += '}';
+}
+
+std::string make_ack(std::string_view envelope_id, std::string_view payload_json) {
+    std::string out;
+    out.reserve(envelope_id.size() + payload_json.size() + 32);
+    make_ack_into(out, envelope_id, payload_json);
+    return out;
+}
+
+}  // namespace tugboat::bot

@@ -1,0 +1,1123 @@
+#include "bot/socket_mode.hpp"
+
+#include "bot/slack_events.hpp"
+#include "integrations/http_client.hpp"
+
+#include <fmt/format.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <deque>
+#include <exception>
+#include <optional>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+
+namespace tugboat::bot {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+using boost::system::error_code;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+using plain_ws = websocket::stream<beast::tcp_stream>;
+using tls_ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+
+// Keys seen within a time window, bounded in number; the oldest are forgotten first.
+class recent_keys {
+public:
+    recent_keys(steady::duration window, std::size_t capacity)
+        : window_(window), capacity_(std::max<std::size_t>(capacity, 1)) {}
+
+    // True when `key` was not seen within the window; remembers it either way.
+    bool insert(std::string_view key, steady::time_point now) {
+        while (!order_.empty() &&
+               (now - order_.front().first > window_ || order_.size() >= capacity_)) {
+            set_.erase(*order_.front().second);
+            order_.pop_front();
+        }
+        auto [it, fresh] = set_.emplace(key);
+        if (fresh) {
+            // Set nodes never move, so the pointer stays valid until erased.
+            order_.emplace_back(now, &*it);
+        }
+        return fresh;
+    }
+
+private:
+    steady::duration window_;
+    std::size_t capacity_;
+    std::unordered_set<std::string> set_;
+    std::deque<std::pair<steady::time_point, const std::string*>> order_;
+};
+
+// The parts of the WebSocket URL the client needs.
+struct socket_url {
+    bool tls = true;
+    std::string host;         // DNS name or IP literal, without IPv6 brackets
+    std::string port;         // decimal
+    std::string target;       // path and query (the single-use ticket: never logged)
+    std::string host_header;  // host[:port]
+    std::string log_host;     // host:port
+};
+
+core::result<socket_url> parse_socket_url(std::string_view url, bool debug_reconnects) {
+    auto parsed = boost::urls::parse_uri(url);
+    if (!parsed) {
+        return core::make_error(core::errc::protocol_error,
+                                "apps.connections.open returned a URL that does not parse");
+    }
+    const auto& u = *parsed;
+    socket_url out;
+    if (u.scheme_id() == boost::urls::scheme::wss) {
+        out.tls = true;
+    } else if (u.scheme_id() == boost::urls::scheme::ws) {
+        out.tls = false;
+    } else {
+        return core::make_error(core::errc::protocol_error,
+                                fmt::format("apps.connections.open returned a {}:// URL; only "
+                                            "wss:// (or ws:// for local servers) works",
+                                            std::string(u.scheme())));
+    }
+    out.host = u.host_address();
+    if (out.host.empty()) {
+        return core::make_error(core::errc::protocol_error,
+                                "apps.connections.open returned a URL without a host");
+    }
+    const std::string default_port = out.tls ? "443" : "80";
+    out.port = u.has_port() && !u.port().empty() ? std::string(u.port()) : default_port;
+    const bool ipv6 = u.host_type() == boost::urls::host_type::ipv6;
+    const std::string bracketed = ipv6 ? "[" + out.host + "]" : out.host;
+    out.host_header = out.port == default_port ? bracketed : bracketed + ":" + out.port;
+    out.log_host = bracketed + ":" + out.port;
+    out.target = std::string(u.encoded_target());
+    if (out.target.empty() || out.target.front() != '/') {
+        out.target.insert(0, "/");
+    }
+    if (debug_reconnects) {
+        out.target += out.target.find('?') == std::string::npos ? '?' : '&';
+        out.target += "debug_reconnects=true";
+    }
+    return out;
+}
+
+// What came of one apps.connections.open call.
+struct open_outcome {
+    std::string url;  // empty on failure
+    end_reason reason = end_reason::open_failed;
+    core::error error;
+    milliseconds retry_after{0};
+};
+
+// One WebSocket and its reader and writer coroutines. Owned by the slot that opened it; it
+// registers itself with the client so stop() can reach it. Destroyed only once `finished`.
+struct socket_session {
+    socket_session(asio::any_io_executor ex, std::size_t id_, std::size_t slot_,
+                   std::vector<socket_session*>& registry_)
+        : id(id_), slot(slot_), wake(ex, steady::time_point::max()), registry(&registry_) {
+        registry->push_back(this);
+    }
+    ~socket_session() { std::erase(*registry, this); }
+    socket_session(const socket_session&) = delete;
+    socket_session& operator=(const socket_session&) = delete;
+
+    // Runs `f` on whichever stream this session uses; both branches return the same type.
+    template <class F>
+    decltype(auto) with_ws(F&& f) {
+        return tls ? f(*tls) : f(*plain);
+    }
+
+    // Tears the TCP connection down at once; pending operations complete with errors.
+    void force_close() {
+        error_code ec;
+        if (tls) {
+            beast::get_lowest_layer(*tls).socket().close(ec);
+        } else if (plain) {
+            beast::get_lowest_layer(*plain).socket().close(ec);
+        }
+    }
+
+    std::size_t id;
+    std::size_t slot;
+    std::optional<plain_ws> plain;
+    std::optional<tls_ws> tls;
+    beast::flat_buffer buffer;
+    std::deque<std::string> outbox;  // acks waiting for the writer
+    asio::steady_timer wake;         // cancelled to wake the writer
+    bool writer_waiting = false;
+    int running = 0;  // reader and writer coroutines alive
+    bool handshaken = false;
+    bool hello = false;
+    bool counted_open = false;
+    bool refresh = false;          // Slack asked for a replacement; still serving
+    bool close_requested = false;  // the writer sends a close frame once the outbox is empty
+    bool reader_done = false;
+    bool finished = true;                  // no coroutine running (true until serve starts)
+    std::optional<end_reason> disconnect;  // from Slack's `disconnect` message
+    end_reason reason = end_reason::dropped;
+    std::string detail;
+    steady::time_point hello_at{};
+    std::vector<socket_session*>* registry;
+};
+
+}  // namespace
+
+class socket_mode_client::impl {
+public:
+    impl(asio::any_io_executor executor, socket_mode_options options,
+         integrations::http_client& http, core::logger& log, events_handler on_events)
+        : ex_(std::move(executor)),
+          opt_(std::move(options)),
+          http_(http),
+          log_(log),
+          on_events_(std::move(on_events)),
+          envelopes_(std::max<milliseconds>(opt_.dedupe_window, std::chrono::minutes{10}),
+                     opt_.dedupe_capacity),
+          keys_(std::max<milliseconds>(opt_.dedupe_window, std::chrono::minutes{10}),
+                opt_.dedupe_capacity) {
+        parse_.bot_user_id = opt_.bot_user_id;
+        parse_.max_text_bytes = opt_.max_text_bytes;
+        if (!opt_.random01) {
+            opt_.random01 = default_random01();
+        }
+        if (!opt_.api_url.empty() && opt_.api_url.back() != '/') {
+            opt_.api_url += '/';
+        }
+        opt_.max_batch = std::max<std::size_t>(opt_.max_batch, 1);
+    }
+
+    ~impl() { *alive_ = false; }
+
+    // ---- run / stop ----
+
+    asio::awaitable<core::result<void>> run() {
+        if (started_) {
+            co_return core::make_error(core::errc::internal,
+                                       "socket_mode_client::run() was called twice");
+        }
+        started_ = true;
+        if (auto valid = validate(); !valid) {
+            co_return valid;
+        }
+        log_.info("socket_mode_starting", {{"connections", opt_.connections}});
+        for (int i = 1; i <= opt_.connections; ++i) {
+            ++slots_running_;
+            asio::co_spawn(ex_, run_slot(static_cast<std::size_t>(i)),
+                           [this, i](std::exception_ptr e) {
+                               log_crash("socket_mode_slot_crashed", e, i);
+                               --slots_running_;
+                               notify();
+                           });
+        }
+        asio::steady_timer timer(ex_);
+        while (slots_running_ > 0) {
+            timer.expires_at(steady::time_point::max());
+            waiters_.push_back(&timer);
+            co_await timer.async_wait(use_tuple);
+            std::erase(waiters_, &timer);
+            // Cancelling run() is a shutdown request: close sockets cleanly, then finish.
+            auto cs = co_await asio::this_coro::cancellation_state;
+            if (cs.cancelled() != asio::cancellation_type::none) {
+                stop();
+                co_await asio::this_coro::reset_cancellation_state();
+            }
+        }
+        // Everything read was acknowledged, so Slack will not send it again: hand it over.
+        flush_now();
+        log_.info("socket_mode_stopped",
+                  {{"envelopes", stats_.envelopes}, {"reconnects", stats_.reconnects}});
+        if (fatal_) {
+            co_return *fatal_;
+        }
+        co_return core::ok();
+    }
+
+    void stop() {
+        if (stopping_) {
+            return;
+        }
+        stopping_ = true;
+        for (socket_session* s : sessions_) {
+            if (s->finished) {
+                continue;
+            }
+            if (s->handshaken) {
+                request_close(*s);
+            } else {
+                s->force_close();
+            }
+        }
+        notify();
+    }
+
+    bool ready() const noexcept { return stats_.open_connections > 0; }
+    const socket_mode_stats& stats() const noexcept { return stats_; }
+
+    asio::awaitable<bool> wait_until(std::function<bool()> done, milliseconds timeout) {
+        co_return co_await wait_for(observers_, std::move(done), steady::now() + timeout);
+    }
+
+private:
+    core::result<void> validate() {
+        const std::string& token = opt_.app_token;
+        if (token.empty()) {
+            return core::make_error(
+                core::errc::config_error,
+                "Socket Mode needs an app-level token: set SLACK_APP_TOKEN (or slack.app_token) "
+                "to the app's xapp-… token (Basic Information → App-Level Tokens, scope "
+                "connections:write)");
+        }
+        if (!token.starts_with("xapp-")) {
+            // Name the kind of token given (its prefix) without revealing any of the secret.
+            const auto dash = token.find('-');
+            const std::string given =
+                dash != std::string::npos && dash <= 4
+                    ? fmt::format("starts with \"{}\"", token.substr(0, dash + 1))
+                    : "is not an app-level token";
+            return core::make_error(
+                core::errc::config_error,
+                fmt::format("the Socket Mode token {}: set SLACK_APP_TOKEN (or slack.app_token) to "
+                            "the app's xapp-… token (Basic Information → App-Level Tokens); a "
+                            "xoxb-… bot token belongs in SLACK_BOT_TOKEN",
+                            given));
+        }
+        if (opt_.connections < 1 || opt_.connections > 10) {
+            return core::make_error(
+                core::errc::config_error,
+                fmt::format("slack.connections is {}; Slack allows 1 to 10 Socket Mode "
+                            "connections (2 is a good choice)",
+                            opt_.connections));
+        }
+        return core::ok();
+    }
+
+    // ---- waiting ----
+
+    // Wakes every waiter so it re-checks its condition.
+    void notify() {
+        for (auto* t : waiters_) {
+            t->cancel();
+        }
+        notify_observers();
+    }
+
+    void notify_observers() {
+        for (auto* t : observers_) {
+            t->cancel();
+        }
+    }
+
+    // Waits until `pred()` holds (re-checked after each notify) or `deadline`; false on the
+    // deadline or when the awaiting coroutine is cancelled.
+    template <class Pred>
+    asio::awaitable<bool> wait_for(std::vector<asio::steady_timer*>& list, Pred pred,
+                                   steady::time_point deadline) {
+        asio::steady_timer timer(ex_);
+        while (!pred()) {
+            if (steady::now() >= deadline) {
+                co_return false;
+            }
+            timer.expires_at(deadline);
+            list.push_back(&timer);
+            co_await timer.async_wait(use_tuple);
+            std::erase(list, &timer);
+            auto cs = co_await asio::this_coro::cancellation_state;
+            if (cs.cancelled() != asio::cancellation_type::none) {
+                co_return false;
+            }
+        }
+        co_return true;
+    }
+
+    asio::awaitable<void> sleep(milliseconds d) {
+        co_await wait_for(
+            waiters_, [this] { return stopping_; }, steady::now() + d);
+    }
+
+    asio::awaitable<void> wait_stopped() {
+        co_await wait_for(
+            waiters_, [this] { return stopping_; }, steady::time_point::max());
+    }
+
+    // ---- one connection slot ----
+
+    // Keeps one socket open: connect, serve, and on its end follow next_step().
+    asio::awaitable<void> run_slot(std::size_t slot) {
+        backoff delays(opt_.backoff, opt_.random01);
+        std::unique_ptr<socket_session> current;
+        bool connected_before = false;
+        try {
+            while (!stopping_) {
+                if (!current) {
+                    current = co_await establish(slot, delays);
+                    if (!current) {
+                        break;
+                    }
+                    stats_.reconnects += connected_before ? 1 : 0;
+                    connected_before = true;
+                    continue;
+                }
+                co_await wait_for(
+                    waiters_, [&] { return stopping_ || current->finished || current->refresh; },
+                    steady::time_point::max());
+                if (stopping_) {
+                    break;
+                }
+                if (!current->finished) {
+                    // A routine refresh: the old socket keeps acking until the new one has
+                    // said hello, so there is no moment without a connection.
+                    log_.info(
+                        "socket_mode_refresh",
+                        {{"slot", slot},
+                         {"connection", current->id},
+                         {"reason",
+                          to_string(current->disconnect.value_or(end_reason::refresh_requested))}});
+                    auto replacement = co_await establish(slot, delays);
+                    if (!replacement) {
+                        break;
+                    }
+                    ++stats_.reconnects;
+                    co_await retire(std::move(current));
+                    current = std::move(replacement);
+                    continue;
+                }
+                const end_reason reason = current->reason;
+                delays.connection_ended(
+                    std::chrono::duration_cast<milliseconds>(steady::now() - current->hello_at));
+                current.reset();
+                co_await after_end(slot, reason, delays);
+            }
+        } catch (const std::exception& e) {
+            log_.error("socket_mode_slot_failed", {{"slot", slot}, {"what", e.what()}});
+        }
+        if (current) {
+            co_await retire(std::move(current));
+        }
+    }
+
+    // Sleeps as next_step(reason) says; a stop step ends the client.
+    asio::awaitable<void> after_end(std::size_t slot, end_reason reason, backoff& delays,
+                                    milliseconds at_least = milliseconds{0}) {
+        const step_kind step = next_step(reason);
+        milliseconds delay{0};
+        if (step == step_kind::stop) {
+            co_return;
+        }
+        if (step == step_kind::backoff) {
+            delay = std::max(delays.next(), at_least);
+        } else if (step == step_kind::long_backoff) {
+            delay = std::max(delays.policy().long_delay, at_least);
+            log_.error("socket_mode_unavailable",
+                       {{"slot", slot},
+                        {"reason", to_string(reason)},
+                        {"retry_in_ms", delay.count()},
+                        {"hint",
+                         "Socket Mode is switched off for this app; turn it on under "
+                         "Settings → Socket Mode"}});
+        }
+        if (!stopping_) {
+            log_.info("socket_mode_reconnect", {{"slot", slot},
+                                                {"reason", to_string(reason)},
+                                                {"step", to_string(step)},
+                                                {"attempt", delays.attempts()},
+                                                {"delay_ms", delay.count()}});
+        }
+        if (delay.count() > 0) {
+            co_await sleep(delay);
+        }
+    }
+
+    // A fresh socket that said hello, or null when stopping or after a fatal error. Retries
+    // with backoff until then.
+    asio::awaitable<std::unique_ptr<socket_session>> establish(std::size_t slot, backoff& delays) {
+        while (!stopping_) {
+            open_outcome opened = co_await open_url();
+            if (stopping_) {
+                break;
+            }
+            if (opened.url.empty()) {
+                if (next_step(opened.reason) == step_kind::stop) {
+                    fail(std::move(opened.error));
+                    break;
+                }
+                log_.warn("socket_mode_open_failed",
+                          {{"slot", slot}, {"error", opened.error.message}});
+                co_await after_end(slot, opened.reason, delays, opened.retry_after);
+                continue;
+            }
+            auto url = parse_socket_url(opened.url, opt_.debug_reconnects);
+            if (!url) {
+                log_.warn("socket_mode_open_failed",
+                          {{"slot", slot}, {"error", url.error().message}});
+                co_await after_end(slot, end_reason::open_failed, delays);
+                continue;
+            }
+            auto s = std::make_unique<socket_session>(ex_, ++session_ids_, slot, sessions_);
+            auto connected = co_await connect(*s, *url);
+            if (!connected) {
+                log_.warn("socket_mode_connect_failed",
+                          {{"slot", slot}, {"error", connected.error().message}});
+                s.reset();
+                co_await after_end(slot, end_reason::connect_failed, delays);
+                continue;
+            }
+            serve(*s);
+            co_await wait_for(
+                waiters_, [&] { return s->hello || s->finished || stopping_; },
+                steady::now() + opt_.hello_timeout);
+            if (s->hello && !s->finished) {
+                co_return s;
+            }
+            // Slack may refuse before hello (too_many_websockets): follow its reason.
+            const end_reason reason = s->finished
+                                          ? s->disconnect.value_or(end_reason::connect_failed)
+                                          : end_reason::connect_failed;
+            if (!stopping_) {
+                log_.warn("socket_mode_no_hello",
+                          {{"slot", slot},
+                           {"connection", s->id},
+                           {"reason", to_string(reason)},
+                           {"detail", s->finished ? s->detail
+                                                  : fmt::format("no hello within {} ms",
+                                                                opt_.hello_timeout.count())}});
+            }
+            co_await retire(std::move(s));
+            if (!stopping_) {
+                co_await after_end(slot, reason, delays);
+            }
+        }
+        co_return nullptr;
+    }
+
+    void fail(core::error e) {
+        log_.error("socket_mode_fatal", {{"error", e.message}});
+        if (!fatal_) {
+            fatal_ = std::move(e);
+        }
+        stop();
+    }
+
+    // Closes `s` with a close frame (at once with a TCP reset when it never finished its
+    // handshake or the close handshake takes longer than close_timeout) and destroys it.
+    asio::awaitable<void> retire(std::unique_ptr<socket_session> s) {
+        if (!s->finished) {
+            if (s->handshaken) {
+                request_close(*s);
+            } else {
+                s->force_close();
+            }
+            const bool closed = co_await wait_for(
+                waiters_, [&] { return s->finished; }, steady::now() + opt_.close_timeout);
+            if (!closed) {
+                s->force_close();
+                co_await wait_for(
+                    waiters_, [&] { return s->finished; }, steady::time_point::max());
+            }
+        }
+    }
+
+    // ---- apps.connections.open ----
+
+    asio::awaitable<std::optional<core::result<integrations::http_response>>> send_open(
+        integrations::http_request request) {
+        co_return co_await http_.send(std::move(request));
+    }
+
+    asio::awaitable<open_outcome> open_url() {
+        using namespace asio::experimental::awaitable_operators;
+        integrations::http_request request;
+        request.method = integrations::http_method::post;
+        request.url = opt_.api_url + "apps.connections.open";
+        request.headers = {{"Authorization", "Bearer " + opt_.app_token},
+                           {"Content-Type", "application/x-www-form-urlencoded"}};
+        request.timeout = opt_.open_timeout;
+        request.max_attempts = 1;  // the slot's backoff spaces out retries
+        open_outcome out;
+        // Named awaitables, no temporaries in the co_await expression: GCC 12 may destroy such
+        // temporaries twice.
+        auto send = send_open(std::move(request));
+        auto stopped = wait_stopped();
+        auto raced = co_await (std::move(send) || std::move(stopped));
+        if (raced.index() == 1 || !std::get<0>(raced)) {
+            out.reason = end_reason::stopped;
+            out.error = core::make_error(core::errc::cancelled, "stopped");
+            co_return out;
+        }
+        auto& response = *std::get<0>(raced);
+        if (!response) {
+            out.error = core::make_error(
+                response.error().code, "apps.connections.open failed: " + response.error().message);
+            co_return out;
+        }
+        if (response->status == 429) {
+            auto after = response->header("Retry-After");
+            auto parsed =
+                after ? integrations::parse_retry_after(*after, std::chrono::system_clock::now())
+                      : std::nullopt;
+            // Slack's SDKs wait 30 s when the header is missing.
+            out.retry_after = parsed.value_or(std::chrono::seconds{30});
+            out.error = core::make_error(core::errc::rate_limited,
+                                         "apps.connections.open is rate limited (HTTP 429)");
+            co_return out;
+        }
+        auto body = nlohmann::json::parse(response->body, nullptr, false);
+        if (response->status != 200 || !body.is_object()) {
+            out.error = core::make_error(
+                core::errc::unavailable,
+                fmt::format("apps.connections.open answered HTTP {}{}", response->status,
+                            body.is_object() ? "" : " without a JSON body"));
+            co_return out;
+        }
+        auto ok = body.find("ok");
+        auto url = body.find("url");
+        if (ok != body.end() && ok->is_boolean() && ok->get<bool>() && url != body.end() &&
+            url->is_string() && !url->get_ref<const std::string&>().empty()) {
+            out.url = url->get<std::string>();
+            co_return out;
+        }
+        auto err = body.find("error");
+        std::string code = err != body.end() && err->is_string() ? err->get<std::string>()
+                                                                 : "no url in the answer";
+        out.reason = classify_open_error(code);
+        if (out.reason == end_reason::auth_failed) {
+            out.error = core::make_error(
+                core::errc::permission_denied,
+                fmt::format("Slack refused the app-level token for Socket Mode ({}): set "
+                            "SLACK_APP_TOKEN (or slack.app_token) to this app's xapp-… token "
+                            "with the connections:write scope (Basic Information → App-Level "
+                            "Tokens)",
+                            code));
+        } else {
+            out.error =
+                core::make_error(core::errc::unavailable, "apps.connections.open failed: " + code);
+        }
+        co_return out;
+    }
+
+    // ---- connecting ----
+
+    // Resolves a DNS name, bounded by `deadline` (resolvers ignore the stream's timer).
+    asio::awaitable<std::pair<error_code, tcp::resolver::results_type>> resolve(
+        const socket_url& u, steady::time_point deadline) {
+        tcp::resolver resolver(ex_);
+        asio::steady_timer timer(ex_, deadline);
+        auto fired = std::make_shared<bool>(false);
+        timer.async_wait([&resolver, fired](const error_code& ec) {
+            if (!ec && !*fired) {
+                resolver.cancel();
+            }
+        });
+        auto [ec, results] = co_await resolver.async_resolve(u.host, u.port, use_tuple);
+        *fired = true;
+        timer.cancel();
+        co_return std::pair{ec, std::move(results)};
+    }
+
+    // resolve → TCP connect → SNI + host name verification → TLS handshake → expires_never →
+    // WebSocket timeouts → WebSocket handshake (house rule 5).
+    asio::awaitable<core::result<void>> connect(socket_session& s, socket_url u) {
+        const auto deadline = steady::now() + opt_.connect_timeout;
+        auto failed = [&](std::string_view step, const error_code& ec) {
+            return core::make_error(
+                ec == beast::error::timeout ? core::errc::timeout : core::errc::unavailable,
+                fmt::format("Socket Mode {} with {} failed: {}", step, u.log_host, ec.message()));
+        };
+        if (u.tls && !tls_ctx_) {
+            auto ctx = integrations::make_client_tls_context(opt_.tls);
+            if (!ctx) {
+                co_return std::move(ctx).error();
+            }
+            tls_ctx_ = std::move(*ctx);
+        }
+        if (u.tls) {
+            s.tls.emplace(ex_, *tls_ctx_);
+        } else {
+            s.plain.emplace(ex_);
+        }
+        auto& stream = s.tls ? beast::get_lowest_layer(*s.tls) : beast::get_lowest_layer(*s.plain);
+
+        error_code ec;
+        auto address = asio::ip::make_address(u.host, ec);
+        if (!ec) {
+            stream.expires_at(deadline);
+            auto port = static_cast<unsigned short>(std::stoul(u.port));
+            std::tie(ec) = co_await stream.async_connect(tcp::endpoint(address, port), use_tuple);
+        } else {
+            auto [resolve_ec, endpoints] = co_await resolve(u, deadline);
+            if (resolve_ec) {
+                co_return failed("name lookup", resolve_ec);
+            }
+            stream.expires_at(deadline);
+            std::tie(ec, std::ignore) = co_await stream.async_connect(endpoints, use_tuple);
+        }
+        if (ec || stopping_) {
+            co_return failed("TCP connect", ec ? ec : asio::error::operation_aborted);
+        }
+        if (s.tls) {
+            auto* native = s.tls->next_layer().native_handle();
+            if (auto prepared = integrations::prepare_client_tls(native, u.host); !prepared) {
+                co_return std::move(prepared).error();
+            }
+            s.tls->next_layer().set_verify_callback(ssl::host_name_verification(u.host));
+            stream.expires_at(deadline);
+            auto [hs_ec] =
+                co_await s.tls->next_layer().async_handshake(ssl::stream_base::client, use_tuple);
+            if (hs_ec) {
+                auto why = integrations::tls_verify_failure(native);
+                if (!why.empty()) {
+                    co_return core::make_error(
+                        core::errc::protocol_error,
+                        fmt::format("TLS certificate of {} not accepted: {}; if it uses a "
+                                    "private CA, add that CA with slack.ca_file",
+                                    u.host, why));
+                }
+                co_return failed("TLS handshake", hs_ec);
+            }
+        }
+        stream.expires_never();
+        auto [ws_ec] = co_await s.with_ws([&](auto& ws) {
+            auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
+            timeouts.handshake_timeout =
+                std::max<steady::duration>(deadline - steady::now(), milliseconds{1});
+            timeouts.idle_timeout = opt_.idle_timeout;
+            timeouts.keep_alive_pings = true;  // ping at idle/2; drop when still silent
+            ws.set_option(timeouts);
+            ws.read_message_max(opt_.max_message_bytes);
+            ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+                req.set(beast::http::field::user_agent, "tugboat/0.1");
+            }));
+            return ws.async_handshake(u.host_header, u.target, use_tuple);
+        });
+        if (ws_ec) {
+            co_return failed("WebSocket handshake", ws_ec);
+        }
+        s.with_ws([&](auto& ws) {
+            // From now on handshake_timeout bounds our close handshake.
+            auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
+            timeouts.handshake_timeout = opt_.close_timeout;
+            timeouts.idle_timeout = opt_.idle_timeout;
+            timeouts.keep_alive_pings = true;
+            ws.set_option(timeouts);
+            ws.text(true);
+        });
+        s.handshaken = true;
+        co_return core::ok();
+    }
+
+    // ---- serving one socket ----
+
+    void serve(socket_session& s) {
+        s.finished = false;
+        s.running = 2;
+        auto done = [this, &s](std::exception_ptr e) {
+            log_crash("socket_mode_session_crashed", e, static_cast<int>(s.id));
+            if (--s.running == 0) {
+                s.finished = true;
+                notify();
+            }
+        };
+        asio::co_spawn(ex_, reader(s), done);
+        asio::co_spawn(ex_, writer(s), done);
+    }
+
+    asio::awaitable<void> reader(socket_session& s) {
+        error_code ec;
+        try {
+            for (;;) {
+                std::size_t n = 0;
+                std::tie(ec, n) = co_await s.with_ws(
+                    [&](auto& ws) { return ws.async_read(s.buffer, use_tuple); });
+                if (ec) {
+                    break;
+                }
+                if (s.with_ws([](auto& ws) { return ws.got_text(); })) {
+                    auto data = s.buffer.cdata();
+                    on_frame(s,
+                             std::string_view(static_cast<const char*>(data.data()), data.size()));
+                }
+                s.buffer.consume(s.buffer.size());
+            }
+        } catch (...) {
+            end_reading(s, asio::error::operation_aborted);
+            throw;
+        }
+        end_reading(s, ec);
+    }
+
+    void end_reading(socket_session& s, const error_code& ec) {
+        s.reader_done = true;
+        if (s.close_requested || stopping_) {
+            s.reason = stopping_ ? end_reason::stopped : s.disconnect.value_or(end_reason::stopped);
+            s.detail = "closed by us";
+        } else if (s.disconnect) {
+            s.reason = *s.disconnect;
+            s.detail = "closed by Slack after a disconnect message";
+        } else {
+            s.reason = end_reason::dropped;
+            if (ec == websocket::error::closed) {
+                auto cr = s.with_ws([](auto& ws) { return ws.reason(); });
+                s.detail = fmt::format("closed by Slack without a disconnect message (code {})",
+                                       static_cast<int>(cr.code));
+            } else if (ec == beast::error::timeout) {
+                s.detail = fmt::format("no data or pong for {} ms: dead connection",
+                                       opt_.idle_timeout.count());
+            } else {
+                s.detail = ec.message();
+            }
+        }
+        if (s.counted_open) {
+            s.counted_open = false;
+            --stats_.open_connections;
+            if (stats_.open_connections == 0 && !stopping_) {
+                ++stats_.gaps;
+            }
+        }
+        const bool routine = s.reason == end_reason::stopped || s.close_requested;
+        if (routine) {
+            log_.info("socket_mode_closed", {{"connection", s.id}, {"slot", s.slot}});
+        } else {
+            log_.warn("socket_mode_closed", {{"connection", s.id},
+                                             {"slot", s.slot},
+                                             {"reason", to_string(s.reason)},
+                                             {"detail", s.detail}});
+        }
+        wake_writer(s);
+        notify();
+    }
+
+    asio::awaitable<void> writer(socket_session& s) {
+        for (;;) {
+            if (!s.outbox.empty()) {
+                std::string msg = std::move(s.outbox.front());
+                s.outbox.pop_front();
+                auto [ec, n] = co_await s.with_ws(
+                    [&](auto& ws) { return ws.async_write(asio::buffer(msg), use_tuple); });
+                recycle(std::move(msg));
+                --acks_in_flight_;
+                if (ec) {
+                    // The reader notices the broken socket and ends the session.
+                    s.force_close();
+                    break;
+                }
+                ++stats_.acks;
+                continue;
+            }
+            if (s.reader_done) {
+                break;
+            }
+            if (s.close_requested) {
+                auto [ec] = co_await s.with_ws([](auto& ws) {
+                    return ws.async_close(websocket::close_code::normal, use_tuple);
+                });
+                if (ec) {
+                    s.force_close();
+                }
+                break;  // no writes may follow a close frame
+            }
+            s.writer_waiting = true;
+            co_await s.wake.async_wait(use_tuple);
+            s.writer_waiting = false;
+        }
+        if (!s.outbox.empty() && log_.enabled(core::log_level::debug)) {
+            log_.debug("socket_mode_acks_unsent",
+                       {{"connection", s.id}, {"count", s.outbox.size()}});
+        }
+        acks_in_flight_ -= s.outbox.size();
+        s.outbox.clear();
+    }
+
+    void wake_writer(socket_session& s) {
+        if (s.writer_waiting) {
+            s.wake.cancel();
+        }
+    }
+
+    void request_close(socket_session& s) {
+        s.close_requested = true;
+        wake_writer(s);
+    }
+
+    void send_ack(socket_session& s, std::string_view envelope_id, std::string_view payload) {
+        std::string msg;
+        if (!spare_.empty()) {
+            msg = std::move(spare_.back());
+            spare_.pop_back();
+        }
+        make_ack_into(msg, envelope_id, payload);
+        s.outbox.push_back(std::move(msg));
+        ++acks_in_flight_;
+        wake_writer(s);
+    }
+
+    void recycle(std::string msg) {
+        if (spare_.size() < 64 && msg.capacity() <= 512) {
+            spare_.push_back(std::move(msg));
+        }
+    }
+
+    // The hot path: parse once, ack at once, then de-duplicate and queue the event.
+    void on_frame(socket_session& s, std::string_view text) {
+        auto parsed = parse_socket_frame(text, parse_);
+        if (!parsed) {
+            ++stats_.invalid;
+            log_.warn("socket_mode_bad_frame",
+                      {{"connection", s.id}, {"error", parsed.error().message}});
+            return;
+        }
+        socket_frame& f = *parsed;
+        if (f.type == frame_type::hello) {
+            on_hello(s, f);
+            return;
+        }
+        if (f.type == frame_type::disconnect) {
+            on_disconnect(s, f);
+            return;
+        }
+        if (f.envelope_id.empty()) {
+            ++stats_.ignored;
+            if (log_.enabled(core::log_level::debug)) {
+                log_.debug("socket_mode_frame_ignored", {{"type", f.type_name}});
+            }
+            return;
+        }
+        ++stats_.envelopes;
+        const auto now = steady::now();
+        const bool fresh = envelopes_.insert(f.envelope_id, now);
+        std::string ack_payload;
+        if (fresh && f.accepts_response_payload && opt_.ack_payload && f.payload &&
+            f.payload->event) {
+            try {
+                ack_payload = opt_.ack_payload(*f.payload->event);
+            } catch (const std::exception& e) {
+                log_.error("socket_mode_ack_payload_failed", {{"what", e.what()}});
+            }
+        }
+        send_ack(s, f.envelope_id, ack_payload);
+        const bool debug = log_.enabled(core::log_level::debug);
+        if (!fresh) {
+            ++stats_.duplicates;
+            if (debug) {
+                log_.debug("socket_mode_duplicate_envelope",
+                           {{"envelope_id", f.envelope_id}, {"retry", f.retry_attempt}});
+            }
+            return;
+        }
+        if (!f.payload) {
+            ++stats_.invalid;
+            log_.warn("socket_mode_bad_payload", {{"envelope_id", f.envelope_id},
+                                                  {"type", f.type_name},
+                                                  {"error", f.payload.error().message}});
+            return;
+        }
+        if (!f.payload->event) {
+            ++stats_.ignored;
+            if (debug) {
+                log_.debug("socket_mode_ignored",
+                           {{"envelope_id", f.envelope_id}, {"why", f.payload->ignored}});
+            }
+            return;
+        }
+        commands::inbound_event& ev = *f.payload->event;
+        if (!ev.idempotency_key.empty() && !keys_.insert(ev.idempotency_key, now)) {
+            ++stats_.duplicates;
+            if (debug) {
+                log_.debug("socket_mode_duplicate_event", {{"key", ev.idempotency_key},
+                                                           {"retry", f.retry_attempt},
+                                                           {"reason", f.retry_reason}});
+            }
+            return;
+        }
+        if (debug) {
+            log_.debug("socket_mode_envelope", {{"connection", s.id},
+                                                {"envelope_id", f.envelope_id},
+                                                {"kind", commands::to_string(ev.kind)},
+                                                {"key", ev.idempotency_key},
+                                                {"retry", f.retry_attempt}});
+        }
+        enqueue(std::move(ev));
+    }
+
+    void on_hello(socket_session& s, const socket_frame& f) {
+        if (s.hello) {
+            return;
+        }
+        s.hello = true;
+        s.hello_at = steady::now();
+        s.counted_open = true;
+        ++stats_.open_connections;
+        ++stats_.connects;
+        log_.info("socket_mode_connected", {{"slot", s.slot},
+                                            {"connection", s.id},
+                                            {"open", stats_.open_connections},
+                                            {"slack_num_connections", f.num_connections}});
+        notify();
+    }
+
+    void on_disconnect(socket_session& s, const socket_frame& f) {
+        const end_reason reason = classify_disconnect(f.disconnect_reason);
+        s.disconnect = reason;
+        log_.info("socket_mode_disconnect_message",
+                  {{"connection", s.id}, {"reason", f.disconnect_reason}});
+        if (next_step(reason) == step_kind::reconnect_now) {
+            s.refresh = true;
+        } else {
+            // Slack will close it anyway; closing first lets the slot move on.
+            request_close(s);
+        }
+        notify();
+    }
+
+    // ---- handing events over in batches ----
+
+    // Events read in one burst go out together, so the dispatcher records their keys in one
+    // SQLite transaction: the flush is posted, and re-posted while the burst keeps growing or
+    // acks are still being written (a bounded number of times), so the handler's work never
+    // delays an ack already due.
+    void enqueue(commands::inbound_event ev) {
+        pending_.push_back(std::move(ev));
+        if (!flush_posted_) {
+            flush_posted_ = true;
+            flush_seen_ = 0;
+            flush_hops_ = 0;
+            post_flush();
+        }
+    }
+
+    void post_flush() {
+        asio::post(ex_, [this, alive = std::weak_ptr<bool>(alive_)] {
+            if (auto a = alive.lock(); a && *a) {
+                flush_step();
+            }
+        });
+    }
+
+    void flush_step() {
+        // Each hop lets every ready reader and writer run once, so a few hops cover a burst.
+        constexpr int max_hops = 64;
+        const bool growing = pending_.size() != flush_seen_;
+        const bool full = pending_.size() >= opt_.max_batch;
+        if (!pending_.empty() && flush_hops_ < max_hops &&
+            (acks_in_flight_ > 0 || (growing && !full))) {
+            flush_seen_ = pending_.size();
+            ++flush_hops_;
+            post_flush();
+            return;
+        }
+        flush_posted_ = false;
+        flush_now();
+    }
+
+    void flush_now() {
+        flush_seen_ = 0;
+        if (pending_.empty()) {
+            return;
+        }
+        std::vector<commands::inbound_event> batch;
+        batch.swap(pending_);
+        pending_.reserve(std::min<std::size_t>(batch.size(), opt_.max_batch));
+        stats_.events += batch.size();
+        ++stats_.batches;
+        try {
+            if (on_events_) {
+                on_events_(std::move(batch));
+            }
+        } catch (const std::exception& e) {
+            log_.error("socket_mode_handler_failed", {{"what", e.what()}});
+        }
+        notify_observers();
+    }
+
+    void log_crash(std::string_view event, std::exception_ptr e, int id) {
+        if (!e) {
+            return;
+        }
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            log_.error(event, {{"id", id}, {"what", ex.what()}});
+        } catch (...) {
+            log_.error(event, {{"id", id}, {"what", "unknown"}});
+        }
+    }
+
+    asio::any_io_executor ex_;
+    socket_mode_options opt_;
+    integrations::http_client& http_;
+    core::logger& log_;
+    events_handler on_events_;
+    event_parse_options parse_;
+    std::shared_ptr<ssl::context> tls_ctx_;
+    socket_mode_stats stats_;
+    recent_keys envelopes_;
+    recent_keys keys_;
+    std::vector<commands::inbound_event> pending_;
+    bool flush_posted_ = false;
+    std::size_t flush_seen_ = 0;
+    int flush_hops_ = 0;
+    std::size_t acks_in_flight_ = 0;  // queued or being written, over all sockets
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    std::vector<socket_session*> sessions_;
+    std::vector<asio::steady_timer*> waiters_;    // slots, run(), retire()
+    std::vector<asio::steady_timer*> observers_;  // wait_until()
+    std::vector<std::string> spare_;              // ack buffers for reuse
+    std::size_t session_ids_ = 0;
+    int slots_running_ = 0;
+    bool started_ = false;
+    bool stopping_ = false;
+    std::optional<core::error> fatal_;
+};
+
+socket_mode_client::socket_mode_client(asio::any_io_executor executor, socket_mode_options options,
+                                       integrations::http_client& http, core::logger& log,
+                                       events_handler on_events)
+    : impl_(std::make_unique<impl>(std::move(executor), std::move(options), http, log,
+                                   std::move(on_events))) {}
+
+socket_mode_client::~socket_mode_client() = default;
+
+asio::awaitable<core::result<void>> socket_mode_client::run() {
+    return impl_->run();
+}
+
+void socket_mode_client::stop() {
+    impl_->stop();
+}
+
+bool socket_mode_client::ready() const noexcept {
+    return impl_->ready();
+}
+
+socket_mode_stats socket_mode_client::stats() const noexcept {
+    return impl_->stats();
+}
+
+asio::awaitable<bool> socket_mode_client::wait_until(std::function<bool()> done,
+                                                     std::chrono::milliseconds timeout) {
+    return impl_->wait_until(std::move(done), timeout);
+}
+
+}  // namespace tugboat::bot
