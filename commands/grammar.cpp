@@ -539,9 +539,9 @@ std::optional<long long> invocation::number(std::string_view name) const {
     if (!raw && args.contains(name)) {
         raw = arg(name);
     }
-    if (!raw || raw->empty() || raw->size() > 18 || !std::all_of(raw->begin(), raw->end(), [](char c) {
-            return std::isdigit(static_cast<unsigned char>(c));
-        })) {
+    if (!raw || raw->empty() || raw->size() > 18 ||
+        !std::all_of(raw->begin(), raw->end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
         return std::nullopt;
     }
     return std::stoll(*raw);
