@@ -109,7 +109,7 @@ clusters:
   cluster:
     server: https://127.0.0.1:6443
     certificate-authority-data: )" +
-                             base64_encode(pki.ca.cert_pem) +
+                             base64_encode(pki.ca.cert_pem()) +
                              R"(
 users:
 - name: fake
@@ -128,7 +128,7 @@ contexts:
     CHECK(access->token.empty());
     CHECK(access->tls.client_cert_pem == pki.client.cert_pem);
     CHECK(access->tls.client_key_pem == pki.client.key_pem);
-    CHECK(access->tls.ca_pem == pki.ca.cert_pem);
+    CHECK(access->tls.ca_pem == pki.ca.cert_pem());
     auto ctx = integrations::make_client_tls_context(access->tls);
     CHECK(ctx.has_value());
 }
