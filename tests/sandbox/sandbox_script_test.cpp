@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -63,7 +64,12 @@ TEST_CASE("sandbox: typing a shown button's action presses it", "[loopback]") {
     sandbox::console_chat chat(out, cfg);
     commands::message msg;
     msg.add(commands::actions{{commands::button{"Approve", "deploy.approve", "12"}}});
-    auto ref = test::run_test(ioc, chat.post("C0DEPLOYS", msg));
+    std::optional<commands::message_ref> ref;
+    test::run_test(ioc, [&]() -> boost::asio::awaitable<void> {
+        auto posted = co_await chat.post("C0DEPLOYS", msg);
+        REQUIRE(posted);
+        ref = *posted;
+    }());
     REQUIRE(ref);
     CHECK(chat.transcript().find("deploy.approve 12") != std::string::npos);
     auto pressed = chat.press("deploy.approve 12");
