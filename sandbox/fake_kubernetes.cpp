@@ -4,11 +4,11 @@
 #include "sandbox/fake_kubernetes_store.hpp"
 #include "sandbox/test_ca.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <list>
@@ -173,8 +173,8 @@ api_error unknown_path() {
 }
 
 api_error method_not_allowed() {
-    return {405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
-            json::object()};
+    return {405, "MethodNotAllowed",
+            "the server does not allow this method on the requested resource", json::object()};
 }
 
 std::string subject_string(const json& s) {
@@ -341,11 +341,12 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
     static api_error forbidden_error(const api_path& p, const std::string& verb,
                                      const std::string& user) {
         const auto& r = *p.resource;
-        std::string what = p.name.empty() ? r.qualified()
-                                          : fmt::format("{} \"{}\"", r.qualified(), p.name);
-        std::string resource = p.subresource.empty() ? r.resource : r.resource + "/" + p.subresource;
-        std::string scope = p.ns.empty() ? "at the cluster scope"
-                                         : fmt::format("in the namespace \"{}\"", p.ns);
+        std::string what =
+            p.name.empty() ? r.qualified() : fmt::format("{} \"{}\"", r.qualified(), p.name);
+        std::string resource =
+            p.subresource.empty() ? r.resource : r.resource + "/" + p.subresource;
+        std::string scope =
+            p.ns.empty() ? "at the cluster scope" : fmt::format("in the namespace \"{}\"", p.ns);
         json details = json::object();
         if (!p.name.empty()) {
             details["name"] = p.name;
@@ -386,12 +387,14 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
             co_return;
         }
         if (auto f = take_fault(fault_kind::status, path)) {
-            co_await respond_error(ctx, injected_status(f->status));
+            api_error failure = injected_status(f->status);
+            co_await respond_error(ctx, failure);
             co_return;
         }
         auto parsed = parse_api_path(path);
         if (!parsed) {
-            co_await respond_error(ctx, unknown_path());
+            api_error failure = unknown_path();
+            co_await respond_error(ctx, failure);
             co_return;
         }
         if (parsed->access_review) {
@@ -412,11 +415,13 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
         } else if (method == "DELETE" && !parsed->name.empty()) {
             verb = "delete";
         } else {
-            co_await respond_error(ctx, method_not_allowed());
+            api_error failure = method_not_allowed();
+            co_await respond_error(ctx, failure);
             co_return;
         }
         if (is_forbidden(path, verb)) {
-            co_await respond_error(ctx, forbidden_error(*parsed, verb, *user));
+            api_error failure = forbidden_error(*parsed, verb, *user);
+            co_await respond_error(ctx, failure);
             co_return;
         }
         if (!parsed->subresource.empty()) {
@@ -449,7 +454,8 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
                         "may still be processing the request",
                         json::object()};
             case 500:
-                return {500, "InternalError",
+                return {500,
+                        "InternalError",
                         "Internal error occurred: injected failure (fake Kubernetes)",
                         {{"causes", {{{"message", "injected failure (fake Kubernetes)"}}}}}};
             default:
@@ -463,7 +469,8 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
     asio::awaitable<void> handle_get(request_context& ctx, const api_path& p) {
         const json* object = store.get(*p.resource, p.ns, p.name);
         if (!object) {
-            co_await respond_error(ctx, kube::not_found(*p.resource, p.name));
+            api_error failure = kube::not_found(*p.resource, p.name);
+            co_await respond_error(ctx, failure);
             co_return;
         }
         co_await respond(ctx, 200, *object);
@@ -478,7 +485,7 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
             if (!ns.empty() && object["metadata"].value("namespace", "") != ns) {
                 return false;
             }
-            return kube::matches(labels, object["metadata"].value("labels", json()) ) &&
+            return kube::matches(labels, object["metadata"].value("labels", json())) &&
                    kube::matches(fields, object);
         }
     };
@@ -491,8 +498,8 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
             return labels.error();
         }
         f.labels = labels.value();
-        auto fields = kube::parse_field_selector(ctx.query("fieldSelector").value_or(""),
-                                                 *p.resource);
+        auto fields =
+            kube::parse_field_selector(ctx.query("fieldSelector").value_or(""), *p.resource);
         if (!fields.ok()) {
             return fields.error();
         }
@@ -521,19 +528,22 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
             if (!parsed.is_object() || !parsed.contains("rv") || !parsed["rv"].is_number() ||
                 !parsed.contains("start") || !parsed["start"].is_array() ||
                 parsed["start"].size() != 2) {
-                co_await respond_error(
-                    ctx, kube::bad_request("continue key is not valid: pass the "
-                                           "metadata.continue value of the previous page"));
+                api_error failure = kube::bad_request(
+                    "continue key is not valid: pass the "
+                    "metadata.continue value of the previous page");
+                co_await respond_error(ctx, failure);
                 co_return;
             }
             list_rv = parsed["rv"].get<std::uint64_t>();
-            if (list_rv < store.compacted()) {
-                co_await respond_error(
-                    ctx, {410, "Expired",
-                          "The provided continue parameter is too old to display a consistent "
-                          "list result. You can start a new list without the continue "
-                          "parameter.",
-                          json::object()});
+            if (list_rv < store.compacted() ||
+                parsed.value("epoch", std::uint64_t{0}) != store.compactions()) {
+                api_error failure = {
+                    410, "Expired",
+                    "The provided continue parameter is too old to display a consistent "
+                    "list result. You can start a new list without the continue "
+                    "parameter.",
+                    json::object()};
+                co_await respond_error(ctx, failure);
                 co_return;
             }
             after = {parsed["start"][0].get<std::string>(), parsed["start"][1].get<std::string>()};
@@ -547,9 +557,8 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
             if (!filter.value().matches(*object)) {
                 continue;
             }
-            std::pair<std::string, std::string> key = {
-                (*object)["metadata"].value("namespace", ""),
-                (*object)["metadata"].value("name", "")};
+            std::pair<std::string, std::string> key = {(*object)["metadata"].value("namespace", ""),
+                                                       (*object)["metadata"].value("name", "")};
             if (has_after && key <= after) {
                 continue;
             }
@@ -562,7 +571,10 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
         }
         json meta = {{"resourceVersion", std::to_string(list_rv)}};
         if (remaining > 0) {
-            json token = {{"v", "meta.k8s.io/v1"}, {"rv", list_rv}, {"start", {last.first, last.second}}};
+            json token = {{"v", "meta.k8s.io/v1"},
+                          {"rv", list_rv},
+                          {"epoch", store.compactions()},
+                          {"start", {last.first, last.second}}};
             meta["continue"] = base64url_encode(token.dump());
             meta["remainingItemCount"] = remaining;
         }
@@ -626,11 +638,11 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
         if (!initial) {
             auto rv = to_number(rv_text);
             if (!rv || *rv < 0) {
-                co_await respond_error(
-                    ctx, kube::bad_request(fmt::format(
-                             "invalid resource version \"{}\": use the metadata.resourceVersion "
-                             "of a list or a previous watch event",
-                             rv_text)));
+                api_error failure = kube::bad_request(
+                    fmt::format("invalid resource version \"{}\": use the metadata.resourceVersion "
+                                "of a list or a previous watch event",
+                                rv_text));
+                co_await respond_error(ctx, failure);
                 co_return;
             }
             cursor = static_cast<std::uint64_t>(*rv);
@@ -671,9 +683,9 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
                 batch += watch_line("BOOKMARK", bookmark(r, true));
             }
         }
-        const auto bookmark_period = std::chrono::duration_cast<steady::duration>(
-            std::chrono::duration<double>(options.bookmark_interval /
-                                          std::max(options.speed, 1e-6)));
+        const auto bookmark_period =
+            std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(
+                options.bookmark_interval / std::max(options.speed, 1e-6)));
         const auto end_at = steady::now() + timeout;
         auto next_bookmark = steady::now() + bookmark_period;
         for (;;) {
@@ -700,12 +712,12 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
                 if (it->resource != &r) {
                     continue;
                 }
-                bool now_matches = it->type != kube::change_type::deleted &&
-                                   filter.value().matches(it->object);
-                bool was_matching = it->type == kube::change_type::deleted
-                                        ? filter.value().matches(it->previous)
-                                        : !it->previous.is_null() &&
-                                              filter.value().matches(it->previous);
+                bool now_matches =
+                    it->type != kube::change_type::deleted && filter.value().matches(it->object);
+                bool was_matching =
+                    it->type == kube::change_type::deleted
+                        ? filter.value().matches(it->previous)
+                        : !it->previous.is_null() && filter.value().matches(it->previous);
                 if (now_matches && was_matching) {
                     batch += watch_line("MODIFIED", it->object);
                 } else if (now_matches) {
@@ -781,10 +793,11 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
             }
             std::string kind = ref.value("kind", "");
             if (kind != "ClusterRole" && (kind != "Role" || r.resource == "clusterrolebindings")) {
-                causes.emplace_back("roleRef.kind",
-                                    fmt::format("Unsupported value: \"{}\": supported values: "
-                                                "\"ClusterRole\"{}",
-                                                kind, r.resource == "rolebindings" ? ", \"Role\"" : ""));
+                causes.emplace_back(
+                    "roleRef.kind",
+                    fmt::format("Unsupported value: \"{}\": supported values: "
+                                "\"ClusterRole\"{}",
+                                kind, r.resource == "rolebindings" ? ", \"Role\"" : ""));
             }
             if (ref.value("apiGroup", "") != "rbac.authorization.k8s.io") {
                 causes.emplace_back("roleRef.apiGroup",
@@ -804,8 +817,7 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
                     causes.emplace_back(fmt::format("subjects[{}].name", i), "Required value");
                 }
                 if (skind == "ServiceAccount" && s.value("namespace", "").empty()) {
-                    causes.emplace_back(fmt::format("subjects[{}].namespace", i),
-                                        "Required value");
+                    causes.emplace_back(fmt::format("subjects[{}].namespace", i), "Required value");
                 }
             }
             if (current && current->value("roleRef", json::object()) != ref) {
@@ -840,29 +852,33 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
         json object = std::move(body.value());
         auto& meta = object["metadata"];
         if (object.contains("kind") && object["kind"] != r.kind) {
-            co_await respond_error(
-                ctx, kube::bad_request(fmt::format("the kind in the body ({}) does not match the "
-                                                   "resource of the URL ({}); expected kind {}",
-                                                   object["kind"].dump(), r.resource, r.kind)));
+            api_error failure =
+                kube::bad_request(fmt::format("the kind in the body ({}) does not match the "
+                                              "resource of the URL ({}); expected kind {}",
+                                              object["kind"].dump(), r.resource, r.kind));
+            co_await respond_error(ctx, failure);
             co_return;
         }
         if (!meta.value("resourceVersion", "").empty()) {
-            co_await respond_error(
-                ctx, kube::bad_request("resourceVersion should not be set on objects to be "
-                                       "created; remove metadata.resourceVersion"));
+            api_error failure = kube::bad_request(
+                "resourceVersion should not be set on objects to be "
+                "created; remove metadata.resourceVersion");
+            co_await respond_error(ctx, failure);
             co_return;
         }
         if (r.namespaced) {
             std::string body_ns = meta.value("namespace", "");
             if (!body_ns.empty() && body_ns != p.ns) {
-                co_await respond_error(
-                    ctx, kube::bad_request("the namespace of the provided object does not match "
-                                           "the namespace sent on the request"));
+                api_error failure = kube::bad_request(
+                    "the namespace of the provided object does not match "
+                    "the namespace sent on the request");
+                co_await respond_error(ctx, failure);
                 co_return;
             }
             meta["namespace"] = p.ns;
             if (!store.get(kube::namespaces(), "", p.ns)) {
-                co_await respond_error(ctx, kube::not_found(kube::namespaces(), p.ns));
+                api_error failure = kube::not_found(kube::namespaces(), p.ns);
+                co_await respond_error(ctx, failure);
                 co_return;
             }
         }
@@ -880,11 +896,13 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
             co_return;
         }
         if (store.get(r, p.ns, name)) {
-            co_await respond_error(ctx, kube::already_exists(r, name));
+            api_error failure = kube::already_exists(r, name);
+            co_await respond_error(ctx, failure);
             co_return;
         }
         if (auto e = admit(r, object, nullptr)) {
-            co_await respond_error(ctx, *e);
+            api_error failure = *e;
+            co_await respond_error(ctx, failure);
             co_return;
         }
         if (dry_run(ctx)) {
@@ -907,29 +925,33 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
         const auto& r = *p.resource;
         auto& meta = object["metadata"];
         if (meta.value("name", p.name) != p.name) {
-            co_await respond_error(
-                ctx, kube::bad_request(fmt::format("the name of the object ({}) does not match "
-                                                   "the name on the URL ({})",
-                                                   meta.value("name", ""), p.name)));
+            api_error failure =
+                kube::bad_request(fmt::format("the name of the object ({}) does not match "
+                                              "the name on the URL ({})",
+                                              meta.value("name", ""), p.name));
+            co_await respond_error(ctx, failure);
             co_return;
         }
         meta["name"] = p.name;
         if (r.namespaced) {
             if (!meta.value("namespace", p.ns).empty() && meta.value("namespace", p.ns) != p.ns) {
-                co_await respond_error(
-                    ctx, kube::bad_request("the namespace of the provided object does not match "
-                                           "the namespace sent on the request"));
+                api_error failure = kube::bad_request(
+                    "the namespace of the provided object does not match "
+                    "the namespace sent on the request");
+                co_await respond_error(ctx, failure);
                 co_return;
             }
             meta["namespace"] = p.ns;
         }
         std::string rv = meta.value("resourceVersion", "");
         if (!rv.empty() && rv != current["metadata"].value("resourceVersion", "")) {
-            co_await respond_error(ctx, kube::conflict(r, p.name));
+            api_error failure = kube::conflict(r, p.name);
+            co_await respond_error(ctx, failure);
             co_return;
         }
         if (auto e = admit(r, object, &current)) {
-            co_await respond_error(ctx, *e);
+            api_error failure = *e;
+            co_await respond_error(ctx, failure);
             co_return;
         }
         if (dry_run(ctx)) {
@@ -944,7 +966,8 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
     asio::awaitable<void> handle_update(request_context& ctx, const api_path& p) {
         const json* current = store.get(*p.resource, p.ns, p.name);
         if (!current) {
-            co_await respond_error(ctx, kube::not_found(*p.resource, p.name));
+            api_error failure = kube::not_found(*p.resource, p.name);
+            co_await respond_error(ctx, failure);
             co_return;
         }
         auto body = parse_body(ctx);
@@ -959,11 +982,12 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
     asio::awaitable<void> handle_patch(request_context& ctx, const api_path& p) {
         const json* current = store.get(*p.resource, p.ns, p.name);
         if (!current) {
-            co_await respond_error(ctx, kube::not_found(*p.resource, p.name));
+            api_error failure = kube::not_found(*p.resource, p.name);
+            co_await respond_error(ctx, failure);
             co_return;
         }
-        auto patched = kube::apply_patch(*current, ctx.header("Content-Type").value_or(""),
-                                         ctx.body());
+        auto patched =
+            kube::apply_patch(*current, ctx.header("Content-Type").value_or(""), ctx.body());
         if (!patched.ok()) {
             co_await respond_error(ctx, patched.error());
             co_return;
@@ -976,7 +1000,8 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
         const auto& r = *p.resource;
         const json* current = store.get(r, p.ns, p.name);
         if (!current) {
-            co_await respond_error(ctx, kube::not_found(r, p.name));
+            api_error failure = kube::not_found(r, p.name);
+            co_await respond_error(ctx, failure);
             co_return;
         }
         json options_body = json::parse(ctx.body(), nullptr, false);
@@ -986,7 +1011,8 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
             if ((pre.contains("resourceVersion") &&
                  pre["resourceVersion"] != meta["resourceVersion"]) ||
                 (pre.contains("uid") && pre["uid"] != meta["uid"])) {
-                co_await respond_error(ctx, kube::conflict(r, p.name));
+                api_error failure = kube::conflict(r, p.name);
+                co_await respond_error(ctx, failure);
                 co_return;
             }
         }
@@ -1002,12 +1028,14 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
         kick_sim();
         if (&r == &kube::pods()) {
             json shown = *last;
-            shown["metadata"]["deletionTimestamp"] = kube::rfc3339(std::chrono::system_clock::now());
+            shown["metadata"]["deletionTimestamp"] =
+                kube::rfc3339(std::chrono::system_clock::now());
             shown["metadata"]["deletionGracePeriodSeconds"] = 30;
             co_await respond(ctx, 200, shown);
             co_return;
         }
-        json details = {{"name", p.name}, {"kind", r.resource}, {"uid", (*last)["metadata"]["uid"]}};
+        json details = {
+            {"name", p.name}, {"kind", r.resource}, {"uid", (*last)["metadata"]["uid"]}};
         if (!r.group.empty()) {
             details["group"] = r.group;
         }
@@ -1036,12 +1064,14 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
             co_await handle_get(ctx, p);
             co_return;
         }
-        co_await respond_error(ctx, unknown_path());
+        api_error failure = unknown_path();
+        co_await respond_error(ctx, failure);
     }
 
     json scale_of(const json& d) const {
         std::string selector;
-        for (const auto& [k, v] : d["spec"]["selector"].value("matchLabels", json::object()).items()) {
+        for (const auto& [k, v] :
+             d["spec"]["selector"].value("matchLabels", json::object()).items()) {
             selector += (selector.empty() ? "" : ",") + k + "=" + v.get<std::string>();
         }
         const auto& meta = d["metadata"];
@@ -1063,7 +1093,8 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
                                        const std::string& verb) {
         const json* current = store.get(kube::deployments(), p.ns, p.name);
         if (!current) {
-            co_await respond_error(ctx, kube::not_found(kube::deployments(), p.name));
+            api_error failure = kube::not_found(kube::deployments(), p.name);
+            co_await respond_error(ctx, failure);
             co_return;
         }
         if (verb == "get") {
@@ -1071,13 +1102,14 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
             co_return;
         }
         if (verb != "update" && verb != "patch") {
-            co_await respond_error(ctx, method_not_allowed());
+            api_error failure = method_not_allowed();
+            co_await respond_error(ctx, failure);
             co_return;
         }
         json scale = scale_of(*current);
         if (verb == "patch") {
-            auto patched = kube::apply_patch(scale, ctx.header("Content-Type").value_or(""),
-                                             ctx.body());
+            auto patched =
+                kube::apply_patch(scale, ctx.header("Content-Type").value_or(""), ctx.body());
             if (!patched.ok()) {
                 co_await respond_error(ctx, patched.error());
                 co_return;
@@ -1093,7 +1125,8 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
         }
         std::string rv = scale["metadata"].value("resourceVersion", "");
         if (!rv.empty() && rv != (*current)["metadata"].value("resourceVersion", "")) {
-            co_await respond_error(ctx, kube::conflict(kube::deployments(), p.name));
+            api_error failure = kube::conflict(kube::deployments(), p.name);
+            co_await respond_error(ctx, failure);
             co_return;
         }
         json replicas = scale.value("spec", json::object()).value("replicas", json());
@@ -1119,7 +1152,8 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
     asio::awaitable<void> handle_logs(request_context& ctx, const api_path& p) {
         const json* pod = store.get(kube::pods(), p.ns, p.name);
         if (!pod) {
-            co_await respond_error(ctx, kube::not_found(kube::pods(), p.name));
+            api_error failure = kube::not_found(kube::pods(), p.name);
+            co_await respond_error(ctx, failure);
             co_return;
         }
         std::vector<std::string> names;
@@ -1129,17 +1163,17 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
         std::string container = ctx.query("container").value_or("");
         if (container.empty()) {
             if (names.size() != 1) {
-                co_await respond_error(
-                    ctx, kube::bad_request(fmt::format(
-                             "a container name must be specified for pod {}, choose one of: [{}]",
-                             p.name, fmt::join(names, " "))));
+                api_error failure = kube::bad_request(fmt::format(
+                    "a container name must be specified for pod {}, choose one of: [{}]", p.name,
+                    fmt::join(names, " ")));
+                co_await respond_error(ctx, failure);
                 co_return;
             }
             container = names.front();
         } else if (std::find(names.begin(), names.end(), container) == names.end()) {
-            co_await respond_error(ctx, kube::bad_request(fmt::format(
-                                            "container {} is not valid for pod {}", container,
-                                            p.name)));
+            api_error failure = kube::bad_request(
+                fmt::format("container {} is not valid for pod {}", container, p.name));
+            co_await respond_error(ctx, failure);
             co_return;
         }
         const kube::pod_sim* ps = sim.find_pod(p.ns, p.name);
@@ -1153,10 +1187,9 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
         }
         bool previous = truthy(ctx.query("previous"));
         if (previous && (!cs || !cs->log.has_previous)) {
-            co_await respond_error(
-                ctx, kube::bad_request(fmt::format(
-                         "previous terminated container \"{}\" in pod \"{}\" not found",
-                         container, p.name)));
+            api_error failure = kube::bad_request(fmt::format(
+                "previous terminated container \"{}\" in pod \"{}\" not found", container, p.name));
+            co_await respond_error(ctx, failure);
             co_return;
         }
         if (!previous && (!cs || !cs->ever_started)) {
@@ -1167,10 +1200,9 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
             } else if (cs && cs->stage == kube::container_stage::config_error) {
                 why = "CreateContainerConfigError";
             }
-            co_await respond_error(
-                ctx, kube::bad_request(fmt::format(
-                         "container \"{}\" in pod \"{}\" is waiting to start: {}", container,
-                         p.name, why)));
+            api_error failure = kube::bad_request(fmt::format(
+                "container \"{}\" in pod \"{}\" is waiting to start: {}", container, p.name, why));
+            co_await respond_error(ctx, failure);
             co_return;
         }
         bool timestamps = truthy(ctx.query("timestamps"));
@@ -1183,10 +1215,9 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
         } else if (auto st = ctx.query("sinceTime")) {
             since = kube::parse_rfc3339(*st);
             if (!since) {
-                co_await respond_error(
-                    ctx, kube::bad_request(fmt::format(
-                             "sinceTime \"{}\" is not an RFC 3339 time, e.g. 2024-05-01T10:00:00Z",
-                             *st)));
+                api_error failure = kube::bad_request(fmt::format(
+                    "sinceTime \"{}\" is not an RFC 3339 time, e.g. 2024-05-01T10:00:00Z", *st));
+                co_await respond_error(ctx, failure);
                 co_return;
             }
         }
@@ -1269,7 +1300,8 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
 
     asio::awaitable<void> handle_access_review(request_context& ctx, const std::string& user) {
         if (ctx.method() != "POST") {
-            co_await respond_error(ctx, method_not_allowed());
+            api_error failure = method_not_allowed();
+            co_await respond_error(ctx, failure);
             co_return;
         }
         auto body = parse_body(ctx);
@@ -1280,10 +1312,12 @@ struct fake_kubernetes::state : std::enable_shared_from_this<fake_kubernetes::st
         json review = std::move(body.value());
         json attrs = review.value("spec", json::object()).value("resourceAttributes", json());
         if (!attrs.is_object()) {
-            auto e = kube::invalid(*kube::find_resource("namespaces"), "",
-                                   {{"spec.resourceAttributes",
-                                     "Required value: give namespace, verb, group, resource"}});
-            co_await respond_error(ctx, e);
+            api_error failure{422, "Invalid",
+                              "SelfSubjectAccessReview.authorization.k8s.io \"\" is invalid: "
+                              "spec.resourceAttributes: Required value: give namespace, verb, "
+                              "group and resource",
+                              json::object()};
+            co_await respond_error(ctx, failure);
             co_return;
         }
         std::string group = attrs.value("group", "");
@@ -1442,8 +1476,8 @@ std::string fake_kubernetes::client_key_pem() const {
     return default_test_pki().client.key_pem;
 }
 
-kubeconfig_context fake_kubernetes::kubeconfig_entry(std::string context_name,
-                                                     bool use_client_cert, std::string ns) const {
+kubeconfig_context fake_kubernetes::kubeconfig_entry(std::string context_name, bool use_client_cert,
+                                                     std::string ns) const {
     kubeconfig_context c;
     c.name = std::move(context_name);
     c.server = base_url();
@@ -1471,8 +1505,8 @@ core::result<void> fake_kubernetes::restart() {
     }
     auto r = state_->listen();
     if (r) {
-        state_->log().info("fake_k8s_restarted", {{"cluster", state_->options.name},
-                                                  {"port", state_->port}});
+        state_->log().info("fake_k8s_restarted",
+                           {{"cluster", state_->options.name}, {"port", state_->port}});
     }
     return r;
 }
@@ -1510,9 +1544,9 @@ core::result<void> fake_kubernetes::set_image(std::string ns, std::string deploy
         }
     }
     if (!found) {
-        return core::make_error(core::errc::not_found,
-                                fmt::format("Deployment {}/{} has no container \"{}\"", ns,
-                                            deployment, container));
+        return core::make_error(
+            core::errc::not_found,
+            fmt::format("Deployment {}/{} has no container \"{}\"", ns, deployment, container));
     }
     json stored = state_->store.replace(kube::deployments(), std::move(d));
     state_->after_write(kube::deployments(), stored);
@@ -1565,18 +1599,18 @@ bool fake_kubernetes::generate_pod_logs(std::string ns, std::string pod, std::st
         return false;
     }
     static constexpr std::string_view paths[] = {"/api/v1/payments", "/api/v1/orders/42",
-                                                 "/healthz", "/api/v1/refunds",
-                                                 "/metrics"};
+                                                 "/healthz", "/api/v1/refunds", "/metrics"};
     static constexpr int statuses[] = {200, 200, 200, 201, 200, 404, 200, 500};
     auto now = std::chrono::system_clock::now();
     log->current.clear();
     log->current.reserve(lines);
     for (std::size_t i = 0; i < lines; ++i) {
         auto at = now - std::chrono::milliseconds(lines - i);
-        std::string text = fmt::format("{} INFO request id={:08x} method=GET path={} status={} "
-                                       "duration_ms={}",
-                                       kube::rfc3339(at), i * 2654435761u % 0xffffffffu,
-                                       paths[i % 5], statuses[i % 8], i % 97);
+        std::string text = fmt::format(
+            "{} INFO request id={:08x} method=GET path={} status={} "
+            "duration_ms={}",
+            kube::rfc3339(at), i * 2654435761u % 0xffffffffu, paths[i % 5], statuses[i % 8],
+            i % 97);
         if (text.size() + 1 < line_bytes) {
             text += " " + std::string(line_bytes - text.size() - 1, '.');
         }

@@ -94,8 +94,8 @@ struct fake_kubernetes_options {
     std::string token = "tugboat-fake-kubernetes-token";
     /// User the token authenticates as (named in 403 messages).
     std::string token_user = "system:serviceaccount:ops:tugboat";
-    double speed = 1.0;       ///< simulated durations are divided by this
-    std::uint16_t port = 0;   ///< 0 = any free port
+    double speed = 1.0;      ///< simulated durations are divided by this
+    std::uint16_t port = 0;  ///< 0 = any free port
     /// Watch events kept; a watch from an older resourceVersion gets 410 Gone.
     std::size_t watch_history = 2000;
     /// Simulated seconds between BOOKMARK events on watches that allow them.
@@ -165,8 +165,7 @@ public:
     bool set_pod_logs(std::string ns, std::string pod, std::string container,
                       std::vector<std::string> lines, bool previous = false);
     /// Appends one line to the current instance's log (followers receive it).
-    bool append_pod_log(std::string ns, std::string pod, std::string container,
-                        std::string line);
+    bool append_pod_log(std::string ns, std::string pod, std::string container, std::string line);
     /// Fills the current log with `lines` deterministic lines of about `line_bytes` bytes each,
     /// for benchmarks.
     bool generate_pod_logs(std::string ns, std::string pod, std::string container,

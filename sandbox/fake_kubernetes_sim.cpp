@@ -58,7 +58,7 @@ std::string full_image(const std::string& image) {
     bool has_registry = slash != std::string::npos &&
                         (first.find('.') != std::string::npos ||
                          first.find(':') != std::string::npos || first == "localhost");
-    std::string out = has_registry ? image
+    std::string out = has_registry                 ? image
                       : slash == std::string::npos ? "docker.io/library/" + image
                                                    : "docker.io/" + image;
     if (out.rfind(':') == std::string::npos || out.rfind(':') < out.rfind('/')) {
@@ -95,11 +95,16 @@ json strip_hash(json pod_template) {
 }
 
 const json* find_condition(const json& object, std::string_view type) {
-    const json& status = object.contains("status") ? object["status"] : json();
-    if (!status.is_object() || !status.contains("conditions")) {
+    // No copies: the result points into `object`.
+    auto status = object.find("status");
+    if (status == object.end() || !status->is_object()) {
         return nullptr;
     }
-    for (const auto& c : status["conditions"]) {
+    auto conditions = status->find("conditions");
+    if (conditions == status->end() || !conditions->is_array()) {
+        return nullptr;
+    }
+    for (const auto& c : *conditions) {
         if (c.value("type", "") == type) {
             return &c;
         }
@@ -308,7 +313,8 @@ std::vector<std::pair<std::string, std::string>> cluster_sim::validate_deploymen
                       .value("metadata", json::object())
                       .value("labels", json::object());
     if (!match.is_object() || match.empty()) {
-        causes.emplace_back("spec.selector", "Invalid value: empty selector is invalid for deployment");
+        causes.emplace_back("spec.selector",
+                            "Invalid value: empty selector is invalid for deployment");
     } else if (!matches(from_match_labels(match), labels)) {
         causes.emplace_back("spec.template.metadata.labels",
                             fmt::format("Invalid value: {}: `selector` does not match template "
@@ -418,8 +424,8 @@ std::vector<json> cluster_sim::owned_replicasets(const json& d) const {
     std::vector<json> out;
     std::string uid = d["metadata"].value("uid", "");
     for (const json* rs : store_.list(replicasets(), d["metadata"].value("namespace", ""))) {
-        for (const auto& ref : rs->value("metadata", json::object())
-                                   .value("ownerReferences", json::array())) {
+        for (const auto& ref :
+             rs->value("metadata", json::object()).value("ownerReferences", json::array())) {
             if (ref.value("uid", "") == uid && ref.value("controller", false)) {
                 out.push_back(*rs);
                 break;
@@ -467,24 +473,294 @@ void cluster_sim::scale_replicaset(json rs, int replicas, const json& d) {
     log_.debug("fake_k8s_scaled", {{"replicaset", name}, {"from", before}, {"to", replicas}});
 }
 
+int cluster_sim::pod_count(const json& rs) {
+    return static_cast<int>(
+        pods_of_replicaset(rs["metadata"].value("namespace", ""), rs["metadata"].value("name", ""))
+            .size());
+}
+
+int cluster_sim::ready_count(const json& rs) {
+    int n = 0;
+    for (auto* p : pods_of_replicaset(rs["metadata"].value("namespace", ""),
+                                      rs["metadata"].value("name", ""))) {
+        n += p->ready() ? 1 : 0;
+    }
+    return n;
+}
+
+json cluster_sim::replicaset_annotations(const json& d, int revision, const json& existing) const {
+    const json& spec = d["spec"];
+    const int desired = spec.value("replicas", 1);
+    json a = existing.is_object() ? existing : json::object();
+    // Like the controller: the Deployment's own annotations travel to its ReplicaSets.
+    for (const auto& [k, v] : string_map(d, "annotations")) {
+        if (k.rfind("deployment.kubernetes.io/", 0) != 0 &&
+            k != "kubectl.kubernetes.io/last-applied-configuration") {
+            a[k] = v;
+        }
+    }
+    a[revision_key] = std::to_string(revision);
+    a["deployment.kubernetes.io/desired-replicas"] = std::to_string(desired);
+    int surge = resolve_int_or_percent(spec.value("strategy", json::object())
+                                           .value("rollingUpdate", json::object())
+                                           .value("maxSurge", json("25%")),
+                                       desired, true, 25);
+    a["deployment.kubernetes.io/max-replicas"] = std::to_string(desired + surge);
+    return a;
+}
+
+json cluster_sim::new_replicaset(const json& d, bool spec_changed, progress_note& note) {
+    const std::string ns = d["metadata"].value("namespace", "");
+    const std::string name = d["metadata"].value("name", "");
+    const json& pod_template = d["spec"]["template"];
+    auto owned = owned_replicasets(d);
+    int max_revision = 0;
+    json found;
+    for (const auto& rs : owned) {
+        max_revision = std::max(max_revision, revision_of(rs));
+        if (strip_hash(rs["spec"]["template"]) == pod_template) {
+            found = rs;
+        }
+    }
+    if (found.is_null()) {
+        std::string hash = template_hash(pod_template);
+        std::string rs_name = name + "-" + hash;
+        while (store_.get(replicasets(), ns, rs_name)) {
+            rs_name = name + "-" + hash + store_.random_suffix(1);  // a hash collision
+        }
+        json labels = pod_template["metadata"].value("labels", json::object());
+        labels[hash_key] = hash;
+        json rs_template = pod_template;
+        rs_template["metadata"]["labels"] = labels;
+        json selector = d["spec"].value("selector", json::object());
+        selector["matchLabels"][hash_key] = hash;
+        json owner = {
+            {"apiVersion", "apps/v1"},     {"kind", "Deployment"}, {"name", name},
+            {"uid", d["metadata"]["uid"]}, {"controller", true},   {"blockOwnerDeletion", true}};
+        json rs = {{"metadata",
+                    {{"name", rs_name},
+                     {"namespace", ns},
+                     {"labels", labels},
+                     {"annotations", replicaset_annotations(d, max_revision + 1, nullptr)},
+                     {"ownerReferences", json::array({owner})}}},
+                   {"spec", {{"replicas", 0}, {"selector", selector}, {"template", rs_template}}},
+                   {"status", {{"replicas", 0}}}};
+        note = {"NewReplicaSetCreated", fmt::format("Created new replica set \"{}\"", rs_name)};
+        log_.debug("fake_k8s_new_replicaset", {{"deployment", key_of(ns, name)},
+                                               {"replicaset", rs_name},
+                                               {"revision", max_revision + 1}});
+        return store_.create(replicasets(), std::move(rs));
+    }
+    json annotations = found["metadata"].value("annotations", json::object());
+    if (revision_of(found) < max_revision) {
+        // A rollback: the older ReplicaSet becomes the newest revision, remembering its old one.
+        std::string history = annotations.value(history_key, "");
+        history += (history.empty() ? "" : ",") + std::to_string(revision_of(found));
+        json updated = replicaset_annotations(d, max_revision + 1, annotations);
+        updated[history_key] = history;
+        found["metadata"]["annotations"] = updated;
+        note = {"FoundNewReplicaSet",
+                fmt::format("Found new replica set \"{}\"", found["metadata"].value("name", ""))};
+        return store_.replace(replicasets(), found);
+    }
+    if (spec_changed) {
+        json updated = replicaset_annotations(d, revision_of(found), annotations);
+        if (updated != annotations) {
+            found["metadata"]["annotations"] = updated;
+            return store_.replace(replicasets(), found);
+        }
+    }
+    return found;
+}
+
+void cluster_sim::scale_replicasets(const json& d, const std::string& new_name) {
+    const json& spec = d["spec"];
+    const int desired = spec.value("replicas", 1);
+    auto owned = owned_replicasets(d);
+    auto find_new = [&] {
+        for (const auto& rs : owned) {
+            if (rs["metadata"]["name"] == new_name) {
+                return rs;
+            }
+        }
+        return json();
+    };
+    json new_rs = find_new();
+    const json strategy = spec.value("strategy", json::object());
+    if (strategy.value("type", "RollingUpdate") == "Recreate") {
+        bool old_left = false;
+        for (const auto& rs : owned) {
+            if (rs["metadata"]["name"] != new_name) {
+                old_left = old_left || pod_count(rs) > 0;
+                scale_replicaset(rs, 0, d);
+            }
+        }
+        if (!old_left) {
+            scale_replicaset(new_rs, desired, d);
+        }
+        return;
+    }
+    const json rolling = strategy.value("rollingUpdate", json::object());
+    int surge = resolve_int_or_percent(rolling.value("maxSurge", json("25%")), desired, true, 25);
+    int unavailable =
+        resolve_int_or_percent(rolling.value("maxUnavailable", json("25%")), desired, false, 25);
+    if (surge == 0 && unavailable == 0) {
+        unavailable = 1;
+    }
+    // Up: the new ReplicaSet grows while the total stays within desired + maxSurge.
+    int new_replicas = new_rs["spec"].value("replicas", 0);
+    if (new_replicas > desired) {
+        scale_replicaset(new_rs, desired, d);
+    } else if (new_replicas < desired) {
+        int total = 0;
+        for (const auto& rs : owned) {
+            total += rs["spec"].value("replicas", 0);
+        }
+        int grow = std::min(desired + surge - total, desired - new_replicas);
+        if (grow > 0) {
+            scale_replicaset(new_rs, new_replicas + grow, d);
+        }
+    }
+    // Down: old ReplicaSets shrink while availability stays at desired - maxUnavailable; old
+    // pods that are not ready go first.
+    owned = owned_replicasets(d);
+    new_rs = find_new();
+    int all_pods = 0;
+    int available = 0;
+    for (const auto& rs : owned) {
+        all_pods += pod_count(rs);
+        available += ready_count(rs);
+    }
+    int min_available = desired - unavailable;
+    int new_unavailable = new_rs["spec"].value("replicas", 0) - ready_count(new_rs);
+    int max_scaled_down = all_pods - min_available - new_unavailable;
+    if (max_scaled_down <= 0) {
+        return;
+    }
+    for (const auto& rs : owned) {
+        if (rs["metadata"]["name"] == new_name || max_scaled_down <= 0) {
+            continue;
+        }
+        int replicas = rs["spec"].value("replicas", 0);
+        int cut = std::min(replicas - ready_count(rs), max_scaled_down);
+        if (cut > 0) {
+            scale_replicaset(rs, replicas - cut, d);
+            max_scaled_down -= cut;
+        }
+    }
+    owned = owned_replicasets(d);
+    int scale_down = available - min_available;
+    for (const auto& rs : owned) {
+        if (rs["metadata"]["name"] == new_name || scale_down <= 0) {
+            continue;
+        }
+        int replicas = rs["spec"].value("replicas", 0);
+        int cut = std::min(replicas, scale_down);
+        if (cut > 0) {
+            scale_replicaset(rs, replicas - cut, d);
+            scale_down -= cut;
+        }
+    }
+}
+
+bool cluster_sim::update_status(json& d, const std::string& new_name, const progress_note& note,
+                                bool first_observation, deployment_sim& ds, mono_time now) {
+    const json& spec = d["spec"];
+    const int desired = spec.value("replicas", 1);
+    const bool paused = spec.value("paused", false);
+    const std::string stamp = now_text();
+    const json old_status = d["status"];
+    int replicas = 0;
+    int ready = 0;
+    int spec_total = 0;
+    int updated = 0;
+    for (const auto& rs : owned_replicasets(d)) {
+        int pods = pod_count(rs);
+        replicas += pods;
+        ready += ready_count(rs);
+        spec_total += rs["spec"].value("replicas", 0);
+        if (rs["metadata"]["name"] == new_name) {
+            updated = pods;
+        }
+    }
+    // Pods count as available once ready (minReadySeconds 0).
+    const int available = ready;
+    json& status = d["status"];
+    status["observedGeneration"] = d["metadata"].value("generation", 1LL);
+    put_counter(status, "replicas", replicas);
+    put_counter(status, "updatedReplicas", updated);
+    put_counter(status, "readyReplicas", ready);
+    put_counter(status, "availableReplicas", available);
+    put_counter(status, "unavailableReplicas", std::max(0, spec_total - available));
+
+    int max_unavailable = resolve_int_or_percent(spec.value("strategy", json::object())
+                                                     .value("rollingUpdate", json::object())
+                                                     .value("maxUnavailable", json("25%")),
+                                                 desired, false, 25);
+    json& conditions = status["conditions"];
+    if (available >= desired - max_unavailable) {
+        set_condition(conditions, "Available", "True", "MinimumReplicasAvailable",
+                      "Deployment has minimum availability.", stamp, false);
+    } else {
+        set_condition(conditions, "Available", "False", "MinimumReplicasUnavailable",
+                      "Deployment does not have minimum availability.", stamp, false);
+    }
+    // The controller's DeploymentComplete and DeploymentProgressing.
+    const bool complete = updated == desired && replicas == desired && available == desired;
+    int old_before = old_status.value("replicas", 0) - old_status.value("updatedReplicas", 0);
+    bool progressed = updated > old_status.value("updatedReplicas", 0) ||
+                      replicas - updated < old_before ||
+                      ready > old_status.value("readyReplicas", 0) ||
+                      available > old_status.value("availableReplicas", 0) || !note.reason.empty();
+    const int deadline = spec.value("progressDeadlineSeconds", 600);
+    // A finished rollout never times out; the next template change starts a new one.
+    const bool finished = current_progress_reason(d) == "NewReplicaSetAvailable";
+    if (paused) {
+        set_condition(conditions, "Progressing", "Unknown", "DeploymentPaused",
+                      "Deployment is paused", stamp, false);
+    } else if (complete) {
+        set_condition(conditions, "Progressing", "True", "NewReplicaSetAvailable",
+                      fmt::format("ReplicaSet \"{}\" has successfully progressed.", new_name),
+                      stamp, false);
+    } else if (progressed || first_observation) {
+        ds.last_progress = now;
+        if (!note.reason.empty()) {
+            set_condition(conditions, "Progressing", "True", note.reason, note.message, stamp,
+                          true);
+        } else {
+            set_condition(conditions, "Progressing", "True", "ReplicaSetUpdated",
+                          fmt::format("ReplicaSet \"{}\" is progressing.", new_name), stamp, true);
+        }
+    } else if (!finished && now >= ds.last_progress + scaled(deadline)) {
+        if (!rollout_deadline_exceeded(d)) {
+            log_.debug("fake_k8s_deadline_exceeded",
+                       {{"deployment", d["metadata"].value("name", "")}});
+        }
+        set_condition(conditions, "Progressing", "False", "ProgressDeadlineExceeded",
+                      fmt::format("ReplicaSet \"{}\" has timed out progressing.", new_name), stamp,
+                      false);
+    }
+    // Available first, then Progressing, as the controller writes them.
+    std::stable_sort(conditions.begin(), conditions.end(), [](const json& a, const json& b) {
+        return a.value("type", "") == "Available" && b.value("type", "") != "Available";
+    });
+    return !paused && !complete && !rollout_deadline_exceeded(d) &&
+           current_progress_reason(d) != "NewReplicaSetAvailable";
+}
+
 void cluster_sim::reconcile(const std::string& ns, const std::string& name, mono_time now,
                             bool instant) {
     const json* stored = store_.get(deployments(), ns, name);
-    auto& ds = deployments_[key_of(ns, name)];
-    ds.due.reset();
     if (!stored) {
         deployments_.erase(key_of(ns, name));
         return;
     }
+    auto& ds = deployments_[key_of(ns, name)];
+    ds.due.reset();
     if (ds.last_progress == mono_time{}) {
         ds.last_progress = now;
     }
     json d = *stored;
-    json& spec = d["spec"];
-    const int desired = spec.value("replicas", 1);
-    const bool paused = spec.value("paused", false);
-    const std::string stamp = now_text();
-    json pod_template = spec["template"];
     json& status = d["status"];
     if (!status.is_object()) {
         status = json::object();
@@ -499,269 +775,24 @@ void cluster_sim::reconcile(const std::string& ns, const std::string& name, mono
         ds.last_progress = now;
     }
 
-    // 1. The new ReplicaSet: the one whose template matches, else a new one.
-    auto owned = owned_replicasets(d);
-    int max_revision = 0;
-    for (const auto& rs : owned) {
-        max_revision = std::max(max_revision, revision_of(rs));
-    }
-    json new_rs;
-    for (const auto& rs : owned) {
-        if (strip_hash(rs["spec"]["template"]) == pod_template) {
-            new_rs = rs;
-        }
-    }
-    std::string progress_reason;
-    std::string progress_message;
-    auto rs_annotations = [&](int revision, const json& existing) {
-        json a = existing.is_object() ? existing : json::object();
-        for (const auto& [k, v] : string_map(d, "annotations")) {
-            if (k.rfind("deployment.kubernetes.io/", 0) != 0 &&
-                k != "kubectl.kubernetes.io/last-applied-configuration") {
-                a[k] = v;
-            }
-        }
-        a[revision_key] = std::to_string(revision);
-        a["deployment.kubernetes.io/desired-replicas"] = std::to_string(desired);
-        int surge = resolve_int_or_percent(
-            spec["strategy"].value("rollingUpdate", json::object()).value("maxSurge", json("25%")),
-            desired, true, 25);
-        a["deployment.kubernetes.io/max-replicas"] = std::to_string(desired + surge);
-        return a;
-    };
-    if (new_rs.is_null()) {
-        std::string hash = template_hash(pod_template);
-        std::string rs_name = name + "-" + hash;
-        while (store_.get(replicasets(), ns, rs_name)) {
-            rs_name = name + "-" + hash + store_.random_suffix(1);  // a hash collision
-        }
-        json labels = pod_template["metadata"].value("labels", json::object());
-        labels[hash_key] = hash;
-        json rs_template = pod_template;
-        rs_template["metadata"]["labels"] = labels;
-        json selector = spec.value("selector", json::object());
-        selector["matchLabels"][hash_key] = hash;
-        json rs = {{"metadata",
-                    {{"name", rs_name},
-                     {"namespace", ns},
-                     {"labels", labels},
-                     {"annotations", rs_annotations(max_revision + 1, nullptr)},
-                     {"ownerReferences",
-                      {{{"apiVersion", "apps/v1"},
-                        {"kind", "Deployment"},
-                        {"name", name},
-                        {"uid", d["metadata"]["uid"]},
-                        {"controller", true},
-                        {"blockOwnerDeletion", true}}}}}},
-                   {"spec", {{"replicas", 0}, {"selector", selector}, {"template", rs_template}}},
-                   {"status", {{"replicas", 0}}}};
-        new_rs = store_.create(replicasets(), std::move(rs));
-        progress_reason = "NewReplicaSetCreated";
-        progress_message = fmt::format("Created new replica set \"{}\"", rs_name);
-        log_.debug("fake_k8s_new_replicaset",
-                   {{"deployment", key_of(ns, name)}, {"replicaset", rs_name},
-                    {"revision", max_revision + 1}});
-    } else if (revision_of(new_rs) < max_revision) {
-        // A rollback: the older ReplicaSet becomes the newest revision, remembering its old one.
-        json a = new_rs["metadata"].value("annotations", json::object());
-        std::string history = a.value(history_key, "");
-        history += (history.empty() ? "" : ",") + std::to_string(revision_of(new_rs));
-        a = rs_annotations(max_revision + 1, a);
-        a[history_key] = history;
-        new_rs["metadata"]["annotations"] = a;
-        new_rs = store_.replace(replicasets(), new_rs);
-        progress_reason = "FoundNewReplicaSet";
-        progress_message =
-            fmt::format("Found new replica set \"{}\"", new_rs["metadata"].value("name", ""));
-    } else if (spec_changed) {
-        json a = rs_annotations(revision_of(new_rs),
-                                new_rs["metadata"].value("annotations", json::object()));
-        if (a != new_rs["metadata"].value("annotations", json::object())) {
-            new_rs["metadata"]["annotations"] = a;
-            new_rs = store_.replace(replicasets(), new_rs);
-        }
-    }
+    progress_note note;
+    json new_rs = new_replicaset(d, spec_changed, note);
     const std::string new_name = new_rs["metadata"].value("name", "");
     d["metadata"]["annotations"][revision_key] = std::to_string(revision_of(new_rs));
-
-    // 2. Scale, as the rolling-update (or recreate) strategy allows.
-    auto refresh = [&] {
-        owned = owned_replicasets(d);
-        for (const auto& rs : owned) {
-            if (rs["metadata"]["name"] == new_name) {
-                new_rs = rs;
-            }
-        }
-    };
-    refresh();
-    auto ready_of = [&](const json& rs) {
-        int n = 0;
-        for (auto* p : pods_of_replicaset(ns, rs["metadata"].value("name", ""))) {
-            n += p->ready() ? 1 : 0;
-        }
-        return n;
-    };
-    auto pods_count = [&](const json& rs) {
-        return static_cast<int>(pods_of_replicaset(ns, rs["metadata"].value("name", "")).size());
-    };
-    if (!paused) {
-        const json strategy = spec.value("strategy", json::object());
-        if (strategy.value("type", "RollingUpdate") == "Recreate") {
-            bool old_left = false;
-            for (const auto& rs : owned) {
-                if (rs["metadata"]["name"] != new_name) {
-                    old_left = old_left || pods_count(rs) > 0;
-                    scale_replicaset(rs, 0, d);
-                }
-            }
-            if (!old_left) {
-                scale_replicaset(new_rs, desired, d);
-            }
-        } else {
-            const json rolling = strategy.value("rollingUpdate", json::object());
-            int surge = resolve_int_or_percent(rolling.value("maxSurge", json("25%")), desired,
-                                               true, 25);
-            int unavailable = resolve_int_or_percent(
-                rolling.value("maxUnavailable", json("25%")), desired, false, 25);
-            if (surge == 0 && unavailable == 0) {
-                unavailable = 1;
-            }
-            int new_replicas = new_rs["spec"].value("replicas", 0);
-            if (new_replicas > desired) {
-                scale_replicaset(new_rs, desired, d);
-            } else if (new_replicas < desired) {
-                int total = 0;
-                for (const auto& rs : owned) {
-                    total += rs["spec"].value("replicas", 0);
-                }
-                int grow = std::min(desired + surge - total, desired - new_replicas);
-                if (grow > 0) {
-                    scale_replicaset(new_rs, new_replicas + grow, d);
-                }
-            }
-            refresh();
-            int all_pods = 0;
-            int available = 0;
-            for (const auto& rs : owned) {
-                all_pods += pods_count(rs);
-                available += ready_of(rs);
-            }
-            int min_available = desired - unavailable;
-            int new_unavailable = new_rs["spec"].value("replicas", 0) - ready_of(new_rs);
-            int max_scaled_down = all_pods - min_available - new_unavailable;
-            if (max_scaled_down > 0) {
-                // First old pods that are not ready anyway, then ready ones down to the floor.
-                for (const auto& rs : owned) {
-                    if (rs["metadata"]["name"] == new_name || max_scaled_down <= 0) {
-                        continue;
-                    }
-                    int replicas = rs["spec"].value("replicas", 0);
-                    int cut = std::min(replicas - ready_of(rs), max_scaled_down);
-                    if (cut > 0) {
-                        scale_replicaset(rs, replicas - cut, d);
-                        max_scaled_down -= cut;
-                    }
-                }
-                refresh();
-                int scale_down = available - min_available;
-                for (const auto& rs : owned) {
-                    if (rs["metadata"]["name"] == new_name || scale_down <= 0) {
-                        continue;
-                    }
-                    int replicas = rs["spec"].value("replicas", 0);
-                    int cut = std::min(replicas, scale_down);
-                    if (cut > 0) {
-                        scale_replicaset(rs, replicas - cut, d);
-                        scale_down -= cut;
-                    }
-                }
-            }
-        }
+    if (!d["spec"].value("paused", false)) {
+        scale_replicasets(d, new_name);
     }
-
-    // 3. Pods follow their ReplicaSets.
-    refresh();
-    for (const auto& rs : owned) {
+    for (const auto& rs : owned_replicasets(d)) {
         sync_pods(rs, d, instant, now);
     }
-    refresh();
-    for (const auto& rs : owned) {
+    for (const auto& rs : owned_replicasets(d)) {
         write_replicaset_status(rs);
     }
     cleanup_history(d);
-    refresh();
-
-    // 4. Status, as kubectl rollout status reads it.
-    const json old_status = stored->value("status", json::object());
-    int replicas = 0;
-    int ready = 0;
-    int spec_total = 0;
-    for (const auto& rs : owned) {
-        replicas += pods_count(rs);
-        ready += ready_of(rs);
-        spec_total += rs["spec"].value("replicas", 0);
-    }
-    int updated = pods_count(new_rs);
-    int available = ready;
-    status["observedGeneration"] = d["metadata"].value("generation", 1LL);
-    put_counter(status, "replicas", replicas);
-    put_counter(status, "updatedReplicas", updated);
-    put_counter(status, "readyReplicas", ready);
-    put_counter(status, "availableReplicas", available);
-    put_counter(status, "unavailableReplicas", std::max(0, spec_total - available));
-
-    const json rolling = spec.value("strategy", json::object()).value("rollingUpdate", json::object());
-    int max_unavailable =
-        resolve_int_or_percent(rolling.value("maxUnavailable", json("25%")), desired, false, 25);
-    json& conditions = status["conditions"];
-    if (available >= desired - max_unavailable) {
-        set_condition(conditions, "Available", "True", "MinimumReplicasAvailable",
-                      "Deployment has minimum availability.", stamp, false);
-    } else {
-        set_condition(conditions, "Available", "False", "MinimumReplicasUnavailable",
-                      "Deployment does not have minimum availability.", stamp, false);
-    }
-    // Progressing sorts after Available, as the controller writes them.
-    const bool complete = updated == desired && replicas == desired && available == desired;
-    int old_replicas_before = old_status.value("replicas", 0) - old_status.value("updatedReplicas", 0);
-    bool progressed = updated > old_status.value("updatedReplicas", 0) ||
-                      replicas - updated < old_replicas_before ||
-                      ready > old_status.value("readyReplicas", 0) ||
-                      available > old_status.value("availableReplicas", 0) ||
-                      !progress_reason.empty();
-    const int deadline = spec.value("progressDeadlineSeconds", 600);
-    if (paused) {
-        set_condition(conditions, "Progressing", "Unknown", "DeploymentPaused",
-                      "Deployment is paused", stamp, false);
-    } else if (complete) {
-        set_condition(conditions, "Progressing", "True", "NewReplicaSetAvailable",
-                      fmt::format("ReplicaSet \"{}\" has successfully progressed.", new_name),
-                      stamp, false);
-    } else if (progressed || first_observation) {
-        ds.last_progress = now;
-        if (!progress_reason.empty()) {
-            set_condition(conditions, "Progressing", "True", progress_reason, progress_message,
-                          stamp, true);
-        } else {
-            set_condition(conditions, "Progressing", "True", "ReplicaSetUpdated",
-                          fmt::format("ReplicaSet \"{}\" is progressing.", new_name), stamp,
-                          true);
-        }
-    } else if (current_progress_reason(d) != "NewReplicaSetAvailable" &&
-               now >= ds.last_progress + scaled(deadline)) {
-        if (!rollout_deadline_exceeded(d)) {
-            log_.debug("fake_k8s_deadline_exceeded", {{"deployment", key_of(ns, name)}});
-        }
-        set_condition(conditions, "Progressing", "False", "ProgressDeadlineExceeded",
-                      fmt::format("ReplicaSet \"{}\" has timed out progressing.", new_name), stamp,
-                      false);
-    }
-    std::stable_sort(conditions.begin(), conditions.end(), [](const json& a, const json& b) {
-        return a.value("type", "") == "Available" && b.value("type", "") != "Available";
-    });
+    bool watch_deadline = update_status(d, new_name, note, first_observation, ds, now);
     store_.replace(deployments(), d);
-    if (!paused && !complete && !rollout_deadline_exceeded(d) &&
-        current_progress_reason(d) != "NewReplicaSetAvailable") {
+    if (watch_deadline) {
+        const int deadline = d["spec"].value("progressDeadlineSeconds", 600);
         schedule_deployment(ns, name, ds.last_progress + scaled(deadline));
     }
 }
@@ -818,8 +849,10 @@ void cluster_sim::create_pod(const json& rs, const json& d, bool instant, mono_t
     if (!spec.contains("serviceAccountName")) {
         spec["serviceAccountName"] = "default";
     }
-    const json& created = store_.create(
-        pods(), {{"metadata", meta}, {"spec", spec}, {"status", {{"phase", "Pending"}, {"qosClass", "BestEffort"}}}});
+    const json& created =
+        store_.create(pods(), {{"metadata", meta},
+                               {"spec", spec},
+                               {"status", {{"phase", "Pending"}, {"qosClass", "BestEffort"}}}});
 
     pod_sim p;
     p.ns = ns;
@@ -884,8 +917,7 @@ void cluster_sim::delete_pod(const std::string& ns, const std::string& name, con
                       {"name", (*rs)["metadata"]["name"]},
                       {"uid", (*rs)["metadata"]["uid"]},
                       {"apiVersion", "apps/v1"}},
-                     "Normal", "SuccessfulDelete", "Deleted pod: " + name,
-                     "replicaset-controller");
+                     "Normal", "SuccessfulDelete", "Deleted pod: " + name, "replicaset-controller");
     }
     if (on_logs) {
         on_logs();  // followers of the pod's logs end
@@ -988,12 +1020,9 @@ void cluster_sim::object_deleted(const resource_type& r, const json& last, mono_
 // ---- kubelet ----
 
 json cluster_sim::container_ref(const pod_sim& p, const container_sim& c) const {
-    return {{"kind", "Pod"},
-            {"namespace", p.ns},
-            {"name", p.name},
-            {"uid", p.uid},
-            {"apiVersion", "v1"},
-            {"fieldPath", fmt::format("spec.containers{{{}}}", c.name)}};
+    return {{"kind", "Pod"},      {"namespace", p.ns},
+            {"name", p.name},     {"uid", p.uid},
+            {"apiVersion", "v1"}, {"fieldPath", fmt::format("spec.containers{{{}}}", c.name)}};
 }
 
 void cluster_sim::append_log(container_sim& c, std::vector<std::string> lines) {
@@ -1073,16 +1102,14 @@ void cluster_sim::start_container(pod_sim& p, container_sim& c, mono_time now, b
 
 void cluster_sim::enter_pull_error(pod_sim& p, container_sim& c, mono_time now) {
     std::string ref = full_image(c.image);
-    std::string repo = ref.substr(0, ref.rfind(':'));
     c.stage = container_stage::pull_error;
     c.waiting_message = fmt::format(
         "rpc error: code = NotFound desc = failed to pull and unpack image \"{}\": failed to "
         "resolve reference \"{}\": {}: not found",
         ref, ref, ref);
-    (void)repo;
     json cref = container_ref(p, c);
-    record_event(cref, "Normal", "Pulling", fmt::format("Pulling image \"{}\"", c.image),
-                 "kubelet", p.node);
+    record_event(cref, "Normal", "Pulling", fmt::format("Pulling image \"{}\"", c.image), "kubelet",
+                 p.node);
     record_event(cref, "Warning", "Failed",
                  fmt::format("Failed to pull image \"{}\": {}", c.image, c.waiting_message),
                  "kubelet", p.node);
@@ -1175,21 +1202,20 @@ void cluster_sim::step_container(pod_sim& p, container_sim& c, mono_time now) {
                     auto finished = std::chrono::system_clock::now();
                     std::string stamp = rfc3339(finished);
                     if (!oom) {
-                        append_log(
-                            c, {fmt::format("{} ERROR could not connect to {}-db.{}.svc:5432: "
-                                            "connection refused",
-                                            stamp, c.name, p.ns),
-                                "Traceback (most recent call last):",
-                                "  File \"/app/server.py\", line 88, in <module>",
-                                "    main()",
-                                "  File \"/app/server.py\", line 61, in main",
-                                "    db = connect(settings.DATABASE_URL)",
-                                "  File \"/app/db.py\", line 23, in connect",
-                                "    raise ConnectionError(f\"could not connect to {host}: "
-                                "connection refused\")",
-                                fmt::format("ConnectionError: could not connect to "
-                                            "{}-db.{}.svc:5432: connection refused",
-                                            c.name, p.ns)});
+                        append_log(c,
+                                   {fmt::format("{} ERROR could not connect to {}-db.{}.svc:5432: "
+                                                "connection refused",
+                                                stamp, c.name, p.ns),
+                                    "Traceback (most recent call last):",
+                                    "  File \"/app/server.py\", line 88, in <module>", "    main()",
+                                    "  File \"/app/server.py\", line 61, in main",
+                                    "    db = connect(settings.DATABASE_URL)",
+                                    "  File \"/app/db.py\", line 23, in connect",
+                                    "    raise ConnectionError(f\"could not connect to {host}: "
+                                    "connection refused\")",
+                                    fmt::format("ConnectionError: could not connect to "
+                                                "{}-db.{}.svc:5432: connection refused",
+                                                c.name, p.ns)});
                     }
                     c.last_terminated = {{"exitCode", oom ? 137 : 1},
                                          {"reason", oom ? "OOMKilled" : "Error"},
@@ -1228,9 +1254,7 @@ void cluster_sim::step_container(pod_sim& p, container_sim& c, mono_time now) {
                     c.failures = 0;
                     return;
             }
-        case container_stage::crash_backoff:
-            start_container(p, c, now, false);
-            return;
+        case container_stage::crash_backoff: start_container(p, c, now, false); return;
     }
 }
 
@@ -1269,8 +1293,8 @@ json cluster_sim::pod_status(const pod_sim& p) const {
                   {"lastTransitionTime", since}};
         if (!unready.empty()) {
             c["reason"] = "ContainersNotReady";
-            c["message"] = fmt::format("containers with unready status: [{}]",
-                                       fmt::join(unready, " "));
+            c["message"] =
+                fmt::format("containers with unready status: [{}]", fmt::join(unready, " "));
         }
         return c;
     };
@@ -1308,25 +1332,24 @@ json cluster_sim::pod_status(const pod_sim& p) const {
                     {"waiting", {{"reason", "ErrImagePull"}, {"message", c.waiting_message}}}};
                 break;
             case container_stage::pull_backoff:
-                cs["state"] = {{"waiting",
-                                {{"reason", "ImagePullBackOff"}, {"message", c.waiting_message}}}};
+                cs["state"] = {
+                    {"waiting", {{"reason", "ImagePullBackOff"}, {"message", c.waiting_message}}}};
                 break;
             case container_stage::config_error:
-                cs["state"] = {{"waiting",
-                                {{"reason", "CreateContainerConfigError"},
-                                 {"message", c.waiting_message}}}};
+                cs["state"] = {
+                    {"waiting",
+                     {{"reason", "CreateContainerConfigError"}, {"message", c.waiting_message}}}};
                 break;
             case container_stage::running:
                 cs["state"] = {{"running", {{"startedAt", rfc3339(c.started_at)}}}};
                 break;
             case container_stage::crash_backoff:
-                cs["state"] = {{"waiting",
-                                {{"reason", "CrashLoopBackOff"}, {"message", c.waiting_message}}}};
+                cs["state"] = {
+                    {"waiting", {{"reason", "CrashLoopBackOff"}, {"message", c.waiting_message}}}};
                 break;
         }
-        cs["lastState"] = c.last_terminated.is_null()
-                              ? json::object()
-                              : json{{"terminated", c.last_terminated}};
+        cs["lastState"] =
+            c.last_terminated.is_null() ? json::object() : json{{"terminated", c.last_terminated}};
         statuses.push_back(std::move(cs));
     }
     status["containerStatuses"] = statuses;
@@ -1386,15 +1409,14 @@ bool cluster_sim::set_pod_scenario(const std::string& ns, const std::string& pod
             case container_stage::pull_error:
             case container_stage::pull_backoff:
             case container_stage::config_error:
-                if (scenario != pod_scenario::image_pull && scenario != pod_scenario::config_error) {
+                if (scenario != pod_scenario::image_pull &&
+                    scenario != pod_scenario::config_error) {
                     c.stage = container_stage::creating;
                 }
                 c.due = now;
                 break;
             case container_stage::crash_backoff:
-            case container_stage::creating:
-                c.due = now;
-                break;
+            case container_stage::creating: c.due = now; break;
         }
     }
     if (scenario == pod_scenario::unschedulable && !p.scheduled) {
@@ -1444,8 +1466,8 @@ void cluster_sim::record_event(const json& involved, const std::string& type,
     }
     if (auto it = event_index_.find(index_key); it != event_index_.end()) {
         auto slash = it->second.find('/');
-        if (const json* existing = store_.get(events(), it->second.substr(0, slash),
-                                              it->second.substr(slash + 1))) {
+        if (const json* existing =
+                store_.get(events(), it->second.substr(0, slash), it->second.substr(slash + 1))) {
             json e = *existing;
             e["count"] = e.value("count", 1) + 1;
             e["lastTimestamp"] = stamp;

@@ -38,7 +38,14 @@ struct container_log {
 };
 
 /// Where a container is in its life.
-enum class container_stage { creating, pull_error, pull_backoff, config_error, running, crash_backoff };
+enum class container_stage {
+    creating,
+    pull_error,
+    pull_backoff,
+    config_error,
+    running,
+    crash_backoff
+};
 
 struct container_sim {
     std::string name;
@@ -136,10 +143,26 @@ private:
         mono_time last_progress{};
     };
 
+    /// Why the Progressing condition moved this round (empty = nothing special).
+    struct progress_note {
+        std::string reason;
+        std::string message;
+    };
+
     std::chrono::steady_clock::duration scaled(double simulated_seconds) const;
     double backoff_seconds(int failures) const;
 
+    // The deployment controller, one sync: new ReplicaSet, scaling, pods, status.
     void reconcile(const std::string& ns, const std::string& name, mono_time now, bool instant);
+    json new_replicaset(const json& deployment, bool spec_changed, progress_note& note);
+    json replicaset_annotations(const json& deployment, int revision, const json& existing) const;
+    void scale_replicasets(const json& deployment, const std::string& new_name);
+    /// Writes status and conditions into `deployment`; true while the progress deadline
+    /// still has to be watched.
+    bool update_status(json& deployment, const std::string& new_name, const progress_note& note,
+                       bool first_observation, deployment_sim& ds, mono_time now);
+    int pod_count(const json& rs);
+    int ready_count(const json& rs);
     void schedule_deployment(const std::string& ns, const std::string& name, mono_time at);
     std::vector<json> owned_replicasets(const json& deployment) const;
     std::vector<pod_sim*> pods_of_replicaset(const std::string& ns, const std::string& rs);

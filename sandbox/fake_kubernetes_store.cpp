@@ -48,8 +48,8 @@ std::optional<wall_time> parse_rfc3339(std::string_view s) {
     std::tm tm{};
     int consumed = 0;
     std::string text(s);
-    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-                    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
+    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
         consumed != 19) {
         return std::nullopt;
     }
@@ -111,32 +111,48 @@ const std::vector<resource_type>& catalogue() {
                      false,
                      true,
                      {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-                      "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
-                      "status.podIP", "status.nominatedNodeName"}});
-        v.push_back({"",
-                     "v1",
-                     "events",
-                     "Event",
-                     true,
-                     false,
-                     false,
-                     {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                      "involvedObject.uid", "involvedObject.apiVersion",
-                      "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
-                      "reportingComponent", "source", "type"}});
+                      "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP",
+                      "status.nominatedNodeName"}});
+        v.push_back(
+            {"",
+             "v1",
+             "events",
+             "Event",
+             true,
+             false,
+             false,
+             {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+              "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+              "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"}});
         v.push_back({"", "v1", "configmaps", "ConfigMap", true, false, false, {}});
         v.push_back({"apps", "v1", "deployments", "Deployment", true, true, true, {}});
         v.push_back(
             {"apps", "v1", "replicasets", "ReplicaSet", true, true, true, {"status.replicas"}});
-        v.push_back(
-            {"rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, false, false,
-             {}});
-        v.push_back({"rbac.authorization.k8s.io", "v1", "clusterrolebindings",
-                     "ClusterRoleBinding", false, false, false, {}});
-        v.push_back(
-            {"rbac.authorization.k8s.io", "v1", "roles", "Role", true, false, false, {}});
-        v.push_back({"rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false,
-                     false, false, {}});
+        v.push_back({"rbac.authorization.k8s.io",
+                     "v1",
+                     "rolebindings",
+                     "RoleBinding",
+                     true,
+                     false,
+                     false,
+                     {}});
+        v.push_back({"rbac.authorization.k8s.io",
+                     "v1",
+                     "clusterrolebindings",
+                     "ClusterRoleBinding",
+                     false,
+                     false,
+                     false,
+                     {}});
+        v.push_back({"rbac.authorization.k8s.io", "v1", "roles", "Role", true, false, false, {}});
+        v.push_back({"rbac.authorization.k8s.io",
+                     "v1",
+                     "clusterroles",
+                     "ClusterRole",
+                     false,
+                     false,
+                     false,
+                     {}});
         v.push_back({"coordination.k8s.io", "v1", "leases", "Lease", true, false, false, {}});
         return v;
     }();
@@ -199,12 +215,8 @@ json details_for(const resource_type& r, std::string_view name) {
 }  // namespace
 
 json to_status(const api_error& e) {
-    json s = {{"kind", "Status"},
-              {"apiVersion", "v1"},
-              {"metadata", json::object()},
-              {"status", "Failure"},
-              {"message", e.message},
-              {"reason", e.reason}};
+    json s = {{"kind", "Status"},    {"apiVersion", "v1"},   {"metadata", json::object()},
+              {"status", "Failure"}, {"message", e.message}, {"reason", e.reason}};
     if (!e.details.is_null()) {
         s["details"] = e.details;
     }
@@ -245,8 +257,9 @@ api_error invalid(const resource_type& r, std::string_view name,
         summary += (summary.empty() ? "" : ", ") + field + ": " + message;
     }
     d["causes"] = list;
-    return {422, "Invalid", fmt::format("{}{} \"{}\" is invalid: {}", r.kind,
-                        r.group.empty() ? "" : "." + r.group, name, summary),
+    return {422, "Invalid",
+            fmt::format("{}{} \"{}\" is invalid: {}", r.kind, r.group.empty() ? "" : "." + r.group,
+                        name, summary),
             d};
 }
 
@@ -292,6 +305,18 @@ bool valid_label_key(std::string_view key) {
     });
 }
 
+// Label values: empty, or up to 63 alphanumerics, '-', '_', '.', starting and ending
+// alphanumeric.
+bool valid_label_value(std::string_view v) {
+    if (v.empty()) {
+        return true;
+    }
+    auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+    return v.size() <= 63 && alnum(v.front()) && alnum(v.back()) &&
+           std::all_of(v.begin(), v.end(),
+                       [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
 std::string label_value(const json& labels, const std::string& key, bool& present) {
     present = false;
     if (!labels.is_object()) {
@@ -326,8 +351,9 @@ outcome<label_selector> parse_label_selector(std::string_view text) {
         if (term.front() == '!') {
             req.key = std::string(trim(term.substr(1)));
             req.operation = label_requirement::op::not_exists;
-        } else if (auto p = term.find(" notin "); p != std::string_view::npos ||
-                                                   (p = term.find(" in ")) != std::string_view::npos) {
+        } else if (auto p = term.find(" notin ");
+                   p != std::string_view::npos ||
+                   (p = term.find(" in ")) != std::string_view::npos) {
             bool notin = term.substr(p, 7) == " notin ";
             req.key = std::string(trim(term.substr(0, p)));
             req.operation = notin ? label_requirement::op::not_in : label_requirement::op::in;
@@ -363,7 +389,9 @@ outcome<label_selector> parse_label_selector(std::string_view text) {
             req.key = std::string(term);
             req.operation = label_requirement::op::exists;
         }
-        if (!valid_label_key(req.key)) {
+        if (!valid_label_key(req.key) ||
+            !std::all_of(req.values.begin(), req.values.end(),
+                         [](const std::string& v) { return valid_label_value(v); })) {
             return fail();
         }
         out.push_back(std::move(req));
@@ -444,8 +472,8 @@ outcome<field_selector> parse_field_selector(std::string_view text, const resour
         } else if ((op = term.find('=')) != std::string_view::npos) {
             value_at = op + 1;
         } else {
-            return bad_request(fmt::format("invalid selector: '{}'; can't understand '{}'", text,
-                                           term));
+            return bad_request(
+                fmt::format("invalid selector: '{}'; can't understand '{}'", text, term));
         }
         req.field = std::string(trim(term.substr(0, op)));
         req.value = std::string(trim(term.substr(value_at)));
@@ -511,12 +539,18 @@ namespace {
 // patchMergeKey tags of k8s.io/api); other lists are replaced.
 std::string_view merge_key(std::string_view field) {
     static const std::map<std::string_view, std::string_view> keys = {
-        {"containers", "name"},       {"initContainers", "name"},
-        {"ephemeralContainers", "name"}, {"env", "name"},
-        {"ports", "containerPort"},   {"volumeMounts", "mountPath"},
-        {"volumes", "name"},          {"imagePullSecrets", "name"},
-        {"conditions", "type"},       {"ownerReferences", "uid"},
-        {"hostAliases", "ip"},        {"volumeDevices", "devicePath"},
+        {"containers", "name"},
+        {"initContainers", "name"},
+        {"ephemeralContainers", "name"},
+        {"env", "name"},
+        {"ports", "containerPort"},
+        {"volumeMounts", "mountPath"},
+        {"volumes", "name"},
+        {"imagePullSecrets", "name"},
+        {"conditions", "type"},
+        {"ownerReferences", "uid"},
+        {"hostAliases", "ip"},
+        {"volumeDevices", "devicePath"},
     };
     auto it = keys.find(field);
     return it == keys.end() ? std::string_view{} : it->second;
@@ -532,7 +566,7 @@ std::string media_type(std::string_view content_type) {
 
 }  // namespace
 
-json strategic_merge(json target, const json& patch, std::string_view field) {
+json strategic_merge(json target, const json& patch) {
     if (!patch.is_object()) {
         return patch;
     }
@@ -573,7 +607,7 @@ json strategic_merge(json target, const json& patch, std::string_view field) {
                         list.erase(match);
                     }
                 } else if (match != list.end()) {
-                    *match = strategic_merge(*match, element, key);
+                    *match = strategic_merge(*match, element);
                 } else {
                     json added = element;
                     added.erase("$patch");
@@ -584,12 +618,11 @@ json strategic_merge(json target, const json& patch, std::string_view field) {
         }
         if (value.is_object()) {
             json base = target.contains(key) ? target[key] : json::object();
-            target[key] = strategic_merge(std::move(base), value, key);
+            target[key] = strategic_merge(std::move(base), value);
             continue;
         }
         target[key] = value;
     }
-    (void)field;
     return target;
 }
 
@@ -599,8 +632,9 @@ outcome<json> apply_patch(const json& current, std::string_view content_type,
     json patch = json::parse(body, nullptr, false);
     if (type == "application/json-patch+json") {
         if (patch.is_discarded() || !patch.is_array()) {
-            return bad_request("the JSON patch must be an array of operations, e.g. "
-                               "[{\"op\":\"replace\",\"path\":\"/spec/replicas\",\"value\":2}]");
+            return bad_request(
+                "the JSON patch must be an array of operations, e.g. "
+                "[{\"op\":\"replace\",\"path\":\"/spec/replicas\",\"value\":2}]");
         }
         try {
             return current.patch(patch);
@@ -609,7 +643,8 @@ outcome<json> apply_patch(const json& current, std::string_view content_type,
                              nullptr};
         }
     }
-    if (type == "application/merge-patch+json" || type == "application/strategic-merge-patch+json") {
+    if (type == "application/merge-patch+json" ||
+        type == "application/strategic-merge-patch+json") {
         if (patch.is_discarded() || !patch.is_object()) {
             return bad_request("the patch body is not a JSON object");
         }
@@ -646,6 +681,7 @@ object_store::object_store(std::size_t history_limit, std::uint64_t seed)
 void object_store::compact() {
     history_.clear();
     compacted_ = revision_;
+    ++compactions_;
 }
 
 const json* object_store::get(const resource_type& r, std::string_view ns,

@@ -45,8 +45,8 @@ struct resource_type {
     std::string resource;  ///< plural, as in URLs
     std::string kind;
     bool namespaced = true;
-    bool has_generation = false;  ///< metadata.generation counts spec changes
-    bool status_subresource = false;  ///< writes to the object keep the stored status
+    bool has_generation = false;            ///< metadata.generation counts spec changes
+    bool status_subresource = false;        ///< writes to the object keep the stored status
     std::vector<std::string> field_labels;  ///< beyond metadata.name and metadata.namespace
 
     std::string api_version() const { return group.empty() ? version : group + "/" + version; }
@@ -91,7 +91,7 @@ template <class T>
 class outcome {
 public:
     outcome(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
-    outcome(api_error e) : v_(std::in_place_index<1>, std::move(e)) {}   // NOLINT: implicit
+    outcome(api_error e) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT: implicit
     bool ok() const noexcept { return v_.index() == 0; }
     T& value() { return std::get<0>(v_); }
     const api_error& error() const { return std::get<1>(v_); }
@@ -138,7 +138,7 @@ outcome<json> apply_patch(const json& current, std::string_view content_type,
                           std::string_view body);
 /// Strategic merge: like a merge patch, but lists of known fields (containers, env, ports,
 /// volumes, …) merge element-wise by their key, and `$patch: delete|replace` directives work.
-json strategic_merge(json target, const json& patch, std::string_view field = {});
+json strategic_merge(json target, const json& patch);
 
 // ---- the store ----
 
@@ -167,6 +167,8 @@ public:
     const std::deque<history_entry>& history() const noexcept { return history_; }
     /// Forgets the whole history (every earlier resourceVersion becomes too old).
     void compact();
+    /// How many times compact() ran; list continue tokens from before a compaction expire.
+    std::uint64_t compactions() const noexcept { return compactions_; }
 
     const json* get(const resource_type& r, std::string_view ns, std::string_view name) const;
     /// Objects in key order (namespace, name); `ns` "" = every namespace.
@@ -180,8 +182,7 @@ public:
     /// is unchanged. Returns the stored object.
     const json& replace(const resource_type& r, json object);
     /// Removes an object; returns its last state (with the deletion's resourceVersion).
-    std::optional<json> remove(const resource_type& r, std::string_view ns,
-                               std::string_view name);
+    std::optional<json> remove(const resource_type& r, std::string_view ns, std::string_view name);
 
     /// A random RFC 4122 style uid.
     std::string make_uid();
@@ -201,6 +202,7 @@ private:
     std::size_t history_limit_;
     std::uint64_t revision_ = 0;
     std::uint64_t compacted_ = 0;
+    std::uint64_t compactions_ = 0;
     std::mt19937_64 rng_;
 };
 

@@ -3,8 +3,9 @@
 // bindings, pagination and a cluster going down. Pure parts (selectors, patches, kubeconfig)
 // are [unit].
 
-#include "integrations/http_client.hpp"
 #include "sandbox/fake_kubernetes.hpp"
+#include "integrations/http_client.hpp"
+#include "integrations/kubeconfig.hpp"
 #include "sandbox/fake_kubernetes_store.hpp"
 #include "sandbox/kubeconfig_writer.hpp"
 #include "tests/support/run_test.hpp"
@@ -58,8 +59,8 @@ struct cluster {
     integrations::http_client make_client(integrations::tls_options tls) {
         integrations::http_client_options options;
         options.tls = std::move(tls);
-        auto c = integrations::http_client::create(ioc.get_executor(), core::null_logger(),
-                                                   options);
+        auto c =
+            integrations::http_client::create(ioc.get_executor(), core::null_logger(), options);
         REQUIRE(c);
         return std::move(*c);
     }
@@ -179,8 +180,9 @@ const std::string pods_path = "/api/v1/namespaces/prod/pods";
 const std::string image_patch_type = "application/strategic-merge-patch+json";
 
 std::string image_patch(const std::string& image) {
-    return json{{"spec",
-                 {{"template", {{"spec", {{"containers", {{{"name", "api"}, {"image", image}}}}}}}}}}}
+    return json{
+        {"spec",
+         {{"template", {{"spec", {{"containers", {{{"name", "api"}, {"image", image}}}}}}}}}}}
         .dump();
 }
 
@@ -266,8 +268,8 @@ TEST_CASE("fake_kubernetes: scenarios follow the image tag", "[unit]") {
 
 TEST_CASE("fake_kubernetes: kubeconfig has one context per cluster with inline data", "[unit]") {
     sandbox::kubeconfig_context onprem{"onprem", "https://127.0.0.1:6443", "CA-PEM", "tok-1"};
-    sandbox::kubeconfig_context cloud{"cloud", "https://127.0.0.1:7443", "CA-PEM", "", "CERT",
-                                      "KEY", "prod"};
+    sandbox::kubeconfig_context cloud{
+        "cloud", "https://127.0.0.1:7443", "CA-PEM", "", "CERT", "KEY", "prod"};
     std::string text = sandbox::make_kubeconfig({onprem, cloud}, "cloud");
     CHECK(contains(text, "current-context: \"cloud\""));
     CHECK(contains(text, "server: \"https://127.0.0.1:6443\""));
@@ -298,9 +300,11 @@ TEST_CASE("fake_kubernetes: credentials are required", "[loopback]") {
 
         auto wrong = c.request(http_method::get, "/api/v1/namespaces");
         wrong.headers[0].second = "Bearer nope";
-        CHECK((co_await c.call(wrong)).status == 401);
+        auto r1 = co_await c.call(wrong);
+        CHECK(r1.status == 401);
 
-        CHECK((co_await c.call(c.request(http_method::get, "/api/v1/namespaces"))).status == 200);
+        auto r2 = co_await c.call(c.request(http_method::get, "/api/v1/namespaces"));
+        CHECK(r2.status == 200);
 
         // A client certificate from the test CA works without a token.
         auto tls = test::test_client_tls();
@@ -317,8 +321,10 @@ TEST_CASE("fake_kubernetes: credentials are required", "[loopback]") {
         c.k8s->set_token("rotated");
         auto stale = c.request(http_method::get, "/api/v1/namespaces");
         stale.headers[0].second = "Bearer " + old_token;
-        CHECK((co_await c.call(stale)).status == 401);
-        CHECK((co_await c.call(c.request(http_method::get, "/api/v1/namespaces"))).status == 200);
+        auto r3 = co_await c.call(stale);
+        CHECK(r3.status == 401);
+        auto r4 = co_await c.call(c.request(http_method::get, "/api/v1/namespaces"));
+        CHECK(r4.status == 200);
     }());
 }
 
@@ -366,9 +372,8 @@ TEST_CASE("fake_kubernetes: a seeded deployment looks like the real thing", "[lo
             CHECK(p["status"]["containerStatuses"][0]["state"].contains("running"));
             CHECK(p["spec"]["nodeName"].get<std::string>().rfind("node-", 0) == 0);
         }
-        auto by_name = co_await c.get_json(
-            pods_path + "?fieldSelector=metadata.name%3D" +
-            pods["items"][0]["metadata"]["name"].get<std::string>());
+        auto by_name = co_await c.get_json(pods_path + "?fieldSelector=metadata.name%3D" +
+                                           pods["items"][0]["metadata"]["name"].get<std::string>());
         CHECK(by_name["items"].size() == 1);
 
         auto missing = co_await c.call(c.request(http_method::get, deployments_path + "/nope"));
@@ -383,11 +388,12 @@ TEST_CASE("fake_kubernetes: an image patch rolls out and a watch sees it finish"
     run_test(
         c.ioc,
         [&]() -> asio::awaitable<void> {
-            auto list = co_await c.get_json(deployments_path + "?fieldSelector=metadata.name%3Dapi");
+            auto list =
+                co_await c.get_json(deployments_path + "?fieldSelector=metadata.name%3Dapi");
             std::string rv = list["metadata"]["resourceVersion"];
-            auto patched = co_await c.call(c.request(http_method::patch, deployments_path + "/api",
-                                                     image_patch("reg.example/api:1.4.2"),
-                                                     image_patch_type));
+            auto patched =
+                co_await c.call(c.request(http_method::patch, deployments_path + "/api",
+                                          image_patch("reg.example/api:1.4.2"), image_patch_type));
             REQUIRE(patched.status == 200);
             auto after = json::parse(patched.body);
             CHECK(after["metadata"]["generation"] == 2);
@@ -396,8 +402,9 @@ TEST_CASE("fake_kubernetes: an image patch rolls out and a watch sees it finish"
                   8080);
 
             auto watch = co_await open_lines(
-                c, deployments_path + "?watch=1&fieldSelector=metadata.name%3Dapi&resourceVersion=" +
-                       rv + "&allowWatchBookmarks=true&timeoutSeconds=30");
+                c, deployments_path +
+                       "?watch=1&fieldSelector=metadata.name%3Dapi&resourceVersion=" + rv +
+                       "&allowWatchBookmarks=true&timeoutSeconds=30");
             bool saw_in_progress = false;
             int events = 0;
             json last;
@@ -446,31 +453,29 @@ TEST_CASE("fake_kubernetes: a kubectl-style rollback reuses the old ReplicaSet",
     auto seed = api_deployment("reg.example/api:1.4.2", 1);
     seed.previous_images = {"reg.example/api:1.4.1"};
     REQUIRE(c.k8s->add_deployment(seed));
-    run_test(
-        c.ioc,
-        [&]() -> asio::awaitable<void> {
-            auto rs = co_await c.get_json(
-                "/apis/apps/v1/namespaces/prod/replicasets?labelSelector=app%3Dapi");
-            json old;
-            for (const auto& item : rs["items"]) {
-                if (item["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1") {
-                    old = item;
-                }
+    run_test(c.ioc, [&]() -> asio::awaitable<void> {
+        auto rs = co_await c.get_json(
+            "/apis/apps/v1/namespaces/prod/replicasets?labelSelector=app%3Dapi");
+        json old;
+        for (const auto& item : rs["items"]) {
+            if (item["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1") {
+                old = item;
             }
-            REQUIRE_FALSE(old.is_null());
-            json tmpl = old["spec"]["template"];
-            tmpl["metadata"]["labels"].erase("pod-template-hash");
-            json ops = json::array(
-                {{{"op", "replace"}, {"path", "/spec/template"}, {"value", tmpl}},
-                 {{"op", "replace"},
-                  {"path", "/metadata/annotations"},
-                  {"value", {{"deployment.kubernetes.io/revision", "2"}}}}});
-            auto r = co_await c.call(c.request(http_method::patch, deployments_path + "/api",
-                                               ops.dump(), "application/json-patch+json"));
-            REQUIRE(r.status == 200);
-        }());
-    REQUIRE(c.wait([&] { return c.k8s->rollout_complete("prod", "api") && c.k8s->revision("prod", "api") == 3; }));
-    auto old = c.object("replicasets", "prod", c.k8s->names("replicasets", "prod").front());
+        }
+        REQUIRE_FALSE(old.is_null());
+        json tmpl = old["spec"]["template"];
+        tmpl["metadata"]["labels"].erase("pod-template-hash");
+        json ops = json::array({{{"op", "replace"}, {"path", "/spec/template"}, {"value", tmpl}},
+                                {{"op", "replace"},
+                                 {"path", "/metadata/annotations"},
+                                 {"value", {{"deployment.kubernetes.io/revision", "2"}}}}});
+        auto r = co_await c.call(c.request(http_method::patch, deployments_path + "/api",
+                                           ops.dump(), "application/json-patch+json"));
+        REQUIRE(r.status == 200);
+    }());
+    REQUIRE(c.wait([&] {
+        return c.k8s->rollout_complete("prod", "api") && c.k8s->revision("prod", "api") == 3;
+    }));
     auto names = c.k8s->names("replicasets", "prod");
     CHECK(names.size() == 2);  // no third ReplicaSet: the old one came back
     bool found = false;
@@ -478,7 +483,8 @@ TEST_CASE("fake_kubernetes: a kubectl-style rollback reuses the old ReplicaSet",
         auto rs = c.object("replicasets", "prod", n);
         if (rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3") {
             found = true;
-            CHECK(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] == "1");
+            CHECK(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] ==
+                  "1");
             CHECK(rs["spec"]["template"]["spec"]["containers"][0]["image"] ==
                   "reg.example/api:1.4.1");
         }
@@ -526,7 +532,8 @@ TEST_CASE("fake_kubernetes: an ImagePullBackOff rollout stalls past its deadline
             failed = failed || (e["type"] == "Warning" && e["reason"] == "Failed");
         }
         CHECK(failed);
-        auto logs = co_await c.call(c.request(http_method::get, pods_path + "/" + new_pod + "/log"));
+        auto logs =
+            co_await c.call(c.request(http_method::get, pods_path + "/" + new_pod + "/log"));
         CHECK(logs.status == 400);
         CHECK(contains(logs.body, "is waiting to start: trying and failing to pull image"));
     }());
@@ -568,8 +575,8 @@ TEST_CASE("fake_kubernetes: crash loops restart with previous logs", "[loopback]
         CHECK(contains(previous.body, "Traceback (most recent call last):"));
         CHECK(contains(previous.body, "ConnectionError: could not connect"));
 
-        auto tail = co_await c.call(c.request(
-            http_method::get, pods_path + "/" + pod + "/log?previous=true&tailLines=2"));
+        auto tail = co_await c.call(
+            c.request(http_method::get, pods_path + "/" + pod + "/log?previous=true&tailLines=2"));
         CHECK(std::count(tail.body.begin(), tail.body.end(), '\n') == 2);
         CHECK(contains(tail.body, "ConnectionError"));
 
@@ -585,9 +592,9 @@ TEST_CASE("fake_kubernetes: crash loops restart with previous logs", "[loopback]
             http_method::get, pods_path + "/" + pod + "/log?previous=true&limitBytes=10"));
         CHECK(limited.body.size() == 10);
 
-        auto events = co_await c.get_json("/api/v1/namespaces/prod/events?fieldSelector=" +
-                                          std::string("involvedObject.name%3D") + pod +
-                                          ",reason%3DBackOff");
+        auto events =
+            co_await c.get_json("/api/v1/namespaces/prod/events?fieldSelector=" +
+                                std::string("involvedObject.name%3D") + pod + ",reason%3DBackOff");
         REQUIRE_FALSE(events["items"].empty());
         CHECK(contains(events["items"][0]["message"].get<std::string>(),
                        "Back-off restarting failed container api"));
@@ -609,7 +616,9 @@ TEST_CASE("fake_kubernetes: pending and OOM-killed pods show their reasons", "[l
         auto p = c.object("pods", "prod", cache_pod);
         return p["status"].contains("containerStatuses") &&
                p["status"]["containerStatuses"][0]["lastState"].contains("terminated") &&
-               !c.object("pods", "prod", batch_pod)["status"].value("conditions", json::array()).empty();
+               !c.object("pods", "prod", batch_pod)["status"]
+                    .value("conditions", json::array())
+                    .empty();
     }));
     auto cache = c.object("pods", "prod", cache_pod);
     auto terminated = cache["status"]["containerStatuses"][0]["lastState"]["terminated"];
@@ -662,17 +671,16 @@ TEST_CASE("fake_kubernetes: a watch from a compacted resourceVersion gets 410", 
         // From the current resourceVersion the watch works; the knob forces one more 410.
         c.k8s->force_watch_gone();
         {
-            auto watch = co_await open_lines(c, deployments_path + "?watch=1&resourceVersion=" +
-                                                    old_rv);
+            auto watch =
+                co_await open_lines(c, deployments_path + "?watch=1&resourceVersion=" + old_rv);
             auto line = co_await watch.next();
             REQUIRE(line);
             REQUIRE(*line);
             CHECK(json::parse(**line)["object"]["code"] == 410);
         }
         {
-            auto watch = co_await open_lines(c, deployments_path +
-                                                    "?watch=1&timeoutSeconds=1&resourceVersion=" +
-                                                    old_rv);
+            auto watch = co_await open_lines(
+                c, deployments_path + "?watch=1&timeoutSeconds=1&resourceVersion=" + old_rv);
             c.k8s->end_watches();
             auto end = co_await watch.next();
             REQUIRE(end);
@@ -685,39 +693,43 @@ TEST_CASE("fake_kubernetes: watches send bookmarks, end on timeout and can be dr
           "[loopback]") {
     cluster c([](auto& o) { o.bookmark_interval = 2; });  // 40 ms at speed 50
     REQUIRE(c.k8s->add_deployment(api_deployment("reg.example/api:1.0", 1)));
-    run_test(c.ioc, [&]() -> asio::awaitable<void> {
-        {
-            // No resourceVersion: synthetic ADDED first, then bookmarks until the timeout.
-            auto watch = co_await open_lines(
-                c, deployments_path + "?watch=1&allowWatchBookmarks=true&timeoutSeconds=1");
-            auto first = co_await watch.next();
-            REQUIRE(first);
-            REQUIRE(*first);
-            CHECK(json::parse(**first)["type"] == "ADDED");
-            int bookmarks = 0;
-            for (;;) {
-                auto line = co_await watch.next();
-                REQUIRE(line);
-                if (!*line) {
-                    break;  // timeoutSeconds ended the stream cleanly
+    run_test(
+        c.ioc,
+        [&]() -> asio::awaitable<void> {
+            {
+                // No resourceVersion: synthetic ADDED first, then bookmarks until the timeout.
+                auto watch = co_await open_lines(
+                    c, deployments_path + "?watch=1&allowWatchBookmarks=true&timeoutSeconds=1");
+                auto first = co_await watch.next();
+                REQUIRE(first);
+                REQUIRE(*first);
+                CHECK(json::parse(**first)["type"] == "ADDED");
+                int bookmarks = 0;
+                for (;;) {
+                    auto line = co_await watch.next();
+                    REQUIRE(line);
+                    if (!*line) {
+                        break;  // timeoutSeconds ended the stream cleanly
+                    }
+                    auto event = json::parse(**line);
+                    CHECK(event["type"] == "BOOKMARK");
+                    CHECK(event["object"]["kind"] == "Deployment");
+                    CHECK_FALSE(
+                        event["object"]["metadata"]["resourceVersion"].get<std::string>().empty());
+                    ++bookmarks;
                 }
-                auto event = json::parse(**line);
-                CHECK(event["type"] == "BOOKMARK");
-                CHECK(event["object"]["kind"] == "Deployment");
-                CHECK_FALSE(event["object"]["metadata"]["resourceVersion"].get<std::string>().empty());
-                ++bookmarks;
+                CHECK(bookmarks >= 2);
             }
-            CHECK(bookmarks >= 2);
-        }
-        {
-            auto watch = co_await open_lines(c, deployments_path + "?watch=1&resourceVersion=" +
-                                                    std::to_string(c.k8s->resource_version()));
-            CHECK(c.k8s->open_watches() == 1);
-            c.k8s->drop_watches();
-            auto line = co_await watch.next();
-            CHECK_FALSE(line);  // reset, not a clean end
-        }
-    }(), 8s);
+            {
+                auto watch = co_await open_lines(c, deployments_path + "?watch=1&resourceVersion=" +
+                                                        std::to_string(c.k8s->resource_version()));
+                CHECK(c.k8s->open_watches() == 1);
+                c.k8s->drop_watches();
+                auto line = co_await watch.next();
+                CHECK_FALSE(line);  // reset, not a clean end
+            }
+        }(),
+        8s);
 }
 
 TEST_CASE("fake_kubernetes: a PUT with a stale resourceVersion gets 409", "[loopback]") {
@@ -725,15 +737,16 @@ TEST_CASE("fake_kubernetes: a PUT with a stale resourceVersion gets 409", "[loop
     REQUIRE(c.k8s->add_deployment(api_deployment("reg.example/api:1.0", 1)));
     run_test(c.ioc, [&]() -> asio::awaitable<void> {
         auto d = co_await c.get_json(deployments_path + "/api");
-        auto bump = co_await c.call(c.request(
-            http_method::patch, deployments_path + "/api",
-            R"({"metadata":{"annotations":{"kubernetes.io/change-cause":"test"}}})",
-            "application/merge-patch+json"));
+        auto bump = co_await c.call(
+            c.request(http_method::patch, deployments_path + "/api",
+                      R"({"metadata":{"annotations":{"kubernetes.io/change-cause":"test"}}})",
+                      "application/merge-patch+json"));
         REQUIRE(bump.status == 200);
         CHECK(json::parse(bump.body)["metadata"]["generation"] == d["metadata"]["generation"]);
 
         d["spec"]["replicas"] = 2;
-        auto stale = co_await c.call(c.request(http_method::put, deployments_path + "/api", d.dump()));
+        auto stale =
+            co_await c.call(c.request(http_method::put, deployments_path + "/api", d.dump()));
         CHECK(stale.status == 409);
         auto status = json::parse(stale.body);
         CHECK(status["reason"] == "Conflict");
@@ -743,7 +756,8 @@ TEST_CASE("fake_kubernetes: a PUT with a stale resourceVersion gets 409", "[loop
 
         auto fresh = co_await c.get_json(deployments_path + "/api");
         fresh["spec"]["replicas"] = 2;
-        auto ok = co_await c.call(c.request(http_method::put, deployments_path + "/api", fresh.dump()));
+        auto ok =
+            co_await c.call(c.request(http_method::put, deployments_path + "/api", fresh.dump()));
         CHECK(ok.status == 200);
 
         // A patch carrying a stale resourceVersion conflicts too.
@@ -767,19 +781,22 @@ TEST_CASE("fake_kubernetes: injected 429, 500, delays and drops", "[loopback]") 
         auto status = json::parse(throttled.body);
         CHECK(status["reason"] == "TooManyRequests");
         CHECK(status["details"]["retryAfterSeconds"] == 1);
-        CHECK((co_await c.call(c.request(http_method::get, deployments_path))).status == 200);
+        auto r5 = co_await c.call(c.request(http_method::get, deployments_path));
+        CHECK(r5.status == 200);
 
         auto unavailable = co_await c.call(c.request(http_method::get, pods_path));
         CHECK(unavailable.status == 503);
         CHECK(json::parse(unavailable.body)["reason"] == "ServiceUnavailable");
 
+        c.client->close_idle();  // a fresh connection, so the client cannot blame the pool
         c.k8s->inject_drop(1);
         auto dropped = co_await c.client->send(c.request(http_method::get, pods_path));
         CHECK_FALSE(dropped);
 
         c.k8s->inject_delay(300ms, 1);
         auto start = std::chrono::steady_clock::now();
-        CHECK((co_await c.call(c.request(http_method::get, pods_path))).status == 200);
+        auto r6 = co_await c.call(c.request(http_method::get, pods_path));
+        CHECK(r6.status == 200);
         CHECK(std::chrono::steady_clock::now() - start >= 300ms);
     }());
     CHECK(c.k8s->count_requests("GET", deployments_path) == 2);
@@ -790,9 +807,9 @@ TEST_CASE("fake_kubernetes: forbidden verbs get the RBAC 403", "[loopback]") {
     REQUIRE(c.k8s->add_deployment(api_deployment("reg.example/api:1.0", 1)));
     c.k8s->forbid(deployments_path, "patch");
     run_test(c.ioc, [&]() -> asio::awaitable<void> {
-        auto denied = co_await c.call(c.request(http_method::patch, deployments_path + "/api",
-                                                image_patch("reg.example/api:1.1"),
-                                                image_patch_type));
+        auto denied =
+            co_await c.call(c.request(http_method::patch, deployments_path + "/api",
+                                      image_patch("reg.example/api:1.1"), image_patch_type));
         CHECK(denied.status == 403);
         auto status = json::parse(denied.body);
         CHECK(status["reason"] == "Forbidden");
@@ -800,8 +817,8 @@ TEST_CASE("fake_kubernetes: forbidden verbs get the RBAC 403", "[loopback]") {
               "deployments.apps \"api\" is forbidden: User \"system:serviceaccount:ops:tugboat\" "
               "cannot patch resource \"deployments\" in API group \"apps\" in the namespace "
               "\"prod\"");
-        CHECK((co_await c.call(c.request(http_method::get, deployments_path + "/api"))).status ==
-              200);
+        auto r7 = co_await c.call(c.request(http_method::get, deployments_path + "/api"));
+        CHECK(r7.status == 200);
 
         json review = {{"apiVersion", "authorization.k8s.io/v1"},
                        {"kind", "SelfSubjectAccessReview"},
@@ -812,9 +829,9 @@ TEST_CASE("fake_kubernetes: forbidden verbs get the RBAC 403", "[loopback]") {
                            {"group", "apps"},
                            {"resource", "deployments"},
                            {"name", "api"}}}}}};
-        auto r = co_await c.call(c.request(
-            http_method::post, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-            review.dump()));
+        auto r = co_await c.call(c.request(http_method::post,
+                                           "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                                           review.dump()));
         CHECK(r.status == 201);
         CHECK(json::parse(r.body)["status"]["allowed"] == false);
         review["spec"]["resourceAttributes"]["verb"] = "get";
@@ -829,20 +846,19 @@ TEST_CASE("fake_kubernetes: forbidden verbs get the RBAC 403", "[loopback]") {
 TEST_CASE("fake_kubernetes: RBAC bindings are created, listed and deleted", "[loopback]") {
     cluster c;
     const std::string path = "/apis/rbac.authorization.k8s.io/v1/namespaces/prod/rolebindings";
-    json binding = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                    {"kind", "RoleBinding"},
-                    {"metadata",
-                     {{"name", "tugboat-grant-42"},
-                      {"labels", {{"app.kubernetes.io/managed-by", "tugboat"}}},
-                      {"annotations", {{"tugboat.dev/expires-at", "2030-01-01T00:00:00Z"}}}}},
-                    {"subjects",
-                     {{{"kind", "User"},
-                       {"name", "oidc:alice@example.com"},
-                       {"apiGroup", "rbac.authorization.k8s.io"}}}},
-                    {"roleRef",
-                     {{"apiGroup", "rbac.authorization.k8s.io"},
-                      {"kind", "ClusterRole"},
-                      {"name", "view"}}}};
+    json binding = {
+        {"apiVersion", "rbac.authorization.k8s.io/v1"},
+        {"kind", "RoleBinding"},
+        {"metadata",
+         {{"name", "tugboat-grant-42"},
+          {"labels", {{"app.kubernetes.io/managed-by", "tugboat"}}},
+          {"annotations", {{"tugboat.dev/expires-at", "2030-01-01T00:00:00Z"}}}}},
+        {"subjects",
+         {{{"kind", "User"},
+           {"name", "oidc:alice@example.com"},
+           {"apiGroup", "rbac.authorization.k8s.io"}}}},
+        {"roleRef",
+         {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", "view"}}}};
     run_test(c.ioc, [&]() -> asio::awaitable<void> {
         auto created = co_await c.call(c.request(http_method::post, path, binding.dump()));
         REQUIRE(created.status == 201);
@@ -854,8 +870,8 @@ TEST_CASE("fake_kubernetes: RBAC bindings are created, listed and deleted", "[lo
         CHECK(json::parse(again.body)["message"] ==
               "rolebindings.rbac.authorization.k8s.io \"tugboat-grant-42\" already exists");
 
-        auto listed = co_await c.get_json(
-            path + "?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dtugboat");
+        auto listed =
+            co_await c.get_json(path + "?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dtugboat");
         REQUIRE(listed["items"].size() == 1);
         auto none = co_await c.get_json(path + "?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dx");
         CHECK(none["items"].empty());
@@ -899,8 +915,11 @@ TEST_CASE("fake_kubernetes: lists paginate with limit and continue", "[loopback]
         std::string first_rv;
         int pages = 0;
         do {
-            auto page = co_await c.get_json(pods_path + "?limit=2" +
-                                            (token.empty() ? "" : "&continue=" + token));
+            std::string path = pods_path + "?limit=2";
+            if (!token.empty()) {
+                path += "&continue=" + token;
+            }
+            auto page = co_await c.get_json(path);
             ++pages;
             if (first_rv.empty()) {
                 first_rv = page["metadata"]["resourceVersion"];
@@ -934,18 +953,19 @@ TEST_CASE("fake_kubernetes: logs honour tailLines, sinceSeconds and follow", "[l
         auto all = co_await c.call(c.request(http_method::get, pods_path + "/" + pod + "/log"));
         CHECK(all.status == 200);
         CHECK(all.body == "one\ntwo\nthree\n");
-        auto tail = co_await c.call(
-            c.request(http_method::get, pods_path + "/" + pod + "/log?tailLines=1&sinceSeconds=60"));
+        auto tail = co_await c.call(c.request(
+            http_method::get, pods_path + "/" + pod + "/log?tailLines=1&sinceSeconds=60"));
         CHECK(tail.body == "three\n");
-        auto none = co_await c.call(c.request(http_method::get, pods_path + "/" + pod +
-                                                                    "/log?previous=true"));
+        auto none = co_await c.call(
+            c.request(http_method::get, pods_path + "/" + pod + "/log?previous=true"));
         CHECK(none.status == 400);
         CHECK(contains(none.body, "previous terminated container \\\"api\\\""));
         auto wrong = co_await c.call(
             c.request(http_method::get, pods_path + "/" + pod + "/log?container=sidecar"));
         CHECK(wrong.status == 400);
 
-        auto follow = co_await open_lines(c, pods_path + "/" + pod + "/log?follow=true&tailLines=1");
+        auto follow =
+            co_await open_lines(c, pods_path + "/" + pod + "/log?follow=true&tailLines=1");
         auto first = co_await follow.next();
         REQUIRE(first);
         CHECK(*first == std::optional<std::string>("three"));
@@ -962,8 +982,7 @@ TEST_CASE("fake_kubernetes: logs honour tailLines, sinceSeconds and follow", "[l
     }());
 }
 
-TEST_CASE("fake_kubernetes: the cluster goes down and comes back on the same port",
-          "[loopback]") {
+TEST_CASE("fake_kubernetes: the cluster goes down and comes back on the same port", "[loopback]") {
     cluster c;
     REQUIRE(c.k8s->add_deployment(api_deployment("reg.example/api:1.0", 1)));
     auto port = c.k8s->port();
@@ -997,4 +1016,29 @@ TEST_CASE("fake_kubernetes: deleting a pod gets it replaced", "[loopback]") {
         return pods.size() == 2 && std::find(pods.begin(), pods.end(), victim) == pods.end() &&
                c.k8s->rollout_complete("prod", "api");
     }));
+}
+
+TEST_CASE("fake_kubernetes: the kubeconfig it writes works with the bot's loader", "[loopback]") {
+    cluster c;
+    for (bool by_cert : {false, true}) {
+        std::string text =
+            sandbox::make_kubeconfig({c.k8s->kubeconfig_entry("onprem", by_cert, "prod"),
+                                      c.k8s->kubeconfig_entry("cloud", false)});
+        auto access = integrations::parse_kubeconfig(text, "/tmp/kubeconfig", "onprem");
+        INFO(text);
+        REQUIRE(access);
+        CHECK(access->server == c.k8s->base_url());
+        CHECK(access->namespace_name == "prod");
+        auto client = c.make_client(access->tls);
+        run_test(c.ioc, [&]() -> asio::awaitable<void> {
+            auto r = c.request(http_method::get, "/api/v1/namespaces/prod");
+            r.headers.clear();
+            if (!access->token.empty()) {
+                r.headers.emplace_back("Authorization", "Bearer " + access->token);
+            }
+            auto response = co_await client.send(r);
+            REQUIRE(response);
+            CHECK(response->status == 200);
+        }());
+    }
 }
