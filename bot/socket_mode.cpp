@@ -24,6 +24,8 @@
 #include <algorithm>
 #include <deque>
 #include <exception>
+#include <iterator>
+#include <limits>
 #include <optional>
 #include <string_view>
 #include <unordered_set>
@@ -166,8 +168,10 @@ struct socket_session {
     std::optional<plain_ws> plain;
     std::optional<tls_ws> tls;
     beast::flat_buffer buffer;
-    std::deque<std::string> outbox;  // acks waiting for the writer
-    asio::steady_timer wake;         // cancelled to wake the writer
+    std::deque<std::string> outbox;     // acks waiting for the writer
+    std::deque<std::uint64_t> tickets;  // their tickets (see send_ack)
+    std::uint64_t writing = 0;          // ticket of the ack being written, 0 = none
+    asio::steady_timer wake;            // cancelled to wake the writer
     bool writer_waiting = false;
     int running = 0;  // reader and writer coroutines alive
     bool handshaken = false;
@@ -369,7 +373,6 @@ private:
     asio::awaitable<void> run_slot(std::size_t slot) {
         backoff delays(opt_.backoff, opt_.random01);
         std::unique_ptr<socket_session> current;
-        bool connected_before = false;
         try {
             while (!stopping_) {
                 if (!current) {
@@ -377,8 +380,6 @@ private:
                     if (!current) {
                         break;
                     }
-                    stats_.reconnects += connected_before ? 1 : 0;
-                    connected_before = true;
                     continue;
                 }
                 co_await wait_for(
@@ -400,7 +401,6 @@ private:
                     if (!replacement) {
                         break;
                     }
-                    ++stats_.reconnects;
                     co_await retire(std::move(current));
                     current = std::move(replacement);
                     continue;
@@ -814,10 +814,12 @@ private:
             if (!s.outbox.empty()) {
                 std::string msg = std::move(s.outbox.front());
                 s.outbox.pop_front();
+                s.writing = s.tickets.front();
+                s.tickets.pop_front();
                 auto [ec, n] = co_await s.with_ws(
                     [&](auto& ws) { return ws.async_write(asio::buffer(msg), use_tuple); });
+                s.writing = 0;
                 recycle(std::move(msg));
-                --acks_in_flight_;
                 if (ec) {
                     // The reader notices the broken socket and ends the session.
                     s.force_close();
@@ -846,8 +848,8 @@ private:
             log_.debug("socket_mode_acks_unsent",
                        {{"connection", s.id}, {"count", s.outbox.size()}});
         }
-        acks_in_flight_ -= s.outbox.size();
         s.outbox.clear();
+        s.tickets.clear();
     }
 
     void wake_writer(socket_session& s) {
@@ -861,7 +863,10 @@ private:
         wake_writer(s);
     }
 
-    void send_ack(socket_session& s, std::string_view envelope_id, std::string_view payload) {
+    // Queues an ack for the writer; returns its ticket. Tickets increase with every ack, so an
+    // event whose ack ticket is below every ticket still queued or being written was acked.
+    std::uint64_t send_ack(socket_session& s, std::string_view envelope_id,
+                           std::string_view payload) {
         std::string msg;
         if (!spare_.empty()) {
             msg = std::move(spare_.back());
@@ -869,8 +874,22 @@ private:
         }
         make_ack_into(msg, envelope_id, payload);
         s.outbox.push_back(std::move(msg));
-        ++acks_in_flight_;
+        s.tickets.push_back(++ack_tickets_);
         wake_writer(s);
+        return ack_tickets_;
+    }
+
+    // The lowest ticket of an ack not yet written, over all sockets.
+    std::uint64_t unwritten_floor() const {
+        std::uint64_t floor = std::numeric_limits<std::uint64_t>::max();
+        for (const socket_session* s : sessions_) {
+            if (s->writing != 0) {
+                floor = std::min(floor, s->writing);
+            } else if (!s->tickets.empty()) {
+                floor = std::min(floor, s->tickets.front());
+            }
+        }
+        return floor;
     }
 
     void recycle(std::string msg) {
@@ -881,6 +900,10 @@ private:
 
     // The hot path: parse once, ack at once, then de-duplicate and queue the event.
     void on_frame(socket_session& s, std::string_view text) {
+        if (!observers_.empty()) {
+            // Observers re-check after this frame was handled (the wake-up is posted).
+            notify_observers();
+        }
         auto parsed = parse_socket_frame(text, parse_);
         if (!parsed) {
             ++stats_.invalid;
@@ -916,7 +939,7 @@ private:
                 log_.error("socket_mode_ack_payload_failed", {{"what", e.what()}});
             }
         }
-        send_ack(s, f.envelope_id, ack_payload);
+        const std::uint64_t ticket = send_ack(s, f.envelope_id, ack_payload);
         const bool debug = log_.enabled(core::log_level::debug);
         if (!fresh) {
             ++stats_.duplicates;
@@ -958,7 +981,7 @@ private:
                                                 {"key", ev.idempotency_key},
                                                 {"retry", f.retry_attempt}});
         }
-        enqueue(std::move(ev));
+        enqueue(std::move(ev), ticket);
     }
 
     void on_hello(socket_session& s, const socket_frame& f) {
@@ -970,6 +993,11 @@ private:
         s.counted_open = true;
         ++stats_.open_connections;
         ++stats_.connects;
+        if (slot_connected_.size() <= s.slot) {
+            slot_connected_.resize(s.slot + 1, false);
+        }
+        stats_.reconnects += slot_connected_[s.slot] ? 1 : 0;
+        slot_connected_[s.slot] = true;
         log_.info("socket_mode_connected", {{"slot", s.slot},
                                             {"connection", s.id},
                                             {"open", stats_.open_connections},
@@ -994,15 +1022,18 @@ private:
     // ---- handing events over in batches ----
 
     // Events read in one burst go out together, so the dispatcher records their keys in one
-    // SQLite transaction: the flush is posted, and re-posted while the burst keeps growing or
-    // acks are still being written (a bounded number of times), so the handler's work never
-    // delays an ack already due.
-    void enqueue(commands::inbound_event ev) {
+    // SQLite transaction. The flush is posted, and re-posted while the burst keeps growing; then
+    // the events whose acks are written are handed over, so the handler's work never delays an
+    // ack already due. Only when acks make no progress for a while (a socket that takes no
+    // writes) are the rest handed over anyway: a re-delivery of theirs is de-duplicated.
+    void enqueue(commands::inbound_event ev, std::uint64_t ack_ticket) {
         pending_.push_back(std::move(ev));
+        pending_tickets_.push_back(ack_ticket);
         if (!flush_posted_) {
             flush_posted_ = true;
             flush_seen_ = 0;
             flush_hops_ = 0;
+            flush_stuck_ = 0;
             post_flush();
         }
     }
@@ -1018,27 +1049,64 @@ private:
     void flush_step() {
         // Each hop lets every ready reader and writer run once, so a few hops cover a burst.
         constexpr int max_hops = 64;
+        if (pending_.empty()) {
+            flush_posted_ = false;
+            return;
+        }
         const bool growing = pending_.size() != flush_seen_;
         const bool full = pending_.size() >= opt_.max_batch;
-        if (!pending_.empty() && flush_hops_ < max_hops &&
-            (acks_in_flight_ > 0 || (growing && !full))) {
-            flush_seen_ = pending_.size();
+        flush_seen_ = pending_.size();
+        if (growing && !full && flush_hops_ < max_hops) {
             ++flush_hops_;
             post_flush();
             return;
         }
-        flush_posted_ = false;
-        flush_now();
+        const std::uint64_t floor = unwritten_floor();
+        auto acked = static_cast<std::size_t>(
+            std::lower_bound(pending_tickets_.begin(), pending_tickets_.end(), floor) -
+            pending_tickets_.begin());
+        if (acked == 0) {
+            if (floor != flush_floor_) {
+                flush_floor_ = floor;
+                flush_stuck_ = 0;
+            }
+            if (++flush_stuck_ < max_hops) {
+                post_flush();
+                return;
+            }
+            acked = pending_.size();
+        }
+        hand_over(acked);
+        flush_hops_ = 0;
+        flush_stuck_ = 0;
+        flush_seen_ = pending_.size();
+        if (pending_.empty()) {
+            flush_posted_ = false;
+        } else {
+            post_flush();
+        }
     }
 
-    void flush_now() {
-        flush_seen_ = 0;
-        if (pending_.empty()) {
+    // Hands everything over (at shutdown: all of it was read, and acks will not be retried).
+    void flush_now() { hand_over(pending_.size()); }
+
+    // Hands the first `n` pending events to the handler.
+    void hand_over(std::size_t n) {
+        if (n == 0) {
             return;
         }
         std::vector<commands::inbound_event> batch;
-        batch.swap(pending_);
-        pending_.reserve(std::min<std::size_t>(batch.size(), opt_.max_batch));
+        if (n == pending_.size()) {
+            batch.swap(pending_);
+            pending_tickets_.clear();
+        } else {
+            batch.reserve(n);
+            std::move(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n),
+                      std::back_inserter(batch));
+            pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+            pending_tickets_.erase(pending_tickets_.begin(),
+                                   pending_tickets_.begin() + static_cast<std::ptrdiff_t>(n));
+        }
         stats_.events += batch.size();
         ++stats_.batches;
         try {
@@ -1076,9 +1144,13 @@ private:
     recent_keys keys_;
     std::vector<commands::inbound_event> pending_;
     bool flush_posted_ = false;
+    std::vector<std::uint64_t> pending_tickets_;  // ack ticket of each pending event
     std::size_t flush_seen_ = 0;
-    int flush_hops_ = 0;
-    std::size_t acks_in_flight_ = 0;  // queued or being written, over all sockets
+    int flush_hops_ = 0;   // hops spent waiting for a burst to end
+    int flush_stuck_ = 0;  // hops without any ack written
+    std::uint64_t flush_floor_ = 0;
+    std::uint64_t ack_tickets_ = 0;     // last ticket issued
+    std::vector<bool> slot_connected_;  // by slot: reached hello before
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     std::vector<socket_session*> sessions_;
     std::vector<asio::steady_timer*> waiters_;    // slots, run(), retire()

@@ -101,8 +101,9 @@ struct fake_past_build {
     fake_result result = fake_result::success;
     std::chrono::milliseconds duration{std::chrono::minutes{2}};  ///< simulated
     std::map<std::string, std::string> parameters;
-    /// How long before now it ended; 0 = ten (simulated) minutes after the previous seeded
-    /// build's end, the last one ending one minute before it was seeded.
+    /// How long before now it ended (real time); 0 = placed automatically: the newest seeded
+    /// build ends a (simulated) minute ago and each earlier one ten minutes before the next
+    /// one starts.
     std::chrono::milliseconds ended_ago{0};
 };
 

@@ -1667,20 +1667,17 @@ std::vector<std::string> fake_kubernetes::names(std::string_view resource, std::
 
 std::vector<std::string> fake_kubernetes::pods_of(std::string_view ns,
                                                   std::string_view deployment) const {
-    std::vector<std::pair<std::string, std::string>> found;  // (creationTimestamp, name)
+    std::vector<std::pair<std::uint64_t, std::string>> found;  // (creation order, name)
     for (const json* o : state_->store.list(kube::pods(), ns)) {
         const std::string name = (*o)["metadata"].value("name", "");
         const auto* p = state_->sim.find_pod(std::string(ns), name);
         if (p && p->deployment == deployment) {
-            found.emplace_back((*o)["metadata"].value("resourceVersion", ""), name);
+            found.emplace_back(p->sequence, name);
         }
     }
-    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
-        return a.first.size() != b.first.size() ? a.first.size() < b.first.size()
-                                                : a.first < b.first;
-    });
+    std::sort(found.begin(), found.end());
     std::vector<std::string> out;
-    for (auto& [rv, name] : found) {
+    for (auto& [sequence, name] : found) {
         out.push_back(std::move(name));
     }
     return out;

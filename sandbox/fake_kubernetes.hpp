@@ -211,8 +211,9 @@ public:
                                             std::chrono::milliseconds timeout);
 
     // ---- failure injection ----
-    // `count` -1 = until cleared; `path_prefix` "" = every path. Injections apply after
-    // authentication, in the order delay → drop → 429 → status.
+    // `count` -1 = until cleared; `path_prefix` "" = every path. A delay applies first (a slow
+    // server answers everything late, 401s included); drop, 429 and status apply after
+    // authentication, in that order, before authorization.
 
     /// The next `count` requests get 429 TooManyRequests with Retry-After, as API Priority and
     /// Fairness answers.

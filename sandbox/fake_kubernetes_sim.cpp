@@ -860,6 +860,7 @@ void cluster_sim::create_pod(const json& rs, const json& d, bool instant, mono_t
     p.uid = created["metadata"].value("uid", "");
     p.replicaset = rs_name;
     p.deployment = d["metadata"].value("name", "");
+    p.sequence = ++next_pod_;
     for (const auto& c : spec.value("containers", json::array())) {
         container_sim cs;
         cs.name = c.value("name", "");

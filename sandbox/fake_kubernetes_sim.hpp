@@ -68,8 +68,9 @@ struct pod_sim {
     std::string ns;
     std::string name;
     std::string uid;
-    std::string replicaset;  ///< owning ReplicaSet, "" for bare pods
-    std::string deployment;  ///< owning Deployment, "" if none
+    std::string replicaset;      ///< owning ReplicaSet, "" for bare pods
+    std::string deployment;      ///< owning Deployment, "" if none
+    std::uint64_t sequence = 0;  ///< creation order across the cluster
     bool scheduled = false;
     bool unschedulable = false;
     int scheduling_attempts = 0;
@@ -191,6 +192,7 @@ private:
     std::map<std::string, std::string> event_index_;     // aggregation key → "ns/name"
     int next_node_ = 0;
     int next_ip_ = 10;
+    std::uint64_t next_pod_ = 0;
 };
 
 }  // namespace tugboat::sandbox::kube

@@ -1,12 +1,12 @@
 #include "sandbox/fake_slack.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -78,9 +78,8 @@ bool has(const json& j, const char* key) {
 
 // Slack counts characters, not bytes.
 std::size_t utf8_length(std::string_view s) {
-    return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) {
-        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-    }));
+    return static_cast<std::size_t>(std::count_if(
+        s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 std::string utf8_truncate(const std::string& s, std::size_t chars) {
@@ -145,9 +144,8 @@ void add_query_args(std::string_view target, json& args) {
 
 std::string lower(std::string_view s) {
     std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-        return static_cast<char>(std::tolower(c));
-    });
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return out;
 }
 
@@ -189,7 +187,8 @@ json rich_text_blocks(const std::string& text, std::mt19937_64& rng) {
         elements.push_back({{"type", "user"}, {"user_id", id}});
         i = close + 1;
     }
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static constexpr char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     std::string block_id;
     for (int k = 0; k < 4; ++k) {
         block_id.push_back(alphabet[rng() % (sizeof(alphabet) - 1)]);
@@ -197,7 +196,7 @@ json rich_text_blocks(const std::string& text, std::mt19937_64& rng) {
     return json::array({{{"type", "rich_text"},
                          {"block_id", block_id},
                          {"elements", json::array({{{"type", "rich_text_section"},
-                                                     {"elements", std::move(elements)}}})}}});
+                                                    {"elements", std::move(elements)}}})}}});
 }
 
 // ---- Block Kit validation: the structural rules Slack enforces, with its error texts ----
@@ -273,13 +272,26 @@ private:
             return;
         }
         auto type = get_str(e, "type");
-        static const std::set<std::string> known = {
-            "button",        "static_select",       "external_select", "users_select",
-            "conversations_select", "channels_select", "multi_static_select",
-            "multi_users_select",   "overflow",        "datepicker",      "timepicker",
-            "checkboxes",    "radio_buttons",       "plain_text_input", "image",
-            "number_input",  "email_text_input",    "url_text_input",   "mrkdwn",
-            "plain_text"};
+        static const std::set<std::string> known = {"button",
+                                                    "static_select",
+                                                    "external_select",
+                                                    "users_select",
+                                                    "conversations_select",
+                                                    "channels_select",
+                                                    "multi_static_select",
+                                                    "multi_users_select",
+                                                    "overflow",
+                                                    "datepicker",
+                                                    "timepicker",
+                                                    "checkboxes",
+                                                    "radio_buttons",
+                                                    "plain_text_input",
+                                                    "image",
+                                                    "number_input",
+                                                    "email_text_input",
+                                                    "url_text_input",
+                                                    "mrkdwn",
+                                                    "plain_text"};
         if (!known.contains(type)) {
             fail(fmt::format("unsupported type: {}", type), ptr + "/type");
             return;
@@ -309,8 +321,8 @@ private:
         if (type == "static_select" || type == "multi_static_select" || type == "overflow" ||
             type == "checkboxes" || type == "radio_buttons") {
             auto options = e.value("options", json());
-            if (!e.contains("option_groups") && (!options.is_array() || options.empty() ||
-                                                 options.size() > 100)) {
+            if (!e.contains("option_groups") &&
+                (!options.is_array() || options.empty() || options.size() > 100)) {
                 fail("must provide 1 to 100 options", ptr + "/options");
             }
         }
@@ -440,7 +452,7 @@ struct injection {
     std::string method;
     int count;  // -1 = until cleared
     injection_kind kind;
-    int number = 0;  // Retry-After seconds or HTTP status
+    int number = 0;    // Retry-After seconds or HTTP status
     std::string text;  // error or needed scope
 };
 
@@ -614,8 +626,8 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
 
     std::string next_ts() {
         auto now = options.clock ? options.clock->now() : std::chrono::system_clock::now();
-        auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch())
-                      .count();
+        auto us =
+            std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
         last_ts_us = std::max<std::int64_t>(us, last_ts_us + 1);
         return fmt::format("{}.{:06}", last_ts_us / 1'000'000, last_ts_us % 1'000'000);
     }
@@ -700,9 +712,9 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
         return it->second;
     }
     slack_message* find_msg(channel_state& ch, std::string_view ts) {
-        auto it = std::lower_bound(
-            ch.messages.begin(), ch.messages.end(), ts,
-            [](const slack_message& m, std::string_view t) { return m.ts < t; });
+        auto it =
+            std::lower_bound(ch.messages.begin(), ch.messages.end(), ts,
+                             [](const slack_message& m, std::string_view t) { return m.ts < t; });
         return it != ch.messages.end() && it->ts == ts ? &*it : nullptr;
     }
     slack_ephemeral* find_ephemeral(std::string_view ts) {
@@ -761,7 +773,7 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
     }
     // Returns the new ephemeral's ts (observers may grow `ephemerals` meanwhile).
     std::string post_ephemeral(std::string channel, std::string user, std::string text,
-                                    std::string blocks, std::string thread_ts, std::string via) {
+                               std::string blocks, std::string thread_ts, std::string via) {
         slack_ephemeral e;
         e.channel = std::move(channel);
         e.user = std::move(user);
@@ -874,8 +886,9 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
     json channel_json(const channel_state& ch) const {
         const auto& c = ch.info;
         if (ch.is_im) {
-            return {{"id", c.id},      {"created", 1700000000}, {"is_im", true},
-                    {"is_org_shared", false}, {"user", ch.im_user}, {"is_user_deleted", false},
+            return {{"id", c.id},         {"created", 1700000000},
+                    {"is_im", true},      {"is_org_shared", false},
+                    {"user", ch.im_user}, {"is_user_deleted", false},
                     {"priority", 0}};
         }
         std::size_t members = c.members.empty() ? users.size() : c.members.size();
@@ -902,7 +915,6 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
     }
 
     json file_json(const slack_file& f) const {
-        json shares = json::object();
         json channels_list = json::array();
         if (!f.channel.empty()) {
             channels_list.push_back(f.channel);
@@ -910,33 +922,34 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
         auto ext = f.filename.substr(f.filename.rfind('.') == std::string::npos
                                          ? f.filename.size()
                                          : f.filename.rfind('.') + 1);
-        return {{"id", f.id},
-                {"created", now_unix()},
-                {"timestamp", now_unix()},
-                {"name", f.filename},
-                {"title", f.title},
-                {"mimetype", ext == "log" || ext == "txt" ? "text/plain" : "application/octet-stream"},
-                {"filetype", ext.empty() ? "text" : ext},
-                {"pretty_type", ext.empty() ? "Plain Text" : ext},
-                {"user", options.bot_user_id},
-                {"user_team", options.team_id},
-                {"editable", true},
-                {"size", f.content.size()},
-                {"mode", "hosted"},
-                {"is_external", false},
-                {"is_public", !f.channel.empty()},
-                {"public_url_shared", false},
-                {"display_as_bot", false},
-                {"url_private", fmt::format("{}/files-pri/{}/{}", base, f.id, f.filename)},
-                {"url_private_download",
-                 fmt::format("{}/files-pri/{}/download/{}", base, f.id, f.filename)},
-                {"permalink", fmt::format("{}/files/{}/{}", base, options.bot_user_id, f.id)},
-                {"channels", channels_list},
-                {"groups", json::array()},
-                {"ims", json::array()},
-                {"comments_count", 0},
-                {"has_rich_preview", false},
-                {"file_access", "visible"}};
+        return {
+            {"id", f.id},
+            {"created", now_unix()},
+            {"timestamp", now_unix()},
+            {"name", f.filename},
+            {"title", f.title},
+            {"mimetype", ext == "log" || ext == "txt" ? "text/plain" : "application/octet-stream"},
+            {"filetype", ext.empty() ? "text" : ext},
+            {"pretty_type", ext.empty() ? "Plain Text" : ext},
+            {"user", options.bot_user_id},
+            {"user_team", options.team_id},
+            {"editable", true},
+            {"size", f.content.size()},
+            {"mode", "hosted"},
+            {"is_external", false},
+            {"is_public", !f.channel.empty()},
+            {"public_url_shared", false},
+            {"display_as_bot", false},
+            {"url_private", fmt::format("{}/files-pri/{}/{}", base, f.id, f.filename)},
+            {"url_private_download",
+             fmt::format("{}/files-pri/{}/download/{}", base, f.id, f.filename)},
+            {"permalink", fmt::format("{}/files/{}/{}", base, options.bot_user_id, f.id)},
+            {"channels", channels_list},
+            {"groups", json::array()},
+            {"ims", json::array()},
+            {"comments_count", 0},
+            {"has_rich_preview", false},
+            {"file_access", "visible"}};
     }
 
     json view_json(const slack_view& v) const { return json::parse(v.json); }
@@ -954,16 +967,16 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
         if (has(args, "blocks")) {
             const auto& b = args["blocks"];
             if (!b.is_array()) {
-                return fail_with_messages(
-                    "invalid_blocks_format",
-                    {"[ERROR] blocks must be a JSON array of block objects [json-pointer:/blocks]"});
+                return fail_with_messages("invalid_blocks_format",
+                                          {"[ERROR] blocks must be a JSON array of block objects "
+                                           "[json-pointer:/blocks]"});
             }
             block_checker checker(50);
             checker.check(b);
             if (!checker.errors.empty()) {
-                return fail("invalid_blocks", {{"errors", checker.errors},
-                                               {"response_metadata",
-                                                {{"messages", checker.errors}}}});
+                return fail("invalid_blocks",
+                            {{"errors", checker.errors},
+                             {"response_metadata", {{"messages", checker.errors}}}});
             }
             if (checker.text_chars > 12000) {
                 return fail("msg_blocks_too_long");
@@ -1072,9 +1085,8 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
         }
         call.response_json = body;
         if (log().enabled(core::log_level::debug)) {
-            log().debug("fake_slack_api", {{"method", call.method},
-                                           {"status", call.status},
-                                           {"error", call.error}});
+            log().debug("fake_slack_api",
+                        {{"method", call.method}, {"status", call.status}, {"error", call.error}});
         }
         calls.push_back(std::move(call));
         notify_waiters();
@@ -1184,7 +1196,8 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
             return fail("not_allowed_token_type");
         }
         if (auto inj = take_injection(method, true)) {
-            return fail("missing_scope", {{"needed", inj->text}, {"provided", std::string(provided_scopes)}});
+            return fail("missing_scope",
+                        {{"needed", inj->text}, {"provided", std::string(provided_scopes)}});
         }
         if (facts->second.per_minute > 0) {
             if (auto limited = rate_gate(method, nullptr)) {
@@ -1237,8 +1250,8 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
         }
         auto ticket = uuid();
         tickets.insert(ticket);
-        return success(
-            {{"url", fmt::format("{}/link/?ticket={}&app_id={}", ws_base, ticket, options.app_id)}});
+        return success({{"url", fmt::format("{}/link/?ticket={}&app_id={}", ws_base, ticket,
+                                            options.app_id)}});
     }
 
     // Resolves a channel argument: ID, name, "#name", or a user ID (the bot's DM with them).
@@ -1282,9 +1295,8 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
         m.reply_broadcast = !m.thread_ts.empty() && get_bool(args, "reply_broadcast");
         m.via = "chat.postMessage";
         auto& stored = store_message(*ch, std::move(m));
-        auto reply = success({{"channel", ch->info.id},
-                              {"ts", stored.ts},
-                              {"message", message_json(*ch, stored)}});
+        auto reply = success(
+            {{"channel", ch->info.id}, {"ts", stored.ts}, {"message", message_json(*ch, stored)}});
         if (!warnings.empty()) {
             reply.body["warning"] = warnings.front();
             reply.body["response_metadata"] = {
@@ -1686,7 +1698,8 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
     asio::awaitable<void> handle_upload(request_context& ctx) {
         auto* f = find_file(ctx.param("id"));
         if (!f) {
-            co_await ctx.respond(404, "unknown upload URL; call files.getUploadURLExternal first\n");
+            co_await ctx.respond(404,
+                                 "unknown upload URL; call files.getUploadURLExternal first\n");
             co_return;
         }
         f->content = upload_content(ctx.body(), ctx.header("Content-Type").value_or(""));
@@ -1737,7 +1750,8 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
                 if (auto* e = find_ephemeral(target.ephemeral_source ? target.message_ts
                                                                      : target.last_ephemeral_ts)) {
                     e->replaced = true;
-                    changed({slack_change_kind::ephemeral_replaced, e->channel, e->ts, e->user, {}});
+                    changed(
+                        {slack_change_kind::ephemeral_replaced, e->channel, e->ts, e->user, {}});
                 }
             } else if (auto* m = ch ? find_msg(*ch, target.message_ts) : nullptr) {
                 m->deleted = true;
@@ -1773,8 +1787,7 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
             if (auto limited = rate_gate("response_url", ch)) {
                 return {limited->status, limited->body};
             }
-            post_bot_message(*ch, std::move(content), std::move(blocks), thread_ts,
-                             "response_url");
+            post_bot_message(*ch, std::move(content), std::move(blocks), thread_ts, "response_url");
             return {200, json{{"ok", true}}};
         }
         target.last_ephemeral_ts = post_ephemeral(target.channel, target.user, std::move(content),
@@ -1839,8 +1852,8 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
         auto& rec = envelopes[index];
         auto& ex = extras[index];
         auto now = steady::now();
-        rec.deliveries.push_back({get_str(ex.doc, "envelope_id"),
-                                  get_int(ex.doc, "retry_attempt"), c->id, now});
+        rec.deliveries.push_back(
+            {get_str(ex.doc, "envelope_id"), get_int(ex.doc, "retry_attempt"), c->id, now});
         ++c->delivered;
         queue(*c, ex.wire);
         if (ex.tracked) {
@@ -1912,9 +1925,8 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
             return;
         }
         rec.gave_up = true;
-        log().info("fake_slack_ack_missed", {{"envelope_id", rec.envelope_id},
-                                             {"type", rec.type},
-                                             {"kind", rec.kind}});
+        log().info("fake_slack_ack_missed",
+                   {{"envelope_id", rec.envelope_id}, {"type", rec.type}, {"kind", rec.kind}});
         if (rec.type == "slash_commands") {
             // What the person sees in Slack when an app does not ack a command in time.
             post_ephemeral(ex.channel, ex.user,
@@ -1981,13 +1993,14 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
                 pushed.user = v->user;
                 set_view(pushed, payload["view"]);
                 views.push_back(std::move(pushed));
-                changed({slack_change_kind::view_opened, {}, {}, views.back().user,
-                         views.back().id});
+                changed(
+                    {slack_change_kind::view_opened, {}, {}, views.back().user, views.back().id});
             }
         } else {
             // No response_action closes the submitted view; "clear" closes the whole stack.
             for (auto& other : views) {
-                if (other.open && (other.id == v->id || (action == "clear" && other.user == v->user))) {
+                if (other.open &&
+                    (other.id == v->id || (action == "clear" && other.user == v->user))) {
                     other.open = false;
                     changed({slack_change_kind::view_closed, {}, {}, other.user, other.id});
                 }
@@ -2075,14 +2088,16 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
 
     asio::awaitable<void> handle_link(request_context& ctx) {
         if (!ctx.is_websocket_upgrade()) {
-            co_await ctx.respond(400, "this is a Socket Mode URL: connect with a WebSocket client\n");
+            co_await ctx.respond(400,
+                                 "this is a Socket Mode URL: connect with a WebSocket client\n");
             co_return;
         }
         auto ticket = ctx.query("ticket").value_or("");
         if (!tickets.erase(ticket)) {
             co_await ctx.respond(
-                401, "invalid_auth: unknown or already used ticket; call apps.connections.open "
-                     "for a fresh URL\n");
+                401,
+                "invalid_auth: unknown or already used ticket; call apps.connections.open "
+                "for a fresh URL\n");
             co_return;
         }
         auto accepted = co_await ctx.accept_websocket();
@@ -2115,8 +2130,9 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
         } guard{shared_from_this(), c};
         conns.push_back(c);
         queue(*c, hello_json());
-        log().info("fake_slack_socket_open",
-                   {{"connection", c->id}, {"open", conns.size()}, {"tls", options.tls != nullptr}});
+        log().info(
+            "fake_slack_socket_open",
+            {{"connection", c->id}, {"open", conns.size()}, {"tls", options.tls != nullptr}});
         flush_pending();
         notify_waiters();
         using namespace asio::experimental::awaitable_operators;
@@ -2173,15 +2189,11 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
                                              {"is_bot", true},
                                              {"is_enterprise_install", false}}})},
             {"is_ext_shared_channel", false},
-            {"event_context",
-             fmt::format("4-{}-{}-{}", event_type, options.team_id, channel)},
+            {"event_context", fmt::format("4-{}-{}-{}", event_type, options.team_id, channel)},
             {"context_team_id", options.team_id}};
-        return {{"envelope_id", uuid()},
-                {"payload", std::move(payload)},
-                {"type", "events_api"},
-                {"accepts_response_payload", false},
-                {"retry_attempt", 0},
-                {"retry_reason", ""}};
+        return {{"envelope_id", uuid()}, {"payload", std::move(payload)},
+                {"type", "events_api"},  {"accepts_response_payload", false},
+                {"retry_attempt", 0},    {"retry_reason", ""}};
     }
 
     core::result<std::string> user_message_event(const std::string& user, channel_state& ch,
@@ -2276,8 +2288,9 @@ core::result<fake_slack> fake_slack::start(asio::any_io_executor executor,
     for (const auto& c : o.channels) {
         auto [it, fresh] = st->channels.try_emplace(c.id);
         if (!fresh || c.id.empty()) {
-            return core::make_error(core::errc::invalid_argument,
-                                    "fake Slack: channel \"" + c.id + "\" is empty or listed twice");
+            return core::make_error(
+                core::errc::invalid_argument,
+                "fake Slack: channel \"" + c.id + "\" is empty or listed twice");
         }
         it->second.info = c;
         if (c.id.front() == 'D' && c.members.size() == 1) {
@@ -2321,8 +2334,8 @@ core::result<fake_slack> fake_slack::start(asio::any_io_executor executor,
     route("GET", "/link/", &state::handle_link);
     route("GET", "/link", &state::handle_link);
 
-    asio::co_spawn(executor, [st]() -> asio::awaitable<void> { co_await st->sweep(); },
-                   asio::detached);
+    asio::co_spawn(
+        executor, [st]() -> asio::awaitable<void> { co_await st->sweep(); }, asio::detached);
     st->log().info("fake_slack_started", {{"url", st->base}, {"tls", o.tls != nullptr}});
     return fake_slack(std::move(st));
 }
@@ -2397,8 +2410,7 @@ std::vector<slack_message> fake_slack::thread(std::string_view channel,
     return out;
 }
 
-const slack_message* fake_slack::find_message(std::string_view channel,
-                                              std::string_view ts) const {
+const slack_message* fake_slack::find_message(std::string_view channel, std::string_view ts) const {
     auto* ch = state_->find_channel(channel);
     return ch ? state_->find_msg(*ch, ts) : nullptr;
 }
@@ -2508,8 +2520,7 @@ void fake_slack::clear_injections() {
 }
 
 core::result<std::string> fake_slack::deliver_slash_command(std::string user, std::string channel,
-                                                            std::string command,
-                                                            std::string text) {
+                                                            std::string command, std::string text) {
     auto& s = *state_;
     auto u = s.need_user(user);
     if (!u) {
@@ -2547,8 +2558,7 @@ core::result<std::string> fake_slack::deliver_slash_command(std::string user, st
 }
 
 core::result<std::string> fake_slack::deliver_app_mention(std::string user, std::string channel,
-                                                          std::string text,
-                                                          std::string thread_ts) {
+                                                          std::string text, std::string thread_ts) {
     auto& s = *state_;
     if (auto u = s.need_user(user); !u) {
         return std::move(u).error();
@@ -2616,9 +2626,9 @@ core::result<std::string> fake_slack::deliver_block_action(std::string user, std
     auto* m = s.find_msg(c, message_ts);
     auto* e = m ? nullptr : s.find_ephemeral(message_ts);
     if ((!m || m->deleted) && !e) {
-        return core::make_error(core::errc::not_found,
-                                fmt::format("no message {} in #{} to press a button on",
-                                            message_ts, c.info.name));
+        return core::make_error(
+            core::errc::not_found,
+            fmt::format("no message {} in #{} to press a button on", message_ts, c.info.name));
     }
     // The element's type, block and label come from the message, as Slack sends them.
     const std::string& blocks_text = m ? m->blocks_json : e->blocks_json;
@@ -2661,23 +2671,24 @@ core::result<std::string> fake_slack::deliver_block_action(std::string user, std
     target.user = user;
     target.message_ts = message_ts;
     target.ephemeral_source = e != nullptr;
-    json payload = {{"type", "block_actions"},
-                    {"user", s.user_ref(**u)},
-                    {"api_app_id", s.options.app_id},
-                    {"token", "fake-verification-token"},
-                    {"container",
-                     {{"type", "message"},
-                      {"message_ts", message_ts},
-                      {"channel_id", c.info.id},
-                      {"is_ephemeral", e != nullptr}}},
-                    {"trigger_id", s.issue_trigger(user)},
-                    {"team", s.team_ref()},
-                    {"enterprise", nullptr},
-                    {"is_enterprise_install", false},
-                    {"channel", {{"id", c.info.id}, {"name", c.is_im ? "directmessage" : c.info.name}}},
-                    {"state", {{"values", json::object()}}},
-                    {"response_url", s.issue_response_url(std::move(target))},
-                    {"actions", json::array({std::move(action)})}};
+    json payload = {
+        {"type", "block_actions"},
+        {"user", s.user_ref(**u)},
+        {"api_app_id", s.options.app_id},
+        {"token", "fake-verification-token"},
+        {"container",
+         {{"type", "message"},
+          {"message_ts", message_ts},
+          {"channel_id", c.info.id},
+          {"is_ephemeral", e != nullptr}}},
+        {"trigger_id", s.issue_trigger(user)},
+        {"team", s.team_ref()},
+        {"enterprise", nullptr},
+        {"is_enterprise_install", false},
+        {"channel", {{"id", c.info.id}, {"name", c.is_im ? "directmessage" : c.info.name}}},
+        {"state", {{"values", json::object()}}},
+        {"response_url", s.issue_response_url(std::move(target))},
+        {"actions", json::array({std::move(action)})}};
     if (m) {
         payload["message"] = s.message_json(c, *m);
     }
@@ -2691,9 +2702,8 @@ core::result<std::string> fake_slack::deliver_block_action(std::string user, std
     return s.push_envelope(std::move(doc), "interactive", "block_actions", std::move(ex));
 }
 
-core::result<std::string> fake_slack::deliver_view_submission(std::string user,
-                                                               std::string view_id,
-                                                               std::string state_values_json) {
+core::result<std::string> fake_slack::deliver_view_submission(std::string user, std::string view_id,
+                                                              std::string state_values_json) {
     auto& s = *state_;
     auto u = s.need_user(user);
     if (!u) {
@@ -2701,9 +2711,9 @@ core::result<std::string> fake_slack::deliver_view_submission(std::string user,
     }
     auto* v = s.find_view(view_id);
     if (!v || !v->open) {
-        return core::make_error(core::errc::not_found,
-                                fmt::format("no open view {}; open one with views.open first",
-                                            view_id));
+        return core::make_error(
+            core::errc::not_found,
+            fmt::format("no open view {}; open one with views.open first", view_id));
     }
     auto values = json::parse(state_values_json, nullptr, false);
     if (!values.is_object()) {

@@ -79,8 +79,8 @@ struct slack_rate_limits {
 struct fake_slack_options {
     /// TLS server context (see make_server_tls_context); null = http:// and ws://.
     std::shared_ptr<boost::asio::ssl::context> tls;
-    std::uint16_t port = 0;  ///< 0 = any free port
-    std::string bot_token = "xoxb-tugboat-sandbox";   ///< accepted for Web API methods
+    std::uint16_t port = 0;                            ///< 0 = any free port
+    std::string bot_token = "xoxb-tugboat-sandbox";    ///< accepted for Web API methods
     std::string app_token = "xapp-1-tugboat-sandbox";  ///< accepted for apps.connections.open
     std::string team_id = "T0TUGBOAT";
     std::string team_domain = "tugboat";
@@ -138,8 +138,8 @@ struct slack_message {
     /// How it got here: "chat.postMessage", "response_url", "ack", "files.completeUploadExternal"
     /// for the bot; "person" for delivered user messages.
     std::string via;
-    std::vector<slack_message_version> edits;                  ///< oldest first
-    std::string edited_ts;  ///< when it was last edited, "" if never
+    std::vector<slack_message_version> edits;  ///< oldest first
+    std::string edited_ts;                     ///< when it was last edited, "" if never
     std::map<std::string, std::vector<std::string>> reactions;  ///< emoji name → user IDs
     std::vector<std::string> files;                             ///< file IDs shared with it
 
@@ -156,7 +156,7 @@ struct slack_ephemeral {
     std::string thread_ts;
     std::string text;
     std::string blocks_json;
-    std::string via;  ///< "chat.postEphemeral", "response_url", "ack", "slackbot"
+    std::string via;        ///< "chat.postEphemeral", "response_url", "ack", "slackbot"
     bool replaced = false;  ///< a later response_url post replaced it
 };
 
@@ -183,7 +183,7 @@ struct slack_view {
     std::string external_id;
     std::string callback_id;
     bool open = true;
-    std::string errors_json;          ///< the last response_action "errors" map, "" if none
+    std::string errors_json;           ///< the last response_action "errors" map, "" if none
     std::vector<std::string> history;  ///< earlier `json` values, oldest first
 };
 
@@ -216,8 +216,8 @@ struct slack_envelope {
     std::string envelope_id;  ///< of the first delivery
     std::string type;         ///< "events_api", "slash_commands", "interactive" ("" for raw)
     std::string kind;  ///< "app_mention", "message", "/deploy", "block_actions", "view_submission"
-    std::string event_id;  ///< events_api only
-    std::string json;      ///< the envelope as first built
+    std::string event_id;                    ///< events_api only
+    std::string json;                        ///< the envelope as first built
     std::vector<slack_delivery> deliveries;  ///< empty while no connection was open
     bool acked = false;
     std::size_t ack_connection = 0;
@@ -371,8 +371,8 @@ public:
     /// `user` presses the element `action_id` of the message (or ephemeral) `message_ts`,
     /// sending `value`. Fails with not_found when there is no such message.
     core::result<std::string> deliver_block_action(std::string user, std::string channel,
-                                                   std::string message_ts,
-                                                   std::string action_id, std::string value);
+                                                   std::string message_ts, std::string action_id,
+                                                   std::string value);
     /// `user` submits the open view `view_id` with `state_values_json` (the view's
     /// state.values object: {"block":{"action":{"type":"plain_text_input","value":"x"}}}).
     core::result<std::string> deliver_view_submission(std::string user, std::string view_id,

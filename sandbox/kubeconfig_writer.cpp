@@ -83,8 +83,8 @@ std::string make_kubeconfig(const std::vector<kubeconfig_context>& contexts,
             out += fmt::format("    token: {}\n", quoted(c.token));
         }
         if (!c.client_cert_pem.empty()) {
-            out += fmt::format("    client-certificate-data: {}\n",
-                               base64_encode(c.client_cert_pem));
+            out +=
+                fmt::format("    client-certificate-data: {}\n", base64_encode(c.client_cert_pem));
             out += fmt::format("    client-key-data: {}\n", base64_encode(c.client_key_pem));
         }
     }

@@ -5,6 +5,7 @@
 #include "tests/support/run_test.hpp"
 #include "tests/support/test_ca_fixture.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
@@ -16,7 +17,6 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <catch2/catch.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -292,8 +292,8 @@ TEST_CASE("fake_slack: auth.test and token checks", "[loopback]") {
 TEST_CASE("fake_slack: chat.postMessage stores messages and threads", "[loopback]") {
     fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
-        auto root = co_await f.api(
-            "chat.postMessage", R"({"channel":"C0DEPLOYS","text":"Deploying payments-api"})");
+        auto root = co_await f.api("chat.postMessage",
+                                   R"({"channel":"C0DEPLOYS","text":"Deploying payments-api"})");
         REQUIRE(root["ok"] == true);
         CHECK(root["channel"] == "C0DEPLOYS");
         CHECK(root["message"]["bot_id"] == "B0TUGBOAT");
@@ -339,9 +339,8 @@ TEST_CASE("fake_slack: chat.postMessage rejects what Slack rejects", "[loopback]
         CHECK(outside["error"] == "not_in_channel");
         auto empty = co_await f.api("chat.postMessage", R"({"channel":"C0DEPLOYS"})");
         CHECK(empty["error"] == "no_text");
-        auto bad = co_await f.api(
-            "chat.postMessage",
-            R"({"channel":"C0DEPLOYS","text":"x","blocks":[{"type":"section"},
+        auto bad = co_await f.api("chat.postMessage",
+                                  R"({"channel":"C0DEPLOYS","text":"x","blocks":[{"type":"section"},
                {"type":"actions","elements":[{"type":"button","action_id":"a"}]}]})");
         CHECK(bad["error"] == "invalid_blocks");
         auto messages = bad["response_metadata"]["messages"].dump();
@@ -355,8 +354,8 @@ TEST_CASE("fake_slack: chat.postMessage rejects what Slack rejects", "[loopback]
         auto truncated = co_await f.api("chat.postMessage", long_text.dump());
         CHECK(truncated["ok"] == true);
         CHECK(truncated["warning"] == "message_truncated");
-        auto not_json = co_await f.post(f.slack.api_url() + "chat.postMessage",
-                                        "application/json", "{nope");
+        auto not_json =
+            co_await f.post(f.slack.api_url() + "chat.postMessage", "application/json", "{nope");
         CHECK(json::parse(not_json.body)["error"] == "invalid_json");
     }());
     REQUIRE(f.slack.messages("C0DEPLOYS").size() == 1);
@@ -380,8 +379,8 @@ TEST_CASE("fake_slack: updates, deletes, reactions and ephemerals", "[loopback]"
         upd["text"] = std::string(4001, 'x');
         auto too_long = co_await f.api("chat.update", upd.dump());
         CHECK(too_long["error"] == "msg_too_long");
-        auto gone = co_await f.api("chat.update",
-                                   R"({"channel":"C0DEPLOYS","ts":"1.000001","text":"x"})");
+        auto gone =
+            co_await f.api("chat.update", R"({"channel":"C0DEPLOYS","ts":"1.000001","text":"x"})");
         CHECK(gone["error"] == "message_not_found");
 
         // A person's message cannot be edited or deleted by the bot.
@@ -475,7 +474,8 @@ TEST_CASE("fake_slack: files upload v2 flow", "[loopback]") {
         CHECK(sent.status == 200);
         CHECK(sent.body == "OK - 11");
 
-        auto early = co_await f.api("files.completeUploadExternal", R"({"files":[{"id":"F0NOPE"}]})");
+        auto early =
+            co_await f.api("files.completeUploadExternal", R"({"files":[{"id":"F0NOPE"}]})");
         CHECK(early["error"] == "file_not_found");
         auto complete = json{{"files", json::array({{{"id", file_id}, {"title", "Build log"}}})},
                              {"channel_id", "C0DEPLOYS"},
@@ -505,8 +505,8 @@ TEST_CASE("fake_slack: injected 429, 5xx, missing_scope and drops", "[loopback]"
     f.slack.inject_error("*", 1, "fatal_error");
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         const std::string post = R"({"channel":"C0DEPLOYS","text":"x"})";
-        auto limited = co_await f.post(f.slack.api_url() + "chat.postMessage", "application/json",
-                                       post);
+        auto limited =
+            co_await f.post(f.slack.api_url() + "chat.postMessage", "application/json", post);
         CHECK(limited.status == 429);
         CHECK(limited.header("Retry-After") == "7");
         CHECK(json::parse(limited.body) == json{{"ok", false}, {"error", "ratelimited"}});
@@ -556,7 +556,8 @@ TEST_CASE("fake_slack: rate limits are measured, and enforced when asked", "[loo
                 co_await f.api("chat.postMessage", R"({"channel":"C0DEPLOYS","text":"x"})");
             CHECK(posted["ok"] == true);  // measured only
         }
-        auto other_channel = co_await f.api("chat.postMessage", R"({"channel":"C0ORDERS","text":"x"})");
+        auto other_channel =
+            co_await f.api("chat.postMessage", R"({"channel":"C0ORDERS","text":"x"})");
         CHECK(other_channel["ok"] == true);
         for (int i = 0; i < 3; ++i) {
             co_await f.form("users.info", "user=U0ALICE");
@@ -571,9 +572,9 @@ TEST_CASE("fake_slack: rate limits are measured, and enforced when asked", "[loo
         CHECK(refused.status == 429);
         REQUIRE(refused.header("Retry-After"));
         CHECK(std::stoi(*refused.header("Retry-After")) >= 1);
-        auto post_refused = co_await f.post(f.slack.api_url() + "chat.postMessage",
-                                            "application/json",
-                                            R"({"channel":"C0DEPLOYS","text":"x"})");
+        auto post_refused =
+            co_await f.post(f.slack.api_url() + "chat.postMessage", "application/json",
+                            R"({"channel":"C0DEPLOYS","text":"x"})");
         CHECK(post_refused.status == 429);
     }());
     CHECK(f.slack.messages("C0DEPLOYS").size() == 5);
@@ -817,8 +818,9 @@ TEST_CASE("fake_slack: block actions and response_url", "[loopback]") {
         co_await client->write(ack(env));
 
         auto response_url = p["response_url"].get<std::string>();
-        auto replaced = co_await f.post(response_url, "application/json",
-                                        R"({"replace_original":true,"text":"Approved by bob"})", "");
+        auto replaced =
+            co_await f.post(response_url, "application/json",
+                            R"({"replace_original":true,"text":"Approved by bob"})", "");
         CHECK(replaced.status == 200);
         auto in_channel = co_await f.post(
             response_url, "application/json",
@@ -850,15 +852,15 @@ TEST_CASE("fake_slack: modals open with a fresh trigger and take submissions", "
         REQUIRE(f.slack.deliver_slash_command("U0ALICE", "C0DEPLOYS", "/deploy", ""));
         auto env = co_await client->read_json();
         co_await client->write(ack(env));
-        auto view = json{{"type", "modal"},
-                         {"callback_id", "deploy-form"},
-                         {"title", {{"type", "plain_text"}, {"text", "Deploy"}}},
-                         {"blocks", json::array({{{"type", "input"},
-                                                  {"block_id", "service"},
-                                                  {"label", {{"type", "plain_text"}, {"text", "Service"}}},
-                                                  {"element",
-                                                   {{"type", "plain_text_input"},
-                                                    {"action_id", "value"}}}}})}};
+        auto view = json{
+            {"type", "modal"},
+            {"callback_id", "deploy-form"},
+            {"title", {{"type", "plain_text"}, {"text", "Deploy"}}},
+            {"blocks",
+             json::array({{{"type", "input"},
+                           {"block_id", "service"},
+                           {"label", {{"type", "plain_text"}, {"text", "Service"}}},
+                           {"element", {{"type", "plain_text_input"}, {"action_id", "value"}}}}})}};
         auto args = json{{"trigger_id", env["payload"]["trigger_id"]}, {"view", view}};
         auto opened = co_await f.api("views.open", args.dump());
         REQUIRE(opened["ok"] == true);
@@ -872,7 +874,8 @@ TEST_CASE("fake_slack: modals open with a fresh trigger and take submissions", "
         CHECK(bogus_trigger["error"] == "invalid_trigger_id");
 
         REQUIRE(f.slack.deliver_view_submission(
-            "U0ALICE", view_id, R"({"service":{"value":{"type":"plain_text_input","value":"nope"}}})"));
+            "U0ALICE", view_id,
+            R"({"service":{"value":{"type":"plain_text_input","value":"nope"}}})"));
         auto submitted = co_await client->read_json();
         CHECK(submitted["payload"]["type"] == "view_submission");
         CHECK(submitted["accepts_response_payload"] == true);
@@ -901,8 +904,8 @@ TEST_CASE("fake_slack: raw payloads and unexpected frames", "[loopback]") {
         co_await client->write(ack(env));
         co_await f.expect([&] { return f.slack.acked_count() == 1; });
     }());
-    CHECK(f.slack.unexpected_frames() == std::vector<std::string>{"garbage",
-                                                                  R"({"envelope_id":"unknown"})"});
+    CHECK(f.slack.unexpected_frames() ==
+          std::vector<std::string>{"garbage", R"({"envelope_id":"unknown"})"});
     CHECK(f.slack.envelope("raw-1")->acked);
 }
 
