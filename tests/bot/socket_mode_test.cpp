@@ -207,7 +207,10 @@ TEST_CASE("socket_mode: connects, says ready after hello and shuts down cleanly"
     h.start();
     run_test(h.ioc, [&]() -> asio::awaitable<void> {
         CHECK_FALSE(h.client->ready());
-        REQUIRE(co_await h.ready(2));
+        {
+            auto awaited = co_await h.ready(2);
+            REQUIRE(awaited);
+        }
         CHECK(h.client->ready());
         auto opens = h.fake.calls("apps.connections.open");
         REQUIRE(opens.size() == 2);
@@ -225,7 +228,10 @@ TEST_CASE("socket_mode: connects, says ready after hello and shuts down cleanly"
         // A close handshake, not the close_timeout's forced reset.
         CHECK(took < 900ms);
         condition closed = [&] { return h.fake.open_connections() == 0; };
-        CHECK(co_await h.until_fake(closed));
+        {
+            auto awaited = co_await h.until_fake(closed);
+            CHECK(awaited);
+        }
         CHECK_FALSE(h.client->ready());
         CHECK(h.client->stats().gaps == 0);
     }());
@@ -240,7 +246,10 @@ TEST_CASE("socket_mode: every kind of envelope becomes an event and is acked", "
     });
     h.start();
     run_test(h.ioc, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await h.ready());
+        {
+            auto awaited = co_await h.ready();
+            REQUIRE(awaited);
+        }
         auto slash = h.fake.deliver_slash_command("U0ALICE", "C0DEPLOYS", "/deploy",
                                                   "payments-api beta v1.2.3");
         REQUIRE(slash);
@@ -253,9 +262,15 @@ TEST_CASE("socket_mode: every kind of envelope becomes an event and is acked", "
         REQUIRE(channel_message);
 
         condition all_acked = [&] { return h.fake.acked_count() == 4; };
-        REQUIRE(co_await h.until_fake(all_acked));
+        {
+            auto awaited = co_await h.until_fake(all_acked);
+            REQUIRE(awaited);
+        }
         condition three = [&] { return h.events.size() == 3; };
-        REQUIRE(co_await h.until_client(three));
+        {
+            auto awaited = co_await h.until_client(three);
+            REQUIRE(awaited);
+        }
 
         const auto& cmd = h.events.at(0);
         CHECK(cmd.kind == event_kind::slash_command);
@@ -291,7 +306,10 @@ TEST_CASE("socket_mode: every kind of envelope becomes an event and is acked", "
                                                  "deploy.approve", "42");
         REQUIRE(click);
         condition four = [&] { return h.events.size() == 4; };
-        REQUIRE(co_await h.until_client(four));
+        {
+            auto awaited = co_await h.until_client(four);
+            REQUIRE(awaited);
+        }
         CHECK(h.events.back().kind == event_kind::button);
         CHECK(h.events.back().action_id == "deploy.approve");
         CHECK(h.events.back().action_value == "42");
@@ -319,7 +337,10 @@ TEST_CASE("socket_mode: acks go out at once while handlers are slow", "[loopback
     run_test(
         h.ioc,
         [&]() -> asio::awaitable<void> {
-            REQUIRE(co_await h.ready());
+            {
+                auto awaited = co_await h.ready();
+                REQUIRE(awaited);
+            }
             constexpr int n = 500;
             for (int i = 0; i < n; ++i) {
                 auto id = h.fake.deliver_slash_command("U0ALICE", "C0DEPLOYS", "/status",
@@ -327,9 +348,15 @@ TEST_CASE("socket_mode: acks go out at once while handlers are slow", "[loopback
                 REQUIRE(id);
             }
             condition all_acked = [&] { return h.fake.acked_count() == n; };
-            REQUIRE(co_await h.until_fake(all_acked, 5s));
+            {
+                auto awaited = co_await h.until_fake(all_acked, 5s);
+                REQUIRE(awaited);
+            }
             condition all_events = [&] { return h.events.size() == n; };
-            REQUIRE(co_await h.until_client(all_events, 5s));
+            {
+                auto awaited = co_await h.until_client(all_events, 5s);
+                REQUIRE(awaited);
+            }
             std::chrono::microseconds worst{0};
             for (const auto& env : h.fake.envelopes()) {
                 CHECK(env.acked);
@@ -366,19 +393,31 @@ TEST_CASE("socket_mode: a re-delivered envelope is handled once", "[loopback]") 
     });
     h.start();
     run_test(h.ioc, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await h.ready());
+        {
+            auto awaited = co_await h.ready();
+            REQUIRE(awaited);
+        }
         // While the fake reads nothing our acks go unseen, as when they are lost on the way.
         h.fake.stall(true);
         auto id =
             h.fake.deliver_app_mention("U0ALICE", "C0DEPLOYS", "<@U0TUGBOAT> deploy api beta");
         REQUIRE(id);
         condition redelivered = [&] { return h.fake.redeliveries() >= 2; };
-        REQUIRE(co_await h.until_fake(redelivered));
+        {
+            auto awaited = co_await h.until_fake(redelivered);
+            REQUIRE(awaited);
+        }
         condition seen_all = [&] { return h.client->stats().envelopes >= 3; };
-        REQUIRE(co_await h.until_client(seen_all));
+        {
+            auto awaited = co_await h.until_client(seen_all);
+            REQUIRE(awaited);
+        }
         h.fake.stall(false);
         condition acked = [&] { return h.fake.envelope(*id)->acked; };
-        REQUIRE(co_await h.until_fake(acked));
+        {
+            auto awaited = co_await h.until_fake(acked);
+            REQUIRE(awaited);
+        }
 
         CHECK(h.events.size() == 1);
         CHECK(h.events_of(event_kind::mention) == 1);
@@ -423,12 +462,18 @@ TEST_CASE("socket_mode: a re-delivery after a restart is caught by the inbox", "
         record(first);
         first.start();
         run_test(first.ioc, [&]() -> asio::awaitable<void> {
-            REQUIRE(co_await first.ready());
+            {
+                auto awaited = co_await first.ready();
+                REQUIRE(awaited);
+            }
             auto id = first.fake.deliver_slash_command("U0ALICE", "C0DEPLOYS", "/deploy",
                                                        "payments-api prod v2");
             REQUIRE(id);
             condition one = [&] { return handled.size() == 1; };
-            REQUIRE(co_await first.until_client(one));
+            {
+                auto awaited = co_await first.until_client(one);
+                REQUIRE(awaited);
+            }
             envelope_json = first.fake.envelope(*id)->json;
             co_await first.stop_and_wait();
         }());
@@ -441,15 +486,24 @@ TEST_CASE("socket_mode: a re-delivery after a restart is caught by the inbox", "
     record(second);
     second.start();
     run_test(second.ioc, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await second.ready());
+        {
+            auto awaited = co_await second.ready();
+            REQUIRE(awaited);
+        }
         auto again = nlohmann::json::parse(envelope_json);
         again["envelope_id"] = "redelivered-after-restart";
         auto id = second.fake.deliver_raw(again.dump());
         REQUIRE(id == "redelivered-after-restart");
         condition acked = [&] { return second.fake.envelope(id)->acked; };
-        REQUIRE(co_await second.until_fake(acked));
+        {
+            auto awaited = co_await second.until_fake(acked);
+            REQUIRE(awaited);
+        }
         condition batch = [&] { return second.batches == 1; };
-        REQUIRE(co_await second.until_client(batch));
+        {
+            auto awaited = co_await second.until_client(batch);
+            REQUIRE(awaited);
+        }
         CHECK(handled.size() == 1);  // not twice
     }());
 }
@@ -460,7 +514,10 @@ TEST_CASE("socket_mode: refresh_requested replaces sockets without a gap", "[loo
     harness h(true);
     h.start();
     run_test(h.ioc, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await h.ready());
+        {
+            auto awaited = co_await h.ready();
+            REQUIRE(awaited);
+        }
         REQUIRE(h.fake.total_connections() == 2);
         // Slack closes the old sockets on its own a while later; we must not wait for that.
         h.fake.send_disconnect_all(reason, 2s);
@@ -471,15 +528,25 @@ TEST_CASE("socket_mode: refresh_requested replaces sockets without a gap", "[loo
         condition replaced = [&] {
             return h.client->stats().reconnects == 2 && h.client->stats().open_connections == 2;
         };
-        REQUIRE(co_await h.until_client(replaced));
+        {
+            auto awaited = co_await h.until_client(replaced);
+            REQUIRE(awaited);
+        }
         condition old_closed = [&] { return h.fake.open_connections() == 2; };
-        REQUIRE(co_await h.until_fake(old_closed, 1500ms));  // before the fake's own close
+        auto closed_first = co_await h.until_fake(old_closed, 1500ms);
+        REQUIRE(closed_first);  // before the fake's own close
         CHECK(h.fake.total_connections() == 4);
         CHECK(h.client->stats().gaps == 0);
         condition all_acked = [&] { return h.fake.acked_count() == 20; };
-        REQUIRE(co_await h.until_fake(all_acked));
+        {
+            auto awaited = co_await h.until_fake(all_acked);
+            REQUIRE(awaited);
+        }
         condition all_handled = [&] { return h.events.size() == 20; };
-        REQUIRE(co_await h.until_client(all_handled));
+        {
+            auto awaited = co_await h.until_client(all_handled);
+            REQUIRE(awaited);
+        }
         CHECK(h.fake.redeliveries() == 0);
         // Only the replacements are left.
         for (const auto& c : h.fake.connections()) {
@@ -493,12 +560,18 @@ TEST_CASE("socket_mode: reconnects after an abrupt drop", "[loopback]") {
     harness h(true);
     h.start();
     run_test(h.ioc, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await h.ready());
+        {
+            auto awaited = co_await h.ready();
+            REQUIRE(awaited);
+        }
         REQUIRE(h.fake.drop_connection(1));
         condition back = [&] {
             return h.client->stats().reconnects == 1 && h.client->stats().open_connections == 2;
         };
-        REQUIRE(co_await h.until_client(back));
+        {
+            auto awaited = co_await h.until_client(back);
+            REQUIRE(awaited);
+        }
         CHECK(h.fake.total_connections() == 3);
         CHECK(h.client->stats().gaps == 0);  // the other socket stayed up
         CHECK(h.sink.text().find("reason=dropped") != std::string::npos);
@@ -511,12 +584,18 @@ TEST_CASE("socket_mode: reconnects after an abrupt drop", "[loopback]") {
         condition again = [&] {
             return h.client->stats().reconnects == 3 && h.client->stats().open_connections == 2;
         };
-        REQUIRE(co_await h.until_client(again));
+        {
+            auto awaited = co_await h.until_client(again);
+            REQUIRE(awaited);
+        }
         CHECK(h.client->stats().gaps == 1);
         auto id = h.fake.deliver_dm("U0BOB", "help");
         REQUIRE(id);
         condition handled = [&] { return h.events.size() == 1; };
-        CHECK(co_await h.until_client(handled));
+        {
+            auto awaited = co_await h.until_client(handled);
+            CHECK(awaited);
+        }
     }());
 }
 
@@ -527,13 +606,19 @@ TEST_CASE("socket_mode: a dead connection is detected and replaced", "[loopback]
     });
     h.start();
     run_test(h.ioc, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await h.ready(1));
+        {
+            auto awaited = co_await h.ready(1);
+            REQUIRE(awaited);
+        }
         // The fake stops reading (after the ack of one more envelope), so our pings go
         // unanswered, like on a half-open TCP connection.
         h.fake.stall(true);
         REQUIRE(h.fake.deliver_dm("U0ALICE", "help"));
         condition noticed = [&] { return h.client->stats().connects >= 2; };
-        REQUIRE(co_await h.until_client(noticed));
+        {
+            auto awaited = co_await h.until_client(noticed);
+            REQUIRE(awaited);
+        }
         h.fake.stall(false);
         CHECK(h.sink.text().find("dead connection") != std::string::npos);
         CHECK(h.client->stats().reconnects >= 1);
@@ -585,13 +670,22 @@ TEST_CASE("socket_mode: link_disabled backs off long and logs an error", "[loopb
     harness h(false, {}, [](bot::socket_mode_options& o) { o.connections = 1; });
     h.start();
     run_test(h.ioc, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await h.ready(1));
+        {
+            auto awaited = co_await h.ready(1);
+            REQUIRE(awaited);
+        }
         const auto before = steady::now();
         REQUIRE(h.fake.send_disconnect(1, "link_disabled"));
         condition gone = [&] { return h.client->stats().open_connections == 0; };
-        REQUIRE(co_await h.until_client(gone));
+        {
+            auto awaited = co_await h.until_client(gone);
+            REQUIRE(awaited);
+        }
         condition back = [&] { return h.client->stats().open_connections == 1; };
-        REQUIRE(co_await h.until_client(back));
+        {
+            auto awaited = co_await h.until_client(back);
+            REQUIRE(awaited);
+        }
         CHECK(steady::now() - before >= 300ms);  // long_delay, not the 20 ms backoff
         CHECK(h.sink.text().find("event=socket_mode_unavailable") != std::string::npos);
     }());
@@ -601,7 +695,10 @@ TEST_CASE("socket_mode: bad frames and payloads are acked, counted and survived"
     harness h(false);
     h.start();
     run_test(h.ioc, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await h.ready());
+        {
+            auto awaited = co_await h.ready();
+            REQUIRE(awaited);
+        }
         h.fake.deliver_raw("this is not json");
         auto bad_payload = h.fake.deliver_raw(
             R"({"envelope_id":"bad-1","type":"events_api","payload":{"type":"event_callback"}})");
@@ -609,15 +706,24 @@ TEST_CASE("socket_mode: bad frames and payloads are acked, counted and survived"
         condition acked = [&] {
             return h.fake.envelope(bad_payload)->acked && h.fake.envelope(unknown)->acked;
         };
-        REQUIRE(co_await h.until_fake(acked));
+        {
+            auto awaited = co_await h.until_fake(acked);
+            REQUIRE(awaited);
+        }
         condition counted = [&] { return h.client->stats().invalid == 2; };
-        REQUIRE(co_await h.until_client(counted));
+        {
+            auto awaited = co_await h.until_client(counted);
+            REQUIRE(awaited);
+        }
         CHECK(h.events.empty());
         CHECK(h.client->stats().open_connections == 2);
         // Still serving.
         REQUIRE(h.fake.deliver_dm("U0ALICE", "help"));
         condition one = [&] { return h.events.size() == 1; };
-        CHECK(co_await h.until_client(one));
+        {
+            auto awaited = co_await h.until_client(one);
+            CHECK(awaited);
+        }
     }());
 }
 
@@ -628,7 +734,10 @@ TEST_CASE("socket_mode: cancelling run() is a clean shutdown", "[loopback]") {
         condition up = [&] { return h.client->ready(); };
         auto serve = h.client->run();
         auto watch = [&]() -> asio::awaitable<void> {
-            REQUIRE(co_await h.until_client(up));
+            {
+                auto awaited = co_await h.until_client(up);
+                REQUIRE(awaited);
+            }
             REQUIRE(h.fake.open_connections() == 2);
         };
         auto watcher = watch();
@@ -639,6 +748,9 @@ TEST_CASE("socket_mode: cancelling run() is a clean shutdown", "[loopback]") {
         CHECK(steady::now() - begin < 900ms);  // close handshakes, not close_timeout resets
         CHECK(h.client->stats().open_connections == 0);
         condition closed = [&] { return h.fake.open_connections() == 0; };
-        CHECK(co_await h.until_fake(closed));
+        {
+            auto awaited = co_await h.until_fake(closed);
+            CHECK(awaited);
+        }
     }());
 }
