@@ -164,9 +164,9 @@ boost::asio::awaitable<core::result<void>> slack_chat::upload(std::string channe
 }
 
 boost::asio::awaitable<core::result<void>> slack_chat::respond(std::string response_url,
-                                                               message msg, bool in_channel) {
+                                                               message msg) {
     json body = payload(msg);
-    body["response_type"] = in_channel ? "in_channel" : "ephemeral";
+    body["response_type"] = "ephemeral";
     auto r = co_await api_.post_response_url(std::move(response_url), body.dump());
     if (!r || !r->ok) {
         co_return failure("response_url", r, "the conversation");

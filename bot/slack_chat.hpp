@@ -35,9 +35,8 @@ public:
                                                       std::string filename, std::string content,
                                                       std::string title) override;
 
-    /// Answers through an interaction's response_url (ephemeral unless `in_channel`).
     boost::asio::awaitable<core::result<void>> respond(std::string response_url,
-                                                       commands::message msg, bool in_channel);
+                                                       commands::message msg) override;
 
 private:
     boost::asio::awaitable<core::result<commands::message_ref>> post_message(

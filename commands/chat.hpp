@@ -46,6 +46,11 @@ public:
                                                                  std::string thread_ts,
                                                                  message msg) = 0;
 
+    /// Answers a slash command or button press through its response_url: visible only to
+    /// the person, and unlike `ephemeral` it works where the bot is not a channel member.
+    virtual boost::asio::awaitable<core::result<void>> respond(std::string response_url,
+                                                               message msg) = 0;
+
     /// Sends `msg` to `user` in their DM with the bot, opening the conversation if needed.
     virtual boost::asio::awaitable<core::result<message_ref>> dm(std::string user, message msg) = 0;
 

@@ -43,6 +43,12 @@ boost::asio::awaitable<core::result<void>> answer(chat& out, inbound_event ev, m
     switch (ev.kind) {
         case event_kind::slash_command:
         case event_kind::button:
+            if (!ev.response_url.empty()) {
+                auto responded = co_await out.respond(ev.response_url, msg);
+                if (responded) {
+                    co_return responded;
+                }
+            }
             if (!ev.channel.empty()) {
                 co_return co_await out.ephemeral(ev.channel, ev.actor, ev.thread_ts,
                                                  std::move(msg));

@@ -1,6 +1,5 @@
 // tugboat-sandbox: the whole bot in a terminal chat against local fake servers.
 
-#include "sandbox/console_chat.hpp"
 #include "sandbox/sandbox_app.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -44,22 +43,26 @@ Starts Tugboat against local fake Jenkins and Kubernetes servers and lets you ch
 asio::awaitable<void> interactive(sandbox_app& app, asio::io_context& ioc) {
     asio::posix::stream_descriptor in(ioc, ::dup(STDIN_FILENO));
     asio::streambuf buf;
+    if (!co_await app.ready()) {
+        co_return;
+    }
     while (true) {
         std::cout << "\nalice> " << std::flush;
         auto [ec, n] = co_await asio::async_read_until(in, buf, '\n', asio::as_tuple(asio::use_awaitable));
         if (ec) {
             std::cout << "\nbye\n";
-            co_return;
+            break;
         }
         std::string line(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) + n);
         buf.consume(n);
         if (line == "quit\n" || line == "exit\n") {
-            co_return;
+            break;
         }
         if (app.type(line)) {
             co_await app.settle();
         }
     }
+    co_await app.shutdown();
 }
 
 bool parse_number(const std::string& s, double& out) {
@@ -136,7 +139,12 @@ int main(int argc, char** argv) {
         for (std::string line; std::getline(*in, line);) {
             lines.push_back(line);
         }
-        asio::co_spawn(ioc, (*app)->run_script(std::move(lines)), [&](std::exception_ptr e, int r) {
+        auto scripted_run = [&](std::vector<std::string> todo) -> asio::awaitable<int> {
+            int r = co_await (*app)->run_script(std::move(todo));
+            co_await (*app)->shutdown();
+            co_return r;
+        };
+        asio::co_spawn(ioc, scripted_run(std::move(lines)), [&](std::exception_ptr e, int r) {
             rc = e ? 1 : r;
             ioc.stop();
         });

@@ -1,14 +1,12 @@
 #include "sandbox/sandbox_app.hpp"
 
 #include "bot/config_loader.hpp"
-#include "bot/dispatcher.hpp"
-#include "bot/router.hpp"
-#include "commands/command.hpp"
+#include "bot/app.hpp"
 #include "core/clock.hpp"
 #include "core/logger.hpp"
 #include "core/text.hpp"
-#include "core/work_tracker.hpp"
-#include "sandbox/console_chat.hpp"
+#include "sandbox/console_view.hpp"
+#include "sandbox/fake_slack.hpp"
 #include "sandbox/fake_jenkins.hpp"
 #include "sandbox/fake_kubernetes.hpp"
 #include "sandbox/http_server.hpp"
@@ -16,6 +14,7 @@
 #include "sandbox/test_ca.hpp"
 #include "storage/database.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -115,20 +114,16 @@ struct sandbox_app::state {
     fs::path work_dir;
     std::unique_ptr<core::log_sink> sink;
     std::unique_ptr<core::logger> log;
-    core::system_clock clock;
     core::config config;
-    std::optional<storage::database> db;
-    std::unique_ptr<console_chat> chat;
-    commands::command_registry registry;
-    bot::allow_all_policy policy;
-    std::unique_ptr<bot::router> router;
-    core::work_tracker tracker;
-    std::unique_ptr<bot::dispatcher> dispatcher;
+    std::unique_ptr<console_view> view;
+    std::optional<fake_slack> slack;
     std::optional<fake_jenkins> jenkins;
     std::map<std::string, std::unique_ptr<fake_kubernetes>> clusters;  // by config cluster name
+    std::unique_ptr<bot::app> bot;
+    bool bot_running = false;
+    std::string bot_failure;  // why the bot stopped, when it did on its own
     std::string default_user = "alice";
     std::string default_channel;
-    std::uint64_t typed = 0;
 
     explicit state(boost::asio::io_context& io) : ioc(io) {}
 };
@@ -136,7 +131,8 @@ struct sandbox_app::state {
 sandbox_app::sandbox_app(std::unique_ptr<state> s) : s_(std::move(s)) {}
 sandbox_app::~sandbox_app() = default;
 
-console_chat& sandbox_app::chat() { return *s_->chat; }
+console_view& sandbox_app::console() { return *s_->view; }
+fake_slack& sandbox_app::slack() { return *s_->slack; }
 const fs::path& sandbox_app::work_dir() const { return s_->work_dir; }
 
 namespace {
@@ -265,6 +261,27 @@ void seed_fakes(sandbox_app::state& s) {
     });
 }
 
+/// The fake Slack over TLS with the sandbox's CA, so the bot's wss:// path runs as in production.
+core::result<void> start_slack(sandbox_app::state& s, const test_pki& pki,
+                               std::map<std::string, std::string, std::less<>>& env) {
+    auto opts = sandbox_slack_workspace();
+    auto tls = make_server_tls_context(pki.server.cert_pem, pki.server.key_pem);
+    if (!tls) {
+        return tls.error();
+    }
+    opts.tls = *tls;
+    opts.log = s.log.get();
+    auto slack = fake_slack::start(s.ioc.get_executor(), opts);
+    if (!slack) {
+        return core::make_error(slack.error().code, "fake Slack: " + slack.error().message);
+    }
+    s.slack.emplace(std::move(*slack));
+    env["SLACK_API_URL"] = s.slack->api_url();
+    env["SLACK_BOT_TOKEN"] = opts.bot_token;
+    env["SLACK_APP_TOKEN"] = opts.app_token;
+    return core::ok();
+}
+
 core::result<std::unique_ptr<sandbox_app>> sandbox_app::start(boost::asio::io_context& ioc,
                                                               sandbox_options options,
                                                               std::ostream& out) {
@@ -292,13 +309,13 @@ core::result<std::unique_ptr<sandbox_app>> sandbox_app::start(boost::asio::io_co
     if (auto r = write_test_pki(pki, s->work_dir); !r) {
         return r.error();
     }
-
     std::map<std::string, std::string, std::less<>> env{
         {"SANDBOX_DIR", s->work_dir.string()},
-        {"SLACK_BOT_TOKEN", "xoxb-sandbox-bot-token"},
-        {"SLACK_APP_TOKEN", "xapp-sandbox-app-token"},
         {"JENKINS_API_TOKEN", "sandbox-jenkins-token"},
     };
+    if (auto r = start_slack(*s, pki, env); !r) {
+        return r.error();
+    }
     if (auto r = start_fakes(*s, pki, env); !r) {
         return r.error();
     }
@@ -316,22 +333,42 @@ core::result<std::unique_ptr<sandbox_app>> sandbox_app::start(boost::asio::io_co
     s->config = std::move(*cfg);
     seed_fakes(*s);
 
-    auto db = storage::database::open(s->config.bot.database, *s->log);
-    if (!db) {
-        return db.error();
+    s->view = std::make_unique<console_view>(out, console_options{options.width, options.ansi});
+    for (const auto& c : s->slack->options().channels) {
+        s->view->name_channel(c.id, "#" + c.name);
     }
-    s->db.emplace(std::move(*db));
-
-    s->chat = std::make_unique<console_chat>(out, s->config,
-                                             console_options{options.width, options.ansi});
-    s->registry = commands::make_registry();
-    s->router = std::make_unique<bot::router>(s->registry, s->config, *s->chat, *s->log, s->clock,
-                                              s->policy);
-    s->dispatcher = std::make_unique<bot::dispatcher>(ioc.get_executor(), *s->db, *s->router,
-                                                      s->tracker, *s->log, s->clock);
+    for (const auto& u : s->slack->options().users) {
+        s->view->name_channel(u.id, "@" + u.name);
+        s->view->name_channel(s->slack->dm_channel(u.id), "DM with @" + u.name);
+    }
+    s->view->follow(*s->slack);
     if (!s->config.channels.empty()) {
         s->default_channel = s->config.channels.front().id;
     }
+
+    auto bot = bot::app::create(ioc.get_executor(), s->config, *s->log);
+    if (!bot) {
+        return bot.error();
+    }
+    s->bot = std::move(*bot);
+    s->bot_running = true;
+    state* raw = s.get();
+    boost::asio::co_spawn(
+        ioc,
+        [raw]() -> boost::asio::awaitable<void> {
+            auto r = co_await raw->bot->run();
+            raw->bot_running = false;
+            if (!r) {
+                raw->bot_failure = r.error().message;
+                raw->view->echo(fmt::format("\n(the bot stopped: {})\n", r.error().message));
+            }
+        },
+        [raw](const std::exception_ptr& e) {
+            if (e) {
+                raw->bot_running = false;
+                raw->bot_failure = "crashed; see " + (raw->work_dir / "sandbox.log").string();
+            }
+        });
     s->log->info("sandbox_started", {{"dir", s->work_dir.string()}});
     return std::unique_ptr<sandbox_app>(new sandbox_app(std::move(s)));
 }
@@ -342,14 +379,30 @@ std::string sandbox_app::banner() const {
         channels += (channels.empty() ? "#" : ", #") + c.name;
     }
     return fmt::format(
-        "Tugboat sandbox — the real bot against local fakes; nothing leaves this machine.\n"
+        "Tugboat sandbox — the real bot against local fakes of Slack, Jenkins and Kubernetes;\n"
+        "nothing leaves this machine.\n"
         "  You are @alice. Others: @bob (SRE, approves prod), @carol, @dave.\n"
-        "  Channels: {}. Messages go to #{} unless you write \"#channel: …\".\n"
+        "  Channels: {}. Commands go to {} unless you write \"#channel: …\".\n"
         "  Try:  help    /deploy payments-api dev 1.4.2    @bob: help deploy\n"
-        "  Press a button by typing what it shows, e.g. deploy.approve 12. Quit with Ctrl-D.\n"
+        "  Press a button by typing what it shows, e.g. deploy.approve d-000012. Quit with Ctrl-D.\n"
         "  Bot log: {}\n",
-        channels, s_->chat->channel_label(s_->default_channel).substr(1),
+        channels, s_->view->channel_label(s_->default_channel),
         (s_->work_dir / "sandbox.log").string());
+}
+
+boost::asio::awaitable<bool> sandbox_app::ready() {
+    boost::asio::steady_timer timer(s_->ioc);
+    auto deadline = std::chrono::steady_clock::now() + s_->options.settle_timeout;
+    while (!s_->bot->ready()) {
+        if (!s_->bot_running || std::chrono::steady_clock::now() > deadline) {
+            s_->view->echo(fmt::format("\n(the bot did not connect to the fake Slack: {})\n",
+                                       s_->bot_failure.empty() ? "timed out" : s_->bot_failure));
+            co_return false;
+        }
+        timer.expires_after(std::chrono::milliseconds{2});
+        co_await timer.async_wait(boost::asio::use_awaitable);
+    }
+    co_return true;
 }
 
 bool sandbox_app::type(std::string_view line) {
@@ -357,35 +410,46 @@ bool sandbox_app::type(std::string_view line) {
     if (t.text.empty()) {
         return false;
     }
-    std::string user = t.user.empty() ? s_->default_user : lower_word(t.user);
-    std::string channel = s_->default_channel;
+    state& s = *s_;
+    std::string user = user_id_for(t.user.empty() ? s.default_user : lower_word(t.user));
+    std::string channel = s.default_channel;
     if (!t.channel.empty()) {
-        channel = t.channel;  // an unknown name stays as typed; the bot says it does not know it
-        for (const auto& c : s_->config.channels) {
+        channel.clear();
+        for (const auto& c : s.slack->options().channels) {
             if (c.name == t.channel) {
                 channel = c.id;
             }
         }
+        if (channel.empty()) {
+            std::string names;
+            for (const auto& c : s.slack->options().channels) {
+                names += (names.empty() ? "#" : ", #") + c.name;
+            }
+            s.view->echo(fmt::format("(sandbox: there is no channel #{}; the workspace has {})\n",
+                                     t.channel, names));
+            return false;
+        }
     }
-    commands::inbound_event ev;
-    if (auto pressed = s_->chat->press(t.text)) {
-        ev = std::move(*pressed);
+    core::result<std::string> sent = core::make_error(core::errc::invalid_argument, "");
+    const std::string mention = "@tugboat";
+    if (auto pressed = s.view->press(t.text)) {
+        sent = s.slack->deliver_block_action(user, pressed->channel, pressed->message_ts,
+                                             pressed->action_id, pressed->value);
     } else if (t.text.front() == '/') {
         auto space = t.text.find(' ');
-        std::string name = t.text.substr(0, space);
         std::string rest = space == std::string::npos ? "" : t.text.substr(space + 1);
-        ev.kind = commands::event_kind::slash_command;
-        ev.channel = channel;
-        ev.text = commands::slash_command_text(name, rest);
+        sent = s.slack->deliver_slash_command(user, channel, t.text.substr(0, space), rest);
+    } else if (t.text.starts_with(mention)) {
+        std::string text = fmt::format("<@{}>{}", s.slack->options().bot_user_id,
+                                       t.text.substr(mention.size()));
+        sent = s.slack->deliver_app_mention(user, channel, text);
     } else {
-        ev.kind = commands::event_kind::direct_message;
-        ev.channel = "D-" + user_id_for(user);
-        ev.text = t.text;
+        sent = s.slack->deliver_dm(user, t.text);
     }
-    ev.actor = user_id_for(user);
-    ev.actor_name = user;
-    ev.idempotency_key = fmt::format("sandbox-{}", ++s_->typed);
-    s_->dispatcher->submit(std::move(ev));
+    if (!sent) {
+        s.view->echo(fmt::format("(sandbox: Slack did not deliver that: {})\n", sent.error().message));
+        return false;
+    }
     return true;
 }
 
@@ -393,31 +457,47 @@ boost::asio::awaitable<bool> sandbox_app::settle() {
     boost::asio::steady_timer timer(s_->ioc);
     auto deadline = std::chrono::steady_clock::now() + s_->options.settle_timeout;
     int quiet = 0;
-    // Two quiet ticks in a row: work that just ended may have posted work that has not started.
-    while (quiet < 2) {
+    // Quiet = every envelope acked, no command running, no Slack call queued — three ticks in a
+    // row, because work that just ended may have started work that has not begun yet.
+    while (quiet < 3) {
         if (std::chrono::steady_clock::now() > deadline) {
             co_return false;
         }
         timer.expires_after(std::chrono::milliseconds{5});
         co_await timer.async_wait(boost::asio::use_awaitable);
-        quiet = s_->tracker.active() == 0 ? quiet + 1 : 0;
+        auto st = s_->bot->stats();
+        bool idle = s_->slack->in_flight() == 0 && st.in_progress == 0 && st.pending_calls == 0;
+        quiet = idle ? quiet + 1 : 0;
     }
     co_return true;
 }
 
+boost::asio::awaitable<void> sandbox_app::shutdown() {
+    s_->bot->stop();
+    boost::asio::steady_timer timer(s_->ioc);
+    for (int i = 0; i < 500 && s_->bot_running; ++i) {
+        timer.expires_after(std::chrono::milliseconds{10});
+        co_await timer.async_wait(boost::asio::use_awaitable);
+    }
+}
+
 boost::asio::awaitable<int> sandbox_app::run_script(std::vector<std::string> lines) {
+    if (!co_await ready()) {
+        co_return 1;
+    }
     int rc = 0;
     for (const auto& line : lines) {
         std::string_view text = core::trim(line);
-        if (text.empty() || text.front() == '#') {
+        // "# note" is a comment; "#payments: …" names a channel.
+        if (text.empty() || text == "#" || text.starts_with("# ")) {
             continue;
         }
         std::string who = split_prefix(text).user;
-        s_->chat->echo(fmt::format("\n{}> {}\n", who.empty() ? s_->default_user : who,
+        s_->view->echo(fmt::format("\n{}> {}\n", who.empty() ? s_->default_user : who,
                                    split_prefix(text).text));
         type(text);
         if (!co_await settle()) {
-            s_->chat->echo(fmt::format("\n(still working after {} s; going on)\n",
+            s_->view->echo(fmt::format("\n(still working after {} s; going on)\n",
                                        s_->options.settle_timeout.count() / 1000));
             rc = 1;
         }

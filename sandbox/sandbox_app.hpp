@@ -1,7 +1,9 @@
 #pragma once
 
-// The sandbox: the whole bot wired to a console chat and to fake Jenkins and Kubernetes servers
-// on 127.0.0.1, so a newcomer can try every command without Slack, Jenkins or a cluster.
+// The sandbox: the real bot (bot/app.hpp) against a fake Slack, a fake Jenkins and two fake
+// Kubernetes clusters on 127.0.0.1, so a newcomer can try every command without Slack, Jenkins
+// or a cluster. What people type is delivered by the fake Slack over Socket Mode (wss, test
+// CA); what the bot posts through the Web API is printed by a console view.
 
 #include "commands/event.hpp"
 #include "core/result.hpp"
@@ -18,7 +20,8 @@
 
 namespace tugboat::sandbox {
 
-class console_chat;
+class console_view;
+class fake_slack;
 
 struct sandbox_options {
     std::filesystem::path config;    ///< default: the bundled sandbox/sandbox.yaml
@@ -36,8 +39,9 @@ std::string user_id_for(std::string_view name);
 /// A running sandbox. Everything runs on the given io_context's thread.
 class sandbox_app {
 public:
-    /// Starts the fakes, writes the CA and kubeconfig to the work folder, loads the config and
-    /// opens the database. Errors say what failed (e.g. the config's problems, with lines).
+    /// Starts the fakes, writes the CA and kubeconfig to the work folder, loads the config,
+    /// opens the database and starts the bot. Errors say what failed (e.g. the config's
+    /// problems, with lines). Wait for ready() before typing.
     static core::result<std::unique_ptr<sandbox_app>> start(boost::asio::io_context& ioc,
                                                             sandbox_options options,
                                                             std::ostream& out);
@@ -45,9 +49,15 @@ public:
     sandbox_app(const sandbox_app&) = delete;
     sandbox_app& operator=(const sandbox_app&) = delete;
 
-    /// Handles one typed line as `default_user` would in Slack: "@bob: …" acts as bob, a line
-    /// starting with '/' is a slash command, a line matching a shown button presses it, anything
-    /// else is a DM to the bot. Returns false for an empty line.
+    /// Waits until the bot's Socket Mode connection is up; false (with the reason printed) when
+    /// the bot stopped or did not connect within `settle_timeout`.
+    boost::asio::awaitable<bool> ready();
+
+    /// Sends one typed line through the fake Slack as `default_user` would: "@bob: …" acts as
+    /// bob, "#payments: …" in another channel, a line starting with '/' is a slash command,
+    /// "@tugboat …" mentions the bot, a line matching a shown button presses it, anything else
+    /// is a DM to the bot. Returns false for an empty line or one that could not be delivered
+    /// (the reason is printed).
     bool type(std::string_view line);
 
     /// Waits until the work started so far has settled (finished, or waiting for a person);
@@ -58,7 +68,11 @@ public:
     /// some line did not settle in time.
     boost::asio::awaitable<int> run_script(std::vector<std::string> lines);
 
-    console_chat& chat();
+    /// Stops the bot (closing its connections) and waits for it; call before destroying.
+    boost::asio::awaitable<void> shutdown();
+
+    console_view& console();
+    fake_slack& slack();
     const std::filesystem::path& work_dir() const;
     /// One paragraph telling a newcomer what runs where and what to type.
     std::string banner() const;

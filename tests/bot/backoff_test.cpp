@@ -46,7 +46,7 @@ TEST_CASE("backoff: full jitter grows exponentially up to the cap", "[unit]") {
     CHECK(b.attempts() == 6);
 }
 
-TEST_CASE("backoff: full jitter spreads delays over [floor, base]", "[unit]") {
+TEST_CASE("backoff: full jitter spreads delays over floor..base", "[unit]") {
     SECTION("the bottom of the range is the floor, never zero") {
         backoff b(policy(jitter_kind::full), [] { return 0.0; });
         for (int i = 0; i < 10; ++i) {
@@ -70,7 +70,7 @@ TEST_CASE("backoff: decorrelated jitter builds on the previous delay", "[unit]")
     CHECK(b.next() == 1'000ms);  // capped
 }
 
-TEST_CASE("backoff: never outside [floor, cap] whatever the random source says", "[unit]") {
+TEST_CASE("backoff: never outside floor..cap whatever the random source says", "[unit]") {
     for (auto jitter : {jitter_kind::full, jitter_kind::decorrelated}) {
         for (double r : {-5.0, 0.0, 0.3, 0.99, 1.0, 7.0}) {
             backoff b(policy(jitter), [r] { return r; });
@@ -117,7 +117,7 @@ TEST_CASE("backoff: reset and healthy connections start over", "[unit]") {
     }
 }
 
-TEST_CASE("backoff: default random source stays in [0, 1)", "[unit]") {
+TEST_CASE("backoff: default random source stays in 0 (inclusive) to 1 (exclusive)", "[unit]") {
     auto r = default_random01();
     for (int i = 0; i < 1000; ++i) {
         double v = r();

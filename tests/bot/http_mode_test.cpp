@@ -278,7 +278,7 @@ TEST_CASE("http_mode: a stale or far-future timestamp gets 401", "[loopback]") {
     CHECK(f.events.size() == 1);
 }
 
-TEST_CASE("http_mode: Slack retries keep the event's key; http_timeout retries are only acked",
+TEST_CASE("http_mode: Slack retries keep the event's key, http_timeout retries are only acked",
           "[loopback]") {
     fixture f;
     auto first = f.signed_post(mention_body("Ev0RETRY"), json_type);

@@ -54,6 +54,10 @@ public:
         calls.push_back({"ephemeral", channel, user, thread_ts, std::move(msg)});
         co_return core::ok();
     }
+    boost::asio::awaitable<core::result<void>> respond(std::string url, message msg) override {
+        calls.push_back({"respond", url, {}, {}, std::move(msg)});
+        co_return core::ok();
+    }
     boost::asio::awaitable<core::result<message_ref>> dm(std::string user, message msg) override {
         calls.push_back({"dm", {}, user, {}, std::move(msg)});
         co_return message_ref{"D" + user, next_ts()};
@@ -344,7 +348,7 @@ TEST_CASE("router: buttons go to the action handler of their prefix", "[unit]") 
                                                 "`access.deny`)"));
 }
 
-TEST_CASE("router: modal events answer by DM; unhandled closes are ignored", "[unit]") {
+TEST_CASE("router: modal events answer by DM, unhandled closes are ignored", "[unit]") {
     fixture f;
     inbound_event submit;
     submit.kind = event_kind::modal_submission;

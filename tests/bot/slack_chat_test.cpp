@@ -116,7 +116,7 @@ TEST_CASE("slack_chat: 429 + Retry-After is honoured and the message still arriv
     CHECK(f.slack->calls("chat.postMessage").size() == 2);
 }
 
-TEST_CASE("slack_chat: 5xx is retried with backoff; a call that keeps failing is logged and counted",
+TEST_CASE("slack_chat: 5xx is retried with backoff, a call that keeps failing is logged and counted",
           "[slack_chat][loopback]") {
     fixture f;
     SECTION("transient") {

@@ -121,7 +121,7 @@ TEST_CASE("slack blocks: over-long texts are cut with an ellipsis at Slack's lim
     CHECK(code_points(text(button["confirm"]["deny"]["text"])) == 30);
 }
 
-TEST_CASE("slack blocks: cuts never split a character; astral characters count twice", "[unit]") {
+TEST_CASE("slack blocks: cuts never split a character, astral characters count twice", "[unit]") {
     message m;
     m.add(header{repeat("\u00e9", 200)}).add(section{repeat("\U0001F600", 2000), {}});
     json b = blocks_of(m);

@@ -1,8 +1,10 @@
-// The sandbox end to end, as a newcomer would use it: scripted lines through the real router,
-// commands and console chat.
+// The sandbox end to end, as a newcomer would use it: scripted lines delivered by the fake Slack
+// over Socket Mode to the real bot, whose Web API calls the console prints.
 
-#include "sandbox/console_chat.hpp"
+#include "sandbox/console_view.hpp"
+#include "sandbox/fake_slack.hpp"
 #include "sandbox/sandbox_app.hpp"
+#include "sandbox/slack_blocks.hpp"
 #include "tests/support/run_test.hpp"
 
 #include <catch2/catch.hpp>
@@ -35,13 +37,22 @@ TEST_CASE("sandbox --script: help, an unknown command and a typo'd service", "[l
     options.settle_timeout = std::chrono::seconds{20};
     auto app = sandbox::sandbox_app::start(ioc, options, out);
     REQUIRE(app);
-    int rc = test::run_test(ioc,
-                            (*app)->run_script({"help", "/deplyo payments-api beta 1.2.3",
-                                                "/deploy paymnets-api beta 1.2.3",
-                                                "@bob: help deploy"}),
-                            std::chrono::seconds{30});
+    std::vector<std::string> script{"help", "/deplyo payments-api beta 1.2.3",
+                                    "/deploy paymnets-api beta 1.2.3", "@bob: help deploy",
+                                    "@tugboat help status"};
+    int rc = test::run_test(
+        ioc,
+        [&]() -> boost::asio::awaitable<int> {
+            int r = co_await (*app)->run_script(script);
+            co_await (*app)->shutdown();
+            co_return r;
+        }(),
+        std::chrono::seconds{30});
     CHECK(rc == 0);
-    const std::string& t = (*app)->chat().transcript();
+    const std::string& t = (*app)->console().transcript();
+    // Everything went through Slack's wire protocol: the bot connected and acked every line.
+    CHECK((*app)->slack().calls("apps.connections.open").size() >= 1);
+    CHECK((*app)->slack().acked_count() == 5);
     // The generated help lists the commands.
     CHECK(t.find("Tugboat commands") != std::string::npos);
     CHECK(t.find("help deploy") != std::string::npos);
@@ -54,29 +65,29 @@ TEST_CASE("sandbox --script: help, an unknown command and a typo'd service", "[l
     // Acting as another user works and shows the command's generated help.
     CHECK(t.find("bob> help deploy") != std::string::npos);
     CHECK(t.find("/deploy history <service>") != std::string::npos);
+    // A mention in a channel is answered too.
+    CHECK(t.find("/status [service] [env]") != std::string::npos);
     std::filesystem::remove_all(options.work_dir);
 }
 
-TEST_CASE("sandbox: typing a shown button's action presses it", "[loopback]") {
-    boost::asio::io_context ioc;
-    std::ostringstream out;
-    core::config cfg;
-    sandbox::console_chat chat(out, cfg);
+TEST_CASE("sandbox: the console reads back exactly what the bot sent to Slack", "[unit]") {
     commands::message msg;
-    msg.add(commands::actions{{commands::button{"Approve", "deploy.approve", "12"}}});
-    std::optional<commands::message_ref> ref;
-    test::run_test(ioc, [&]() -> boost::asio::awaitable<void> {
-        auto posted = co_await chat.post("C0DEPLOYS", msg);
-        REQUIRE(posted);
-        ref = *posted;
-    }());
-    REQUIRE(ref);
-    CHECK(chat.transcript().find("deploy.approve 12") != std::string::npos);
-    auto pressed = chat.press("deploy.approve 12");
-    REQUIRE(pressed);
-    CHECK(pressed->kind == commands::event_kind::button);
-    CHECK(pressed->action_id == "deploy.approve");
-    CHECK(pressed->action_value == "12");
-    CHECK(pressed->message_ts == ref->ts);
-    CHECK_FALSE(chat.press("deploy.approve 13"));
+    msg.add(commands::header{"Deploy d-000012"})
+        .add(commands::section{"*payments-api* `1.4.2` to beta", {{"Phase", "building"}}})
+        .add(commands::context{{"asked by <@U0ALICE>"}})
+        .add(commands::code{"line 1\nline 2"})
+        .add(commands::divider{})
+        .add(commands::actions{{commands::button{"Approve", "deploy.approve", "d-000012"},
+                                commands::button{"Cancel", "deploy.cancel", "d-000012"}}});
+    auto back = sandbox::message_from_slack(commands::slack_fallback_text(msg),
+                                            commands::to_slack_blocks_json(msg));
+    CHECK(commands::to_terminal_text(back) == commands::to_terminal_text(msg));
+    CHECK(commands::to_terminal_text(back).find("type: deploy.approve d-000012") !=
+          std::string::npos);
+    SECTION("a plain-text message or unreadable blocks show the text") {
+        auto plain = sandbox::message_from_slack("just text", "");
+        CHECK(commands::to_terminal_text(plain).find("just text") != std::string::npos);
+        auto broken = sandbox::message_from_slack("fallback", "[{\"type\":");
+        CHECK(commands::to_terminal_text(broken).find("fallback") != std::string::npos);
+    }
 }

@@ -106,7 +106,7 @@ TEST_CASE("deploys: insert and get round-trip every field", "[unit]") {
     CHECK_FALSE(must(f.repo.get(id + 1)));
 }
 
-TEST_CASE("deploys: update is optimistic; a stale revision is a conflict", "[unit]") {
+TEST_CASE("deploys: update is optimistic, a stale revision is a conflict", "[unit]") {
     fixture f;
     auto d = f.add("payments", "prod", "1.0.0");
     auto stale = d;

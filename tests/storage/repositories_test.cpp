@@ -310,7 +310,7 @@ TEST_CASE("audit: the database refuses to change or delete entries", "[unit]") {
 
 // ---- faq ----
 
-TEST_CASE("faq: documents upsert by path; sections are replaced together", "[unit]") {
+TEST_CASE("faq: documents upsert by path, sections are replaced together", "[unit]") {
     auto db = memory_db();
     storage::faq_repository faq(db);
     storage::faq_document doc{0, "deploys.md", t0, "h1", R"({"owner":"platform"})"};

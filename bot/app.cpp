@@ -1,0 +1,199 @@
+#include "bot/app.hpp"
+
+#include "bot/dispatcher.hpp"
+#include "bot/http_mode.hpp"
+#include "bot/router.hpp"
+#include "bot/slack_chat.hpp"
+#include "bot/slack_web_api.hpp"
+#include "commands/command.hpp"
+#include "core/work_tracker.hpp"
+#include "integrations/http_client.hpp"
+#include "storage/database.hpp"
+#include "storage/inbox_repository.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include <optional>
+
+namespace tugboat::bot {
+
+struct app::parts {
+    boost::asio::any_io_executor executor;
+    const core::config& config;
+    core::logger& log;
+    app_options options;
+    core::system_clock system_clock;
+    const core::clock* clock = nullptr;
+    std::optional<storage::database> db;
+    std::optional<integrations::http_client> slack_http;
+    std::optional<slack_web_api> api;
+    std::optional<slack_send_queue> queue;
+    std::optional<slack_chat> chat;
+    commands::command_registry registry;
+    allow_all_policy policy;
+    std::optional<router> routes;
+    core::work_tracker tracker;
+    std::optional<dispatcher> dispatch;
+    std::unique_ptr<socket_mode_client> socket;
+    std::unique_ptr<http_mode_server> http;
+    std::size_t events = 0;
+    core::time_point last_purge{};
+    bool stopping = false;
+
+    parts(boost::asio::any_io_executor ex, const core::config& cfg, core::logger& l,
+          app_options o)
+        : executor(std::move(ex)), config(cfg), log(l), options(std::move(o)) {
+        clock = options.clock != nullptr ? options.clock : &system_clock;
+    }
+
+    /// Events are recorded in the inbox as they arrive; old keys go at most every ten minutes,
+    /// on the arrival path, so no timer outlives the app.
+    void purge_inbox_now_and_then() {
+        auto now = clock->now();
+        if (now - last_purge < std::chrono::minutes{10}) {
+            return;
+        }
+        last_purge = now;
+        storage::inbox_repository inbox(*db);
+        auto purged = inbox.purge_older_than(now, options.inbox_retention);
+        if (!purged) {
+            log.warn("inbox_purge_failed", {{"error", purged.error().message}});
+        }
+    }
+
+    void on_events(std::vector<commands::inbound_event> evs) {
+        events += evs.size();
+        purge_inbox_now_and_then();
+        dispatch->submit_batch(std::move(evs));
+    }
+
+    /// auth.test: is the bot token good, and who is the bot?
+    boost::asio::awaitable<core::result<std::string>> whoami() {
+        auto r = co_await api->call("auth.test", "{}");
+        if (!r) {
+            co_return core::make_error(
+                core::errc::unavailable,
+                fmt::format("cannot reach Slack at {}: {}. Check the network and slack.api_url.",
+                            api->base_url(), r.error().message));
+        }
+        if (!r->ok) {
+            co_return core::make_error(core::errc::permission_denied,
+                                       explain_slack_error("auth.test", *r, ""));
+        }
+        co_return r->field("user_id");
+    }
+
+    boost::asio::awaitable<void> drain() {
+        boost::asio::steady_timer timer(executor);
+        auto deadline = std::chrono::steady_clock::now() + options.drain_timeout;
+        while (tracker.active() > 0 && std::chrono::steady_clock::now() < deadline) {
+            timer.expires_after(std::chrono::milliseconds{20});
+            co_await timer.async_wait(boost::asio::use_awaitable);
+        }
+        if (tracker.active() > 0) {
+            log.warn("shutdown_with_work_in_progress", {{"active", tracker.active()}});
+        }
+        queue->stop();
+    }
+};
+
+app::app(std::unique_ptr<parts> p) : p_(std::move(p)) {}
+app::~app() = default;
+
+core::result<std::unique_ptr<app>> app::create(boost::asio::any_io_executor executor,
+                                               const core::config& config, core::logger& log,
+                                               app_options options) {
+    auto p = std::make_unique<parts>(executor, config, log, std::move(options));
+    auto db = storage::database::open(config.bot.database, log);
+    if (!db) {
+        return db.error();
+    }
+    p->db.emplace(std::move(*db));
+
+    integrations::http_client_options http_opts;
+    http_opts.tls.ca_file = config.slack.ca_file;
+    auto http = integrations::http_client::create(executor, log, http_opts);
+    if (!http) {
+        return core::make_error(http.error().code,
+                                "Slack client (slack.ca_file): " + http.error().message);
+    }
+    p->slack_http.emplace(std::move(*http));
+    p->api.emplace(*p->slack_http, config.slack.api_url, config.slack.bot_token, log);
+    p->queue.emplace(executor, *p->api, log, p->options.send_queue);
+    p->chat.emplace(*p->queue, *p->api, config, log);
+    p->registry = commands::make_registry();
+    p->routes.emplace(p->registry, config, *p->chat, log, *p->clock, p->policy);
+    p->dispatch.emplace(executor, *p->db, *p->routes, p->tracker, log, *p->clock);
+    return std::unique_ptr<app>(new app(std::move(p)));
+}
+
+boost::asio::awaitable<core::result<void>> app::run() {
+    parts& p = *p_;
+    auto me = co_await p.whoami();
+    if (!me) {
+        co_return me.error();
+    }
+    if (p.stopping) {
+        co_return core::ok();
+    }
+    p.log.info("slack_identity", {{"bot_user", *me}, {"mode", p.config.slack.mode}});
+    core::result<void> served = core::ok();
+    if (p.config.slack.mode == "http") {
+        auto o = http_mode_options_from(p.config);
+        o.bot_user_id = *me;
+        o.clock = p.clock;
+        p.http = std::make_unique<http_mode_server>(
+            p.executor, std::move(o), p.log,
+            [&p](commands::inbound_event ev) {
+                std::vector<commands::inbound_event> one;
+                one.push_back(std::move(ev));
+                p.on_events(std::move(one));
+            });
+        served = co_await p.http->run();
+    } else {
+        socket_mode_options o;
+        o.app_token = p.config.slack.app_token.reveal();
+        o.api_url = p.api->base_url();
+        o.connections = p.config.slack.connections;
+        o.tls.ca_file = p.config.slack.ca_file;
+        o.bot_user_id = *me;
+        if (p.options.tune_socket_mode) {
+            p.options.tune_socket_mode(o);
+        }
+        p.socket = std::make_unique<socket_mode_client>(
+            p.executor, std::move(o), *p.slack_http, p.log,
+            [&p](std::vector<commands::inbound_event> evs) { p.on_events(std::move(evs)); });
+        served = co_await p.socket->run();
+    }
+    co_await p.drain();
+    p.log.info("stopped", {{"events", p.events}, {"duplicates", p.dispatch->duplicates()}});
+    co_return served;
+}
+
+void app::stop() {
+    p_->stopping = true;
+    if (p_->socket) {
+        p_->socket->stop();
+    }
+    if (p_->http) {
+        p_->http->stop();
+    }
+}
+
+bool app::ready() const noexcept {
+    if (p_->socket) {
+        return p_->socket->ready();
+    }
+    return p_->http && p_->http->port() != 0;
+}
+
+std::uint16_t app::http_port() const noexcept { return p_->http ? p_->http->port() : 0; }
+
+app_stats app::stats() const noexcept {
+    return {p_->events, p_->dispatch->duplicates(), p_->tracker.active(), p_->queue->pending(),
+            p_->queue->stats()};
+}
+
+}  // namespace tugboat::bot

@@ -1,0 +1,171 @@
+#include "sandbox/console_view.hpp"
+
+#include "sandbox/fake_slack.hpp"
+#include "sandbox/slack_blocks.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ostream>
+
+namespace tugboat::sandbox {
+
+namespace {
+
+std::string indent(std::string_view text, std::string_view prefix) {
+    std::string out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        auto end = text.find('\n', start);
+        if (end == std::string_view::npos) {
+            end = text.size();
+        }
+        out.append(prefix);
+        out.append(text.substr(start, end - start));
+        out.push_back('\n');
+        start = end + 1;
+    }
+    return out;
+}
+
+/// The first lines of a shared file; the console is not a file viewer.
+std::string preview(const std::string& content) {
+    constexpr std::size_t max_lines = 20;
+    std::size_t pos = 0;
+    for (std::size_t lines = 0; pos < content.size() && lines < max_lines; ++lines) {
+        auto end = content.find('\n', pos);
+        pos = end == std::string::npos ? content.size() : end + 1;
+    }
+    std::string out = content.substr(0, pos);
+    if (pos < content.size()) {
+        out += "… (rest of the file not shown in the console)\n";
+    }
+    return out;
+}
+
+}  // namespace
+
+console_view::console_view(std::ostream& out, console_options options)
+    : out_(out), options_(options) {}
+
+void console_view::name_channel(std::string id, std::string label) {
+    labels_[std::move(id)] = std::move(label);
+}
+
+std::string console_view::channel_label(std::string_view id) const {
+    auto it = labels_.find(id);
+    return it == labels_.end() ? std::string(id) : it->second;
+}
+
+void console_view::follow(fake_slack& slack) {
+    slack.on_change([this, &slack](const slack_change& c) { on_change(slack, c); });
+}
+
+void console_view::write(std::string_view text) {
+    transcript_.append(text);
+    out_ << text << std::flush;
+}
+
+void console_view::print(const shown& m, std::string_view note) {
+    commands::terminal_options opts{options_.width - 6, options_.ansi};
+    std::string body = commands::to_terminal_text(m.msg, opts);
+    if (m.thread_ts.empty()) {
+        write(fmt::format("\n[{}] tugboat (message {}){}\n", channel_label(m.channel), m.number,
+                          note));
+        write(indent(body, "  "));
+        return;
+    }
+    int root = 0;
+    for (const auto& r : shown_) {
+        if (r.channel == m.channel && r.ts == m.thread_ts) {
+            root = r.number;
+        }
+    }
+    // A thread under a person's message (a mention) has no bot message to point at.
+    std::string under = root == 0 ? "a thread" : fmt::format("thread of message {}", root);
+    write(fmt::format("      ↳ {} in {}{}\n", under, channel_label(m.channel), note));
+    write(indent(body, "      │ "));
+}
+
+void console_view::on_change(const fake_slack& slack, const slack_change& c) {
+    switch (c.kind) {
+        case slack_change_kind::message_posted: {
+            const slack_message* m = slack.find_message(c.channel, c.ts);
+            if (m == nullptr || !m->from_bot()) {
+                return;  // people's own messages are already on their screen
+            }
+            shown s{m->channel, m->ts, m->is_reply() ? m->thread_ts : "",
+                    message_from_slack(m->text, m->blocks_json),
+                    static_cast<int>(shown_.size() + 1)};
+            shown_.push_back(std::move(s));
+            print(shown_.back(), m->reply_broadcast ? " (also sent to the channel)" : "");
+            for (const auto& f : slack.files()) {
+                if (std::find(m->files.begin(), m->files.end(), f.id) != m->files.end()) {
+                    write(fmt::format("      shared a file: {} ({}, {} bytes)\n", f.title,
+                                      f.filename, f.content.size()));
+                    write(indent(preview(f.content), "      "));
+                }
+            }
+            return;
+        }
+        case slack_change_kind::message_updated: {
+            const slack_message* m = slack.find_message(c.channel, c.ts);
+            for (auto& s : shown_) {
+                if (m != nullptr && s.channel == c.channel && s.ts == c.ts) {
+                    s.msg = message_from_slack(m->text, m->blocks_json);
+                    print(s, " (updated)");
+                }
+            }
+            return;
+        }
+        case slack_change_kind::message_deleted:
+            write(fmt::format("\n[{}] tugboat deleted a message\n", channel_label(c.channel)));
+            return;
+        case slack_change_kind::ephemeral_posted:
+        case slack_change_kind::ephemeral_replaced: {
+            const auto& all = slack.ephemerals();
+            auto it = std::find_if(all.rbegin(), all.rend(), [&](const slack_ephemeral& e) {
+                return e.channel == c.channel && e.ts == c.ts && e.user == c.user;
+            });
+            if (it == all.rend()) {
+                return;
+            }
+            // Ephemerals keep their buttons pressable, as in Slack.
+            shown s{it->channel, it->ts, "", message_from_slack(it->text, it->blocks_json),
+                    static_cast<int>(shown_.size() + 1)};
+            std::string where = channel_label(it->channel) + (it->thread_ts.empty() ? "" : " thread");
+            write(fmt::format("\n[{}] tugboat → only visible to {}\n", where,
+                              channel_label(it->user)));
+            commands::terminal_options opts{options_.width - 6, options_.ansi};
+            write(indent(commands::to_terminal_text(s.msg, opts), "  "));
+            shown_.push_back(std::move(s));
+            return;
+        }
+        case slack_change_kind::reaction_added:
+            write(fmt::format("      (tugboat reacted in {})\n", channel_label(c.channel)));
+            return;
+        case slack_change_kind::view_opened:
+        case slack_change_kind::view_updated:
+        case slack_change_kind::view_closed:
+            return;  // the console has no forms; commands offer typed alternatives
+    }
+}
+
+std::optional<button_press> console_view::press(std::string_view typed) const {
+    for (auto it = shown_.rbegin(); it != shown_.rend(); ++it) {
+        for (const auto& b : it->msg.blocks) {
+            const auto* row = std::get_if<commands::actions>(&b);
+            if (row == nullptr) {
+                continue;
+            }
+            for (const auto& btn : row->buttons) {
+                if (commands::typeable_action(btn) == typed) {
+                    return button_press{it->channel, it->ts, btn.action_id, btn.value};
+                }
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace tugboat::sandbox
