@@ -1896,7 +1896,17 @@ reply api::job_route(job_entry& job, std::span<const std::string> rest) {
                 {{"Content-Type", "text/html;charset=utf-8"}}};
     }
     if (is({"api", "json"})) {
-        return shaped(job_json(job), ctx_);
+        auto j = job_json(job);
+        if (ctx_.query("tree")) {
+            // With `tree=` Jenkins exports whatever fields of the builds are asked for (e.g.
+            // builds[number,actions[parameters[name,value]]]), not just the depth-0 reference.
+            json builds = json::array();
+            for (auto it = job.builds.rbegin(); it != job.builds.rend(); ++it) {
+                builds.push_back(build_json(job, **it));
+            }
+            j["builds"] = std::move(builds);
+        }
+        return shaped(j, ctx_);
     }
     if (is({"buildWithParameters"})) {
         return trigger(job, true);
