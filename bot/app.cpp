@@ -4,10 +4,14 @@
 #include "bot/http_mode.hpp"
 #include "bot/router.hpp"
 #include "bot/slack_chat.hpp"
+#include "bot/slack_directory.hpp"
 #include "bot/slack_web_api.hpp"
 #include "commands/command.hpp"
+#include "commands/deploy.hpp"
 #include "core/work_tracker.hpp"
 #include "integrations/http_client.hpp"
+#include "integrations/jenkins_client.hpp"
+#include "integrations/kubernetes_client.hpp"
 #include "storage/database.hpp"
 #include "storage/inbox_repository.hpp"
 
@@ -31,6 +35,11 @@ struct app::parts {
     std::optional<slack_web_api> api;
     std::optional<slack_send_queue> queue;
     std::optional<slack_chat> chat;
+    std::optional<slack_directory> people;
+    std::vector<std::unique_ptr<integrations::jenkins_http_client>> jenkins;
+    std::map<std::string, std::unique_ptr<integrations::kubernetes>> clusters;
+    std::unique_ptr<commands::deploy_engine> deploys;
+    std::unique_ptr<commands::deploy_command> deploy_cmd;
     commands::command_registry registry;
     allow_all_policy policy;
     std::optional<router> routes;
@@ -67,6 +76,38 @@ struct app::parts {
         events += evs.size();
         purge_inbox_now_and_then();
         dispatch->submit_batch(std::move(evs));
+    }
+
+    /// Jenkins servers, clusters and the deploy workflow, registered with the commands.
+    core::result<void> build_workflows() {
+        commands::deploy_deps deps{executor, config, *chat, *db, *people, {}, {}, log, *clock,
+                                   tracker, options.deploy_timing};
+        for (const auto& j : config.jenkins) {
+            auto client = integrations::jenkins_http_client::create(executor, j, log);
+            if (!client) {
+                return core::make_error(client.error().code,
+                                        fmt::format("Jenkins `{}`: {}", j.name,
+                                                    client.error().message));
+            }
+            jenkins.push_back(
+                std::make_unique<integrations::jenkins_http_client>(std::move(*client)));
+            deps.jenkins[j.name] = jenkins.back().get();
+        }
+        auto k8s = integrations::make_kubernetes_clients(executor, config.clusters, log);
+        if (!k8s) {
+            return k8s.error();
+        }
+        clusters = std::move(*k8s);
+        for (auto& [name, client] : clusters) {
+            deps.clusters[name] = client.get();
+        }
+        deploys = std::make_unique<commands::deploy_engine>(std::move(deps));
+        deploy_cmd = std::make_unique<commands::deploy_command>(*deploys);
+        registry = commands::make_registry();
+        if (auto r = registry.attach(*deploy_cmd); !r) {
+            return r.error();
+        }
+        return registry.attach_actions("deploy", *deploy_cmd);
     }
 
     /// auth.test: is the bot token good, and who is the bot?
@@ -123,7 +164,10 @@ core::result<std::unique_ptr<app>> app::create(boost::asio::any_io_executor exec
     p->api.emplace(*p->slack_http, config.slack.api_url, config.slack.bot_token, log);
     p->queue.emplace(executor, *p->api, log, p->options.send_queue);
     p->chat.emplace(*p->queue, *p->api, config, log);
-    p->registry = commands::make_registry();
+    p->people.emplace(*p->api, log, *p->clock);
+    if (auto r = p->build_workflows(); !r) {
+        return r.error();
+    }
     p->routes.emplace(p->registry, config, *p->chat, log, *p->clock, p->policy);
     p->dispatch.emplace(executor, *p->db, *p->routes, p->tracker, log, *p->clock);
     return std::unique_ptr<app>(new app(std::move(p)));
@@ -139,6 +183,7 @@ boost::asio::awaitable<core::result<void>> app::run() {
         co_return core::ok();
     }
     p.log.info("slack_identity", {{"bot_user", *me}, {"mode", p.config.slack.mode}});
+    p.deploys->start();
     core::result<void> served = core::ok();
     if (p.config.slack.mode == "http") {
         auto o = http_mode_options_from(p.config);
@@ -167,6 +212,7 @@ boost::asio::awaitable<core::result<void>> app::run() {
             [&p](std::vector<commands::inbound_event> evs) { p.on_events(std::move(evs)); });
         served = co_await p.socket->run();
     }
+    p.deploys->stop();
     co_await p.drain();
     p.log.info("stopped", {{"events", p.events}, {"duplicates", p.dispatch->duplicates()}});
     co_return served;

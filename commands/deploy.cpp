@@ -1,6 +1,12 @@
 #include "commands/deploy.hpp"
 
+#include "commands/deploy_engine.hpp"
+
+#include <fmt/format.h>
+
 namespace tugboat::commands {
+
+namespace asio = boost::asio;
 
 namespace {
 
@@ -15,7 +21,7 @@ arg_spec env_arg(bool required = true) {
     return {.name = "env",
             .kind = arg_kind::environment,
             .required = required,
-            .help = "an environment, e.g. `staging` or `prod`"};
+            .help = "an environment, e.g. `beta` or `prod`"};
 }
 
 flag_spec reason_flag() {
@@ -40,16 +46,21 @@ command_spec make() {
                           "succeeded in the environment before this one"}},
         .flags = {reason_flag(),
                   {.name = "override-freeze",
-                   .help = "deploy during a freeze window (only people allowed to override)"}},
-        .examples = {"deploy payments-api staging v1.4.2",
+                   .value_name = "reason",
+                   .help = "deploy during a freeze window (only people allowed to override); "
+                           "audited and announced"}},
+        .examples = {"deploy payments-api beta v1.4.2",
                      "deploy payments-api prod --reason \"fix checkout timeout\""},
         .access = access_level::deployer,
     };
     command_spec status{
         .name = "status",
-        .summary = "Show deploys in progress and waiting for approval.",
-        .args = {service_arg(false), env_arg(false)},
-        .examples = {"deploy status", "deploy status payments-api prod"},
+        .summary = "Show one deploy, or every deploy in progress, waiting or locked.",
+        .args = {{.name = "id",
+                  .kind = arg_kind::id,
+                  .required = false,
+                  .help = "a deploy's id, shown in its messages; leave it out for all"}},
+        .examples = {"deploy status", "deploy status d-000042"},
         .access = access_level::reader,
     };
     command_spec logs{
@@ -62,20 +73,24 @@ command_spec make() {
                    .value_name = "lines",
                    .kind = arg_kind::number,
                    .help = "only the last this many lines"}},
-        .examples = {"deploy logs 42", "deploy logs 42 --tail 50"},
+        .examples = {"deploy logs d-000042", "deploy logs d-000042 --tail 50"},
         .access = access_level::reader,
     };
     command_spec rollback{
         .name = "rollback",
         .summary = "Roll a service back to the version before the current one.",
-        .args = {service_arg(), env_arg()},
-        .flags = {{.name = "to",
-                   .value_name = "version",
-                   .kind = arg_kind::version,
-                   .help = "roll back to this version instead of the previous one"},
-                  reason_flag()},
+        .details = "Restores the previous ReplicaSet (as `kubectl rollout undo` does) or re-runs "
+                   "the last good version through Jenkins, per service; same approvals and "
+                   "locks as a deploy.",
+        .args = {service_arg(),
+                 env_arg(),
+                 {.name = "revision",
+                  .kind = arg_kind::number,
+                  .required = false,
+                  .help = "a Deployment revision to go back to instead of the previous one"}},
+        .flags = {reason_flag()},
         .examples = {"deploy rollback payments-api prod",
-                     "deploy rollback payments-api prod --to v1.4.1 --reason \"500s on checkout\""},
+                     "deploy rollback payments-api prod 7 --reason \"500s on checkout\""},
         .access = access_level::deployer,
     };
     command_spec cancel{
@@ -85,19 +100,20 @@ command_spec make() {
                   .kind = arg_kind::id,
                   .help = "the deploy's id, shown in its messages"}},
         .flags = {reason_flag()},
-        .examples = {"deploy cancel 42"},
+        .examples = {"deploy cancel d-000042"},
         .access = access_level::deployer,
     };
     command_spec lock{
         .name = "lock",
         .summary = "Stop deploys of a service to an environment until unlocked.",
-        .args = {service_arg(), env_arg()},
-        .flags = {reason_flag(),
-                  {.name = "for",
-                   .value_name = "duration",
-                   .kind = arg_kind::duration,
-                   .help = "unlock by itself after this long, e.g. `2h`"}},
-        .examples = {"deploy lock payments-api prod --reason \"db migration\" --for 2h"},
+        .args = {service_arg(),
+                 env_arg(),
+                 {.name = "reason",
+                  .kind = arg_kind::text,
+                  .required = false,
+                  .rest = true,
+                  .help = "why, shown to everyone who tries to deploy"}},
+        .examples = {"deploy lock payments-api prod \"db migration\""},
         .access = access_level::deployer,
     };
     command_spec unlock{
@@ -136,6 +152,85 @@ command_spec make() {
 const command_spec& deploy_spec() {
     static const command_spec spec = make();
     return spec;
+}
+
+deploy_command::deploy_command(deploy_engine& engine) : engine_(engine) {}
+
+const command_spec& deploy_command::spec() const { return deploy_spec(); }
+
+namespace {
+
+asio::awaitable<core::result<void>> tell(const request& req, core::result<std::string> said) {
+    if (!said) {
+        co_return said.error();
+    }
+    co_return co_await req.answer(plain_message(*said));
+}
+
+asio::awaitable<core::result<void>> show(const request& req, core::result<message> msg) {
+    if (!msg) {
+        co_return msg.error();
+    }
+    co_return co_await req.answer(std::move(*msg));
+}
+
+}  // namespace
+
+asio::awaitable<core::result<void>> deploy_command::handle(request req) {
+    const invocation& in = req.input;
+    const std::string sub = in.subcommand ? in.subcommand->name : "start";
+    const std::string& actor = req.event.actor;
+    const std::string reason = in.flag("reason").value_or("");
+    if (sub == "start") {
+        deploy_request r{in.arg("service"), in.arg("env"),   in.arg("version"),
+                         actor,            req.event.channel, reason,
+                         in.flag("override-freeze")};
+        co_return co_await tell(req, co_await engine_.request(std::move(r)));
+    }
+    if (sub == "rollback") {
+        co_return co_await tell(req, co_await engine_.rollback(in.arg("service"), in.arg("env"),
+                                                               in.arg("revision"), actor,
+                                                               req.event.channel, reason));
+    }
+    if (sub == "cancel") {
+        co_return co_await tell(req, co_await engine_.cancel(in.arg("id"), actor, reason));
+    }
+    if (sub == "lock") {
+        co_return co_await tell(
+            req, co_await engine_.lock(in.arg("service"), in.arg("env"), actor, in.arg("reason")));
+    }
+    if (sub == "unlock") {
+        co_return co_await tell(req,
+                                co_await engine_.unlock(in.arg("service"), in.arg("env"), actor));
+    }
+    if (sub == "history") {
+        int limit = static_cast<int>(in.number("limit").value_or(10));
+        co_return co_await show(req, engine_.history(in.arg("service"), in.arg("env"), limit));
+    }
+    if (sub == "status") {
+        std::string id = in.arg("id");
+        co_return co_await show(req, id.empty() ? engine_.active("", "") : engine_.status(id));
+    }
+    if (sub == "logs") {
+        auto lines = static_cast<std::size_t>(in.number("tail").value_or(100));
+        co_return co_await show(req, co_await engine_.build_log(in.arg("id"), lines));
+    }
+    co_return core::make_error(core::errc::invalid_argument,
+                               fmt::format("`deploy {}` is not available. Type `help deploy`.", sub));
+}
+
+asio::awaitable<core::result<void>> deploy_command::handle_action(request req) {
+    const std::string& action = req.event.action_id;
+    const std::string& id = req.event.action_value;
+    if (action == "deploy.approve" || action == "deploy.reject") {
+        co_return co_await tell(
+            req, co_await engine_.decide(id, req.event.actor, action == "deploy.approve"));
+    }
+    if (action == "deploy.cancel") {
+        co_return co_await tell(req, co_await engine_.cancel(id, req.event.actor, ""));
+    }
+    co_return core::make_error(core::errc::invalid_argument,
+                               fmt::format("This button (`{}`) is not known any more.", action));
 }
 
 }  // namespace tugboat::commands

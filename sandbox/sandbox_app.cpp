@@ -133,6 +133,8 @@ sandbox_app::~sandbox_app() = default;
 
 console_view& sandbox_app::console() { return *s_->view; }
 fake_slack& sandbox_app::slack() { return *s_->slack; }
+fake_jenkins& sandbox_app::jenkins() { return *s_->jenkins; }
+fake_kubernetes& sandbox_app::cluster(const std::string& name) { return *s_->clusters.at(name); }
 const fs::path& sandbox_app::work_dir() const { return s_->work_dir; }
 
 namespace {
@@ -346,7 +348,19 @@ core::result<std::unique_ptr<sandbox_app>> sandbox_app::start(boost::asio::io_co
         s->default_channel = s->config.channels.front().id;
     }
 
-    auto bot = bot::app::create(ioc.get_executor(), s->config, *s->log);
+    // The fakes run `speed` times faster than real servers; the bot's polling keeps pace.
+    bot::app_options bot_options;
+    auto scaled = [&](std::chrono::milliseconds real, std::chrono::milliseconds floor) {
+        auto ms = std::chrono::milliseconds{
+            static_cast<long long>(static_cast<double>(real.count()) / s->options.speed)};
+        return std::max(ms, floor);
+    };
+    auto& t = bot_options.deploy_timing;
+    t.poll = scaled(t.poll, std::chrono::milliseconds{20});
+    t.root_update_min = scaled(t.root_update_min, std::chrono::milliseconds{20});
+    t.watch_wait = scaled(t.watch_wait, std::chrono::milliseconds{50});
+    t.sweep = scaled(t.sweep, std::chrono::milliseconds{100});
+    auto bot = bot::app::create(ioc.get_executor(), s->config, *s->log, bot_options);
     if (!bot) {
         return bot.error();
     }

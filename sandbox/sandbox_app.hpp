@@ -22,6 +22,8 @@ namespace tugboat::sandbox {
 
 class console_view;
 class fake_slack;
+class fake_jenkins;
+class fake_kubernetes;
 
 struct sandbox_options {
     std::filesystem::path config;    ///< default: the bundled sandbox/sandbox.yaml
@@ -73,6 +75,9 @@ public:
 
     console_view& console();
     fake_slack& slack();
+    fake_jenkins& jenkins();
+    /// The fake cluster `name` ("onprem" or "cloud").
+    fake_kubernetes& cluster(const std::string& name);
     const std::filesystem::path& work_dir() const;
     /// One paragraph telling a newcomer what runs where and what to type.
     std::string banner() const;

@@ -1,0 +1,189 @@
+// /deploy end to end in the sandbox: the real bot, driven through the fake Slack, building on
+// the fake Jenkins and rolling out on the fake clusters. Each case reads like what a person
+// would type, then checks what Slack, Jenkins and Kubernetes ended up with.
+
+#include "sandbox/console_view.hpp"
+#include "sandbox/fake_jenkins.hpp"
+#include "sandbox/fake_kubernetes.hpp"
+#include "sandbox/fake_slack.hpp"
+#include "sandbox/sandbox_app.hpp"
+#include "tests/support/run_test.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+using namespace tugboat;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct world {
+    boost::asio::io_context ioc;
+    std::ostringstream out;
+    sandbox::sandbox_options options;
+    std::unique_ptr<sandbox::sandbox_app> app;
+
+    world() {
+        std::random_device rd;
+        options.work_dir =
+            std::filesystem::temp_directory_path() / ("tugboat-deploy-test-" + std::to_string(rd()));
+        options.speed = 100;
+        options.settle_timeout = 20s;
+        auto a = sandbox::sandbox_app::start(ioc, options, out);
+        REQUIRE(a);
+        app = std::move(*a);
+    }
+    ~world() {
+        test::run_test(ioc, app->shutdown(), 10s);
+        std::error_code ec;
+        std::filesystem::remove_all(options.work_dir, ec);
+    }
+
+    int script(std::vector<std::string> lines) {
+        return test::run_test(ioc, app->run_script(std::move(lines)), 60s);
+    }
+    const std::string& transcript() const { return app->console().transcript(); }
+    bool said(std::string_view text) const { return transcript().find(text) != std::string::npos; }
+    std::vector<sandbox::slack_message> thread_in(std::string_view channel) {
+        auto roots = app->slack().messages(channel);
+        REQUIRE_FALSE(roots.empty());
+        return app->slack().thread(channel, roots.back().ts);
+    }
+};
+
+std::string all_text(const std::vector<sandbox::slack_message>& msgs) {
+    std::string out;
+    for (const auto& m : msgs) {
+        out += m.text + "\n" + m.blocks_json + "\n";
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("deploy: dev deploy builds, rolls out and reports in one thread", "[loopback][deploy]") {
+    world w;
+    REQUIRE(w.script({"/deploy payments-api dev 1.4.2"}) == 0);
+    auto thread = w.thread_in("C0PAYMENTS");
+    std::string text = all_text(thread);
+    CHECK(text.find("Jenkins build queued") != std::string::npos);
+    CHECK(text.find("Stage *Test* passed") != std::string::npos);
+    CHECK(text.find("rolled out") != std::string::npos);
+    CHECK(text.find("is live in *dev*") != std::string::npos);
+    // The root message was edited in place to the final state.
+    auto root = w.app->slack().messages("C0PAYMENTS").back();
+    CHECK(root.text.find("✅") != std::string::npos);
+    CHECK_FALSE(root.edits.empty());
+    CHECK(w.app->jenkins().build_count("deploy/payments-api") == 1);
+    auto image = w.app->cluster("onprem").object_json("deployments", "dev", "payments-api");
+    REQUIRE(image);
+    CHECK(image->find("payments-api:1.4.2") != std::string::npos);
+}
+
+TEST_CASE("deploy: a failing stage shows the stage and the log tail", "[loopback][deploy]") {
+    world w;
+    REQUIRE(w.script({"/deploy payments-api dev 1.4.3-failtest"}) == 0);
+    std::string text = all_text(w.thread_in("C0PAYMENTS"));
+    CHECK(text.find("stage Test failed") != std::string::npos);
+    CHECK(text.find("last lines of the log") != std::string::npos);
+    auto root = w.app->slack().messages("C0PAYMENTS").back();
+    CHECK(root.text.find("❌") != std::string::npos);
+    // The lock is free again: the next deploy starts at once.
+    REQUIRE(w.script({"/deploy payments-api dev 1.4.4"}) == 0);
+    CHECK(w.app->slack().messages("C0PAYMENTS").back().text.find("✅") != std::string::npos);
+}
+
+TEST_CASE("deploy: a crash-looping rollout names the cause and shows the container's last lines",
+          "[loopback][deploy]") {
+    world w;
+    REQUIRE(w.script({"/deploy search-web dev 2.0.0-crash"}) == 0);
+    std::string text = all_text(w.thread_in("C0SEARCH"));
+    CHECK(text.find("crash_loop") != std::string::npos);
+    CHECK(text.find("Deploy failed") != std::string::npos);
+}
+
+TEST_CASE("deploy: prod needs an approver who is not the requester", "[loopback][deploy]") {
+    world w;
+    REQUIRE(w.script({"/deploy payments-api dev 1.5.0", "/deploy payments-api beta 1.5.0",
+                      "/deploy payments-api prod 1.5.0"}) == 0);
+    CHECK(w.said("Approval needed"));
+    // alice asked and is not an approver; carol is not one either; bob (SRE) is.
+    REQUIRE(w.script({"deploy.approve d-000003"}) == 0);
+    CHECK(w.app->jenkins().build_count("deploy/payments-api") == 2);
+    REQUIRE(w.script({"@bob: deploy.approve d-000003"}) == 0);
+    CHECK(w.app->jenkins().build_count("deploy/payments-api") == 3);
+    CHECK(all_text(w.thread_in("C0PAYMENTS")).find("Approved by <@U0BOB>") != std::string::npos);
+    CHECK(w.app->slack().messages("C0PAYMENTS").back().text.find("✅") != std::string::npos);
+}
+
+TEST_CASE("deploy: promotion order and version format are checked before anything starts",
+          "[loopback][deploy]") {
+    world w;
+    REQUIRE(w.script({"/deploy payments-api beta 9.9.9", "/deploy orders-api dev 1.2.3"}) == 0);
+    CHECK(w.said("has not been deployed to `dev` successfully yet"));
+    CHECK(w.said("is not a version of orders-api"));
+    CHECK(w.app->jenkins().trigger_count("deploy/payments-api") == 0);
+}
+
+TEST_CASE("deploy: a manual lock refuses deploys until unlocked", "[loopback][deploy]") {
+    world w;
+    REQUIRE(w.script({"/deploy lock payments-api dev \"db migration\"",
+                      "/deploy payments-api dev 1.4.2"}) == 0);
+    CHECK(w.said("is locked"));
+    CHECK(w.said("db migration"));
+    CHECK(w.app->jenkins().trigger_count("deploy/payments-api") == 0);
+    REQUIRE(w.script({"/deploy unlock payments-api dev", "/deploy payments-api dev 1.4.2"}) == 0);
+    CHECK(w.app->jenkins().build_count("deploy/payments-api") == 1);
+}
+
+TEST_CASE("deploy: a second deploy queues behind the first and starts by itself",
+          "[loopback][deploy]") {
+    world w;
+    test::run_test(w.ioc, [&]() -> boost::asio::awaitable<void> {
+        auto up = co_await w.app->ready();
+        REQUIRE(up);
+        w.app->type("/deploy payments-api dev 1.4.2");
+        w.app->type("@carol: /deploy payments-api dev 1.4.3");
+        auto settled = co_await w.app->settle();
+        REQUIRE(settled);
+    }(), 60s);
+    CHECK(w.said("queued (position 1)"));
+    CHECK(w.app->jenkins().build_count("deploy/payments-api") == 2);
+    auto roots = w.app->slack().messages("C0PAYMENTS");
+    REQUIRE(roots.size() == 2);
+    CHECK(roots[0].text.find("✅") != std::string::npos);
+    CHECK(roots[1].text.find("✅") != std::string::npos);
+}
+
+TEST_CASE("deploy: cancel stops the build and frees the lock", "[loopback][deploy]") {
+    world w;
+    test::run_test(w.ioc, [&]() -> boost::asio::awaitable<void> {
+        auto up = co_await w.app->ready();
+        REQUIRE(up);
+        w.app->type("/deploy payments-api dev 1.4.2");
+        auto started = co_await w.app->slack().wait_until(
+            [&] { return w.app->jenkins().build_count("deploy/payments-api") == 1; }, 10s);
+        REQUIRE(started);
+        w.app->type("/deploy cancel d-000001");
+        auto settled = co_await w.app->settle();
+        REQUIRE(settled);
+    }(), 60s);
+    auto root = w.app->slack().messages("C0PAYMENTS").back();
+    CHECK(root.text.find("⏹️") != std::string::npos);
+    auto build = w.app->jenkins().build("deploy/payments-api", 1);
+    REQUIRE(build);
+    REQUIRE(w.script({"/deploy status"}) == 0);
+    CHECK(w.said("No deploys running or waiting."));
+}
+
+TEST_CASE("deploy: history lists who deployed what and how it ended", "[loopback][deploy]") {
+    world w;
+    REQUIRE(w.script({"/deploy payments-api dev 1.4.2", "/deploy payments-api dev 1.4.3-failbuild",
+                      "/deploy history payments-api"}) == 0);
+    CHECK(w.said("d-000001"));
+    CHECK(w.said("d-000002"));
+    CHECK(w.said("1.4.3-failbuild"));
+}
