@@ -1,0 +1,26 @@
+#pragma once
+
+// Who belongs to which Slack user group. Deploy policies name groups (S…) as well as people
+// (U…/W…), so the workflows ask this before they check a policy; bot/slack_directory.hpp is the
+// Slack-backed implementation.
+
+#include "core/result.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <string>
+#include <vector>
+
+namespace tugboat::commands {
+
+/// Who belongs to which Slack user group; policies name groups (S…) as well as people (U…/W…).
+class directory {
+public:
+    virtual ~directory() = default;
+    /// The user-group IDs `user` belongs to (empty when none). Errors: unavailable when Slack
+    /// cannot be asked and nothing is known from earlier.
+    virtual boost::asio::awaitable<core::result<std::vector<std::string>>> groups_of(
+        std::string user) = 0;
+};
+
+}  // namespace tugboat::commands
