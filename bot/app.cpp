@@ -164,7 +164,7 @@ core::result<std::unique_ptr<app>> app::create(boost::asio::any_io_executor exec
     p->api.emplace(*p->slack_http, config.slack.api_url, config.slack.bot_token, log);
     p->queue.emplace(executor, *p->api, log, p->options.send_queue);
     p->chat.emplace(*p->queue, *p->api, config, log);
-    p->people.emplace(*p->api, log, *p->clock);
+    p->people.emplace(*p->api, *p->clock, log);
     if (auto r = p->build_workflows(); !r) {
         return r.error();
     }

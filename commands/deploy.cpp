@@ -185,23 +185,26 @@ asio::awaitable<core::result<void>> deploy_command::handle(request req) {
         deploy_request r{in.arg("service"), in.arg("env"),   in.arg("version"),
                          actor,            req.event.channel, reason,
                          in.flag("override-freeze")};
-        co_return co_await tell(req, co_await engine_.request(std::move(r)));
+        auto said = co_await engine_.request(std::move(r));
+        co_return co_await tell(req, std::move(said));
     }
     if (sub == "rollback") {
-        co_return co_await tell(req, co_await engine_.rollback(in.arg("service"), in.arg("env"),
+        auto said = co_await engine_.rollback(in.arg("service"), in.arg("env"),
                                                                in.arg("revision"), actor,
-                                                               req.event.channel, reason));
+                                                               req.event.channel, reason);
+        co_return co_await tell(req, std::move(said));
     }
     if (sub == "cancel") {
-        co_return co_await tell(req, co_await engine_.cancel(in.arg("id"), actor, reason));
+        auto said = co_await engine_.cancel(in.arg("id"), actor, reason);
+        co_return co_await tell(req, std::move(said));
     }
     if (sub == "lock") {
-        co_return co_await tell(
-            req, co_await engine_.lock(in.arg("service"), in.arg("env"), actor, in.arg("reason")));
+        auto said = co_await engine_.lock(in.arg("service"), in.arg("env"), actor, in.arg("reason"));
+        co_return co_await tell(req, std::move(said));
     }
     if (sub == "unlock") {
-        co_return co_await tell(req,
-                                co_await engine_.unlock(in.arg("service"), in.arg("env"), actor));
+        auto said = co_await engine_.unlock(in.arg("service"), in.arg("env"), actor);
+        co_return co_await tell(req, std::move(said));
     }
     if (sub == "history") {
         int limit = static_cast<int>(in.number("limit").value_or(10));
@@ -209,11 +212,13 @@ asio::awaitable<core::result<void>> deploy_command::handle(request req) {
     }
     if (sub == "status") {
         std::string id = in.arg("id");
-        co_return co_await show(req, id.empty() ? engine_.active("", "") : engine_.status(id));
+        auto found = id.empty() ? engine_.active("", "") : engine_.status(id);
+        co_return co_await show(req, std::move(found));
     }
     if (sub == "logs") {
         auto lines = static_cast<std::size_t>(in.number("tail").value_or(100));
-        co_return co_await show(req, co_await engine_.build_log(in.arg("id"), lines));
+        auto said = co_await engine_.build_log(in.arg("id"), lines);
+        co_return co_await show(req, std::move(said));
     }
     co_return core::make_error(core::errc::invalid_argument,
                                fmt::format("`deploy {}` is not available. Type `help deploy`.", sub));
@@ -223,11 +228,12 @@ asio::awaitable<core::result<void>> deploy_command::handle_action(request req) {
     const std::string& action = req.event.action_id;
     const std::string& id = req.event.action_value;
     if (action == "deploy.approve" || action == "deploy.reject") {
-        co_return co_await tell(
-            req, co_await engine_.decide(id, req.event.actor, action == "deploy.approve"));
+        auto said = co_await engine_.decide(id, req.event.actor, action == "deploy.approve");
+        co_return co_await tell(req, std::move(said));
     }
     if (action == "deploy.cancel") {
-        co_return co_await tell(req, co_await engine_.cancel(id, req.event.actor, ""));
+        auto said = co_await engine_.cancel(id, req.event.actor, "");
+        co_return co_await tell(req, std::move(said));
     }
     co_return core::make_error(core::errc::invalid_argument,
                                fmt::format("This button (`{}`) is not known any more.", action));

@@ -35,6 +35,7 @@ namespace {
 
 /// Phases, as stored in deploy_record::phase.
 namespace phase {
+constexpr const char* requested = "requested";          // saved, lock not asked for yet
 constexpr const char* queued = "queued";                // waiting for the service+env lock
 constexpr const char* awaiting_approval = "awaiting_approval";
 constexpr const char* ready = "ready";                  // cleared to run
@@ -133,6 +134,10 @@ std::string utc(core::time_point t) {
     return fmt::format("{:04}-{:02}-{:02} {:02}:{:02} UTC", tm.tm_year + 1900, tm.tm_mon + 1,
                        tm.tm_mday, tm.tm_hour, tm.tm_min);
 }
+
+/// The requester of what the bot starts by itself (automatic rollbacks): the environment's
+/// policy already allowed the deploy it repairs, so no checks or approvals apply.
+constexpr const char* system_actor = "tugboat";
 
 struct target {
     integrations::kubernetes* cluster = nullptr;
@@ -250,13 +255,16 @@ struct deploy_engine::impl {
                 v.phase = s.cancel_by.empty() ? "cancelled" : "cancelled by " + mention(s.cancel_by);
                 break;
             case deploy_outcome::running:
-                v.status = r.phase == phase::queued || r.phase == phase::awaiting_approval
+                v.status = r.phase == phase::queued || r.phase == phase::awaiting_approval ||
+                                   r.phase == phase::requested
                                ? deploy_view::state::waiting
                                : deploy_view::state::running;
-                v.phase = r.phase == phase::queued              ? "waiting for the lock"
+                v.phase = r.phase == phase::requested           ? "starting"
+                          : r.phase == phase::queued            ? "waiting for the lock"
                           : r.phase == phase::awaiting_approval ? "waiting for approval"
                           : r.phase == phase::rolling_out       ? "rolling out"
                           : r.phase == phase::rolling_back      ? "rolling back"
+                          : r.phase == phase::ready             ? "starting"
                                                                 : "building";
                 break;
         }
@@ -379,8 +387,13 @@ struct deploy_engine::impl {
                 fmt::format("`{}` does not run in `{}` (the config lists no workloads there).",
                             svc->name, env->name));
         }
-        principal me = co_await who(r.requester);
-        if (auto ok = may_deploy(me, *svc, *env); !ok) {
+        const bool automatic = r.requester == system_actor;
+        principal me{r.requester, {}};
+        if (!automatic) {
+            auto found = co_await who(r.requester);
+            me = std::move(found);
+        }
+        if (auto ok = may_deploy(me, *svc, *env); !ok && !automatic) {
             co_return ok.error();
         }
         if (!is_rollback) {
@@ -428,7 +441,7 @@ struct deploy_engine::impl {
                 }
             }
         }
-        if (auto freeze = active_freeze(*env, d.clock.now())) {
+        if (auto freeze = active_freeze(*env, d.clock.now()); freeze && !automatic) {
             if (!r.override_freeze) {
                 co_return core::make_error(
                     core::errc::permission_denied,
@@ -459,7 +472,9 @@ struct deploy_engine::impl {
                                                       : " to revision " + rollback_revision)
                                   : r.version;
         rec.requester = r.requester;
-        rec.phase = phase::queued;
+        rec.phase = phase::requested;
+        rec.created_at = d.clock.now();
+        rec.updated_at = rec.created_at;
         rec.slack_channel = channel_for(*svc, r.channel);
         saved_state st;
         st.reason = r.reason;
@@ -502,15 +517,21 @@ struct deploy_engine::impl {
                          true);
         }
 
+        co_return co_await lock_or_queue(rec);
+    }
+
+    /// Takes the lock and begins, or queues (or refuses) behind whoever holds it.
+    asio::awaitable<core::result<std::string>> lock_or_queue(deploy_record rec) {
+        const auto* env = env_of(rec);
+        std::string shown = storage::format_deploy_id(rec.id);
         auto locked = take_lock(rec);
         if (!locked) {
             co_return locked.error();
         }
-        std::string where = fmt::format("Deploy `{}` started — follow it in <#{}>.", shown,
-                                        rec.slack_channel);
         if (!*locked) {
+            std::string holder = lock_holder_text(rec.service, rec.environment);
             if (env->policy.when_locked == "refuse") {
-                std::string holder = lock_holder_text(rec.service, rec.environment);
+                co_await say(rec, fmt::format("🚫 Refused: {} is deploying.", holder));
                 (void)co_await finish(rec.id, deploy_outcome::cancelled,
                                       "refused: " + holder + " is deploying");
                 co_return core::make_error(
@@ -520,15 +541,19 @@ struct deploy_engine::impl {
             }
             auto pos = repo.enqueue(rec.id, d.clock.now());
             int position = pos ? *pos : 0;
+            auto saved = modify(rec.id, [](deploy_record& x) { x.phase = phase::queued; });
+            if (saved) {
+                co_await show(*saved, view_of(*saved), true);
+            }
             co_await say(rec, fmt::format("⏳ Queued behind {} (position {}). It starts by "
                                           "itself; {} will be told.",
-                                          lock_holder_text(rec.service, rec.environment),
-                                          position, mention(rec.requester)));
+                                          holder, position, mention(rec.requester)));
             co_return fmt::format("Deploy `{}` is queued (position {}) — follow it in <#{}>.",
                                   shown, position, rec.slack_channel);
         }
         co_await begin(rec.id);
-        co_return where;
+        co_return fmt::format("Deploy `{}` started — follow it in <#{}>.", shown,
+                              rec.slack_channel);
     }
 
     /// The lock is ours: ask for approval, or go.
@@ -545,7 +570,7 @@ struct deploy_engine::impl {
             co_return;
         }
         const auto& approval = env->policy.approval;
-        if (approval.required > 0) {
+        if (approval.required > 0 && rec->requester != system_actor) {
             auto deadline = d.clock.now() + approval.expires_after;
             auto saved = modify(id, [&](deploy_record& x) {
                 x.phase = phase::awaiting_approval;
@@ -816,7 +841,13 @@ struct deploy_engine::impl {
             }
             auto b = co_await j->build(job, number);
             if (b && !b->building && b->result != integrations::jenkins_result::none) {
+                auto last = co_await j->stages(job, number);  // the last stage may have ended
+                run = std::move(last);
                 if (run) {
+                    co_await tell_stages(rec, *run);
+                    if (auto fresh = load(rec.id)) {
+                        rec = *fresh;
+                    }
                     remember_stages(job, *run);
                 }
                 if (b->result == integrations::jenkins_result::success) {
@@ -939,10 +970,12 @@ struct deploy_engine::impl {
         auto* j = jenkins_of(*service_of(rec));
         core::result<std::string> log = core::make_error(core::errc::not_found, "");
         if (!stage_id.empty()) {
-            log = co_await j->stage_log(job, number, stage_id, 40);
+            auto stage_log = co_await j->stage_log(job, number, stage_id, 40);
+            log = std::move(stage_log);
         }
         if (!log || log->empty()) {
-            log = co_await j->console_tail(job, number, 40);
+            auto console = co_await j->console_tail(job, number, 40);
+            log = std::move(console);
         }
         std::string what = stage.empty()
                                ? fmt::format("build #{} ended {}", number, to_string(b.result))
@@ -1163,11 +1196,12 @@ struct deploy_engine::impl {
         saved_state st = read_state(*rec);
         if (env != nullptr && env->policy.auto_rollback && !st.rollback &&
             rec->phase == phase::rolling_out) {
-            auto r = co_await create({rec->service, rec->environment, "", "tugboat",
-                                      rec->slack_channel, "automatic rollback after " +
-                                          storage::format_deploy_id(id) + " failed",
-                                      std::nullopt},
-                                     true, "");
+            deploy_request undo_it{rec->service, rec->environment, "", system_actor,
+                                   st.requested_channel,
+                                   "automatic rollback after " + storage::format_deploy_id(id) +
+                                       " failed",
+                                   std::nullopt};
+            auto r = co_await create(std::move(undo_it), true, "");
             if (!r) {
                 d.log.warn("auto_rollback_failed", {{"id", id}, {"error", r.error().message}});
             }
@@ -1571,7 +1605,13 @@ void deploy_engine::start() {
     auto list = m.repo.list_unfinished();
     if (list) {
         for (const auto& r : *list) {
-            if (r.phase != phase::queued && r.phase != phase::awaiting_approval) {
+            if (r.phase == phase::requested) {
+                // Stopped between saving the request and taking the lock: do that now.
+                asio::co_spawn(
+                    m.d.executor,
+                    [&m, r]() -> asio::awaitable<void> { (void)co_await m.lock_or_queue(r); },
+                    asio::detached);
+            } else if (r.phase != phase::queued && r.phase != phase::awaiting_approval) {
                 m.d.log.info("deploy_resumed", {{"id", r.id}, {"phase", r.phase}});
                 m.spawn(r.id);
             }

@@ -61,6 +61,20 @@ void console_view::follow(fake_slack& slack) {
     slack.on_change([this, &slack](const slack_change& c) { on_change(slack, c); });
 }
 
+std::string console_view::named(std::string text) const {
+    for (const auto& [id, label] : labels_) {
+        if (label.empty() || (label.front() != '@' && label.front() != '#')) {
+            continue;
+        }
+        std::string raw = std::string(1, label.front()) + id;
+        for (auto pos = text.find(raw); pos != std::string::npos; pos = text.find(raw, pos)) {
+            text.replace(pos, raw.size(), label);
+            pos += label.size();
+        }
+    }
+    return text;
+}
+
 void console_view::write(std::string_view text) {
     transcript_.append(text);
     out_ << text << std::flush;
@@ -68,7 +82,7 @@ void console_view::write(std::string_view text) {
 
 void console_view::print(const shown& m, std::string_view note) {
     commands::terminal_options opts{options_.width - 6, options_.ansi};
-    std::string body = commands::to_terminal_text(m.msg, opts);
+    std::string body = named(commands::to_terminal_text(m.msg, opts));
     if (m.thread_ts.empty()) {
         write(fmt::format("\n[{}] tugboat (message {}){}\n", channel_label(m.channel), m.number,
                           note));
@@ -112,8 +126,12 @@ void console_view::on_change(const fake_slack& slack, const slack_change& c) {
             const slack_message* m = slack.find_message(c.channel, c.ts);
             for (auto& s : shown_) {
                 if (m != nullptr && s.channel == c.channel && s.ts == c.ts) {
+                    // In Slack an edit replaces the message in place; reprinting the whole
+                    // message on every edit would bury the conversation, so show the new
+                    // headline and keep the full content for the buttons.
                     s.msg = message_from_slack(m->text, m->blocks_json);
-                    print(s, " (updated)");
+                    write(named(fmt::format("  ✎ message {} in {} now reads: {}\n", s.number,
+                                            channel_label(s.channel), m->text)));
                 }
             }
             return;
@@ -137,7 +155,7 @@ void console_view::on_change(const fake_slack& slack, const slack_change& c) {
             write(fmt::format("\n[{}] tugboat → only visible to {}\n", where,
                               channel_label(it->user)));
             commands::terminal_options opts{options_.width - 6, options_.ansi};
-            write(indent(commands::to_terminal_text(s.msg, opts), "  "));
+            write(indent(named(commands::to_terminal_text(s.msg, opts)), "  "));
             shown_.push_back(std::move(s));
             return;
         }

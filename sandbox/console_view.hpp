@@ -67,6 +67,8 @@ private:
     void on_change(const fake_slack& slack, const slack_change& change);
     void print(const shown& m, std::string_view note);
     void write(std::string_view text);
+    /// Replaces "@U0ALICE" / "#C0DEPLOYS" with the names given to name_channel.
+    std::string named(std::string text) const;
 
     std::ostream& out_;
     console_options options_;

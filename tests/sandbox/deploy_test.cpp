@@ -47,10 +47,18 @@ struct world {
     }
     const std::string& transcript() const { return app->console().transcript(); }
     bool said(std::string_view text) const { return transcript().find(text) != std::string::npos; }
-    std::vector<sandbox::slack_message> thread_in(std::string_view channel) {
-        auto roots = app->slack().messages(channel);
-        REQUIRE_FALSE(roots.empty());
-        return app->slack().thread(channel, roots.back().ts);
+    /// Root messages of `channel` (broadcast thread replies left out), oldest first.
+    std::vector<sandbox::slack_message> roots(std::string_view channel) {
+        auto all = app->slack().messages(channel);
+        std::erase_if(all, [](const sandbox::slack_message& m) { return m.is_reply(); });
+        return all;
+    }
+    /// The thread of the `n`-th root message of `channel` (-1 = the newest).
+    std::vector<sandbox::slack_message> thread_in(std::string_view channel, int n = -1) {
+        auto r = roots(channel);
+        REQUIRE_FALSE(r.empty());
+        const auto& root = n < 0 ? r.back() : r.at(static_cast<std::size_t>(n));
+        return app->slack().thread(channel, root.ts);
     }
 };
 
@@ -74,7 +82,7 @@ TEST_CASE("deploy: dev deploy builds, rolls out and reports in one thread", "[lo
     CHECK(text.find("rolled out") != std::string::npos);
     CHECK(text.find("is live in *dev*") != std::string::npos);
     // The root message was edited in place to the final state.
-    auto root = w.app->slack().messages("C0PAYMENTS").back();
+    auto root = w.roots("C0PAYMENTS").back();
     CHECK(root.text.find("✅") != std::string::npos);
     CHECK_FALSE(root.edits.empty());
     CHECK(w.app->jenkins().build_count("deploy/payments-api") == 1);
@@ -89,20 +97,24 @@ TEST_CASE("deploy: a failing stage shows the stage and the log tail", "[loopback
     std::string text = all_text(w.thread_in("C0PAYMENTS"));
     CHECK(text.find("stage Test failed") != std::string::npos);
     CHECK(text.find("last lines of the log") != std::string::npos);
-    auto root = w.app->slack().messages("C0PAYMENTS").back();
+    auto root = w.roots("C0PAYMENTS").back();
     CHECK(root.text.find("❌") != std::string::npos);
     // The lock is free again: the next deploy starts at once.
     REQUIRE(w.script({"/deploy payments-api dev 1.4.4"}) == 0);
-    CHECK(w.app->slack().messages("C0PAYMENTS").back().text.find("✅") != std::string::npos);
+    CHECK(w.roots("C0PAYMENTS").back().text.find("✅") != std::string::npos);
 }
 
 TEST_CASE("deploy: a crash-looping rollout names the cause and shows the container's last lines",
           "[loopback][deploy]") {
     world w;
     REQUIRE(w.script({"/deploy search-web dev 2.0.0-crash"}) == 0);
-    std::string text = all_text(w.thread_in("C0SEARCH"));
+    std::string text = all_text(w.thread_in("C0SEARCH", 0));
     CHECK(text.find("crash_loop") != std::string::npos);
     CHECK(text.find("Deploy failed") != std::string::npos);
+    // dev rolls back by itself after a failed rollout: a second thread, started by the bot.
+    auto undo = all_text(w.thread_in("C0SEARCH", 1));
+    CHECK(undo.find("rolled back from revision") != std::string::npos);
+    CHECK(w.roots("C0SEARCH").back().text.find("✅") != std::string::npos);
 }
 
 TEST_CASE("deploy: prod needs an approver who is not the requester", "[loopback][deploy]") {
@@ -116,7 +128,7 @@ TEST_CASE("deploy: prod needs an approver who is not the requester", "[loopback]
     REQUIRE(w.script({"@bob: deploy.approve d-000003"}) == 0);
     CHECK(w.app->jenkins().build_count("deploy/payments-api") == 3);
     CHECK(all_text(w.thread_in("C0PAYMENTS")).find("Approved by <@U0BOB>") != std::string::npos);
-    CHECK(w.app->slack().messages("C0PAYMENTS").back().text.find("✅") != std::string::npos);
+    CHECK(w.roots("C0PAYMENTS").back().text.find("✅") != std::string::npos);
 }
 
 TEST_CASE("deploy: promotion order and version format are checked before anything starts",
@@ -152,7 +164,7 @@ TEST_CASE("deploy: a second deploy queues behind the first and starts by itself"
     }(), 60s);
     CHECK(w.said("queued (position 1)"));
     CHECK(w.app->jenkins().build_count("deploy/payments-api") == 2);
-    auto roots = w.app->slack().messages("C0PAYMENTS");
+    auto roots = w.roots("C0PAYMENTS");
     REQUIRE(roots.size() == 2);
     CHECK(roots[0].text.find("✅") != std::string::npos);
     CHECK(roots[1].text.find("✅") != std::string::npos);
@@ -171,7 +183,7 @@ TEST_CASE("deploy: cancel stops the build and frees the lock", "[loopback][deplo
         auto settled = co_await w.app->settle();
         REQUIRE(settled);
     }(), 60s);
-    auto root = w.app->slack().messages("C0PAYMENTS").back();
+    auto root = w.roots("C0PAYMENTS").back();
     CHECK(root.text.find("⏹️") != std::string::npos);
     auto build = w.app->jenkins().build("deploy/payments-api", 1);
     REQUIRE(build);
