@@ -15,10 +15,11 @@ namespace asio = boost::asio;
 using json = nlohmann::json;
 
 /// A refresh in progress. Callers that arrive meanwhile wait on `done`, which never expires on
-/// its own: the refresher cancels it when it finishes, waking them all.
+/// its own: the refresher marks it finished and cancels it when it ends, waking them all.
 struct slack_directory::flight {
     explicit flight(asio::any_io_executor ex) : done(ex, asio::steady_timer::time_point::max()) {}
     asio::steady_timer done;
+    bool finished = false;
 };
 
 slack_directory::slack_directory(slack_web_api& api, const core::clock& clock, core::logger& log,
@@ -50,10 +51,10 @@ boost::asio::awaitable<core::result<std::vector<std::string>>> slack_directory::
     // Slack on every question.
     const bool backing_off = map_ && clock_.now() < next_attempt_;
     if (!backing_off) {
-        if (auto f = flight_) {
+        if (auto f = flight_; f && !f->finished) {
             auto [ec] = co_await f->done.async_wait(asio::as_tuple(asio::use_awaitable));
             (void)ec;  // always operation_aborted: woken by the refresher or cancelled ourselves
-            if (flight_ == f) {
+            if (!f->finished) {
                 co_return core::make_error(core::errc::cancelled,
                                            "stopped waiting for Slack user groups");
             }
@@ -75,17 +76,15 @@ boost::asio::awaitable<void> slack_directory::refresh() {
     auto ex = co_await asio::this_coro::executor;
     auto f = std::make_shared<flight>(ex);
     flight_ = f;
-    // Wake the waiters however this ends, cancellation (an exception) included.
+    // Wake the waiters however this ends, cancellation (an exception) and destruction of the
+    // frame included; it touches only the shared flight, never the directory.
     struct wake {
-        slack_directory* self;
         std::shared_ptr<flight> f;
         ~wake() {
-            if (self->flight_ == f) {
-                self->flight_.reset();
-            }
+            f->finished = true;
             f->done.cancel();
         }
-    } waker{this, f};
+    } waker{f};
 
     auto fetched = co_await fetch();
     if (fetched) {

@@ -64,7 +64,7 @@ private:
     core::time_point fetched_at_{};
     core::time_point next_attempt_{};  ///< after a failure with a stale map
     std::optional<core::error> last_error_;
-    std::shared_ptr<flight> flight_;  ///< the refresh in progress, if any
+    std::shared_ptr<flight> flight_;  ///< the latest refresh; in progress until it is finished
 };
 
 }  // namespace tugboat::bot
