@@ -1,10 +1,10 @@
 #include "bot/slack_directory.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -97,12 +97,12 @@ boost::asio::awaitable<void> slack_directory::refresh() {
     last_error_ = fetched.error();
     if (map_) {
         next_attempt_ = clock_.now() + options_.retry_after_failure;
-        log_.warn("usergroups_refresh_failed",
-                  {{"serving", "stale"},
-                   {"age_s", std::chrono::duration_cast<std::chrono::seconds>(clock_.now() -
-                                                                              fetched_at_)
-                                 .count()},
-                   {"reason", fetched.error().message}});
+        log_.warn(
+            "usergroups_refresh_failed",
+            {{"serving", "stale"},
+             {"age_s",
+              std::chrono::duration_cast<std::chrono::seconds>(clock_.now() - fetched_at_).count()},
+             {"reason", fetched.error().message}});
     } else {
         log_.warn("usergroups_refresh_failed",
                   {{"serving", "nothing"}, {"reason", fetched.error().message}});
@@ -120,10 +120,10 @@ boost::asio::awaitable<core::result<slack_directory::membership>> slack_director
                         r.error().message));
     }
     if (!r->ok) {
-        std::string why = r->http_status == 429   ? std::string("Slack rate-limited the call")
-                          : r->http_status >= 500 ? fmt::format("Slack answered HTTP {}",
-                                                                r->http_status)
-                                                  : explain_slack_error("usergroups.list", *r, "");
+        std::string why = r->http_status == 429 ? std::string("Slack rate-limited the call")
+                          : r->http_status >= 500
+                              ? fmt::format("Slack answered HTTP {}", r->http_status)
+                              : explain_slack_error("usergroups.list", *r, "");
         co_return core::make_error(
             core::errc::unavailable,
             fmt::format("cannot read Slack user groups (usergroups.list): {}", why));

@@ -191,8 +191,8 @@ TEST_CASE("slack_directory: Slack down with nothing cached is unavailable", "[lo
             auto r = co_await f.dir->groups_of("U0ALICE");
             REQUIRE_FALSE(r);
             CHECK(r.error().code == core::errc::unavailable);
-            CHECK_THAT(r.error().message, Catch::Contains("usergroups.list") &&
-                                              Catch::Contains("503"));
+            CHECK_THAT(r.error().message,
+                       Catch::Contains("usergroups.list") && Catch::Contains("503"));
             // No stale map to fall back on, so the next question asks Slack again at once.
             auto again = co_await f.dir->groups_of("U0ALICE");
             REQUIRE(again);
