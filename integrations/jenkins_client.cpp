@@ -532,7 +532,13 @@ asio::awaitable<core::result<jenkins_queue_ref>> jenkins_http_client::impl::trig
     auto action = parameters.empty() ? "build" : "buildWithParameters";
     auto r = co_await post(*job + action, form_encode(parameters), false, what);
     if (!r) {
-        co_return std::move(r).error();
+        auto e = std::move(r).error();
+        if (e.code == core::errc::timeout || e.code == core::errc::unavailable) {
+            e.message +=
+                "; the build may have been queued anyway: look for it by its deploy id "
+                "before triggering again";
+        }
+        co_return e;
     }
     if (r->status == 201 || r->status == 303) {
         auto location = r->header("Location").value_or("");
