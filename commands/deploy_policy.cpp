@@ -115,7 +115,8 @@ wall_time to_wall(core::time_point t, const std::string& tz) {
         return {year_month_day{day}, static_cast<int>(duration_cast<minutes>(t - day).count())};
     }
     scoped_tz guard(*zone);
-    std::time_t secs = system_clock::to_time_t(time_point_cast<system_clock::duration>(floor<seconds>(t)));
+    std::time_t secs =
+        system_clock::to_time_t(time_point_cast<system_clock::duration>(floor<seconds>(t)));
     std::tm tm{};
     ::localtime_r(&secs, &tm);
     return {year_month_day{year{tm.tm_year + 1900}, month{static_cast<unsigned>(tm.tm_mon + 1)},
@@ -177,7 +178,8 @@ std::optional<wall_time> parse_date_time(std::string_view s, bool is_end) {
 }
 
 constexpr std::array<std::string_view, 7> day_keys{"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
-constexpr std::array<std::string_view, 7> day_names{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+constexpr std::array<std::string_view, 7> day_names{"Sun", "Mon", "Tue", "Wed",
+                                                    "Thu", "Fri", "Sat"};
 
 /// Index into day_keys (0 = Sunday, as std::chrono::weekday), or nullopt for unknown names.
 std::optional<unsigned> weekday_index(std::string_view key) {
@@ -232,9 +234,8 @@ std::optional<freeze_hit> weekly_hit(const core::freeze_window& w, core::time_po
     for (int back : {0, 1}) {
         const sys_days start_day = sys_days{local_now.date} - days{back};
         const unsigned wd = weekday{start_day}.c_encoding();
-        const bool listed = std::ranges::any_of(w.days, [&](const std::string& d) {
-            return weekday_index(d) == wd;
-        });
+        const bool listed = std::ranges::any_of(
+            w.days, [&](const std::string& d) { return weekday_index(d) == wd; });
         if (!listed) {
             continue;
         }
@@ -329,10 +330,9 @@ core::result<void> may_approve(const principal& who, std::string_view requester,
                         "and the service has no owners. To change that, ask {}.",
                         svc.name, env.name, owners_or_maintainers(svc)));
     }
-    return core::make_error(
-        core::errc::permission_denied,
-        fmt::format("You are not an approver for {} in {}. {} can approve it.", svc.name, env.name,
-                    mention_list(approvers)));
+    return core::make_error(core::errc::permission_denied,
+                            fmt::format("You are not an approver for {} in {}. {} can approve it.",
+                                        svc.name, env.name, mention_list(approvers)));
 }
 
 std::optional<freeze_hit> active_freeze(const core::environment_config& env, core::time_point now) {

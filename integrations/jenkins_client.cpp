@@ -65,8 +65,7 @@ std::vector<current_stage> eta_progress(const jenkins_run& run) {
         }
         bool running = s.status == jenkins_stage_status::in_progress ||
                        s.status == jenkins_stage_status::paused_pending_input;
-        out.push_back({s.name,
-                       running ? current_stage::state::running : current_stage::state::done,
+        out.push_back({s.name, running ? current_stage::state::running : current_stage::state::done,
                        std::max(s.duration - s.paused, milliseconds{0})});
     }
     return out;
@@ -179,7 +178,8 @@ jenkins_run parse_run(const json& j) {
     jenkins_run run;
     // Run ids are opaque in general (old builds used dates); current ones are the number.
     auto id = str(j, "id");
-    if (!id.empty() && std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (!id.empty() &&
+        std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; })) {
         run.number = std::stoi(id);
     }
     run.status = parse_status(str(j, "status"));
@@ -207,6 +207,18 @@ bool contains(std::string_view text, std::string_view part) {
     return text.find(part) != std::string_view::npos;
 }
 
+// A redirect to a page under `rel` (e.g. "job/a/job/b/7/"): how Jenkins acknowledges form
+// POSTs such as stop. Matched on the path so a proxy rewriting the host does not matter, while a
+// redirect to a login page does not count.
+bool redirected_under(const http_response& r, std::string_view rel) {
+    if (r.status != 301 && r.status != 302 && r.status != 303) {
+        return false;
+    }
+    auto location = r.header("Location").value_or("");
+    location = location.substr(0, location.find('?'));
+    return contains(location, rel);
+}
+
 bool stale_crumb(const http_response& r) {
     return r.status == 403 && contains(r.body, "No valid crumb");
 }
@@ -223,8 +235,7 @@ public:
           config_(config),
           log_(&log),
           options_(options),
-          authorization_("Basic " +
-                         base64_encode(config.user + ":" + config.api_token.reveal())) {}
+          authorization_("Basic " + base64_encode(config.user + ":" + config.api_token.reveal())) {}
 
     asio::awaitable<core::result<jenkins_queue_ref>> trigger(
         std::string job_path, std::map<std::string, std::string> parameters);
@@ -245,7 +256,7 @@ public:
 
 private:
     struct crumb {
-        std::string field;   // header name, normally Jenkins-Crumb
+        std::string field;  // header name, normally Jenkins-Crumb
         std::string value;
         std::string cookie;  // the session the crumb belongs to, "name=value; …"
     };
@@ -437,8 +448,8 @@ core::error jenkins_http_client::impl::status_error(const http_response& r, std:
                 fmt::format("Jenkins refused the API token for user {} (401) while {}: check that "
                             "the token in {} is current, belongs to user {} and was not revoked "
                             "(Jenkins: People → {} → Security → API Token)",
-                            config_.user, what, config_.api_token.source().describe(),
-                            config_.user, config_.user));
+                            config_.user, what, config_.api_token.source().describe(), config_.user,
+                            config_.user));
         case 403: {
             if (r.header("X-You-Are-Authenticated-As") == "anonymous") {
                 return core::make_error(
@@ -500,9 +511,8 @@ core::error jenkins_http_client::impl::status_error(const http_response& r, std:
     }
     auto code = errc_for_status(r.status);
     std::string advice = r.status >= 500 ? "; check Jenkins' health and its log" : "";
-    return core::make_error(code,
-                            fmt::format("Jenkins answered {} while {}{}{}", r.status, what,
-                                        summary.empty() ? "" : ": " + summary, advice));
+    return core::make_error(code, fmt::format("Jenkins answered {} while {}{}{}", r.status, what,
+                                              summary.empty() ? "" : ": " + summary, advice));
 }
 
 // ---- operations ----
@@ -522,7 +532,13 @@ asio::awaitable<core::result<jenkins_queue_ref>> jenkins_http_client::impl::trig
     auto action = parameters.empty() ? "build" : "buildWithParameters";
     auto r = co_await post(*job + action, form_encode(parameters), false, what);
     if (!r) {
-        co_return std::move(r).error();
+        auto e = std::move(r).error();
+        if (e.code == core::errc::timeout || e.code == core::errc::unavailable) {
+            e.message +=
+                "; the build may have been queued anyway: look for it by its deploy id "
+                "before triggering again";
+        }
+        co_return e;
     }
     if (r->status == 201 || r->status == 303) {
         auto location = r->header("Location").value_or("");
@@ -550,9 +566,10 @@ asio::awaitable<core::result<jenkins_queue_ref>> jenkins_http_client::impl::trig
         (contains(summary, "parameter") || contains(summary, "parameterized"))) {
         // Jenkins reports bad parameter values as server errors; they are the caller's.
         e.code = core::errc::invalid_argument;
-        e.message += fmt::format(": check the job_parameters of the service against the "
-                                 "parameters \"{}\" defines",
-                                 job_path);
+        e.message += fmt::format(
+            ": check the job_parameters of the service against the "
+            "parameters \"{}\" defines",
+            job_path);
     }
     co_return e;
 }
@@ -582,6 +599,8 @@ asio::awaitable<core::result<jenkins_queue_item>> jenkins_http_client::impl::que
         item.status = jenkins_queue_item::state::cancelled;
         co_return item;
     }
+    // A left item without an executable that is not cancelled is between queue and build for
+    // a moment: it stays `waiting` until the next poll shows the build.
     auto exe = j.find("executable");
     if (exe != j.end() && exe->is_object() && exe->contains("number")) {
         item.status = jenkins_queue_item::state::started;
@@ -603,10 +622,10 @@ jenkins_http_client::impl::find_build_by_parameter(std::string job_path, std::st
         "builds[number,url,building,result,timestamp,duration,estimatedDuration,queueId,"
         "actions[parameters[name,value]]]{{0,{}}}",
         limit);
-    auto j = co_await get_json(*job + "api/json?" + tree_query(spec),
-                               fmt::format("looking for the build of \"{}\" with {}={}",
-                                           job_path, name, value),
-                               job_not_found(job_path));
+    auto j = co_await get_json(
+        *job + "api/json?" + tree_query(spec),
+        fmt::format("looking for the build of \"{}\" with {}={}", job_path, name, value),
+        job_not_found(job_path));
     if (!j) {
         co_return std::move(j).error();
     }
@@ -673,8 +692,8 @@ asio::awaitable<core::result<jenkins_run>> jenkins_http_client::impl::stages(std
     }
     if (pending->is_array() && !pending->empty() && (*pending)[0].is_object()) {
         const auto& first = (*pending)[0];
-        run.pending_input = jenkins_input{str(first, "id"), str(first, "message"),
-                                          str(first, "proceedText")};
+        run.pending_input =
+            jenkins_input{str(first, "id"), str(first, "message"), str(first, "proceedText")};
     }
     co_return run;
 }
@@ -730,11 +749,12 @@ asio::awaitable<core::result<std::string>> jenkins_http_client::impl::stage_log(
     auto node = [&](const std::string& id) {
         return fmt::format("{}{}/execution/node/{}/wfapi/", *job, number, percent_encode(id));
     };
-    auto what = fmt::format("reading the log of stage {} of build #{} of \"{}\"", stage_id,
-                            number, job_path);
-    auto not_found = fmt::format("Jenkins has no stage {} in build #{} of \"{}\" (404): take the "
-                                 "stage id from the build's stages",
-                                 stage_id, number, job_path);
+    auto what = fmt::format("reading the log of stage {} of build #{} of \"{}\"", stage_id, number,
+                            job_path);
+    auto not_found = fmt::format(
+        "Jenkins has no stage {} in build #{} of \"{}\" (404): take the "
+        "stage id from the build's stages",
+        stage_id, number, job_path);
     // A stage's own flow node has little output; its steps (stageFlowNodes) carry the log.
     auto described = co_await get_json(node(stage_id) + "describe", what, not_found);
     if (!described) {
@@ -781,8 +801,7 @@ asio::awaitable<core::result<void>> jenkins_http_client::impl::abort(std::string
         co_return std::move(r).error();
     }
     // Jenkins answers a stop with a redirect to the build page.
-    if (r->ok() || ((r->status == 302 || r->status == 303) &&
-                    r->header("Location").value_or("").starts_with(config_.url))) {
+    if (r->ok() || redirected_under(*r, fmt::format("{}{}/", *job, number))) {
         log_->info("jenkins_stop_requested",
                    {{"jenkins", config_.name}, {"job", job_path}, {"build", number}});
         co_return core::ok();
@@ -807,8 +826,7 @@ asio::awaitable<core::result<void>> jenkins_http_client::impl::answer_input(std:
     if (!r) {
         co_return std::move(r).error();
     }
-    if (r->ok() || ((r->status == 302 || r->status == 303) &&
-                    r->header("Location").value_or("").starts_with(config_.url))) {
+    if (r->ok() || redirected_under(*r, fmt::format("{}{}/", *job, number))) {
         log_->info("jenkins_input_answered", {{"jenkins", config_.name},
                                               {"job", job_path},
                                               {"build", number},
@@ -855,8 +873,7 @@ asio::awaitable<core::result<jenkins_queue_ref>> jenkins_http_client::trigger(
     return impl_->trigger(std::move(job_path), std::move(parameters));
 }
 
-asio::awaitable<core::result<jenkins_queue_item>> jenkins_http_client::queue_item(
-    std::int64_t id) {
+asio::awaitable<core::result<jenkins_queue_item>> jenkins_http_client::queue_item(std::int64_t id) {
     return impl_->queue_item(id);
 }
 
@@ -894,8 +911,7 @@ asio::awaitable<core::result<std::string>> jenkins_http_client::stage_log(std::s
     return impl_->stage_log(std::move(job_path), number, std::move(stage_id), max_lines);
 }
 
-asio::awaitable<core::result<void>> jenkins_http_client::abort(std::string job_path,
-                                                               int number) {
+asio::awaitable<core::result<void>> jenkins_http_client::abort(std::string job_path, int number) {
     return impl_->abort(std::move(job_path), number);
 }
 

@@ -63,7 +63,7 @@ struct jenkins_build {
     std::chrono::milliseconds duration{0};          ///< 0 while building
     /// From Jenkins' recent builds; nullopt when Jenkins has none (-1).
     std::optional<std::chrono::milliseconds> estimated_duration;
-    std::int64_t queue_id = 0;  ///< the queue item it came from; 0 when unknown
+    std::int64_t queue_id = 0;                      ///< the queue item it came from; 0 when unknown
     std::map<std::string, std::string> parameters;  ///< password values are not exposed
 };
 
@@ -130,11 +130,10 @@ public:
     virtual ~jenkins() = default;
 
     /// Queues a build of `job_path` with `parameters` (buildWithParameters; plain build when
-    /// there are none). Not retried once
-    /// the request may have reached Jenkins: on timeout or a dropped connection the build may
-    /// or may not be queued, and the caller must look it up (find_build_by_parameter with the
-    /// deploy id it passed) before triggering again. A 303 (same parameters already queued) is
-    /// success with `merged` set.
+    /// there are none). A 303 (same parameters already queued) is success with `merged` set.
+    /// Not retried once the request may have reached Jenkins: on timeout or a dropped
+    /// connection the build may or may not be queued, and the caller must look it up
+    /// (find_build_by_parameter with the deploy id it passed) before triggering again.
     virtual boost::asio::awaitable<core::result<jenkins_queue_ref>> trigger(
         std::string job_path, std::map<std::string, std::string> parameters) = 0;
 
@@ -142,9 +141,9 @@ public:
     virtual boost::asio::awaitable<core::result<jenkins_queue_item>> queue_item(
         std::int64_t id) = 0;
 
-    /// The newest of the job's recent builds (the last `limit`, e.g. 50) whose parameter `name` equals
-    /// `value`, or nullopt. How a restarted bot re-finds the build of a deploy id. Builds still
-    /// in the queue are not found; triggering again with the same parameters then merges into
+    /// The newest of the job's recent builds (the last `limit`, e.g. 50) whose parameter `name`
+    /// equals `value`, or nullopt. How a restarted bot re-finds the build of a deploy id. Builds
+    /// still in the queue are not found; triggering again with the same parameters then merges into
     /// the waiting item (303) instead of queuing a second one.
     virtual boost::asio::awaitable<core::result<std::optional<jenkins_build>>>
     find_build_by_parameter(std::string job_path, std::string name, std::string value,
@@ -164,9 +163,8 @@ public:
         std::string job_path) = 0;
 
     /// The last `max_lines` lines of the build's console, ANSI colours removed.
-    virtual boost::asio::awaitable<core::result<std::string>> console_tail(std::string job_path,
-                                                                           int number,
-                                                                           std::size_t max_lines) = 0;
+    virtual boost::asio::awaitable<core::result<std::string>> console_tail(
+        std::string job_path, int number, std::size_t max_lines) = 0;
 
     /// The last `max_lines` lines of one stage's log (`stage_id` from stages()), as plain text.
     virtual boost::asio::awaitable<core::result<std::string>> stage_log(std::string job_path,
@@ -224,8 +222,7 @@ public:
                                                              int number) override;
     boost::asio::awaitable<core::result<std::vector<jenkins_run>>> recent_runs(
         std::string job_path) override;
-    boost::asio::awaitable<core::result<std::string>> console_tail(std::string job_path,
-                                                                   int number,
+    boost::asio::awaitable<core::result<std::string>> console_tail(std::string job_path, int number,
                                                                    std::size_t max_lines) override;
     boost::asio::awaitable<core::result<std::string>> stage_log(std::string job_path, int number,
                                                                 std::string stage_id,

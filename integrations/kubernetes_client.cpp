@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <tuple>
+#include <utility>
 #include <variant>
 
 namespace tugboat::integrations {
@@ -630,6 +631,9 @@ public:
                 if (steady::now() >= deadline) {
                     co_return timed_out(max_wait);
                 }
+                if (std::exchange(pause_before_open_, false) && !co_await pause(deadline)) {
+                    co_return timed_out(max_wait);
+                }
                 auto opened = co_await open(deadline);
                 if (!opened) {
                     if (transient(opened.error().code) && co_await pause(deadline)) {
@@ -669,9 +673,11 @@ public:
                 continue;
             }
             if ((*piece)->empty()) {
-                // The server ended the watch (timeoutSeconds): re-watch from the last RV.
+                // The server ended the watch (timeoutSeconds): re-watch from the last RV, at
+                // once unless it ended without sending anything (then it may be failing).
+                bool empty_watch = !got_data_;
                 close();
-                if (!got_data_ && !co_await pause(deadline)) {
+                if (empty_watch && !co_await pause(deadline)) {
                     co_return timed_out(max_wait);
                 }
                 continue;
@@ -821,8 +827,14 @@ private:
             close();
             if (code == 410) {
                 need_list_ = true;
+            } else {
+                // Other errors: back off, then re-watch from the last RV.
+                last_error_ = core::make_error(
+                    errc_for_status(static_cast<int>(code)),
+                    fmt::format("cluster {}: {}: the watch failed: {}", client_.name(), what(),
+                                str(object, "message")));
+                pause_before_open_ = true;
             }
-            // Other errors: the stream is closed; next() re-watches from the last RV.
         }
         return std::nullopt;
     }
@@ -835,6 +847,7 @@ private:
     std::optional<http_stream> stream_;
     std::string buffer_;
     bool got_data_ = false;
+    bool pause_before_open_ = false;
     int failures_ = 0;
     std::optional<core::error> last_error_;
 };

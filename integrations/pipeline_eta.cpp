@@ -82,10 +82,10 @@ pipeline_eta estimate_remaining(const std::vector<stage_stats>& stats, std::size
         return std::find_if(stats.begin(), stats.end(),
                             [&](const stage_stats& s) { return s.name == name; });
     };
-    bool any_known = current.empty() || std::any_of(current.begin(), current.end(),
-                                                    [&](const current_stage& c) {
-                                                        return known(c.name) != stats.end();
-                                                    });
+    bool any_known =
+        current.empty() || std::any_of(current.begin(), current.end(), [&](const current_stage& c) {
+            return known(c.name) != stats.end();
+        });
     if (stats.empty() || history_runs == 0 || !any_known) {
         // A renamed pipeline shares no stage with its history: the history would only mislead.
         return from_estimated_duration(build_elapsed, estimated_duration);
@@ -121,10 +121,10 @@ pipeline_eta estimate_remaining(const std::vector<stage_stats>& stats, std::size
     eta.remaining = remaining;
     eta.remaining_p90 = std::max(remaining_p90, remaining);
     auto total = done + remaining;
-    eta.progress = total.count() > 0 ? std::min(max_running_progress,
-                                                static_cast<double>(done.count()) /
-                                                    static_cast<double>(total.count()))
-                                     : 0.0;
+    eta.progress = total.count() > 0
+                       ? std::min(max_running_progress, static_cast<double>(done.count()) /
+                                                            static_cast<double>(total.count()))
+                       : 0.0;
     return eta;
 }
 

@@ -62,8 +62,7 @@ struct pipeline_eta {
 /// `estimated_duration` (Jenkins' estimatedDuration, positive) against `build_elapsed` (time
 /// since the build started), with remaining_p90 = remaining. When that is missing too, every
 /// field is nullopt.
-pipeline_eta estimate_remaining(const std::vector<stage_stats>& stats,
-                                std::size_t history_runs,
+pipeline_eta estimate_remaining(const std::vector<stage_stats>& stats, std::size_t history_runs,
                                 const std::vector<current_stage>& current,
                                 std::chrono::milliseconds build_elapsed,
                                 std::optional<std::chrono::milliseconds> estimated_duration);

@@ -439,6 +439,7 @@ const std::unordered_map<std::string_view, method_facts>& method_table() {
         {"conversations.info", {50, false, false}},
         {"conversations.open", {50, true, false}},
         {"conversations.replies", {50, false, false}},
+        {"usergroups.list", {20, false, false}},
         {"usergroups.users.list", {20, false, false}},
         {"files.getUploadURLExternal", {100, false, false}},
         {"files.completeUploadExternal", {100, true, false}},
@@ -1227,6 +1228,7 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
             {"conversations.info", &state::conversations_info},
             {"conversations.open", &state::conversations_open},
             {"conversations.replies", &state::conversations_replies},
+            {"usergroups.list", &state::usergroups_list},
             {"usergroups.users.list", &state::usergroups_users_list},
             {"files.getUploadURLExternal", &state::files_get_upload_url},
             {"files.completeUploadExternal", &state::files_complete_upload},
@@ -1609,6 +1611,26 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
         return success({{"messages", std::move(list)},
                         {"has_more", false},
                         {"response_metadata", {{"next_cursor", ""}}}});
+    }
+
+    // Slack's shape: every group with its handle; `users` only when include_users is set.
+    api_reply usergroups_list(const json& args) {
+        const bool with_users = get_bool(args, "include_users");
+        json list = json::array();
+        for (const auto& g : options.usergroups) {
+            json item = {{"id", g.id},
+                         {"team_id", options.team_id},
+                         {"is_usergroup", true},
+                         {"name", g.handle},
+                         {"handle", g.handle},
+                         {"date_delete", 0},
+                         {"user_count", g.users.size()}};
+            if (with_users) {
+                item["users"] = g.users;
+            }
+            list.push_back(std::move(item));
+        }
+        return success({{"usergroups", std::move(list)}});
     }
 
     api_reply usergroups_users_list(const json& args) {

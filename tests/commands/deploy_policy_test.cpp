@@ -139,7 +139,8 @@ TEST_CASE("deploy_policy: the requester may not approve their own deploy", "[uni
           "<@U0CAROL>.");
 }
 
-TEST_CASE("deploy_policy: allow_self_approval lets an approver approve their own deploy", "[unit]") {
+TEST_CASE("deploy_policy: allow_self_approval lets an approver approve their own deploy",
+          "[unit]") {
     auto env = prod();
     env.policy.approval.allow_self_approval = true;
     CHECK(may_approve(principal{"U0BOB", {"S0SRE"}}, "U0BOB", payments(), env));
@@ -253,7 +254,7 @@ TEST_CASE("deploy_policy: a weekly window holds on its days between start and en
     CHECK(hit->description == "weekly freeze `Friday afternoon` (Fri 15:00 – Fri 23:59 UTC)");
     CHECK_FALSE(active_freeze(env, utc(2026, 3, 27, 23, 59)));
     CHECK_FALSE(active_freeze(env, utc(2026, 3, 26, 16, 0)));  // Thursday
-    CHECK(active_freeze(env, utc(2026, 4, 3, 16, 0)));          // next Friday
+    CHECK(active_freeze(env, utc(2026, 4, 3, 16, 0)));         // next Friday
 }
 
 TEST_CASE("deploy_policy: a weekly window whose end is not after its start runs past midnight",
@@ -264,8 +265,7 @@ TEST_CASE("deploy_policy: a weekly window whose end is not after its start runs 
     auto evening = active_freeze(env, utc(2026, 1, 9, 17, 0));
     REQUIRE(evening);
     CHECK(evening->ends == utc(2026, 1, 10, 7, 0));
-    CHECK(evening->description ==
-          "weekly freeze `weekend` (Fri 18:00 – Sat 08:00 Europe/Berlin)");
+    CHECK(evening->description == "weekly freeze `weekend` (Fri 18:00 – Sat 08:00 Europe/Berlin)");
     // Saturday morning, after local midnight: the window started the day before.
     auto morning = active_freeze(env, utc(2026, 1, 10, 6, 59));
     REQUIRE(morning);
@@ -299,7 +299,7 @@ TEST_CASE("deploy_policy: a weekly window across a DST change ends at the local 
     }
     SECTION("summer and winter occurrences of the same window differ in UTC") {
         auto env = with_freezes({weekly("lunch", {"mon"}, "12:00", "13:00", "Europe/Berlin")});
-        CHECK(active_freeze(env, utc(2026, 1, 5, 11, 30)));   // Monday, CET
+        CHECK(active_freeze(env, utc(2026, 1, 5, 11, 30)));        // Monday, CET
         CHECK_FALSE(active_freeze(env, utc(2026, 7, 6, 11, 30)));  // Monday, CEST: 13:30 local
         CHECK(active_freeze(env, utc(2026, 7, 6, 10, 30)));
     }
@@ -341,7 +341,8 @@ TEST_CASE("deploy_policy: reading a time zone leaves the process TZ as it was", 
 }
 
 TEST_CASE("deploy_policy: a time zone missing from the database is read as UTC", "[unit]") {
-    auto env = with_freezes({absolute("x", "2026-05-01T00:00", "2026-05-02T00:00", "Mars/Olympus")});
+    auto env =
+        with_freezes({absolute("x", "2026-05-01T00:00", "2026-05-02T00:00", "Mars/Olympus")});
     CHECK(active_freeze(env, utc(2026, 5, 1, 0, 0)));
     CHECK_FALSE(active_freeze(env, utc(2026, 4, 30, 23, 59)));
 }

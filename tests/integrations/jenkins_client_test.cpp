@@ -66,14 +66,11 @@ const std::string& ca_file() {
 sandbox::fake_job payments_job() {
     sandbox::fake_job job;
     job.full_name = payments;
-    job.parameters = {{"SERVICE", sandbox::fake_parameter::kind::string, "payments-api", {}, ""},
-                      {"ENVIRONMENT",
-                       sandbox::fake_parameter::kind::choice,
-                       "",
-                       {"dev", "beta", "prod"},
-                       ""},
-                      {"VERSION", sandbox::fake_parameter::kind::string, "", {}, ""},
-                      {"DEPLOY_ID", sandbox::fake_parameter::kind::string, "", {}, ""}};
+    job.parameters = {
+        {"SERVICE", sandbox::fake_parameter::kind::string, "payments-api", {}, ""},
+        {"ENVIRONMENT", sandbox::fake_parameter::kind::choice, "", {"dev", "beta", "prod"}, ""},
+        {"VERSION", sandbox::fake_parameter::kind::string, "", {}, ""},
+        {"DEPLOY_ID", sandbox::fake_parameter::kind::string, "", {}, ""}};
     job.stages = {{"Build", 10s, {}, {}},
                   {"Test", 10s, {}, {}},
                   {"Push", 5s, {}, {}},
@@ -90,7 +87,8 @@ sandbox::fake_jenkins_options fast_options() {
 }
 
 std::map<std::string, std::string> deploy_params(std::string version, std::string deploy_id) {
-    return {{"ENVIRONMENT", "beta"}, {"VERSION", std::move(version)},
+    return {{"ENVIRONMENT", "beta"},
+            {"VERSION", std::move(version)},
             {"DEPLOY_ID", std::move(deploy_id)}};
 }
 
@@ -125,8 +123,8 @@ struct fixture {
         integrations::jenkins_client_options options;
         options.retry.initial_backoff = 5ms;
         options.retry.max_backoff = 20ms;
-        auto c = integrations::jenkins_http_client::create(ioc.get_executor(), config, log,
-                                                           options);
+        auto c =
+            integrations::jenkins_http_client::create(ioc.get_executor(), config, log, options);
         REQUIRE(c);
         return std::move(*c);
     }
@@ -271,9 +269,8 @@ TEST_CASE("jenkins_client: trigger and follow a build to SUCCESS with its stages
     // One crumb serves every POST; the parameters went out as a form.
     CHECK(f.count_requests("GET", "/crumbIssuer/") == 1);
     auto requests = f.jenkins.requests();
-    auto trigger = std::find_if(requests.begin(), requests.end(), [](const auto& r) {
-        return r.method == "POST";
-    });
+    auto trigger = std::find_if(requests.begin(), requests.end(),
+                                [](const auto& r) { return r.method == "POST"; });
     REQUIRE(trigger != requests.end());
     CHECK(trigger->path() == "/job/deploy/job/payments-api/buildWithParameters");
     CHECK(trigger->body == "DEPLOY_ID=d-1&ENVIRONMENT=beta&VERSION=1.4.2");
@@ -297,9 +294,8 @@ TEST_CASE("jenkins_client: jobs in nested folders", "[loopback][jenkins]") {
         int n = co_await f.start_build("platform/team/payments api", deploy_params("2.0.0", "d-2"));
         auto build = co_await f.finished("platform/team/payments api", n);
         CHECK(build.result == jenkins_result::success);
-        CHECK(build.url ==
-              f.jenkins.base_url() + "job/platform/job/team/job/payments%20api/" +
-                  std::to_string(n) + "/");
+        CHECK(build.url == f.jenkins.base_url() + "job/platform/job/team/job/payments%20api/" +
+                               std::to_string(n) + "/");
 
         std::map<std::string, std::string> no_params;
         int r = co_await f.start_build("teams/search/reindex", no_params);
@@ -326,16 +322,19 @@ TEST_CASE("jenkins_client: the same parameters already queued reuse that item (3
     auto job = payments_job();
     job.queue_delay = 60s;  // 600 ms: the item is still waiting when the second trigger comes
     f.jenkins.add_job(job);
-    run_test(f.ioc, [&]() -> asio::awaitable<void> {
-        auto first = co_await f.client.trigger(payments, deploy_params("1.0.0", "d-3"));
-        REQUIRE(first);
-        auto second = co_await f.client.trigger(payments, deploy_params("1.0.0", "d-3"));
-        REQUIRE(second);
-        CHECK(second->merged);
-        CHECK(second->id == first->id);
-        auto item = co_await f.follow(second->id);
-        CHECK(item.status == jenkins_queue_item::state::started);
-    }(), 10s);
+    run_test(
+        f.ioc,
+        [&]() -> asio::awaitable<void> {
+            auto first = co_await f.client.trigger(payments, deploy_params("1.0.0", "d-3"));
+            REQUIRE(first);
+            auto second = co_await f.client.trigger(payments, deploy_params("1.0.0", "d-3"));
+            REQUIRE(second);
+            CHECK(second->merged);
+            CHECK(second->id == first->id);
+            auto item = co_await f.follow(second->id);
+            CHECK(item.status == jenkins_queue_item::state::started);
+        }(),
+        10s);
     CHECK(f.jenkins.trigger_count(payments) == 2);
     CHECK(f.jenkins.build_count(payments) == 1);
 }
@@ -418,9 +417,8 @@ TEST_CASE("jenkins_client: abort stops a running build", "[loopback][jenkins]") 
     f.jenkins.add_job(job);
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         int n = co_await f.start_build(payments, deploy_params("4.0.0", "d-8"));
-        auto running = co_await f.stages_until(payments, n, [](const auto& run) {
-            return !run.stages.empty();
-        });
+        auto running = co_await f.stages_until(payments, n,
+                                               [](const auto& run) { return !run.stages.empty(); });
         CHECK(running.status == jenkins_stage_status::in_progress);
         CHECK(running.stages[0].status == jenkins_stage_status::in_progress);
         auto stopped = co_await f.client.abort(payments, n);
@@ -478,8 +476,7 @@ TEST_CASE("jenkins_client: a wrong API token gives a clear 401 error", "[loopbac
         auto b = co_await f.client.build(payments, 1);
         REQUIRE_FALSE(b);
         CHECK(b.error().code == core::errc::permission_denied);
-        CHECK(contains(b.error().message,
-                       "Jenkins refused the API token for user tugboat (401)"));
+        CHECK(contains(b.error().message, "Jenkins refused the API token for user tugboat (401)"));
         CHECK(contains(b.error().message, "environment variable JENKINS_TOKEN"));
         CHECK_FALSE(contains(b.error().message, "not-the-token"));
 
@@ -520,6 +517,18 @@ TEST_CASE("jenkins_client: 500s are retried on reads but never on a trigger",
     }());
     CHECK(f.count_requests("POST", "/buildWithParameters") == 3);  // d-11, d-12 once, qa
     CHECK(f.jenkins.trigger_count(payments) == 1);
+}
+
+TEST_CASE("jenkins_client: a disabled job is a conflict", "[loopback][jenkins]") {
+    fixture f;
+    REQUIRE(f.jenkins.set_disabled(payments, true));
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto t = co_await f.client.trigger(payments, deploy_params("1.0.0", "d-16"));
+        REQUIRE_FALSE(t);
+        CHECK(t.error().code == core::errc::conflict);
+        CHECK(contains(t.error().message, "deploy/payments-api is disabled"));
+        CHECK(contains(t.error().message, "enable it in Jenkins"));
+    }());
 }
 
 TEST_CASE("jenkins_client: a forgotten queue item is gone; the build is found by deploy id",

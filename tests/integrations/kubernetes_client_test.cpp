@@ -605,6 +605,27 @@ TEST_CASE("kubernetes: credentials and reachability failures say what to check",
             CHECK_FALSE(contains(d.error().message, "not-the-token"));
         });
     }
+    SECTION("a rotated token file is re-read after a 401") {
+        auto dir = std::filesystem::temp_directory_path() /
+                   ("tugboat-k8s-token-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir);
+        auto token_file = (dir / "token").string();
+        std::ofstream(token_file) << "rotated-token\n";
+        auto a = env.access();
+        a.token_file = token_file;
+        auto rotating = env.make_client(a);
+        env.fake->set_token("rotated-token");
+        env.run([&]() -> asio::awaitable<void> {
+            auto d = co_await rotating->get_deployment("prod", "api");
+            CHECK(d);
+        });
+        auto gets = env.requests_to("GET", deployment_path);
+        REQUIRE(gets.size() == 2);
+        CHECK(gets[0].status == 401);
+        CHECK(gets[1].header("Authorization") == "Bearer rotated-token");
+        CHECK(contains(env.sink.text(), "k8s_token_reloaded"));
+        std::filesystem::remove_all(dir);
+    }
     SECTION("RBAC denial quotes the API server") {
         env.fake->forbid(deployment_path, "patch");
         env.run([&]() -> asio::awaitable<void> {

@@ -68,13 +68,12 @@ TEST_CASE("pipeline_eta: remaining time from history", "[unit][jenkins]") {
     SECTION("a stage running longer than usual needs nothing more of it") {
         std::vector<current_stage> now{{"Build", state::done, 20s}, {"Test", state::running, 45s}};
         auto eta = estimate_remaining(history, now, 65s, std::nullopt);
-        CHECK(eta.remaining == 20s);       // Deploy only
-        CHECK(eta.remaining_p90 == 45s);   // 5 s more of Test at p90, then Deploy's 40 s
+        CHECK(eta.remaining == 20s);      // Deploy only
+        CHECK(eta.remaining_p90 == 45s);  // 5 s more of Test at p90, then Deploy's 40 s
     }
     SECTION("all stages done but the build still running: below 100 %") {
-        std::vector<current_stage> now{{"Build", state::done, 20s},
-                                       {"Test", state::done, 40s},
-                                       {"Deploy", state::done, 20s}};
+        std::vector<current_stage> now{
+            {"Build", state::done, 20s}, {"Test", state::done, 40s}, {"Deploy", state::done, 20s}};
         auto eta = estimate_remaining(history, now, 80s, std::nullopt);
         CHECK(eta.remaining == 0ms);
         CHECK(eta.progress == Approx(0.99));
