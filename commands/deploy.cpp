@@ -21,7 +21,7 @@ arg_spec env_arg(bool required = true) {
     return {.name = "env",
             .kind = arg_kind::environment,
             .required = required,
-            .help = "an environment, e.g. `beta` or `prod`"};
+            .help = "an environment, e.g. `dev` or `prod`"};
 }
 
 flag_spec reason_flag() {
@@ -49,7 +49,7 @@ command_spec make() {
                    .value_name = "reason",
                    .help = "deploy during a freeze window (only people allowed to override); "
                            "audited and announced"}},
-        .examples = {"deploy payments-api beta v1.4.2",
+        .examples = {"deploy payments-api dev v1.4.2",
                      "deploy payments-api prod --reason \"fix checkout timeout\""},
         .access = access_level::deployer,
     };

@@ -1072,6 +1072,7 @@ struct deploy_engine::impl {
                 co_return watch.error();
             }
             std::string last_progress;
+            std::string running_image;
             while (true) {
                 auto state = co_await (*watch)->next(d.timing.watch_wait);
                 if (state) {
@@ -1088,12 +1089,9 @@ struct deploy_engine::impl {
                                                       t.cluster_name, verdict.progress));
                         break;
                     }
-                    if (verdict.done && !right_image && state->observed_generation >= state->generation) {
-                        co_return core::make_error(
-                            core::errc::internal,
-                            fmt::format("the build passed but {} in {} still runs {}",
-                                        t.deployment, t.cluster_name, state->image_of(t.container)));
-                    }
+                    // Jenkins (or a GitOps tool behind it) may apply the change a little
+                    // after the build; wait for it until the rollout deadline.
+                    running_image = state->image_of(t.container);
                     if (verdict.progress != last_progress) {
                         last_progress = verdict.progress;
                         auto v = view_of(rec);
@@ -1110,6 +1108,15 @@ struct deploy_engine::impl {
                 }
                 if (me.cancel || stopping) {
                     co_return false;
+                }
+                if (d.clock.now() > deadline && !running_image.empty() &&
+                    !running_image.ends_with(wanted)) {
+                    co_return core::make_error(
+                        core::errc::timeout,
+                        fmt::format("the build passed, but {} in {} still runs {} after {}: "
+                                    "check that the pipeline's deploy step updates it",
+                                    t.deployment, t.cluster_name, running_image,
+                                    short_duration(svc->rollout_timeout)));
                 }
                 if (d.clock.now() > deadline) {
                     co_return core::make_error(

@@ -212,6 +212,9 @@ void seed_fakes(sandbox_app::state& s) {
                                            : svc.image;
                     bool sha = svc.version_pattern == "sha";
                     d.image = fmt::format("{}:{}", repo, sha ? "3f9c2ab" : "1.0.0");
+                    if (!w.container.empty()) {
+                        d.containers = {{w.container, d.image}};
+                    }
                     d.previous_images = {fmt::format("{}:{}", repo, sha ? "9d1e0f7" : "0.9.0")};
                     d.replicas = env_name == "prod" ? 3 : 2;
                     it->second->add_namespace(d.ns);

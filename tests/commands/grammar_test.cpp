@@ -106,7 +106,7 @@ TEST_CASE("tokenize: an unclosed quote is an error that says how to fix it", "[u
 
 TEST_CASE("parse: deploy with positionals, version and flags", "[unit]") {
     auto r =
-        parse_line(R"(/deploy payments-api prod v1.4.2 --reason "fix checkout" --override-freeze)");
+        parse_line(R"(/deploy payments-api prod v1.4.2 --reason "fix checkout" --override-freeze hotfix)");
     REQUIRE(r);
     CHECK(r->command->name == "deploy");
     REQUIRE(r->subcommand != nullptr);
@@ -116,7 +116,7 @@ TEST_CASE("parse: deploy with positionals, version and flags", "[unit]") {
     CHECK(r->arg("env") == "prod");
     CHECK(r->arg("version") == "v1.4.2");
     CHECK(r->flag("reason") == "fix checkout");
-    CHECK(r->has_flag("override-freeze"));
+    CHECK(r->flag("override-freeze") == "hotfix");
     CHECK_FALSE(r->has_flag("nope"));
 }
 
@@ -135,10 +135,10 @@ TEST_CASE("parse: flags in any position, --flag=value, and names fixed to config
 
 TEST_CASE("parse: subcommands, optional args and value kinds", "[unit]") {
     SECTION("named subcommand") {
-        auto r = parse_line("deploy rollback payments-api prod --to v1.4.1");
+        auto r = parse_line("deploy rollback payments-api prod 7");
         REQUIRE(r);
         CHECK(r->path() == "deploy rollback");
-        CHECK(r->flag("to") == "v1.4.1");
+        CHECK(r->number("revision") == 7);
     }
     SECTION("optional positionals may be left out") {
         auto r = parse_line("deploy status");
@@ -199,7 +199,7 @@ TEST_CASE("parse: typo'd service, environment and role get suggestions and usage
     CHECK(r.error().problem == "Unknown service `paymnets-api`. Did you mean `payments-api`?");
     REQUIRE(r.error().usage.size() == 1);
     CHECK(r.error().usage.front() ==
-          "/deploy <service> <env> [version] [--reason <text>] [--override-freeze]");
+          "/deploy <service> <env> [version] [--reason <text>] [--override-freeze <reason>]");
     CHECK(r.error().hint == "Type `help deploy` for details.");
 
     CHECK(problem_of("deploy payments-api prdo") ==
@@ -216,7 +216,7 @@ TEST_CASE("parse: typo'd service, environment and role get suggestions and usage
     REQUIRE_FALSE(sub);
     CHECK(sub.error().hint == "Type `help deploy rollback` for details.");
     CHECK(sub.error().usage.front() ==
-          "/deploy rollback <service> <env> [--to <version>] [--reason <text>]");
+          "/deploy rollback <service> <env> [revision] [--reason <text>]");
 }
 
 TEST_CASE("parse: flag mistakes are explained", "[unit]") {
@@ -247,11 +247,11 @@ TEST_CASE("parse: missing and extra arguments", "[unit]") {
     auto r = parse_line("deploy payments-api");
     REQUIRE_FALSE(r);
     CHECK(r.error().problem ==
-          "Missing `&lt;env&gt;`: an environment, e.g. `staging` or `prod`. Environments: `dev`, "
+          "Missing `&lt;env&gt;`: an environment, e.g. `dev` or `prod`. Environments: `dev`, "
           "`staging` and `prod`.");
-    CHECK(problem_of("deploy status search prod x") == "Too many arguments: I didn't expect `x`.");
-    CHECK(problem_of("deploy lock search prod --reason db migration") ==
-          "Too many arguments: I didn't expect `migration`. Put quotes around a value with "
+    CHECK(problem_of("deploy unlock search prod x") == "Too many arguments: I didn't expect `x`.");
+    CHECK(problem_of("deploy cancel 12 db migration") ==
+          "Too many arguments: I didn't expect `db migration`. Put quotes around a value with "
           "spaces, like `\"two words\"`.");
 }
 
@@ -275,8 +275,8 @@ TEST_CASE("parse: subcommand typos and bare commands", "[unit]") {
         REQUIRE_FALSE(r);
         CHECK(r.error().problem == "`/deploy` needs a bit more. Pick one of these:");
         CHECK(r.error().usage.front() ==
-              "/deploy <service> <env> [version] [--reason <text>] [--override-freeze]");
-        CHECK(r.error().usage.at(1) == "/deploy status [service] [env]");
+              "/deploy <service> <env> [version] [--reason <text>] [--override-freeze <reason>]");
+        CHECK(r.error().usage.at(1) == "/deploy status [id]");
     }
 }
 

@@ -60,10 +60,10 @@ TEST_CASE("help: a command's help shows usage, subcommands and examples", "[unit
     std::string text = text_of(help_for(deploy_spec(), nullptr));
     CHECK(text.starts_with("/deploy\n=======\n"));
     CHECK_THAT(text, Catch::Contains("    /deploy <service> <env> [version] [--reason <text>] "
-                                     "[--override-freeze]\n    /deploy status [service] [env]\n"));
+                                     "[--override-freeze <reason>]\n    /deploy status [id]\n"));
     CHECK_THAT(text, Catch::Contains("`start` (or no subcommand) Deploy a version"));
     CHECK_THAT(text, Catch::Contains("`rollback` Roll a service back"));
-    CHECK_THAT(text, Catch::Contains("Examples\n\n    /deploy payments-api staging v1.4.2\n"));
+    CHECK_THAT(text, Catch::Contains("Examples\n\n    /deploy payments-api dev v1.4.2\n"));
     CHECK_THAT(text,
                Catch::Contains("Type `help deploy <subcommand>` for its arguments and flags"));
 }
@@ -76,11 +76,10 @@ TEST_CASE("help: a subcommand's help lists arguments and flags with their help",
     CHECK(text.starts_with("/deploy rollback\n"));
     CHECK_THAT(
         text,
-        Catch::Contains("    /deploy rollback <service> <env> [--to <version>] [--reason <text>]"));
+        Catch::Contains("    /deploy rollback <service> <env> [revision] [--reason <text>]"));
     CHECK_THAT(text, Catch::Contains("Arguments\n<service>: a service from the bot's config"));
-    CHECK_THAT(text, Catch::Contains(
-                         "--to <version>: roll back to this version instead of the previous one"));
-    CHECK_THAT(text, Catch::Contains("    /deploy rollback payments-api prod --to v1.4.1"));
+    CHECK_THAT(text, Catch::Contains("[revision]: a Deployment revision to go back to"));
+    CHECK_THAT(text, Catch::Contains("    /deploy rollback payments-api prod 7 --reason"));
     CHECK_THAT(text, Catch::Contains("Type `help deploy` for the other /deploy commands."));
 
     std::string logs = text_of(help_for(logs_spec(), nullptr));
@@ -89,7 +88,8 @@ TEST_CASE("help: a subcommand's help lists arguments and flags with their help",
     std::string optional =
         text_of(help_for(deploy_spec(), deploy_spec().find_subcommand("status")));
     CHECK_THAT(optional,
-               Catch::Contains("[env]: an environment, e.g. `staging` or `prod` (optional)"));
+               Catch::Contains("[id]: a deploy's id, shown in its messages; leave it out for all "
+                               "(optional)"));
 }
 
 TEST_CASE("help: the overview lists enabled commands and names the others", "[unit]") {
