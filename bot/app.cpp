@@ -129,7 +129,8 @@ struct app::parts {
     boost::asio::awaitable<void> drain() {
         boost::asio::steady_timer timer(executor);
         auto deadline = std::chrono::steady_clock::now() + options.drain_timeout;
-        while (tracker.active() > 0 && std::chrono::steady_clock::now() < deadline) {
+        while ((tracker.active() > 0 || !deploys->idle()) &&
+               std::chrono::steady_clock::now() < deadline) {
             timer.expires_after(std::chrono::milliseconds{20});
             co_await timer.async_wait(boost::asio::use_awaitable);
         }

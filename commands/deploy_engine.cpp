@@ -1269,7 +1269,14 @@ struct deploy_engine::impl {
         co_await begin(next);
     }
 
+    bool sweeping = false;
+
     asio::awaitable<void> sweep() {
+        sweeping = true;
+        struct done_flag {
+            bool& flag;
+            ~done_flag() { flag = false; }
+        } guard{sweeping};
         while (!stopping) {
             auto list = repo.list_unfinished();
             if (list) {
@@ -1625,6 +1632,10 @@ void deploy_engine::start() {
         }
     }
     asio::co_spawn(m.d.executor, m.sweep(), asio::detached);
+}
+
+bool deploy_engine::idle() const noexcept {
+    return !impl_->sweeping && impl_->running.empty();
 }
 
 void deploy_engine::stop() {

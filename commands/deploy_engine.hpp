@@ -120,6 +120,9 @@ public:
     void start();
     /// Stops the sweep and asks running deploys to pause (they resume on the next start()).
     void stop();
+    /// True when nothing of the engine runs any more (after stop(), once its coroutines
+    /// have returned); destroy it only then.
+    bool idle() const noexcept;
 
     struct impl;
 

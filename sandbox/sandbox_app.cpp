@@ -266,6 +266,46 @@ void seed_fakes(sandbox_app::state& s) {
     });
 }
 
+/// Builds the bot on the sandbox's config and database and runs it in the background.
+core::result<void> start_bot(sandbox_app::state& s) {
+    // The fakes run `speed` times faster than real servers; the bot's polling keeps pace.
+    bot::app_options bot_options;
+    auto scaled = [&](std::chrono::milliseconds real, std::chrono::milliseconds floor) {
+        auto ms = std::chrono::milliseconds{
+            static_cast<long long>(static_cast<double>(real.count()) / s.options.speed)};
+        return std::max(ms, floor);
+    };
+    auto& t = bot_options.deploy_timing;
+    t.poll = scaled(t.poll, std::chrono::milliseconds{20});
+    t.root_update_min = scaled(t.root_update_min, std::chrono::milliseconds{20});
+    t.watch_wait = scaled(t.watch_wait, std::chrono::milliseconds{50});
+    t.sweep = scaled(t.sweep, std::chrono::milliseconds{100});
+    auto bot = bot::app::create(s.ioc.get_executor(), s.config, *s.log, bot_options);
+    if (!bot) {
+        return bot.error();
+    }
+    s.bot = std::move(*bot);
+    s.bot_running = true;
+    sandbox_app::state* raw = &s;
+    boost::asio::co_spawn(
+        s.ioc,
+        [raw]() -> boost::asio::awaitable<void> {
+            auto r = co_await raw->bot->run();
+            raw->bot_running = false;
+            if (!r) {
+                raw->bot_failure = r.error().message;
+                raw->view->echo(fmt::format("\n(the bot stopped: {})\n", r.error().message));
+            }
+        },
+        [raw](const std::exception_ptr& e) {
+            if (e) {
+                raw->bot_running = false;
+                raw->bot_failure = "crashed; see " + (raw->work_dir / "sandbox.log").string();
+            }
+        });
+    return core::ok();
+}
+
 /// The fake Slack over TLS with the sandbox's CA, so the bot's wss:// path runs as in production.
 core::result<void> start_slack(sandbox_app::state& s, const test_pki& pki,
                                std::map<std::string, std::string, std::less<>>& env) {
@@ -336,6 +376,9 @@ core::result<std::unique_ptr<sandbox_app>> sandbox_app::start(boost::asio::io_co
         return cfg.error();
     }
     s->config = std::move(*cfg);
+    if (s->options.adjust_config) {
+        s->options.adjust_config(s->config);
+    }
     seed_fakes(*s);
 
     s->view = std::make_unique<console_view>(out, console_options{options.width, options.ansi});
@@ -351,41 +394,9 @@ core::result<std::unique_ptr<sandbox_app>> sandbox_app::start(boost::asio::io_co
         s->default_channel = s->config.channels.front().id;
     }
 
-    // The fakes run `speed` times faster than real servers; the bot's polling keeps pace.
-    bot::app_options bot_options;
-    auto scaled = [&](std::chrono::milliseconds real, std::chrono::milliseconds floor) {
-        auto ms = std::chrono::milliseconds{
-            static_cast<long long>(static_cast<double>(real.count()) / s->options.speed)};
-        return std::max(ms, floor);
-    };
-    auto& t = bot_options.deploy_timing;
-    t.poll = scaled(t.poll, std::chrono::milliseconds{20});
-    t.root_update_min = scaled(t.root_update_min, std::chrono::milliseconds{20});
-    t.watch_wait = scaled(t.watch_wait, std::chrono::milliseconds{50});
-    t.sweep = scaled(t.sweep, std::chrono::milliseconds{100});
-    auto bot = bot::app::create(ioc.get_executor(), s->config, *s->log, bot_options);
-    if (!bot) {
-        return bot.error();
+    if (auto r = start_bot(*s); !r) {
+        return r.error();
     }
-    s->bot = std::move(*bot);
-    s->bot_running = true;
-    state* raw = s.get();
-    boost::asio::co_spawn(
-        ioc,
-        [raw]() -> boost::asio::awaitable<void> {
-            auto r = co_await raw->bot->run();
-            raw->bot_running = false;
-            if (!r) {
-                raw->bot_failure = r.error().message;
-                raw->view->echo(fmt::format("\n(the bot stopped: {})\n", r.error().message));
-            }
-        },
-        [raw](const std::exception_ptr& e) {
-            if (e) {
-                raw->bot_running = false;
-                raw->bot_failure = "crashed; see " + (raw->work_dir / "sandbox.log").string();
-            }
-        });
     s->log->info("sandbox_started", {{"dir", s->work_dir.string()}});
     return std::unique_ptr<sandbox_app>(new sandbox_app(std::move(s)));
 }
@@ -487,6 +498,17 @@ boost::asio::awaitable<bool> sandbox_app::settle() {
         quiet = idle ? quiet + 1 : 0;
     }
     co_return true;
+}
+
+boost::asio::awaitable<bool> sandbox_app::restart_bot() {
+    co_await shutdown();
+    s_->bot.reset();
+    s_->bot_failure.clear();
+    if (auto r = start_bot(*s_); !r) {
+        s_->view->echo(fmt::format("\n(the bot did not start again: {})\n", r.error().message));
+        co_return false;
+    }
+    co_return co_await ready();
 }
 
 boost::asio::awaitable<void> sandbox_app::shutdown() {

@@ -6,6 +6,7 @@
 // CA); what the bot posts through the Web API is printed by a console view.
 
 #include "commands/event.hpp"
+#include "core/config.hpp"
 #include "core/result.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -13,6 +14,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -33,6 +35,8 @@ struct sandbox_options {
     std::size_t width = 100;
     bool ansi = false;
     bool verbose = false;  ///< bot logs to stderr instead of <work_dir>/sandbox.log
+    /// Changes the loaded config before the bot starts (tests: freeze windows, policies).
+    std::function<void(core::config&)> adjust_config;
 };
 
 /// Sandbox people, as in sandbox.yaml: alice (default), bob, carol, dave.
@@ -69,6 +73,10 @@ public:
     /// Types each line, echoing it, and settles after each. Returns the exit code: 0, or 1 when
     /// some line did not settle in time.
     boost::asio::awaitable<int> run_script(std::vector<std::string> lines);
+
+    /// Stops the bot and starts a new one on the same database, as after a crash or a
+    /// deploy of the bot itself; waits until it is connected again. False when it did not.
+    boost::asio::awaitable<bool> restart_bot();
 
     /// Stops the bot (closing its connections) and waits for it; call before destroying.
     boost::asio::awaitable<void> shutdown();

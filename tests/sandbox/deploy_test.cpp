@@ -9,7 +9,10 @@
 #include "sandbox/sandbox_app.hpp"
 #include "tests/support/run_test.hpp"
 
+#include <boost/asio/steady_timer.hpp>
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <random>
@@ -26,7 +29,17 @@ struct world {
     sandbox::sandbox_options options;
     std::unique_ptr<sandbox::sandbox_app> app;
 
-    world() {
+    /// `adjust` changes the sandbox config; freeze windows are removed first so that the
+    /// outcome does not depend on the day the tests run.
+    explicit world(std::function<void(core::config&)> adjust = {}) {
+        options.adjust_config = [adjust](core::config& c) {
+            for (auto& e : c.environments) {
+                e.policy.freezes.clear();
+            }
+            if (adjust) {
+                adjust(c);
+            }
+        };
         std::random_device rd;
         options.work_dir =
             std::filesystem::temp_directory_path() / ("tugboat-deploy-test-" + std::to_string(rd()));
@@ -198,4 +211,99 @@ TEST_CASE("deploy: history lists who deployed what and how it ended", "[loopback
     CHECK(w.said("d-000001"));
     CHECK(w.said("d-000002"));
     CHECK(w.said("1.4.3-failbuild"));
+}
+
+namespace {
+
+std::string utc_minute(std::chrono::system_clock::time_point t) {
+    std::time_t secs = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
+                       tm.tm_mday, tm.tm_hour, tm.tm_min);
+}
+
+}  // namespace
+
+TEST_CASE("deploy: a freeze refuses deploys; an allowed person overrides it, announced",
+          "[loopback][deploy]") {
+    world w([](core::config& c) {
+        for (auto& e : c.environments) {
+            if (e.name == "dev") {
+                core::freeze_window f;
+                f.name = "incident 123";
+                auto now = std::chrono::system_clock::now();
+                f.from = utc_minute(now - std::chrono::hours{1});
+                f.to = utc_minute(now + std::chrono::hours{1});
+                e.policy.freezes.push_back(f);
+                e.policy.freeze_overriders = {"U0DAVE"};
+            }
+        }
+    });
+    REQUIRE(w.script({"/deploy payments-api dev 1.4.2",
+                      "/deploy payments-api dev 1.4.2 --override-freeze \"my hotfix\""}) == 0);
+    CHECK(w.said("is frozen"));
+    CHECK(w.said("incident 123"));
+    CHECK(w.said("may override"));  // alice may not; the answer says who may
+    CHECK(w.app->jenkins().trigger_count("deploy/payments-api") == 0);
+    REQUIRE(w.script({"@dave: /deploy payments-api dev 1.4.2 --override-freeze \"hotfix for 123\""}) ==
+            0);
+    std::string text = all_text(w.app->slack().messages("C0PAYMENTS"));  // broadcast included
+    CHECK(text.find("Freeze overridden by <@U0DAVE>: hotfix for 123") != std::string::npos);
+    CHECK(w.roots("C0PAYMENTS").back().text.find("✅") != std::string::npos);
+}
+
+TEST_CASE("deploy: Jenkins down fails the deploy with a clear message and frees the lock",
+          "[loopback][deploy]") {
+    world w;
+    w.app->jenkins().stop();
+    REQUIRE(w.script({"/deploy payments-api dev 1.4.2"}) == 0);
+    std::string text = all_text(w.thread_in("C0PAYMENTS"));
+    CHECK(text.find("Jenkins did not start the build") != std::string::npos);
+    CHECK(w.roots("C0PAYMENTS").back().text.find("❌") != std::string::npos);
+    REQUIRE(w.app->jenkins().restart());
+    REQUIRE(w.script({"/deploy payments-api dev 1.4.2"}) == 0);
+    CHECK(w.roots("C0PAYMENTS").back().text.find("✅") != std::string::npos);
+}
+
+TEST_CASE("deploy: a re-delivered /deploy envelope starts one deploy", "[loopback][deploy]") {
+    world w;
+    test::run_test(w.ioc, [&]() -> boost::asio::awaitable<void> {
+        auto up = co_await w.app->ready();
+        REQUIRE(up);
+        auto id = w.app->slack().deliver_slash_command("U0ALICE", "C0DEPLOYS", "/deploy",
+                                                       "payments-api dev 1.4.2");
+        REQUIRE(id);
+        auto again = nlohmann::json::parse(w.app->slack().envelope(*id)->json);
+        again["envelope_id"] = "second-delivery";
+        again["retry_attempt"] = 1;
+        again["retry_reason"] = "timeout";
+        w.app->slack().deliver_raw(again.dump());
+        auto settled = co_await w.app->settle();
+        REQUIRE(settled);
+    }(), 60s);
+    CHECK(w.app->slack().envelope("second-delivery")->acked);
+    CHECK(w.app->jenkins().trigger_count("deploy/payments-api") == 1);
+    CHECK(w.roots("C0PAYMENTS").size() == 1);
+}
+
+TEST_CASE("deploy: a bot restart mid-build resumes in the same thread without a second build",
+          "[loopback][deploy]") {
+    world w;
+    test::run_test(w.ioc, [&]() -> boost::asio::awaitable<void> {
+        auto up = co_await w.app->ready();
+        REQUIRE(up);
+        w.app->type("/deploy payments-api dev 1.4.2");
+        auto building = co_await w.app->slack().wait_until(
+            [&] { return w.app->jenkins().build_count("deploy/payments-api") == 1; }, 10s);
+        REQUIRE(building);
+        auto again = co_await w.app->restart_bot();
+        REQUIRE(again);
+        auto settled = co_await w.app->settle();
+        REQUIRE(settled);
+    }(), 60s);
+    CHECK(w.app->jenkins().trigger_count("deploy/payments-api") == 1);
+    REQUIRE(w.roots("C0PAYMENTS").size() == 1);
+    CHECK(w.roots("C0PAYMENTS").back().text.find("✅") != std::string::npos);
+    CHECK(all_text(w.thread_in("C0PAYMENTS")).find("is live in *dev*") != std::string::npos);
 }
