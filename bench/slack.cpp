@@ -11,11 +11,11 @@
 #include "sandbox/kubeconfig_writer.hpp"
 #include "sandbox/test_ca.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
@@ -34,8 +34,8 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -58,16 +58,16 @@ using tugboat::sandbox::fake_slack;
 
 struct settings {
     fs::path source_dir = fs::path(TUGBOAT_SANDBOX_DIR).parent_path();
-    fs::path tugboat;      ///< the bot binary; default: ../bot/tugboat next to this program
-    fs::path config;       ///< default: bench/slack.yaml in the source tree
-    fs::path bolt_app;     ///< default: bench/bolt/app.js in the source tree
+    fs::path tugboat;   ///< the bot binary; default: ../bot/tugboat next to this program
+    fs::path config;    ///< default: bench/slack.yaml in the source tree
+    fs::path bolt_app;  ///< default: bench/bolt/app.js in the source tree
     std::string node = "node";
     std::vector<std::string> rows = {"tugboat-slash", "bolt-slash", "tugboat-view", "bolt-view"};
-    int warmup = 200;         ///< sequential envelopes before measuring, not counted
-    int sequential = 2000;    ///< envelopes for the sequential ack latency
-    int burst = 20000;        ///< envelopes for throughput and CPU
-    int in_flight = 200;      ///< kept outstanding during the burst
-    bool keep = false;        ///< keep the scratch folder (logs, database)
+    int warmup = 200;       ///< sequential envelopes before measuring, not counted
+    int sequential = 2000;  ///< envelopes for the sequential ack latency
+    int burst = 20000;      ///< envelopes for throughput and CPU
+    int in_flight = 200;    ///< kept outstanding during the burst
+    bool keep = false;      ///< keep the scratch folder (logs, database)
 };
 
 constexpr const char* usage_text = R"(Usage: bench_slack [options]
@@ -153,13 +153,17 @@ std::optional<settings> parse_args(int argc, char** argv) {
                 }
             }
         } else if (a == "--warmup") {
-            if (!number(s.warmup)) return std::nullopt;
+            if (!number(s.warmup))
+                return std::nullopt;
         } else if (a == "--sequential") {
-            if (!number(s.sequential)) return std::nullopt;
+            if (!number(s.sequential))
+                return std::nullopt;
         } else if (a == "--burst") {
-            if (!number(s.burst)) return std::nullopt;
+            if (!number(s.burst))
+                return std::nullopt;
         } else if (a == "--in-flight") {
-            if (!number(s.in_flight)) return std::nullopt;
+            if (!number(s.in_flight))
+                return std::nullopt;
         } else {
             std::cerr << "bench_slack: unknown option `" << a << "`\n" << usage_text;
             return std::nullopt;
@@ -207,8 +211,10 @@ std::uint64_t cpu_ticks_ns(pid_t pid) {
     std::string field;
     std::uint64_t utime = 0, stime = 0;
     for (int i = 3; i <= 15 && in >> field; ++i) {  // field 3 is the state
-        if (i == 14) utime = std::stoull(field);
-        if (i == 15) stime = std::stoull(field);
+        if (i == 14)
+            utime = std::stoull(field);
+        if (i == 15)
+            stime = std::stoull(field);
     }
     return (utime + stime) * (1'000'000'000ULL / static_cast<std::uint64_t>(sysconf(_SC_CLK_TCK)));
 }
@@ -273,9 +279,11 @@ std::optional<child> spawn(const std::vector<std::string>& argv,
         env.push_back(k + "=" + v);
     }
     std::vector<char*> cargv, cenv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : argv)
+        cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
-    for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
+    for (const auto& e : env)
+        cenv.push_back(const_cast<char*>(e.c_str()));
     cenv.push_back(nullptr);
 
     posix_spawn_file_actions_t fa;
@@ -357,11 +365,11 @@ struct row_result {
     std::uint64_t peak_rss_kib = 0;
     double seq_p50_ms = 0, seq_p99_ms = 0, seq_max_ms = 0;
     double burst_p50_ms = 0, burst_p99_ms = 0;
-    double throughput = 0;          ///< envelopes per second
-    double cpu_per_1000_ms = 0;     ///< schedstat
+    double throughput = 0;             ///< envelopes per second
+    double cpu_per_1000_ms = 0;        ///< schedstat
     double cpu_ticks_per_1000_ms = 0;  ///< utime+stime cross-check
     double fake_cpu_per_1000_ms = 0;   ///< this process (the fake Slack, the load generator)
-    std::size_t answers = 0;        ///< response_url posts the bot made
+    std::size_t answers = 0;           ///< response_url posts the bot made
     std::size_t envelope_bytes = 0;
     int connections = 0;
 };
@@ -436,9 +444,9 @@ asio::awaitable<row_result> run_row(bench_env& env, std::string name) {
     ::sync();
     co_await sleep_for(200ms);
     std::vector<std::string> argv =
-        is_tugboat ? std::vector<std::string>{env.cfg.tugboat.string(), "run",
-                                              env.cfg.config.string()}
-                   : std::vector<std::string>{env.cfg.node, env.cfg.bolt_app.string()};
+        is_tugboat
+            ? std::vector<std::string>{env.cfg.tugboat.string(), "run", env.cfg.config.string()}
+            : std::vector<std::string>{env.cfg.node, env.cfg.bolt_app.string()};
     auto spawned = spawn(argv, vars, env.dir / (name + ".log"));
     if (!spawned) {
         res.error = "could not start " + argv[0];
@@ -447,6 +455,10 @@ asio::awaitable<row_result> run_row(bench_env& env, std::string name) {
     child proc = *spawned;
     auto fail = [&](std::string why) {
         res.error = why + "\n--- last lines of " + proc.log.string() + " ---" + proc.log_tail();
+        if (proc.alive()) {
+            kill(proc.pid, SIGKILL);
+            waitpid(proc.pid, nullptr, 0);
+        }
     };
 
     // Ready: the fake accepted the first Socket Mode connection and sent hello.
@@ -459,7 +471,6 @@ asio::awaitable<row_result> run_row(bench_env& env, std::string name) {
     }
     if (!ready) {
         fail(proc.alive() ? "no Socket Mode connection within 30 s" : "the bot exited");
-        if (proc.alive()) kill(proc.pid, SIGKILL);
         co_return res;
     }
     {
@@ -497,7 +508,6 @@ asio::awaitable<row_result> run_row(bench_env& env, std::string name) {
         bool acked = co_await fake.wait_until(is_acked, 5s);
         if (!acked) {
             fail(fmt::format("envelope {} of the sequential phase was not acked within 5 s", i));
-            kill(proc.pid, SIGKILL);
             co_return res;
         }
         if (i >= env.cfg.warmup) {
@@ -532,7 +542,6 @@ asio::awaitable<row_result> run_row(bench_env& env, std::string name) {
         bool progressed = co_await fake.wait_until(more_acked, 10s);
         if (!progressed) {
             fail(fmt::format("no ack for 10 s in the burst ({} of {} acked)", acked, total));
-            kill(proc.pid, SIGKILL);
             co_return res;
         }
     }
@@ -546,8 +555,8 @@ asio::awaitable<row_result> run_row(bench_env& env, std::string name) {
         last_ack = std::max(last_ack, all[i].acked_at);
         burst.push_back(all[i].ack_latency);
     }
-    res.throughput = static_cast<double>(total) /
-                     std::chrono::duration<double>(last_ack - t0).count();
+    res.throughput =
+        static_cast<double>(total) / std::chrono::duration<double>(last_ack - t0).count();
     res.burst_p50_ms = percentile_ms(burst, 0.50);
     res.burst_p99_ms = percentile_ms(burst, 0.99);
     co_await quiesce(proc.pid, 30s);
@@ -608,25 +617,28 @@ std::string cpu_model() {
 }
 
 std::string column_title(const std::string& row) {
-    if (row == "tugboat-slash") return "Tugboat /deploy";
-    if (row == "bolt-slash") return "Bolt /deploy";
-    if (row == "tugboat-view") return "Tugboat view_closed";
+    if (row == "tugboat-slash")
+        return "Tugboat /deploy";
+    if (row == "bolt-slash")
+        return "Bolt /deploy";
+    if (row == "tugboat-view")
+        return "Tugboat view_closed";
     return "Bolt view_closed";
 }
 
 void print_report(const settings& cfg, const std::vector<row_result>& rows,
                   const std::string& load_before) {
-    std::string bolt_pkg = read_text(cfg.bolt_app.parent_path() / "node_modules" / "@slack" /
-                                     "bolt" / "package.json");
+    std::string bolt_pkg =
+        read_text(cfg.bolt_app.parent_path() / "node_modules" / "@slack" / "bolt" / "package.json");
     std::string bolt_version = "?";
     if (auto j = nlohmann::json::parse(bolt_pkg, nullptr, false); j.is_object()) {
         bolt_version = j.value("version", "?");
     }
     std::cout << "\nMachine: " << std::thread::hardware_concurrency() << " CPUs, " << cpu_model()
               << "; load average before: " << load_before << "\n";
-    std::cout << "Versions: " << first_line(cfg.tugboat.string() + " version 2>&1")
-              << "; node " << first_line(cfg.node + " --version 2>&1") << ", @slack/bolt "
-              << bolt_version << "\n";
+    std::cout << "Versions: " << first_line(cfg.tugboat.string() + " version 2>&1") << "; node "
+              << first_line(cfg.node + " --version 2>&1") << ", @slack/bolt " << bolt_version
+              << "\n";
     std::cout << fmt::format(
         "Method: sequential = {} envelopes one at a time after {} warm-up; burst = {} envelopes "
         "with {} in flight. CPU is the child process only.\n\n",
@@ -640,31 +652,44 @@ void print_report(const settings& cfg, const std::vector<row_result>& rows,
     auto ms = [](double v) { return fmt::format("{:.3f} ms", v); };
     auto mib = [](std::uint64_t kib) { return fmt::format("{:.1f} MiB", kib / 1024.0); };
     std::vector<metric> metrics = {
-        {"ready (spawn -> hello)", [&](const row_result& r) { return fmt::format("{:.1f} ms", r.ready_ms); }, "<= 30 ms"},
-        {"ack p50, sequential", [&](const row_result& r) { return ms(r.seq_p50_ms); }, "<= 0.06 ms"},
+        {"ready (spawn -> hello)",
+         [&](const row_result& r) { return fmt::format("{:.1f} ms", r.ready_ms); }, "<= 30 ms"},
+        {"ack p50, sequential", [&](const row_result& r) { return ms(r.seq_p50_ms); },
+         "<= 0.06 ms"},
         {"ack p99, sequential", [&](const row_result& r) { return ms(r.seq_p99_ms); }, "<= 1 ms"},
         {"ack max, sequential", [&](const row_result& r) { return ms(r.seq_max_ms); }, ""},
-        {"throughput, in flight", [](const row_result& r) { return fmt::format("{:.0f} env/s", r.throughput); }, ""},
-        {"CPU per 1,000 envelopes", [&](const row_result& r) { return ms(r.cpu_per_1000_ms); }, "<= 8 ms"},
-        {"  (utime+stime, 10 ms ticks)", [&](const row_result& r) { return ms(r.cpu_ticks_per_1000_ms); }, ""},
-        {"  (fake Slack's, same span)", [&](const row_result& r) { return ms(r.fake_cpu_per_1000_ms); }, ""},
+        {"throughput, in flight",
+         [](const row_result& r) { return fmt::format("{:.0f} env/s", r.throughput); }, ""},
+        {"CPU per 1,000 envelopes", [&](const row_result& r) { return ms(r.cpu_per_1000_ms); },
+         "<= 8 ms"},
+        {"  (utime+stime, 10 ms ticks)",
+         [&](const row_result& r) { return ms(r.cpu_ticks_per_1000_ms); }, ""},
+        {"  (fake Slack's, same span)",
+         [&](const row_result& r) { return ms(r.fake_cpu_per_1000_ms); }, ""},
         {"ack p50, in flight", [&](const row_result& r) { return ms(r.burst_p50_ms); }, ""},
         {"ack p99, in flight", [&](const row_result& r) { return ms(r.burst_p99_ms); }, ""},
         {"idle RSS", [&](const row_result& r) { return mib(r.idle_rss_kib); }, ""},
         {"  of which anonymous", [&](const row_result& r) { return mib(r.idle_anon_kib); }, ""},
         {"peak RSS", [&](const row_result& r) { return mib(r.peak_rss_kib); }, "<= 20 MiB"},
-        {"  anonymous after the burst", [&](const row_result& r) { return mib(r.end_anon_kib); }, ""},
-        {"CPU to idle (start-up)", [&](const row_result& r) { return fmt::format("{:.1f} ms", r.startup_cpu_ms); }, ""},
-        {"Socket Mode connections", [](const row_result& r) { return std::to_string(r.connections); }, ""},
-        {"answers (response_url)", [](const row_result& r) { return std::to_string(r.answers); }, ""},
-        {"envelope size", [](const row_result& r) { return fmt::format("{} B", r.envelope_bytes); }, ""},
+        {"  anonymous after the burst", [&](const row_result& r) { return mib(r.end_anon_kib); },
+         ""},
+        {"CPU to idle (start-up)",
+         [&](const row_result& r) { return fmt::format("{:.1f} ms", r.startup_cpu_ms); }, ""},
+        {"Socket Mode connections",
+         [](const row_result& r) { return std::to_string(r.connections); }, ""},
+        {"answers (response_url)", [](const row_result& r) { return std::to_string(r.answers); },
+         ""},
+        {"envelope size", [](const row_result& r) { return fmt::format("{} B", r.envelope_bytes); },
+         ""},
     };
     constexpr int label_w = 30, col_w = 21;
     std::cout << fmt::format("{:<{}}", "metric", label_w);
-    for (const auto& r : rows) std::cout << fmt::format(" | {:>{}}", column_title(r.name), col_w);
+    for (const auto& r : rows)
+        std::cout << fmt::format(" | {:>{}}", column_title(r.name), col_w);
     std::cout << fmt::format(" | {}\n", "Tugboat target");
     std::cout << std::string(label_w, '-');
-    for (std::size_t i = 0; i < rows.size(); ++i) std::cout << "-+-" << std::string(col_w, '-');
+    for (std::size_t i = 0; i < rows.size(); ++i)
+        std::cout << "-+-" << std::string(col_w, '-');
     std::cout << "-+-" << std::string(14, '-') << "\n";
     for (const auto& m : metrics) {
         std::cout << fmt::format("{:<{}}", m.label, label_w);
@@ -700,8 +725,8 @@ int main(int argc, char** argv) {
 
     char tmpl[] = "/tmp/bench-slack-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) {
-        std::cerr << "bench_slack: cannot create a scratch folder in /tmp: "
-                  << std::strerror(errno) << "\n";
+        std::cerr << "bench_slack: cannot create a scratch folder in /tmp: " << std::strerror(errno)
+                  << "\n";
         return 1;
     }
     env.dir = tmpl;
@@ -727,8 +752,8 @@ int main(int argc, char** argv) {
     env.tls = *tls;
 
     std::string load_before = read_text("/proc/loadavg");
-    load_before = load_before.substr(0, load_before.find(' ', load_before.find(' ',
-                                                                  load_before.find(' ') + 1) + 1));
+    load_before = load_before.substr(
+        0, load_before.find(' ', load_before.find(' ', load_before.find(' ') + 1) + 1));
     std::vector<row_result> results;
     asio::io_context ioc(1);
     asio::co_spawn(
@@ -741,7 +766,8 @@ int main(int argc, char** argv) {
             }
         },
         [](const std::exception_ptr& e) {
-            if (e) std::rethrow_exception(e);
+            if (e)
+                std::rethrow_exception(e);
         });
     ioc.run();
 
