@@ -231,7 +231,12 @@ asio::awaitable<core::result<void>> deploy_command::handle_action(request req) {
         auto said = co_await engine_.decide(id, req.event.actor, action == "deploy.approve");
         co_return co_await tell(req, std::move(said));
     }
-    if (action == "deploy.cancel") {
+    if (action == "deploy.input_proceed" || action == "deploy.input_abort") {
+        auto said =
+            co_await engine_.answer_input(id, req.event.actor, action == "deploy.input_proceed");
+        co_return co_await tell(req, std::move(said));
+    }
+        if (action == "deploy.cancel") {
         auto said = co_await engine_.cancel(id, req.event.actor, "");
         co_return co_await tell(req, std::move(said));
     }

@@ -60,6 +60,7 @@ struct saved_state {
     std::string cancel_by;
     std::int64_t approval_deadline = 0;  // unix seconds
     std::string requested_channel;
+    std::string input_told;  // the Jenkins input step last shown with buttons
 };
 
 saved_state read_state(const deploy_record& d) {
@@ -80,6 +81,7 @@ saved_state read_state(const deploy_record& d) {
     s.cancel_by = j.value("cancel_by", "");
     s.approval_deadline = j.value("approval_deadline", std::int64_t{0});
     s.requested_channel = j.value("requested_channel", "");
+    s.input_told = j.value("input_told", "");
     return s;
 }
 
@@ -95,7 +97,8 @@ void write_state(deploy_record& d, const saved_state& s) {
            {"problems_told", s.problems_told},
            {"cancel_by", s.cancel_by},
            {"approval_deadline", s.approval_deadline},
-           {"requested_channel", s.requested_channel}};
+           {"requested_channel", s.requested_channel},
+           {"input_told", s.input_told}};
     d.state_json = j.dump();
 }
 
@@ -156,6 +159,8 @@ struct deploy_engine::impl {
     struct live {
         bool cancel = false;
         asio::steady_timer* sleeper = nullptr;
+        /// Counts as work in progress except while the pipeline waits for a person.
+        std::optional<core::work_tracker::scope> work;
     };
     std::map<std::int64_t, live*> running;  // deploys whose coroutine runs now
     std::map<std::int64_t, std::chrono::steady_clock::time_point> last_root_edit;
@@ -612,8 +617,9 @@ struct deploy_engine::impl {
                        });
     }
 
-    asio::awaitable<void> drive(std::int64_t id, core::work_tracker::scope /*work*/) {
+    asio::awaitable<void> drive(std::int64_t id, core::work_tracker::scope work) {
         live me;
+        me.work.emplace(std::move(work));
         running[id] = &me;
         struct unregister {
             impl* self;
@@ -835,6 +841,12 @@ struct deploy_engine::impl {
             auto run = co_await j->stages(job, number);
             if (run) {
                 co_await tell_stages(rec, *run);
+                if (run->pending_input) {
+                    co_await ask_input(rec, *run->pending_input);
+                    me.work.reset();
+                } else if (!me.work) {
+                    me.work.emplace(d.tracker.start());
+                }
                 if (auto fresh = load(rec.id)) {
                     rec = *fresh;
                 }
@@ -871,9 +883,11 @@ struct deploy_engine::impl {
                 v.eta = eta.remaining;
                 v.progress = eta.progress;
                 for (const auto& s : run->stages) {
-                    if (s.status == integrations::jenkins_stage_status::in_progress ||
-                        s.status == integrations::jenkins_stage_status::paused_pending_input) {
+                    if (s.status == integrations::jenkins_stage_status::in_progress) {
                         v.phase = "building: " + s.name;
+                    }
+                    if (s.status == integrations::jenkins_stage_status::paused_pending_input) {
+                        v.phase = fmt::format("{}: waiting for an answer in the thread", s.name);
                     }
                 }
                 co_await show(rec, v, false);
@@ -950,6 +964,33 @@ struct deploy_engine::impl {
         });
         if (saved) {
             co_await say(*saved, text);
+        }
+    }
+
+    /// A pipeline `input` step: Proceed / Abort buttons in the thread, once per step.
+    asio::awaitable<void> ask_input(const deploy_record& rec, integrations::jenkins_input input) {
+        if (read_state(rec).input_told == input.id) {
+            co_return;
+        }
+        auto saved = modify(rec.id, [&](deploy_record& x) {
+            saved_state s = read_state(x);
+            s.input_told = input.id;
+            write_state(x, s);
+        });
+        if (!saved) {
+            co_return;
+        }
+        std::string id = storage::format_deploy_id(rec.id);
+        message m;
+        m.text = "The pipeline asks: " + input.message;
+        m.add(section{fmt::format("⏸️ The pipeline is waiting: *{}*", escape_mrkdwn(input.message)),
+                      {}});
+        m.add(actions{{button{input.proceed_text.empty() ? "Proceed" : input.proceed_text,
+                              "deploy.input_proceed", id, button_style::primary, {}},
+                       button{"Abort", "deploy.input_abort", id, button_style::danger, {}}}});
+        auto sent = co_await d.chat.reply(root_of(*saved), std::move(m), false);
+        if (!sent) {
+            d.log.warn("deploy_reply_failed", {{"id", rec.id}, {"error", sent.error().message}});
         }
     }
 
@@ -1382,6 +1423,44 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::decide(std::str
         m.spawn(saved->id);
     }
     co_return fmt::format("You approved deploy `{}`.", id_text);
+}
+
+boost::asio::awaitable<core::result<std::string>> deploy_engine::answer_input(
+    std::string id_text, std::string actor, bool proceed) {
+    impl& m = *impl_;
+    auto id = m.parse_id(id_text);
+    auto rec = id ? m.load(*id) : std::nullopt;
+    if (!rec || rec->outcome != deploy_outcome::running || !rec->build_number) {
+        co_return core::make_error(core::errc::conflict,
+                                   fmt::format("Deploy `{}` is not waiting for an answer.", id_text));
+    }
+    const auto* svc = m.service_of(*rec);
+    const auto* env = m.env_of(*rec);
+    principal who = co_await m.who(actor);
+    // Answering a pipeline question is as much a go/no-go as an approval where one is needed.
+    auto allowed = env->policy.approval.required > 0 ? may_approve(who, rec->requester, *svc, *env)
+                                                     : may_deploy(who, *svc, *env);
+    if (!allowed) {
+        co_return allowed.error();
+    }
+    auto* j = m.jenkins_of(*svc);
+    std::string job = m.job_of(*rec, *svc);
+    int number = static_cast<int>(*rec->build_number);
+    auto run = co_await j->stages(job, number);
+    if (!run || !run->pending_input) {
+        co_return core::make_error(core::errc::conflict,
+                                   "The pipeline is not waiting for an answer any more.");
+    }
+    std::string input_id = run->pending_input->id;
+    auto answered = co_await j->answer_input(job, number, input_id, proceed);
+    if (!answered) {
+        co_return answered.error();
+    }
+    m.audit(actor, proceed ? "deploy.input_proceeded" : "deploy.input_aborted", id_text,
+            {{"input", input_id}});
+    co_await m.say(*rec, fmt::format("{} {} by {}.", proceed ? "▶️ Proceeded" : "⏹️ Aborted",
+                                     escape_mrkdwn(run->pending_input->message), mention(actor)));
+    co_return fmt::format("Answered: {}.", proceed ? "proceed" : "abort");
 }
 
 boost::asio::awaitable<core::result<std::string>> deploy_engine::cancel(std::string id_text,

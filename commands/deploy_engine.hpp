@@ -96,6 +96,11 @@ public:
     boost::asio::awaitable<core::result<std::string>> decide(std::string id, std::string actor,
                                                              bool approve);
 
+    /// Answers the pipeline's pending `input` step (Proceed / Abort buttons).
+    boost::asio::awaitable<core::result<std::string>> answer_input(std::string id,
+                                                                   std::string actor,
+                                                                   bool proceed);
+
     /// Stops a deploy: aborts its build when one runs, releases its lock.
     boost::asio::awaitable<core::result<std::string>> cancel(std::string id, std::string actor,
                                                              std::string reason);

@@ -188,8 +188,25 @@ void seed_fakes(sandbox_app::state& s) {
         if (!svc.job.empty()) {
             fake_job job;
             job.full_name = svc.job;
+            std::string env_param;
             for (const auto& [param, placeholder] : svc.job_parameters) {
                 job.parameters.push_back({param});
+                if (placeholder == "{env}") {
+                    env_param = param;
+                }
+            }
+            // Like many real pipelines, the Deploy stage asks before touching prod.
+            if (!env_param.empty()) {
+                for (auto& stage : job.stages) {
+                    if (stage.name == "Deploy") {
+                        fake_input ask;
+                        ask.id = "ReleaseToProd";
+                        ask.message = "Release to prod now?";
+                        ask.ok = "Release";
+                        ask.only_if = env_param + "=prod";
+                        stage.input = ask;
+                    }
+                }
             }
             s.jenkins->add_job(job);
         }

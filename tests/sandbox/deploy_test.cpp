@@ -140,7 +140,15 @@ TEST_CASE("deploy: prod needs an approver who is not the requester", "[loopback]
     CHECK(w.app->jenkins().build_count("deploy/payments-api") == 2);
     REQUIRE(w.script({"@bob: deploy.approve d-000003"}) == 0);
     CHECK(w.app->jenkins().build_count("deploy/payments-api") == 3);
-    CHECK(all_text(w.thread_in("C0PAYMENTS")).find("Approved by <@U0BOB>") != std::string::npos);
+    std::string text = all_text(w.thread_in("C0PAYMENTS"));
+    CHECK(text.find("Approved by <@U0BOB>") != std::string::npos);
+    // The prod pipeline's own `input` step is asked in the thread; the requester cannot answer.
+    CHECK(text.find("Release to prod now?") != std::string::npos);
+    REQUIRE(w.script({"deploy.input_proceed d-000003"}) == 0);
+    CHECK(w.said("someone else has to approve it"));
+    REQUIRE(w.script({"@bob: deploy.input_proceed d-000003"}) == 0);
+    CHECK(all_text(w.thread_in("C0PAYMENTS")).find("Proceeded Release to prod now? by <@U0BOB>") !=
+          std::string::npos);
     CHECK(w.roots("C0PAYMENTS").back().text.find("✅") != std::string::npos);
 }
 
