@@ -7,6 +7,8 @@
 #include "sandbox/fake_kubernetes.hpp"
 #include "sandbox/fake_slack.hpp"
 #include "sandbox/sandbox_app.hpp"
+#include "storage/audit_repository.hpp"
+#include "storage/database.hpp"
 #include "tests/support/run_test.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -15,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <set>
 #include <random>
 #include <sstream>
 
@@ -314,4 +317,107 @@ TEST_CASE("deploy: a bot restart mid-build resumes in the same thread without a 
     REQUIRE(w.roots("C0PAYMENTS").size() == 1);
     CHECK(w.roots("C0PAYMENTS").back().text.find("✅") != std::string::npos);
     CHECK(all_text(w.thread_in("C0PAYMENTS")).find("is live in *dev*") != std::string::npos);
+}
+
+TEST_CASE("deploy: two approvals when two are required, and requests expire", "[loopback][deploy]") {
+    SECTION("two approvals") {
+        world w([](core::config& c) {
+            for (auto& e : c.environments) {
+                if (e.name == "dev") {
+                    e.policy.approval.required = 2;
+                    e.policy.approval.approvers = {"S0SRE"};
+                }
+            }
+        });
+        REQUIRE(w.script({"/deploy payments-api dev 1.4.2", "@bob: deploy.approve d-000001"}) ==
+                0);
+        CHECK(all_text(w.thread_in("C0PAYMENTS")).find("(1/2)") != std::string::npos);
+        CHECK(w.app->jenkins().trigger_count("deploy/payments-api") == 0);
+        REQUIRE(w.script({"@bob: deploy.approve d-000001"}) == 0);
+        CHECK(w.said("You already approved"));
+        REQUIRE(w.script({"@dave: deploy.approve d-000001"}) == 0);
+        CHECK(w.app->jenkins().trigger_count("deploy/payments-api") == 1);
+        CHECK(w.roots("C0PAYMENTS").back().text.find("✅") != std::string::npos);
+    }
+    SECTION("expiry") {
+        world w([](core::config& c) {
+            for (auto& e : c.environments) {
+                if (e.name == "dev") {
+                    e.policy.approval.required = 1;
+                    e.policy.approval.approvers = {"S0SRE"};
+                    e.policy.approval.expires_after = std::chrono::seconds{1};
+                }
+            }
+        });
+        test::run_test(w.ioc, [&]() -> boost::asio::awaitable<void> {
+            auto up = co_await w.app->ready();
+            REQUIRE(up);
+            w.app->type("/deploy payments-api dev 1.4.2");
+            auto expired = co_await w.app->slack().wait_until(
+                [&] {
+                    return all_text(w.app->slack().messages("C0PAYMENTS")).find("⏹️") !=
+                           std::string::npos;
+                },
+                10s);
+            REQUIRE(expired);
+        }(), 20s);
+        CHECK(all_text(w.thread_in("C0PAYMENTS")).find("Nobody approved in time") !=
+              std::string::npos);
+        REQUIRE(w.script({"@bob: deploy.approve d-000001"}) == 0);
+        CHECK(w.said("not waiting for approval any more"));
+        CHECK(w.app->jenkins().trigger_count("deploy/payments-api") == 0);
+    }
+}
+
+TEST_CASE("deploy: rollback restores the previous revision in its own thread",
+          "[loopback][deploy]") {
+    world w;
+    REQUIRE(w.script({"/deploy search-web dev 2.0.0", "/deploy rollback search-web dev"}) == 0);
+    auto roots = w.roots("C0SEARCH");
+    REQUIRE(roots.size() == 2);
+    CHECK(roots[1].text.find("✅") != std::string::npos);
+    CHECK(all_text(w.thread_in("C0SEARCH", 1)).find("rolled back from revision") !=
+          std::string::npos);
+    auto dep = w.app->cluster("onprem").object_json("deployments", "dev", "search-web");
+    REQUIRE(dep);
+    CHECK(dep->find("search-web:1.0.0") != std::string::npos);
+    CHECK(dep->find("search-web:2.0.0") == std::string::npos);
+}
+
+TEST_CASE("deploy: a cluster that is down fails the rollout with its name", "[loopback][deploy]") {
+    world w;
+    w.app->cluster("onprem").stop();
+    REQUIRE(w.script({"/deploy search-web dev 2.0.0"}) == 0);
+    std::string text = all_text(w.thread_in("C0SEARCH", 0));
+    CHECK(text.find("onprem") != std::string::npos);
+    CHECK(w.roots("C0SEARCH").front().text.find("❌") != std::string::npos);
+    REQUIRE(w.script({"/deploy status"}) == 0);
+    CHECK_FALSE(w.said("search-web `2.0.0` → dev"));  // not left running
+}
+
+TEST_CASE("deploy: every request, decision and result is in the audit log", "[loopback][deploy]") {
+    world w;
+    REQUIRE(w.script({"/deploy payments-api dev 1.5.0", "/deploy payments-api beta 1.5.0",
+                      "/deploy payments-api prod 1.5.0", "@bob: deploy.reject d-000003",
+                      "/deploy lock payments-api dev \"migration\"",
+                      "/deploy unlock payments-api dev"}) == 0);
+    core::string_sink sink;
+    core::logger log(sink);
+    auto db = storage::database::open((w.options.work_dir / "tugboat.db").string(), log);
+    REQUIRE(db);
+    storage::audit_repository audit(*db);
+    storage::audit_query q;
+    q.limit = 100;
+    auto entries = audit.query(q);
+    REQUIRE(entries);
+    std::set<std::string> actions;
+    for (const auto& e : *entries) {
+        actions.insert(e.action);
+    }
+    for (const char* a : {"deploy.requested", "deploy.build_triggered", "deploy.succeeded",
+                          "deploy.rejected", "deploy.cancelled", "deploy.locked",
+                          "deploy.unlocked"}) {
+        INFO(a);
+        CHECK(actions.contains(a));
+    }
 }
