@@ -164,6 +164,7 @@ struct deploy_engine::impl {
     };
     std::map<std::int64_t, live*> running;  // deploys whose coroutine runs now
     std::map<std::int64_t, std::chrono::steady_clock::time_point> last_root_edit;
+    std::map<std::int64_t, std::string> last_root_shown;
     std::unique_ptr<asio::steady_timer> sweeper;
     bool stopping = false;
 
@@ -270,7 +271,8 @@ struct deploy_engine::impl {
                           : r.phase == phase::rolling_out       ? "rolling out"
                           : r.phase == phase::rolling_back      ? "rolling back"
                           : r.phase == phase::ready             ? "starting"
-                                                                : "building";
+                          : r.build_number                      ? "building"
+                                                                : "queued in Jenkins";
                 break;
         }
         return v;
@@ -290,8 +292,15 @@ struct deploy_engine::impl {
         if (!force && now - last < d.timing.root_update_min) {
             co_return;
         }
-        last = now;
         auto msg = root_message(v);
+        // Slack calls are the scarce resource (a few per deploy): skip edits that change nothing.
+        std::string rendered = to_slack_payload_json(msg);
+        auto& shown = last_root_shown[r.id];
+        if (rendered == shown) {
+            co_return;
+        }
+        shown = std::move(rendered);
+        last = now;
         auto ok = co_await d.chat.update(root_of(r), std::move(msg));
         if (!ok) {
             d.log.warn("deploy_root_update_failed", {{"id", r.id}, {"error", ok.error().message}});
@@ -500,7 +509,9 @@ struct deploy_engine::impl {
             audit(r.requester, "deploy.freeze_overridden", shown, {{"reason", *r.override_freeze}});
         }
 
-        auto root = co_await d.chat.post(rec.slack_channel, root_message(view_of(rec)));
+        auto first = root_message(view_of(rec));
+        last_root_shown[rec.id] = to_slack_payload_json(first);
+        auto root = co_await d.chat.post(rec.slack_channel, std::move(first));
         if (!root) {
             (void)modify(*id, [&](deploy_record& x) {
                 x.outcome = deploy_outcome::failed;
@@ -783,7 +794,8 @@ struct deploy_engine::impl {
         if (!saved) {
             co_return saved.error();
         }
-        co_await say(*saved, fmt::format("🔨 Jenkins build queued: `{}`", job));
+        // No reply of its own: the root shows "queued in Jenkins", then the build link.
+        co_await show(*saved, view_of(*saved), true);
         co_return core::ok();
     }
 
@@ -813,8 +825,7 @@ struct deploy_engine::impl {
                     co_return saved.error();
                 }
                 rec = *saved;
-                co_await say(rec, fmt::format("▶️ Build <{}|#{}> started.", item->build_url,
-                                              item->build_number));
+                co_await show(rec, view_of(rec), true);
                 break;
             }
             if (item && item->status == integrations::jenkins_queue_item::state::cancelled) {
@@ -863,9 +874,7 @@ struct deploy_engine::impl {
                     remember_stages(job, *run);
                 }
                 if (b->result == integrations::jenkins_result::success) {
-                    co_await say(rec, fmt::format("✅ Build #{} passed in {}.", number,
-                                                  short_duration(b->duration)));
-                    co_return true;
+                    co_return true;  // the stage replies said it; the root moves on
                 }
                 if (b->result == integrations::jenkins_result::aborted && me.cancel) {
                     co_return false;
@@ -1090,7 +1099,8 @@ struct deploy_engine::impl {
         saved_state st = read_state(start);
         deploy_record rec = start;
         auto deadline = d.clock.now() + svc->rollout_timeout;
-        for (const auto& t : targets_of(rec)) {
+        const auto targets = targets_of(rec);
+        for (const auto& t : targets) {
             if (t.cluster == nullptr) {
                 co_return core::make_error(core::errc::config_error,
                                            fmt::format("no cluster `{}` is configured", t.cluster_name));
@@ -1126,8 +1136,11 @@ struct deploy_engine::impl {
                             co_await rollout_failure(rec, t, verdict.message));
                     }
                     if (verdict.done && right_image) {
-                        co_await say(rec, fmt::format("🚢 {} in {} rolled out: {}.", t.deployment,
-                                                      t.cluster_name, verdict.progress));
+                        if (targets.size() > 1) {  // with one, "is live" says it
+                            co_await say(rec, fmt::format("🚢 {} in {} rolled out: {}.",
+                                                          t.deployment, t.cluster_name,
+                                                          verdict.progress));
+                        }
                         break;
                     }
                     // Jenkins (or a GitOps tool behind it) may apply the change a little
@@ -1287,6 +1300,7 @@ struct deploy_engine::impl {
                                              short_duration(took), mention(saved->requester)));
         }
         last_root_edit.erase(id);
+        last_root_shown.erase(id);
         co_await start_next(saved->service, saved->environment);
         co_return core::ok();
     }

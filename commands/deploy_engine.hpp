@@ -38,7 +38,7 @@ namespace tugboat::commands {
 struct deploy_timing {
     std::chrono::milliseconds poll{2000};  ///< Jenkins queue item and stage polling
     /// The root message is edited at most this often (phase changes and the end always).
-    std::chrono::milliseconds root_update_min{3000};
+    std::chrono::milliseconds root_update_min{15000};
     /// Longest wait for a rollout change before the pods are checked for trouble.
     std::chrono::milliseconds watch_wait{5000};
     /// How often waiting approvals are checked for expiry.
