@@ -657,7 +657,6 @@ struct deploy_engine::impl {
             std::optional<std::string> next;
             std::string failure;
             if (p == phase::ready) {
-                co_await show(*rec, view_of(*rec), true);
                 next = st.rollback ? (svc->rollback == "jenkins" ? phase::triggering
                                                                  : phase::rolling_back)
                        : svc->jenkins.empty() ? phase::rolling_out
@@ -706,7 +705,7 @@ struct deploy_engine::impl {
                 if (!saved) {
                     break;
                 }
-                co_await show(*saved, view_of(*saved), true);
+                co_await show(*saved, view_of(*saved), false);
             }
         }
     }
@@ -795,7 +794,7 @@ struct deploy_engine::impl {
             co_return saved.error();
         }
         // No reply of its own: the root shows "queued in Jenkins", then the build link.
-        co_await show(*saved, view_of(*saved), true);
+        co_await show(*saved, view_of(*saved), false);
         co_return core::ok();
     }
 
@@ -825,7 +824,7 @@ struct deploy_engine::impl {
                     co_return saved.error();
                 }
                 rec = *saved;
-                co_await show(rec, view_of(rec), true);
+                co_await show(rec, view_of(rec), false);
                 break;
             }
             if (item && item->status == integrations::jenkins_queue_item::state::cancelled) {

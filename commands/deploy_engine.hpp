@@ -37,8 +37,9 @@ namespace tugboat::commands {
 /// Pacing; tests and the sandbox shrink it.
 struct deploy_timing {
     std::chrono::milliseconds poll{2000};  ///< Jenkins queue item and stage polling
-    /// The root message is edited at most this often (phase changes and the end always).
-    std::chrono::milliseconds root_update_min{15000};
+    /// The root message is edited at most this often (its end and waits for people always):
+    /// Slack allows ~50 edits a minute per workspace, and the thread replies carry the detail.
+    std::chrono::milliseconds root_update_min{30000};
     /// Longest wait for a rollout change before the pods are checked for trouble.
     std::chrono::milliseconds watch_wait{5000};
     /// How often waiting approvals are checked for expiry.
