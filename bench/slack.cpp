@@ -489,8 +489,9 @@ asio::awaitable<row_result> run_row(bench_env& env, std::string name) {
     auto deliver = [&]() -> std::string {
         ++counter;
         if (slash) {
-            auto id = fake.deliver_slash_command("U0ALICE", "C0PAYMENTS", "/deploy",
-                                                 "payments-api beta 1.4.2");
+            // `/deploy status` answers (through response_url) without starting a deploy;
+            // `/deploy <service> <env> <version>` would start real work.
+            auto id = fake.deliver_slash_command("U0ALICE", "C0PAYMENTS", "/deploy", "status");
             return id ? *id : std::string{};
         }
         return fake.deliver_raw(view_closed_envelope(counter));
@@ -618,9 +619,9 @@ std::string cpu_model() {
 
 std::string column_title(const std::string& row) {
     if (row == "tugboat-slash")
-        return "Tugboat /deploy";
+        return "Tugboat /deploy status";
     if (row == "bolt-slash")
-        return "Bolt /deploy";
+        return "Bolt /deploy status";
     if (row == "tugboat-view")
         return "Tugboat view_closed";
     return "Bolt view_closed";
@@ -682,7 +683,7 @@ void print_report(const settings& cfg, const std::vector<row_result>& rows,
         {"envelope size", [](const row_result& r) { return fmt::format("{} B", r.envelope_bytes); },
          ""},
     };
-    constexpr int label_w = 30, col_w = 21;
+    constexpr int label_w = 30, col_w = 22;
     std::cout << fmt::format("{:<{}}", "metric", label_w);
     for (const auto& r : rows)
         std::cout << fmt::format(" | {:>{}}", column_title(r.name), col_w);

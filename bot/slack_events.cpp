@@ -5,9 +5,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <exception>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace tugboat::bot {
 
@@ -459,10 +461,150 @@ core::result<parsed_payload> slash_command_json(const json& payload,
                          options);
 }
 
-// Parses without exceptions; nullopt for invalid JSON.
-std::optional<json> parse_json(std::string_view text) {
-    json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) {
+// Builds a DOM like json::parse, but never builds the members of a payload that no event
+// reads: a modal's blocks, title, close and submit, a message's blocks, attachments and files,
+// block_actions' state. Those are most of an interactive payload's size and, in a std::map DOM,
+// most of its allocations. Only members at fixed places below the payload root are dropped, so
+// user-chosen names deeper down (block and action IDs in view.state.values) are never matched.
+class pruning_dom_builder {
+public:
+    // `envelope`: the text is a Socket Mode frame whose `payload` member holds the payload;
+    // otherwise the text is the payload itself.
+    pruning_dom_builder(json& root, bool envelope) : root_(root), base_(envelope ? 2 : 1) {}
+
+    bool null() { return value(nullptr); }
+    bool boolean(bool v) { return value(v); }
+    bool number_integer(json::number_integer_t v) { return value(v); }
+    bool number_unsigned(json::number_unsigned_t v) { return value(v); }
+    bool number_float(json::number_float_t v, const json::string_t& /*text*/) {
+        return value(v);
+    }
+    bool string(json::string_t& v) { return value(std::move(v)); }
+    bool binary(json::binary_t& /*v*/) { return false; }  // not produced by the JSON lexer
+
+    bool start_object(std::size_t /*size*/) { return open(json::value_t::object); }
+    bool start_array(std::size_t /*size*/) { return open(json::value_t::array); }
+    bool end_object() { return close(); }
+    bool end_array() { return close(); }
+
+    bool key(json::string_t& k) {
+        if (skipping_ > 0) {
+            return true;
+        }
+        if (prunable(k)) {
+            skip_next_ = true;
+            return true;
+        }
+        if (stack_.size() < max_named) {
+            pending_name_ = k;
+        }
+        member_ = &(*stack_.back())[std::move(k)];
+        return true;
+    }
+
+    bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                     const nlohmann::detail::exception& /*ex*/) {
+        failed_ = true;
+        return false;
+    }
+
+    bool failed() const noexcept { return failed_; }
+
+private:
+    // Names are kept only as deep as the rules look.
+    static constexpr std::size_t max_named = 4;
+
+    // Whether member `k` of the object on top of the stack is one never read.
+    bool prunable(std::string_view k) const {
+        const std::size_t depth = stack_.size();  // of the object holding `k`
+        if (depth < base_ || depth > base_ + 1) {
+            return false;
+        }
+        if (base_ == 2 && names_[1] != "payload") {
+            return false;  // an envelope member other than the payload
+        }
+        if (depth == base_) {
+            return k == "state";  // block_actions' copy of the inputs; the action is enough
+        }
+        const std::string& parent = names_[depth - 1];
+        if (parent != "view" && parent != "message" && parent != "event") {
+            return false;
+        }
+        return k == "blocks" || k == "attachments" || k == "files" ||
+               (parent == "view" && (k == "title" || k == "close" || k == "submit"));
+    }
+
+    // Where the next value goes; nullptr when it is dropped.
+    json* slot(bool& drop) {
+        drop = skipping_ > 0 || skip_next_;
+        skip_next_ = false;
+        if (drop) {
+            return nullptr;
+        }
+        if (stack_.empty()) {
+            return &root_;
+        }
+        if (stack_.back()->is_array()) {
+            return &stack_.back()->emplace_back();
+        }
+        return member_;
+    }
+
+    template <class V>
+    bool value(V&& v) {
+        bool drop = false;
+        if (json* at = slot(drop)) {
+            *at = json(std::forward<V>(v));
+        }
+        return true;
+    }
+
+    bool open(json::value_t type) {
+        if (skipping_ > 0) {
+            ++skipping_;
+            return true;
+        }
+        bool drop = false;
+        json* at = slot(drop);
+        if (drop) {
+            skipping_ = 1;
+            return true;
+        }
+        *at = json(type);
+        if (stack_.size() < max_named) {
+            const bool in_array = !stack_.empty() && stack_.back()->is_array();
+            names_[stack_.size()] = in_array || stack_.empty() ? std::string{} : pending_name_;
+        }
+        stack_.push_back(at);
+        return true;
+    }
+
+    bool close() {
+        if (skipping_ > 0) {
+            --skipping_;
+            return true;
+        }
+        stack_.pop_back();
+        return true;
+    }
+
+    json& root_;
+    std::size_t base_;
+    std::vector<json*> stack_;
+    std::array<std::string, max_named> names_;  // key of each open container, by depth
+    std::string pending_name_;                  // last key read at a named depth
+    json* member_ = nullptr;                    // the member the next value fills
+    int skipping_ = 0;        // nesting depth inside a dropped container
+    bool skip_next_ = false;  // the next value belongs to a dropped member
+    bool failed_ = false;
+};
+
+// Parses without exceptions (pruning as above); nullopt for invalid JSON.
+std::optional<json> parse_json(std::string_view text, bool envelope) {
+    json doc;
+    pruning_dom_builder builder(doc, envelope);
+    const bool ok = json::sax_parse(text.begin(), text.end(), &builder);
+    if (!ok || builder.failed()) {
         return std::nullopt;
     }
     return doc;
@@ -471,7 +613,7 @@ std::optional<json> parse_json(std::string_view text) {
 template <class Fn>
 core::result<parsed_payload> parse_standalone(std::string_view text, std::string_view what, Fn fn) {
     try {
-        auto doc = parse_json(text);
+        auto doc = parse_json(text, /*envelope=*/false);
         if (!doc) {
             return bad(fmt::format("{} payload rejected: not valid JSON", what));
         }
@@ -510,7 +652,8 @@ int int_member(const json& node, std::string_view key) {
     return v < 0 ? 0 : static_cast<int>(std::min<std::int64_t>(v, 1'000'000));
 }
 
-core::result<socket_frame> frame_from(const json& doc, const event_parse_options& options) {
+// The frame's own members; the payload is left in `doc` for payload_from.
+core::result<socket_frame> header_from(const json& doc) {
     auto protocol = [](std::string message) {
         return core::make_error(core::errc::protocol_error,
                                 "Socket Mode frame rejected: " + std::move(message));
@@ -553,20 +696,26 @@ core::result<socket_frame> frame_from(const json& doc, const event_parse_options
     if (const auto* reason = string_at(member(doc, "retry_reason"))) {
         frame.retry_reason = *reason;
     }
+    return frame;
+}
+
+// The event in an envelope whose header_from succeeded; empty for non-envelope frames.
+core::result<parsed_payload> payload_from(const json& doc, frame_type type,
+                                          std::string_view type_name,
+                                          const event_parse_options& options) {
+    if (type != frame_type::events_api && type != frame_type::slash_commands &&
+        type != frame_type::interactive) {
+        return parsed_payload{};
+    }
     const json* payload = member(doc, "payload");
     if (payload == nullptr) {
-        frame.payload = bad(fmt::format("{} envelope has no payload", *type));
-        return frame;
+        return bad(fmt::format("{} envelope has no payload", type_name));
     }
-    switch (frame.type) {
-        case frame_type::events_api: frame.payload = events_api(*payload, options); break;
-        case frame_type::slash_commands:
-            frame.payload = slash_command_json(*payload, options);
-            break;
-        case frame_type::interactive: frame.payload = interactive(*payload, options); break;
-        default: break;
+    switch (type) {
+        case frame_type::events_api: return events_api(*payload, options);
+        case frame_type::slash_commands: return slash_command_json(*payload, options);
+        default: return interactive(*payload, options);
     }
-    return frame;
 }
 
 void append_json_escaped(std::string& out, std::string_view text) {
@@ -614,19 +763,64 @@ core::result<parsed_payload> parse_slash_command_form(
         options);
 }
 
-core::result<socket_frame> parse_socket_frame(std::string_view text,
-                                              const event_parse_options& options) {
+struct socket_frame_parser::state {
+    json doc;
+    frame_type type = frame_type::other;
+    std::string type_name;
+    bool have_header = false;
+};
+
+socket_frame_parser::socket_frame_parser(event_parse_options options)
+    : options_(std::move(options)), state_(std::make_unique<state>()) {}
+
+socket_frame_parser::~socket_frame_parser() = default;
+socket_frame_parser::socket_frame_parser(socket_frame_parser&&) noexcept = default;
+socket_frame_parser& socket_frame_parser::operator=(socket_frame_parser&&) noexcept = default;
+
+core::result<socket_frame> socket_frame_parser::parse_header(std::string_view text) {
+    state_->have_header = false;
+    state_->doc = json{};
     try {
-        auto doc = parse_json(text);
+        auto doc = parse_json(text, /*envelope=*/true);
         if (!doc) {
             return core::make_error(core::errc::protocol_error,
                                     "Socket Mode frame rejected: not valid JSON");
         }
-        return frame_from(*doc, options);
+        state_->doc = std::move(*doc);
+        auto frame = header_from(state_->doc);
+        if (frame) {
+            state_->type = frame->type;
+            state_->type_name = frame->type_name;
+            state_->have_header = true;
+        }
+        return frame;
     } catch (const std::exception& e) {
         return core::make_error(core::errc::protocol_error,
                                 fmt::format("Socket Mode frame rejected: {}", e.what()));
     }
+}
+
+core::result<parsed_payload> socket_frame_parser::parse_payload() {
+    if (!state_->have_header) {
+        return bad("no Socket Mode frame was read: call parse_header first and check it");
+    }
+    state_->have_header = false;  // the payload is turned into an event once
+    try {
+        return payload_from(state_->doc, state_->type, state_->type_name, options_);
+    } catch (const std::exception& e) {
+        // The accessors check types first; this is a last line of defence.
+        return bad(fmt::format("{} payload rejected: {}", state_->type_name, e.what()));
+    }
+}
+
+core::result<socket_frame> parse_socket_frame(std::string_view text,
+                                              const event_parse_options& options) {
+    socket_frame_parser parser(options);
+    auto frame = parser.parse_header(text);
+    if (frame) {
+        frame->payload = parser.parse_payload();
+    }
+    return frame;
 }
 
 void make_ack_into(std::string& out, std::string_view envelope_id, std::string_view payload_json) {

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -96,6 +97,35 @@ struct socket_frame {
 /// not an object, no string `type`, an envelope type without a string `envelope_id`.
 core::result<socket_frame> parse_socket_frame(std::string_view text,
                                               const event_parse_options& options = {});
+
+/// The same in two steps, so an envelope can be acknowledged before its event is built: the
+/// JSON is parsed once, in parse_header, and kept until the next frame. Members of payloads that
+/// no event reads (a modal's blocks/title/close/submit, a message's or event's blocks,
+/// attachments and files, block_actions' `state`) are skipped while parsing, not built.
+/// Reuse one parser for many frames; not thread-safe.
+class socket_frame_parser {
+public:
+    explicit socket_frame_parser(event_parse_options options = {});
+    ~socket_frame_parser();
+    socket_frame_parser(socket_frame_parser&&) noexcept;
+    socket_frame_parser& operator=(socket_frame_parser&&) noexcept;
+
+    /// The frame without its payload (`payload` stays an empty parsed_payload). Errors as
+    /// parse_socket_frame's.
+    core::result<socket_frame> parse_header(std::string_view text);
+
+    /// The payload of the frame parse_header last accepted, as parse_socket_frame would put it
+    /// into socket_frame::payload (empty for hello, disconnect and other frames). Once per
+    /// frame: a second call, or one after a failed parse_header, is an invalid_argument error.
+    core::result<parsed_payload> parse_payload();
+
+    const event_parse_options& options() const noexcept { return options_; }
+
+private:
+    struct state;
+    event_parse_options options_;
+    std::unique_ptr<state> state_;
+};
 
 /// The acknowledgement of an envelope: {"envelope_id":"…"} or, with a `payload_json` (a JSON
 /// object such as {"text":"…"}), {"envelope_id":"…","payload":…}. Built with string operations

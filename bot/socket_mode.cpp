@@ -28,7 +28,6 @@
 #include <limits>
 #include <optional>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 
 namespace tugboat::bot {
@@ -49,7 +48,11 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 using plain_ws = websocket::stream<beast::tcp_stream>;
 using tls_ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 
-// Keys seen within a time window, bounded in number; the oldest are forgotten first.
+// Keys seen within a time window, bounded in number; the oldest are forgotten first. Only a
+// 64-bit hash of each key is kept (16 B in the ring, 8-16 B in the table, instead of a string
+// node of ≈140 B). Accepted risk: two different keys with one hash make the second look like a
+// duplicate; with at most `capacity` hashes remembered that is ≈ capacity / 2^64 (≈1e-15) per
+// event, and keys come from Slack, not from whoever types a command.
 class recent_keys {
 public:
     recent_keys(steady::duration window, std::size_t capacity)
@@ -57,24 +60,107 @@ public:
 
     // True when `key` was not seen within the window; remembers it either way.
     bool insert(std::string_view key, steady::time_point now) {
-        while (!order_.empty() &&
-               (now - order_.front().first > window_ || order_.size() >= capacity_)) {
-            set_.erase(*order_.front().second);
-            order_.pop_front();
+        while (count_ > 0 && (now - ring_[head_].at > window_ || count_ >= capacity_)) {
+            erase(ring_[head_].hash);
+            head_ = (head_ + 1) % ring_.size();
+            --count_;
         }
-        auto [it, fresh] = set_.emplace(key);
-        if (fresh) {
-            // Set nodes never move, so the pointer stays valid until erased.
-            order_.emplace_back(now, &*it);
+        std::uint64_t h = std::hash<std::string_view>{}(key);
+        h = h == 0 ? 1 : h;  // 0 marks a free table cell
+        if (contains(h)) {
+            return false;
         }
-        return fresh;
+        if (count_ == ring_.size()) {
+            grow_ring();
+        }
+        ring_[(head_ + count_) % ring_.size()] = {h, now};
+        ++count_;
+        if ((count_ + 1) * 2 > table_.size()) {
+            rehash(std::max<std::size_t>(table_.size() * 2, 64));
+        }
+        place(h);
+        return true;
     }
 
 private:
+    struct entry {
+        std::uint64_t hash;
+        steady::time_point at;
+    };
+
+    std::size_t mask() const { return table_.size() - 1; }
+
+    bool contains(std::uint64_t h) const {
+        if (table_.empty()) {
+            return false;
+        }
+        for (std::size_t i = h & mask();; i = (i + 1) & mask()) {
+            if (table_[i] == h) {
+                return true;
+            }
+            if (table_[i] == 0) {
+                return false;
+            }
+        }
+    }
+
+    void place(std::uint64_t h) {
+        std::size_t i = h & mask();
+        while (table_[i] != 0) {
+            i = (i + 1) & mask();
+        }
+        table_[i] = h;
+    }
+
+    // Linear probing with backward-shift deletion: no tombstones to clean up later.
+    void erase(std::uint64_t h) {
+        std::size_t i = h & mask();
+        while (table_[i] != h) {
+            if (table_[i] == 0) {
+                return;
+            }
+            i = (i + 1) & mask();
+        }
+        for (std::size_t j = (i + 1) & mask(); table_[j] != 0; j = (j + 1) & mask()) {
+            const std::size_t home = table_[j] & mask();
+            // Move table_[j] into the hole at i unless its home lies cyclically in (i, j].
+            const bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+            if (!stays) {
+                table_[i] = table_[j];
+                i = j;
+            }
+        }
+        table_[i] = 0;
+    }
+
+    void rehash(std::size_t size) {
+        std::vector<std::uint64_t> old(size, 0);
+        old.swap(table_);
+        for (std::uint64_t h : old) {
+            if (h != 0) {
+                place(h);
+            }
+        }
+    }
+
+    // The ring grows with use up to `capacity`, so an idle bot keeps little.
+    void grow_ring() {
+        std::vector<entry> bigger;
+        bigger.reserve(std::min(capacity_, std::max<std::size_t>(ring_.size() * 2, 64)));
+        for (std::size_t k = 0; k < count_; ++k) {
+            bigger.push_back(ring_[(head_ + k) % ring_.size()]);
+        }
+        bigger.resize(bigger.capacity());
+        ring_.swap(bigger);
+        head_ = 0;
+    }
+
     steady::duration window_;
     std::size_t capacity_;
-    std::unordered_set<std::string> set_;
-    std::deque<std::pair<steady::time_point, const std::string*>> order_;
+    std::vector<std::uint64_t> table_;  // open addressing, power-of-two size, ≤ half full
+    std::vector<entry> ring_;           // insertion order, for expiry
+    std::size_t head_ = 0;              // oldest entry in ring_
+    std::size_t count_ = 0;
 };
 
 // The parts of the WebSocket URL the client needs.
@@ -203,8 +289,10 @@ public:
                      opt_.dedupe_capacity),
           keys_(std::max<milliseconds>(opt_.dedupe_window, std::chrono::minutes{10}),
                 opt_.dedupe_capacity) {
-        parse_.bot_user_id = opt_.bot_user_id;
-        parse_.max_text_bytes = opt_.max_text_bytes;
+        event_parse_options parse;
+        parse.bot_user_id = opt_.bot_user_id;
+        parse.max_text_bytes = opt_.max_text_bytes;
+        frames_ = socket_frame_parser(std::move(parse));
         if (!opt_.random01) {
             opt_.random01 = default_random01();
         }
@@ -898,13 +986,14 @@ private:
         }
     }
 
-    // The hot path: parse once, ack at once, then de-duplicate and queue the event.
+    // The hot path: parse once, ack as soon as the envelope ID is known, then build the
+    // event, de-duplicate it and queue it.
     void on_frame(socket_session& s, std::string_view text) {
         if (!observers_.empty()) {
             // Observers re-check after this frame was handled (the wake-up is posted).
             notify_observers();
         }
-        auto parsed = parse_socket_frame(text, parse_);
+        auto parsed = frames_.parse_header(text);
         if (!parsed) {
             ++stats_.invalid;
             log_.warn("socket_mode_bad_frame",
@@ -930,16 +1019,25 @@ private:
         ++stats_.envelopes;
         const auto now = steady::now();
         const bool fresh = envelopes_.insert(f.envelope_id, now);
-        std::string ack_payload;
-        if (fresh && f.accepts_response_payload && opt_.ack_payload && f.payload &&
-            f.payload->event) {
-            try {
-                ack_payload = opt_.ack_payload(*f.payload->event);
-            } catch (const std::exception& e) {
-                log_.error("socket_mode_ack_payload_failed", {{"what", e.what()}});
+        std::uint64_t ticket = 0;
+        if (fresh && f.accepts_response_payload && opt_.ack_payload) {
+            // The ack carries an answer built from the event, so the event comes first.
+            f.payload = frames_.parse_payload();
+            std::string ack_payload;
+            if (f.payload && f.payload->event) {
+                try {
+                    ack_payload = opt_.ack_payload(*f.payload->event);
+                } catch (const std::exception& e) {
+                    log_.error("socket_mode_ack_payload_failed", {{"what", e.what()}});
+                }
+            }
+            ticket = send_ack(s, f.envelope_id, ack_payload);
+        } else {
+            ticket = send_ack(s, f.envelope_id, {});
+            if (fresh) {
+                f.payload = frames_.parse_payload();
             }
         }
-        const std::uint64_t ticket = send_ack(s, f.envelope_id, ack_payload);
         const bool debug = log_.enabled(core::log_level::debug);
         if (!fresh) {
             ++stats_.duplicates;
@@ -1137,7 +1235,7 @@ private:
     integrations::http_client& http_;
     core::logger& log_;
     events_handler on_events_;
-    event_parse_options parse_;
+    socket_frame_parser frames_;
     std::shared_ptr<ssl::context> tls_ctx_;
     socket_mode_stats stats_;
     recent_keys envelopes_;

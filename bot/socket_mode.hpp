@@ -2,10 +2,11 @@
 
 // Slack Socket Mode client: gets a WebSocket URL from apps.connections.open with the app-level
 // token, keeps `connections` sockets open (wss://, or ws:// for local servers), acknowledges
-// every envelope at once, turns payloads into commands::inbound_event (bot/slack_events.hpp)
-// and hands them over in batches. Reconnects on Slack's `disconnect` messages (replacement
-// first, so a routine refresh leaves no gap) and on drops (backoff with jitter, see
-// bot/backoff.hpp). Beast and OpenSSL stay in socket_mode.cpp.
+// every envelope as soon as its envelope_id is read (before its event is built), turns payloads
+// into commands::inbound_event (bot/slack_events.hpp) and hands them over in batches.
+// Reconnects on Slack's `disconnect` messages (replacement first, so a routine refresh leaves no
+// gap) and on drops (backoff with jitter, see bot/backoff.hpp). Beast and OpenSSL stay in
+// socket_mode.cpp.
 
 #include "bot/backoff.hpp"
 #include "commands/event.hpp"
@@ -63,8 +64,9 @@ struct socket_mode_options {
     /// Envelope IDs and event keys seen within this window are dropped as duplicates (in
     /// memory; the dispatcher's inbox covers restarts). At least 10 minutes.
     std::chrono::milliseconds dedupe_window{std::chrono::minutes{10}};
-    /// Most keys remembered per set; the oldest go first beyond it.
-    std::size_t dedupe_capacity = 50'000;
+    /// Most keys remembered per set (as 64-bit hashes); the oldest go first beyond it. Slack
+    /// re-delivers within minutes, and the dispatcher's inbox catches whatever falls out.
+    std::size_t dedupe_capacity = 20'000;
     /// A burst is handed over once this many events are waiting (and their acks are written),
     /// even while more keep arriving.
     std::size_t max_batch = 256;

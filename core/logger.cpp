@@ -5,9 +5,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <regex>
+
+#include <sys/uio.h>
+#include <unistd.h>
 
 namespace tugboat::core {
 
@@ -89,8 +93,32 @@ bool parse_log_level(std::string_view text, log_level& out) {
 }
 
 void stderr_sink::write(log_level, std::string_view line) {
-    std::fwrite(line.data(), 1, line.size(), stderr);
-    std::fputc('\n', stderr);
+    // One writev for line and newline: stderr is unbuffered, so fwrite + fputc were two
+    // system calls, and lines of concurrent writers could interleave between them.
+    std::fflush(stderr);  // anything written through stdio before comes first
+    std::array<iovec, 2> parts{{{const_cast<char*>(line.data()), line.size()},
+                                {const_cast<char*>("\n"), 1}}};
+    std::size_t first = 0;
+    while (first < parts.size()) {
+        const ssize_t n =
+            ::writev(STDERR_FILENO, parts.data() + first, static_cast<int>(parts.size() - first));
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return;  // nowhere left to report it
+        }
+        // A partial write (a full pipe): go on after the bytes that went out.
+        auto left = static_cast<std::size_t>(n);
+        while (first < parts.size() && left >= parts[first].iov_len) {
+            left -= parts[first].iov_len;
+            ++first;
+        }
+        if (first < parts.size()) {
+            parts[first].iov_base = static_cast<char*>(parts[first].iov_base) + left;
+            parts[first].iov_len -= left;
+        }
+    }
 }
 
 void string_sink::write(log_level, std::string_view line) {

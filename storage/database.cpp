@@ -366,7 +366,11 @@ core::result<database> database::open(const std::string& path, core::logger& log
     if (auto r = use_wal(db, log); !r) {
         return std::move(r).error();
     }
-    if (auto r = db.exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"); !r) {
+    // cache_size -512 (KiB): the working set is a few small tables and their indexes; SQLite's
+    // 2 MiB default page cache only added to the resident size.
+    if (auto r = db.exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; "
+                         "PRAGMA cache_size = -512;");
+        !r) {
         return std::move(r).error();
     }
     if (auto r = migrate(db, log); !r) {

@@ -330,6 +330,58 @@ TEST_CASE("slack_events: modal submission and close", "[unit]") {
     }
 }
 
+TEST_CASE("slack_events: two-step parsing acks first and skips unread members", "[unit]") {
+    auto envelope = view_envelope("view_submission");
+    auto& view = envelope["payload"]["view"];
+    // Unread members, some malformed-looking, are skipped without being built.
+    view["blocks"] = json::array({{{"type", "input"}, {"block_id", "b1"}}});
+    view["title"] = {{"type", "plain_text"}, {"text", "Deploy"}};
+    view["close"] = {{"type", "plain_text"}, {"text", "Cancel"}};
+    // Names chosen by the app deeper down are never taken for prunable members.
+    view["state"]["values"]["blocks"] = {{"title", {{"type", "plain_text_input"}, {"value", "x"}}}};
+    view["state"]["values"]["view"] = {{"blocks", {{"type", "plain_text_input"}, {"value", "y"}}}};
+
+    bot::socket_frame_parser parser;
+    auto header = parser.parse_header(envelope.dump());
+    REQUIRE(header);
+    CHECK(header->type == frame_type::interactive);
+    CHECK(header->envelope_id == "env-view-1");
+    CHECK(header->accepts_response_payload);
+    REQUIRE(header->payload);  // not looked at yet
+    CHECK_FALSE(header->payload->event);
+
+    auto payload = parser.parse_payload();
+    REQUIRE(payload);
+    REQUIRE(payload->event);
+    CHECK(payload->event->values.at("title") == "x");
+    CHECK(payload->event->values.at("blocks") == "y");
+    CHECK(payload->event->values.at("reason") == "tests are red");
+    CHECK(payload->event->idempotency_key == "view:V123:156663117.cd33ad1f");
+
+    SECTION("the payload is turned into an event once per frame") {
+        auto again = parser.parse_payload();
+        REQUIRE_FALSE(again);
+        CHECK(again.error().code == core::errc::invalid_argument);
+    }
+    SECTION("the parser is reused for the next frame; a bad frame leaves no payload") {
+        REQUIRE_FALSE(parser.parse_header("{not json"));
+        CHECK_FALSE(parser.parse_payload());
+        auto hello = parser.parse_header(R"({"type":"hello","num_connections":2})");
+        REQUIRE(hello);
+        CHECK(hello->num_connections == 2);
+        auto none = parser.parse_payload();
+        REQUIRE(none);
+        CHECK_FALSE(none->event);
+    }
+    SECTION("the same as parse_socket_frame") {
+        auto once = parse_socket_frame(envelope.dump());
+        REQUIRE(once);
+        REQUIRE(once->payload);
+        REQUIRE(once->payload->event);
+        CHECK(once->payload->event->values == payload->event->values);
+    }
+}
+
 TEST_CASE("slack_events: bad frames are errors, not crashes", "[unit]") {
     for (std::string text :
          {"", "not json", "{", "[]", "42", "null", R"({"type":42})", R"({"envelope_id":"x"})",
