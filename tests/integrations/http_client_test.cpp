@@ -12,6 +12,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
+#include <openssl/ssl.h>
+#include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
 #include <optional>
@@ -623,4 +625,69 @@ TEST_CASE("http_client: stopping the io_context mid-request is safe", "[loopback
     CHECK_FALSE(finished);
     // The fixture now destroys the client, the server and the io_context with both coroutines
     // still suspended; ASan checks that nothing dangles.
+}
+
+// Measurements for the report, not assertions: run with "[.perf]".
+TEST_CASE("http_client: handshakes per 1,000 concurrent requests", "[.perf]") {
+    auto server_tls = test::test_server_tls();
+    fixture f;
+    f.server = start_server(f.ioc, server_tls);
+    f.server.route("POST", "/answer", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(200, "ok");
+    });
+    int ok = 0;
+    const auto started = steady::now();
+    run_test(
+        f.ioc,
+        [&]() -> asio::awaitable<void> {
+            int running = 200;
+            test_event all_done(f.ioc.get_executor());
+            for (int w = 0; w < 200; ++w) {
+                asio::co_spawn(
+                    f.ioc,
+                    [&]() -> asio::awaitable<void> {
+                        for (int i = 0; i < 5; ++i) {
+                            auto got = co_await f.client.send(f.post("/answer", "x"));
+                            ok += got && got->status == 200 ? 1 : 0;
+                        }
+                        if (--running == 0) {
+                            all_done.set();
+                        }
+                    },
+                    asio::detached);
+            }
+            co_await all_done.wait();
+        }(),
+        60s);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
+    auto* ctx = server_tls->native_handle();
+    long full = SSL_CTX_sess_accept_good(ctx) - SSL_CTX_sess_hits(ctx);
+    WARN("1000 requests, 200 in flight: ok=" << ok << " connections=" << f.server.connections_accepted()
+         << " full_handshakes=" << full << " resumed=" << SSL_CTX_sess_hits(ctx) << " wall_ms=" << ms.count());
+    CHECK(ok == 1000);
+}
+
+TEST_CASE("tls: time to build client contexts with the system roots", "[.perf]") {
+    using us = std::chrono::microseconds;
+    auto time_us = [](auto&& f) {
+        const auto started = steady::now();
+        f();
+        return std::chrono::duration_cast<us>(steady::now() - started).count();
+    };
+    integrations::tls_options roots;  // system roots, as the Slack clients use
+    // The process's first context also pays OpenSSL's initialisation (config, providers).
+    auto init = time_us([&] { REQUIRE(integrations::make_client_tls_context(test::test_client_tls())); });
+    // No hashed directory: the whole bundle file is parsed, as before.
+    setenv("SSL_CERT_DIR", "/nonexistent", 1);
+    auto bundle = time_us([&] { REQUIRE(integrations::make_client_tls_context(roots)); });
+    unsetenv("SSL_CERT_DIR");
+    std::shared_ptr<asio::ssl::context> kept;
+    auto dir = time_us([&] {
+        auto ctx = integrations::make_client_tls_context(roots);
+        REQUIRE(ctx);
+        kept = *ctx;
+    });
+    auto shared = time_us([&] { REQUIRE(integrations::make_client_tls_context(roots)); });
+    WARN("OpenSSL init + test-CA context " << init << " us; system roots: bundle " << bundle
+         << " us, hashed dir " << dir << " us, shared (second client) " << shared << " us");
 }
