@@ -159,7 +159,7 @@ int peer_index() {
 
 // OpenSSL's callback for every session a server hands out: after the handshake for TLS 1.2,
 // and whenever a NewSessionTicket arrives for TLS 1.3 (during later reads). Only called for
-// handshakes that passed verification. Returning 1 keeps the reference OpenSSL passed.
+// handshakes that passed verification.
 int on_new_session(SSL* ssl, SSL_SESSION* session) {
     auto* peer = static_cast<std::string*>(SSL_get_ex_data(ssl, peer_index()));
     auto* store = static_cast<session_store*>(
@@ -167,8 +167,13 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
     if (peer == nullptr || store == nullptr) {
         return 0;  // a connection that did not ask for resumption
     }
-    store->put(*peer, session);
-    return 1;
+    // A copy: OpenSSL marks the connection's own session unresumable when the connection is
+    // freed without a close_notify, as pooled HTTP connections routinely are (a TLS 1.0 rule;
+    // TLS 1.1+ allow resuming such sessions).
+    if (SSL_SESSION* copy = SSL_SESSION_dup(session)) {
+        store->put(*peer, copy);
+    }
+    return 0;  // OpenSSL keeps (and frees) its own reference
 }
 
 core::result<std::shared_ptr<ssl::context>> build_context(const tls_options& options) {
