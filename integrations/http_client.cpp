@@ -746,9 +746,9 @@ private:
         co_return std::pair{ec, std::move(results)};
     }
 
-    asio::awaitable<core::result<std::unique_ptr<connection>>> connect(const target& t,
-                                                                       steady::time_point deadline,
-                                                                       const std::string& context) {
+    asio::awaitable<core::result<std::unique_ptr<connection>>> connect(
+        const target& t, steady::time_point deadline, const std::string& context,
+        bool offer_session = true) {
         auto conn = std::make_unique<connection>();
         if (t.tls) {
             conn->tls.emplace(executor_, *tls_);
@@ -781,11 +781,12 @@ private:
         }
 
         auto prepared = prepare_client_tls(conn->tls->native_handle(), t.host);
-        if (prepared) {
-            prepared = resume_client_tls(conn->tls->native_handle(), t.pool_key);
-        }
         if (!prepared) {
             co_return std::move(prepared).error();
+        }
+        auto offered = resume_client_tls(conn->tls->native_handle(), t.pool_key, offer_session);
+        if (!offered) {
+            co_return std::move(offered).error();
         }
         // House rule: Asio's rfc2818-style check runs as the verify callback; the OpenSSL
         // parameter set by prepare_client_tls performs the same check with a precise reason.
@@ -795,6 +796,14 @@ private:
             co_await conn->tls->async_handshake(ssl::stream_base::client, use_tuple);
         if (handshake_ec) {
             auto why = tls_verify_failure(conn->tls->native_handle());
+            if (*offered && why.empty() && handshake_ec != asio::error::operation_aborted &&
+                steady::now() < deadline) {
+                // Rather than decline to resume, some servers fail the handshake: forget the
+                // session and try once more with a full handshake.
+                forget_client_tls_session(t.pool_key, conn->tls->native_handle());
+                conn.reset();
+                co_return co_await connect(t, deadline, context, false);
+            }
             if (!why.empty()) {
                 co_return core::make_error(
                     core::errc::protocol_error,

@@ -133,6 +133,11 @@ public:
         return s;
     }
 
+    void forget(const std::string& peer) {
+        std::lock_guard lock(mutex_);
+        sessions_.erase(peer);
+    }
+
 private:
     std::mutex mutex_;
     std::map<std::string, session_ptr> sessions_;
@@ -325,11 +330,11 @@ core::result<void> prepare_client_tls(ssl_st* ssl, const std::string& host) {
     return core::ok();
 }
 
-core::result<void> resume_client_tls(ssl_st* ssl, const std::string& peer) {
+core::result<bool> resume_client_tls(ssl_st* ssl, const std::string& peer, bool offer) {
     auto* store =
         static_cast<session_store*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), store_index()));
     if (store == nullptr) {
-        return core::ok();  // not a context from make_client_tls_context: no resumption
+        return false;  // not a context from make_client_tls_context: no resumption
     }
     auto key = std::make_unique<std::string>(peer);
     if (SSL_set_ex_data(ssl, peer_index(), key.get()) != 1) {
@@ -337,12 +342,21 @@ core::result<void> resume_client_tls(ssl_st* ssl, const std::string& peer) {
                                 "TLS: cannot set up session resumption for " + peer);
     }
     key.release();  // owned by the SSL now (free_peer)
-    if (SSL_SESSION* session = store->get(peer)) {
-        // On failure the handshake is simply a full one.
-        SSL_set_session(ssl, session);
-        SSL_SESSION_free(session);  // SSL_set_session took its own reference
+    SSL_SESSION* session = offer ? store->get(peer) : nullptr;
+    if (session == nullptr) {
+        return false;
     }
-    return core::ok();
+    bool offered = SSL_set_session(ssl, session) == 1;
+    SSL_SESSION_free(session);  // SSL_set_session took its own reference
+    return offered;
+}
+
+void forget_client_tls_session(const std::string& peer, ssl_st* ssl) {
+    auto* store =
+        static_cast<session_store*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), store_index()));
+    if (store != nullptr) {
+        store->forget(peer);
+    }
 }
 
 bool tls_session_resumed(const ssl_st* ssl) {

@@ -54,8 +54,14 @@ core::result<void> prepare_client_tls(ssl_st* ssl, const std::string& host);
 /// after the handshake. Call before the handshake, with prepare_client_tls. Sessions come only
 /// from handshakes that passed verification for that same peer; resuming skips the
 /// certificate exchange but not the trust decision it carries. A no-op for contexts not made
-/// by make_client_tls_context. Fails only when OpenSSL cannot allocate.
-core::result<void> resume_client_tls(ssl_st* ssl, const std::string& peer);
+/// by make_client_tls_context. True when a session was offered; `offer` false only registers
+/// the connection to receive sessions. Fails only when OpenSSL cannot allocate.
+core::result<bool> resume_client_tls(ssl_st* ssl, const std::string& peer, bool offer = true);
+
+/// Drops the session kept for `peer` in `ssl`'s context: for a server that failed a handshake
+/// offering it (some OpenSSL servers that ask for client certificates fail the handshake
+/// instead of declining to resume).
+void forget_client_tls_session(const std::string& peer, ssl_st* ssl);
 
 /// True when the handshake on `ssl` resumed an earlier session.
 bool tls_session_resumed(const ssl_st* ssl);

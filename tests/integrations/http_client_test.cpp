@@ -853,6 +853,30 @@ TEST_CASE("http_client: a TLS session is never resumed with another host name", 
     CHECK(SSL_CTX_sess_hits(server_tls->native_handle()) == 0);
 }
 
+TEST_CASE("http_client: a server that fails resumed handshakes gets full ones", "[loopback]") {
+    // An OpenSSL server asking for client certificates without a session id context fails
+    // the handshake of a resumption attempt (the sandbox server is such a one).
+    auto server_tls = test::test_server_tls(true);
+    fixture f;
+    f.server = start_server(f.ioc, server_tls);
+    f.server.route("GET", "/n", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(200, "ok");
+    });
+    auto options = fast_options();
+    options.max_idle_per_host = 0;
+    f.client = make_client(f.ioc, f.log, options);
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 3; ++i) {
+            auto r = f.get("/n");
+            r.max_attempts = 1;
+            auto got = co_await f.client.send(r);
+            REQUIRE(got);
+            CHECK(got->status == 200);
+        }
+    }());
+    CHECK(f.server.requests().size() == 3);
+}
+
 TEST_CASE("tls: equal options share one context; different ones do not", "[unit]") {
     auto a = integrations::make_client_tls_context(test::test_client_tls());
     auto b = integrations::make_client_tls_context(test::test_client_tls());
