@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <deque>
 #include <map>
 #include <optional>
 #include <random>
@@ -180,8 +181,36 @@ long long elapsed_ms(steady::time_point since) {
 
 }  // namespace
 
+struct host_pool;
+
+// A place under one host's connection cap (http_client_options::max_connections_per_host),
+// held by a counted connection or by a request about to dial one. Freeing it hands it to the
+// first request waiting for that host, if any.
+class pool_slot {
+public:
+    pool_slot() = default;
+    explicit pool_slot(std::shared_ptr<host_pool> pool) : pool_(std::move(pool)) {}
+    pool_slot(pool_slot&&) noexcept = default;
+    pool_slot& operator=(pool_slot&& other) noexcept {
+        if (this != &other) {
+            reset();
+            pool_ = std::move(other.pool_);
+        }
+        return *this;
+    }
+    ~pool_slot() { reset(); }
+
+    explicit operator bool() const noexcept { return pool_ != nullptr; }
+    inline void reset() noexcept;
+
+private:
+    std::shared_ptr<host_pool> pool_;
+};
+
 // One TCP or TLS connection, pooled between requests to the same scheme+host+port.
 struct connection {
+    // First, so it is freed last: a request woken by it dials after this socket closed.
+    pool_slot slot;  // empty for stream connections, which the cap does not count
     std::optional<beast::tcp_stream> plain;
     std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
     beast::flat_buffer buffer;
@@ -230,6 +259,72 @@ struct exchange {
         co_return std::pair{ec, chunk.size() - parser.get().body().size};
     }
 };
+
+struct pool_waiter;
+
+// The connections of one scheme+host+port: how many count against the cap, the idle ones,
+// and the requests waiting for one (FIFO). Shared with slots and waiters, which may outlive
+// the client when the io_context is stopped mid-request.
+struct host_pool : std::enable_shared_from_this<host_pool> {
+    std::size_t open = 0;  // slots taken: idle, busy and being-dialled connections
+    std::vector<std::unique_ptr<connection>> idle;  // oldest first
+    std::deque<pool_waiter*> waiters;
+    bool closed = false;  // the client is gone: nobody is woken any more
+
+    inline void slot_freed() noexcept;
+    inline void hand_over(std::unique_ptr<connection> conn);
+};
+
+// A request waiting for a connection to its host. Woken by cancelling its timer; what it was
+// given (a connection, or a slot to dial with) is in `conn` / `slot`.
+struct pool_waiter {
+    pool_waiter(asio::any_io_executor ex, std::shared_ptr<host_pool> p)
+        : timer(std::move(ex)), pool(std::move(p)) {}
+    pool_waiter(const pool_waiter&) = delete;
+    pool_waiter& operator=(const pool_waiter&) = delete;
+    ~pool_waiter() {
+        if (!granted) {
+            std::erase(pool->waiters, this);
+        }
+    }
+
+    void grant(std::unique_ptr<connection> c, pool_slot s) {
+        conn = std::move(c);
+        slot = std::move(s);
+        granted = true;
+        timer.cancel();
+    }
+
+    asio::steady_timer timer;
+    std::shared_ptr<host_pool> pool;
+    std::unique_ptr<connection> conn;
+    pool_slot slot;
+    bool granted = false;
+};
+
+void pool_slot::reset() noexcept {
+    if (auto pool = std::move(pool_)) {
+        pool->slot_freed();
+    }
+}
+
+void host_pool::slot_freed() noexcept {
+    if (closed || waiters.empty()) {
+        --open;
+        return;
+    }
+    // The place passes straight to the first waiter, which dials with it.
+    pool_waiter* first = waiters.front();
+    waiters.pop_front();
+    first->grant(nullptr, pool_slot(shared_from_this()));
+}
+
+// A connection that just finished a request: to the first waiter if any (it keeps its slot).
+void host_pool::hand_over(std::unique_ptr<connection> conn) {
+    pool_waiter* first = waiters.front();
+    waiters.pop_front();
+    first->grant(std::move(conn), pool_slot());
+}
 
 struct http_stream::state {
     std::unique_ptr<exchange> ex;
@@ -328,6 +423,17 @@ public:
           options_(std::move(options)),
           random_(std::random_device{}()) {}
 
+    impl(const impl&) = delete;
+    impl& operator=(const impl&) = delete;
+
+    ~impl() {
+        // Slots of requests still suspended (a stopped io_context) must not wake anyone.
+        for (auto& [key, pool] : pools_) {
+            pool->closed = true;
+            pool->idle.clear();
+        }
+    }
+
     asio::awaitable<core::result<http_response>> send(http_request request) {
         auto prepared = prepare(request);
         if (!prepared) {
@@ -368,13 +474,19 @@ public:
 
     std::size_t idle_connections() const noexcept {
         std::size_t n = 0;
-        for (const auto& [key, list] : idle_) {
-            n += list.size();
+        for (const auto& [key, pool] : pools_) {
+            n += pool->idle.size();
         }
         return n;
     }
 
-    void close_idle() noexcept { idle_.clear(); }
+    void close_idle() noexcept {
+        for (auto& [key, pool] : pools_) {
+            // Moved out first: closing frees slots, which may wake waiters.
+            auto closing = std::move(pool->idle);
+            pool->idle.clear();
+        }
+    }
 
 private:
     // What start_exchange ended with: an exchange whose response head has arrived, or an
@@ -435,7 +547,8 @@ private:
                 co_return core::make_error(core::errc::cancelled, context + ": cancelled");
             }
             const auto started = steady::now();
-            auto head = co_await start_exchange(t, msg, deadline, idempotent, head_only, context);
+            auto head = co_await start_exchange(t, msg, deadline, idempotent, head_only,
+                                                !want_body, context);
             attempt_outcome outcome{.sent = head.sent};
             core::error failure = std::move(head.error);
 
@@ -519,20 +632,35 @@ private:
     // first byte.
     asio::awaitable<head_result> start_exchange(const target& t, const wire_request& msg,
                                                 steady::time_point deadline, bool idempotent,
-                                                bool head_only, const std::string& context) {
-        bool allow_pooled = true;
+                                                bool head_only, bool stream,
+                                                const std::string& context) {
+        // Set when a stale pooled connection is being replaced: dial at once, in its slot.
+        std::optional<pool_slot> replacing;
         for (;;) {
             head_result out;
             auto ex = std::make_unique<exchange>();
-            ex->conn = allow_pooled ? take_idle(t.pool_key) : nullptr;
+            pool_slot slot;
+            if (replacing) {
+                slot = std::move(*replacing);
+                replacing.reset();
+            } else {
+                auto got = co_await acquire(t, deadline, stream, context);
+                if (!got) {
+                    out.error = std::move(got).error();
+                    co_return out;
+                }
+                ex->conn = std::move(got->conn);
+                slot = std::move(got->slot);
+            }
             out.reused = ex->conn != nullptr;
             if (!ex->conn) {
                 auto conn = co_await connect(t, deadline, context);
                 if (!conn) {
                     out.error = std::move(conn).error();
-                    co_return out;
+                    co_return out;  // `slot` goes to the next waiter
                 }
                 ex->conn = std::move(*conn);
+                ex->conn->slot = std::move(slot);
             }
             connection& c = *ex->conn;
 
@@ -541,7 +669,7 @@ private:
                 [&](auto& s) { return http::async_write(s, msg, use_tuple); });
             if (write_ec) {
                 if (out.reused && closed_by_peer(write_ec)) {
-                    allow_pooled = false;
+                    replacing = std::move(c.slot);
                     continue;
                 }
                 out.sent = true;
@@ -557,7 +685,7 @@ private:
             });
             if (read_ec) {
                 if (out.reused && idempotent && !ex->parser.got_some() && closed_by_peer(read_ec)) {
-                    allow_pooled = false;
+                    replacing = std::move(c.slot);
                     continue;
                 }
                 out.sent = true;
@@ -618,9 +746,9 @@ private:
         co_return std::pair{ec, std::move(results)};
     }
 
-    asio::awaitable<core::result<std::unique_ptr<connection>>> connect(const target& t,
-                                                                       steady::time_point deadline,
-                                                                       const std::string& context) {
+    asio::awaitable<core::result<std::unique_ptr<connection>>> connect(
+        const target& t, steady::time_point deadline, const std::string& context,
+        bool offer_session = true) {
         auto conn = std::make_unique<connection>();
         if (t.tls) {
             conn->tls.emplace(executor_, *tls_);
@@ -656,6 +784,10 @@ private:
         if (!prepared) {
             co_return std::move(prepared).error();
         }
+        auto offered = resume_client_tls(conn->tls->native_handle(), t.pool_key, offer_session);
+        if (!offered) {
+            co_return std::move(offered).error();
+        }
         // House rule: Asio's rfc2818-style check runs as the verify callback; the OpenSSL
         // parameter set by prepare_client_tls performs the same check with a precise reason.
         conn->tls->set_verify_callback(ssl::host_name_verification(t.host));
@@ -664,6 +796,14 @@ private:
             co_await conn->tls->async_handshake(ssl::stream_base::client, use_tuple);
         if (handshake_ec) {
             auto why = tls_verify_failure(conn->tls->native_handle());
+            if (*offered && why.empty() && handshake_ec != asio::error::operation_aborted &&
+                steady::now() < deadline) {
+                // Rather than decline to resume, some servers fail the handshake: forget the
+                // session and try once more with a full handshake.
+                forget_client_tls_session(t.pool_key, conn->tls->native_handle());
+                conn.reset();
+                co_return co_await connect(t, deadline, context, false);
+            }
             if (!why.empty()) {
                 co_return core::make_error(
                     core::errc::protocol_error,
@@ -675,37 +815,119 @@ private:
                                       context + ": TLS handshake with " + t.log_host + " failed");
         }
         conn->tcp().expires_never();
+        if (log_.enabled(core::log_level::debug)) {
+            log_.debug("http_connect", {{"host", t.log_host},
+                                        {"tls_resumed", tls_session_resumed(
+                                                            conn->tls->native_handle())}});
+        }
         co_return conn;
     }
 
-    std::unique_ptr<connection> take_idle(const std::string& key) {
-        auto it = idle_.find(key);
-        if (it == idle_.end()) {
-            return nullptr;
+    // What a request starts from: a pooled connection, or a slot to dial one with (empty for
+    // streams, which the cap does not count).
+    struct lease {
+        std::unique_ptr<connection> conn;
+        pool_slot slot;
+    };
+
+    std::shared_ptr<host_pool>& pool_for(const std::string& key) {
+        auto& pool = pools_[key];
+        if (!pool) {
+            pool = std::make_shared<host_pool>();
         }
-        auto& list = it->second;
-        while (!list.empty()) {
-            auto conn = std::move(list.back());
-            list.pop_back();
+        return pool;
+    }
+
+    // A fresh idle connection, or null. Stale ones are closed; the first stale one's slot is
+    // kept in `slot` so the caller can dial in its place without waiting.
+    std::unique_ptr<connection> take_idle(host_pool& pool, pool_slot& slot) {
+        while (!pool.idle.empty()) {
+            auto conn = std::move(pool.idle.back());
+            pool.idle.pop_back();
             if (steady::now() - conn->idle_since < options_.pool_idle_timeout &&
                 conn->still_idle()) {
                 return conn;
+            }
+            if (!slot) {
+                slot = std::move(conn->slot);
             }
         }
         return nullptr;
     }
 
+    // Waits, FIFO and bounded by the deadline and cancellation, until the host has a
+    // connection or a place under the cap for this request. Streams never wait: they take an
+    // idle connection out of the count, or dial one of their own.
+    asio::awaitable<core::result<lease>> acquire(const target& t, steady::time_point deadline,
+                                                 bool stream, std::string context) {
+        auto pool = pool_for(t.pool_key);
+        lease out;
+        out.conn = take_idle(*pool, out.slot);
+        if (out.conn || out.slot) {
+            if (stream) {
+                out.slot.reset();
+                if (out.conn) {
+                    out.conn->slot.reset();
+                }
+            }
+            co_return out;
+        }
+        const std::size_t cap = options_.max_connections_per_host;
+        if (stream) {
+            co_return out;
+        }
+        if (cap == 0 || pool->open < cap) {
+            ++pool->open;
+            out.slot = pool_slot(pool);
+            co_return out;
+        }
+
+        pool_waiter waiter(executor_, pool);
+        waiter.timer.expires_at(deadline);
+        pool->waiters.push_back(&waiter);
+        const auto queued = pool->waiters.size();
+        auto [ec] = co_await waiter.timer.async_wait(use_tuple);
+        auto cs = co_await asio::this_coro::cancellation_state;
+        if (cs.cancelled() != asio::cancellation_type::none) {
+            // Whatever was granted passes on to the next waiter when `waiter` goes.
+            co_return core::make_error(core::errc::cancelled, context + ": cancelled");
+        }
+        if (waiter.granted) {
+            out.conn = std::move(waiter.conn);
+            out.slot = std::move(waiter.slot);
+            co_return out;
+        }
+        if (ec == asio::error::operation_aborted) {
+            co_return core::make_error(core::errc::cancelled, context + ": cancelled");
+        }
+        co_return core::make_error(
+            core::errc::timeout,
+            fmt::format("{}: no connection to {} became free in time ({} in use, request was "
+                        "{} in line); raise the timeout or max_connections_per_host",
+                        context, t.log_host, cap, queued));
+    }
+
+    // Pools a connection after a complete keep-alive exchange, or hands it to a waiter.
     void release(std::unique_ptr<connection> conn, const std::string& key) {
+        if (!conn->slot) {
+            return;  // a stream's own connection
+        }
+        conn->tcp().expires_never();
+        auto& pool = *pool_for(key);
+        if (!pool.waiters.empty()) {
+            pool.hand_over(std::move(conn));
+            return;
+        }
         if (options_.max_idle_per_host == 0) {
             return;
         }
-        conn->tcp().expires_never();
         conn->idle_since = steady::now();
-        auto& list = idle_[key];
-        if (list.size() >= options_.max_idle_per_host) {
-            list.erase(list.begin());  // the oldest is the likeliest to be closed by the peer
+        pool.idle.push_back(std::move(conn));
+        if (pool.idle.size() > options_.max_idle_per_host) {
+            // The oldest is the likeliest to be closed by the peer.
+            auto oldest = std::move(pool.idle.front());
+            pool.idle.erase(pool.idle.begin());
         }
-        list.push_back(std::move(conn));
     }
 
     template <class Outcome>
@@ -734,7 +956,7 @@ private:
     std::shared_ptr<ssl::context> tls_;
     http_client_options options_;
     std::minstd_rand random_;
-    std::map<std::string, std::vector<std::unique_ptr<connection>>> idle_;
+    std::map<std::string, std::shared_ptr<host_pool>> pools_;
 };
 
 core::result<http_client> http_client::create(asio::any_io_executor executor, core::logger& log,

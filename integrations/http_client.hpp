@@ -25,7 +25,13 @@ struct http_client_options {
     /// Idle keep-alive connections older than this are closed instead of reused. Kept below
     /// common server idle timeouts so the server rarely closes a connection under us.
     std::chrono::milliseconds pool_idle_timeout{std::chrono::seconds{15}};
-    std::size_t max_idle_per_host = 4;  ///< idle connections kept per scheme+host+port
+    /// Connections open at once to one scheme+host+port (idle ones included; 0 = no limit).
+    /// Further requests wait, first come first served and within their own deadline, for one
+    /// of them instead of dialling more: one TLS handshake costs far more than the wait for
+    /// a busy connection, and each open TLS connection holds tens of KiB. Streams
+    /// (open_stream) are not counted and never wait: they hold a connection for minutes.
+    std::size_t max_connections_per_host = 8;
+    std::size_t max_idle_per_host = 8;  ///< idle connections kept per scheme+host+port
     /// Largest body `send` accepts; a bigger response fails with protocol_error.
     std::size_t max_body_bytes = 32 * 1024 * 1024;
     std::string user_agent = "tugboat/0.1";  ///< sent unless the request sets User-Agent
@@ -62,7 +68,9 @@ private:
 };
 
 /// HTTP client. Every call has a deadline (http_request::timeout) and honours cancellation
-/// of the awaiting coroutine (errc::cancelled). Transport failures are errors; every HTTP
+/// of the awaiting coroutine (errc::cancelled); both also bound the wait for a connection when
+/// the host is at max_connections_per_host (timeout names that wait). TLS sessions are
+/// resumed on new connections to a host (see resume_client_tls). Transport failures are errors; every HTTP
 /// status, after retries, is a response. Retries follow `next_retry_delay`: connect failures
 /// always, retryable statuses (429/5xx, Retry-After honoured) and dropped connections only for
 /// idempotent requests, and never past the deadline. A pooled connection the server closed

@@ -33,6 +33,11 @@ struct tls_options {
 };
 
 /// Builds a TLS 1.2+ client context that verifies peers against the configured roots.
+/// Contexts are shared: while one is in use anywhere in the process, a call with equal options
+/// (files compared by content) returns the same context instead of building another, so the
+/// CA store is loaded once. Treat the context as read-only. The system roots are looked up
+/// lazily in OpenSSL's hashed certificate directory when it has hash links, else the bundle
+/// file is parsed. The context supports session resumption (see resume_client_tls).
 /// Errors (config_error) name the file or field at fault: unreadable files, text that holds no
 /// PEM certificate, a key that does not match its certificate, a certificate without a key.
 core::result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls_context(
@@ -42,6 +47,24 @@ core::result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls_context
 /// names and makes the handshake fail unless the certificate matches the host (DNS SAN, or IP
 /// SAN for literals). Call before the handshake. Fails only when OpenSSL cannot allocate.
 core::result<void> prepare_client_tls(ssl_st* ssl, const std::string& host);
+
+/// Lets this client connection resume the last TLS session that `peer` (e.g. "host:port";
+/// connections to different hosts must use different keys) gave a connection made with the same
+/// context, and remembers the sessions this one gets, including TLS 1.3 tickets that arrive
+/// after the handshake. Call before the handshake, with prepare_client_tls. Sessions come only
+/// from handshakes that passed verification for that same peer; resuming skips the
+/// certificate exchange but not the trust decision it carries. A no-op for contexts not made
+/// by make_client_tls_context. True when a session was offered; `offer` false only registers
+/// the connection to receive sessions. Fails only when OpenSSL cannot allocate.
+core::result<bool> resume_client_tls(ssl_st* ssl, const std::string& peer, bool offer = true);
+
+/// Drops the session kept for `peer` in `ssl`'s context: for a server that failed a handshake
+/// offering it (some OpenSSL servers that ask for client certificates fail the handshake
+/// instead of declining to resume).
+void forget_client_tls_session(const std::string& peer, ssl_st* ssl);
+
+/// True when the handshake on `ssl` resumed an earlier session.
+bool tls_session_resumed(const ssl_st* ssl);
 
 /// Why certificate verification failed on `ssl` after a failed handshake, e.g. "certificate
 /// has expired", or empty when the failure was not about verification.

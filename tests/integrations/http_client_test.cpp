@@ -12,6 +12,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
+#include <openssl/ssl.h>
+#include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
 #include <optional>
@@ -623,4 +625,332 @@ TEST_CASE("http_client: stopping the io_context mid-request is safe", "[loopback
     CHECK_FALSE(finished);
     // The fixture now destroys the client, the server and the io_context with both coroutines
     // still suspended; ASan checks that nothing dangles.
+}
+
+TEST_CASE("http_client: concurrent requests to one host share a few connections", "[loopback]") {
+    fixture f;
+    std::size_t most_open = 0;
+    f.server.route("POST", "/answer", [&](request_context& ctx) -> asio::awaitable<void> {
+        most_open = std::max(most_open, f.server.open_connections());
+        co_await ctx.sleep(5ms);  // long enough for all 50 to be in flight together
+        co_await ctx.respond(200, "ok " + ctx.body());
+    });
+    int ok = 0;
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        int running = 50;
+        test_event all_done(f.ioc.get_executor());
+        for (int i = 0; i < 50; ++i) {
+            asio::co_spawn(
+                f.ioc,
+                [&, i]() -> asio::awaitable<void> {
+                    auto got = co_await f.client.send(f.post("/answer", std::to_string(i)));
+                    ok += got && got->body == "ok " + std::to_string(i) ? 1 : 0;
+                    if (--running == 0) {
+                        all_done.set();
+                    }
+                },
+                asio::detached);
+        }
+        co_await all_done.wait();
+    }());
+    CHECK(ok == 50);
+    CHECK(f.server.connections_accepted() == 8);  // the default max_connections_per_host
+    CHECK(most_open <= 8);
+    CHECK(f.client.idle_connections() == 8);
+}
+
+// A client allowed one connection per host, and a route that holds it until released.
+struct one_connection_fixture : fixture {
+    one_connection_fixture() : release_busy(ioc.get_executor()) {
+        auto options = fast_options();
+        options.max_connections_per_host = 1;
+        client = make_client(ioc, log, options);
+        server.route("GET", "/busy", [this](request_context& ctx) -> asio::awaitable<void> {
+            co_await release_busy.wait();
+            co_await ctx.respond(200, "busy done");
+        });
+        server.route("GET", "/quick", [](request_context& ctx) -> asio::awaitable<void> {
+            co_await ctx.respond(200, "quick");
+        });
+    }
+
+    // Starts a request that occupies the host's only connection until release_busy.set().
+    void occupy(std::optional<core::result<integrations::http_response>>& outcome) {
+        asio::co_spawn(
+            ioc,
+            [this, &outcome]() -> asio::awaitable<void> {
+                outcome = co_await client.send(get("/busy"));
+            },
+            asio::detached);
+    }
+
+    test_event release_busy;
+};
+
+TEST_CASE("http_client: a request waiting for a connection honours its deadline",
+          "[loopback]") {
+    one_connection_fixture f;
+    std::optional<core::result<integrations::http_response>> busy;
+    f.occupy(busy);
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        co_await wait_until([&] { return f.server.requests().size() == 1; });
+        auto r = f.get("/quick");
+        r.timeout = 200ms;
+        auto started = steady::now();
+        auto got = co_await f.client.send(r);
+        auto elapsed = steady::now() - started;
+        REQUIRE_FALSE(got);
+        CHECK(got.error().code == core::errc::timeout);
+        CHECK(contains(got.error().message, "no connection to 127.0.0.1:"));
+        CHECK(contains(got.error().message, "max_connections_per_host"));
+        CHECK(elapsed >= 200ms);
+        CHECK(elapsed < 2s);
+
+        // The queue is intact: once the connection is free the next request gets it.
+        f.release_busy.set();
+        auto quick = co_await f.client.send(f.get("/quick"));
+        REQUIRE(quick);
+        CHECK(quick->body == "quick");
+    }());
+    REQUIRE(busy);
+    REQUIRE(*busy);
+    CHECK((*busy)->body == "busy done");
+    CHECK(f.server.connections_accepted() == 1);
+}
+
+TEST_CASE("http_client: a request waiting for a connection can be cancelled", "[loopback]") {
+    using namespace asio::experimental::awaitable_operators;
+    one_connection_fixture f;
+    std::optional<core::result<integrations::http_response>> busy;
+    f.occupy(busy);
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        co_await wait_until([&] { return f.server.requests().size() == 1; });
+        std::optional<core::result<integrations::http_response>> outcome;
+        auto request = [&]() -> asio::awaitable<void> {
+            outcome = co_await f.client.send(f.get("/quick"));
+        };
+        asio::steady_timer timer(f.ioc, 100ms);
+        auto started = steady::now();
+        auto winner = co_await (request() || timer.async_wait(asio::use_awaitable));
+        CHECK(winner.index() == 1);
+        CHECK(steady::now() - started < 1s);
+        if (outcome) {
+            REQUIRE_FALSE(*outcome);
+            CHECK(outcome->error().code == core::errc::cancelled);
+        }
+        CHECK(f.server.requests().size() == 1);  // the cancelled request never went out
+
+        f.release_busy.set();
+        auto quick = co_await f.client.send(f.get("/quick"));
+        REQUIRE(quick);
+        CHECK(quick->body == "quick");
+    }());
+    REQUIRE(busy);
+    CHECK(*busy);
+    CHECK(f.server.connections_accepted() == 1);
+}
+
+TEST_CASE("http_client: waiting requests are served first come, first served", "[loopback]") {
+    one_connection_fixture f;
+    std::optional<core::result<integrations::http_response>> busy;
+    f.occupy(busy);
+    std::vector<int> order;
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        co_await wait_until([&] { return f.server.requests().size() == 1; });
+        int running = 3;
+        test_event all_done(f.ioc.get_executor());
+        for (int i = 0; i < 3; ++i) {
+            asio::co_spawn(
+                f.ioc,
+                [&, i]() -> asio::awaitable<void> {
+                    auto got = co_await f.client.send(f.get("/quick"));
+                    if (got) {
+                        order.push_back(i);
+                    }
+                    if (--running == 0) {
+                        all_done.set();
+                    }
+                },
+                asio::detached);
+        }
+        f.release_busy.set();
+        co_await all_done.wait();
+    }());
+    CHECK(order == std::vector<int>{0, 1, 2});
+    CHECK(f.server.connections_accepted() == 1);
+}
+
+TEST_CASE("http_client: streams are not held up by a busy pool", "[loopback]") {
+    one_connection_fixture f;
+    f.server.route("GET", "/watch", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.begin_chunked(200);
+        co_await ctx.write_chunk("event-1\n");
+        co_await ctx.end_chunked();
+    });
+    std::optional<core::result<integrations::http_response>> busy;
+    f.occupy(busy);
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        co_await wait_until([&] { return f.server.requests().size() == 1; });
+        auto r = f.get("/watch");
+        r.timeout = 1s;
+        auto stream = co_await f.client.open_stream(r, 1s);
+        REQUIRE(stream);
+        CHECK(stream->status() == 200);
+        auto body = co_await stream->read_all();
+        REQUIRE(body);
+        CHECK(*body == "event-1\n");
+        CHECK(f.server.connections_accepted() == 2);  // its own connection
+
+        // And the stream did not take the pool's place either.
+        f.release_busy.set();
+        auto quick = co_await f.client.send(f.get("/quick"));
+        REQUIRE(quick);
+    }());
+    REQUIRE(busy);
+    CHECK(*busy);
+}
+
+TEST_CASE("http_client: new connections resume the TLS session", "[loopback]") {
+    auto server_tls = test::test_server_tls();
+    fixture f;
+    f.server = start_server(f.ioc, server_tls);
+    f.server.route("GET", "/n", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(200, "ok");
+    });
+    auto options = fast_options();
+    options.max_idle_per_host = 0;  // every request on a new connection
+    f.client = make_client(f.ioc, f.log, options);
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 3; ++i) {
+            auto got = co_await f.client.send(f.get("/n"));
+            REQUIRE(got);
+        }
+    }());
+    CHECK(f.server.connections_accepted() == 3);
+    // One full handshake; the TLS 1.3 ticket it sent after the handshake resumed the others.
+    auto* server_ctx = server_tls->native_handle();
+    CHECK(SSL_CTX_sess_accept_good(server_ctx) == 3);
+    CHECK(SSL_CTX_sess_hits(server_ctx) == 2);
+    CHECK(contains(f.sink.text(), "tls_resumed=true"));
+}
+
+TEST_CASE("http_client: a TLS session is never resumed with another host name", "[loopback]") {
+    auto server_tls = test::test_server_tls();
+    fixture f;
+    f.server = start_server(f.ioc, server_tls);
+    f.server.route("GET", "/n", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(200, "ok");
+    });
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto by_ip = co_await f.client.send(f.get("/n"));
+        REQUIRE(by_ip);
+        http_request r;
+        r.url = "https://localhost:" + std::to_string(f.server.port()) + "/n";
+        auto by_name = co_await f.client.send(r);
+        REQUIRE(by_name);
+    }());
+    CHECK(f.server.connections_accepted() == 2);
+    CHECK(SSL_CTX_sess_hits(server_tls->native_handle()) == 0);
+}
+
+TEST_CASE("http_client: a server that fails resumed handshakes gets full ones", "[loopback]") {
+    // An OpenSSL server asking for client certificates without a session id context fails
+    // the handshake of a resumption attempt (the sandbox server is such a one).
+    auto server_tls = test::test_server_tls(true);
+    fixture f;
+    f.server = start_server(f.ioc, server_tls);
+    f.server.route("GET", "/n", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(200, "ok");
+    });
+    auto options = fast_options();
+    options.max_idle_per_host = 0;
+    f.client = make_client(f.ioc, f.log, options);
+    run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 3; ++i) {
+            auto r = f.get("/n");
+            r.max_attempts = 1;
+            auto got = co_await f.client.send(r);
+            REQUIRE(got);
+            CHECK(got->status == 200);
+        }
+    }());
+    CHECK(f.server.requests().size() == 3);
+}
+
+TEST_CASE("tls: equal options share one context; different ones do not", "[unit]") {
+    auto a = integrations::make_client_tls_context(test::test_client_tls());
+    auto b = integrations::make_client_tls_context(test::test_client_tls());
+    integrations::tls_options other = test::test_client_tls();
+    other.system_roots = true;
+    auto c = integrations::make_client_tls_context(other);
+    REQUIRE(a);
+    REQUIRE(b);
+    REQUIRE(c);
+    CHECK(a->get() == b->get());
+    CHECK(a->get() != c->get());
+}
+
+// Measurements for the report, not assertions: run with "[.perf]".
+TEST_CASE("http_client: handshakes per 1,000 concurrent requests", "[.perf]") {
+    auto server_tls = test::test_server_tls();
+    fixture f;
+    f.server = start_server(f.ioc, server_tls);
+    f.server.route("POST", "/answer", [](request_context& ctx) -> asio::awaitable<void> {
+        co_await ctx.respond(200, "ok");
+    });
+    int ok = 0;
+    const auto started = steady::now();
+    run_test(
+        f.ioc,
+        [&]() -> asio::awaitable<void> {
+            int running = 200;
+            test_event all_done(f.ioc.get_executor());
+            for (int w = 0; w < 200; ++w) {
+                asio::co_spawn(
+                    f.ioc,
+                    [&]() -> asio::awaitable<void> {
+                        for (int i = 0; i < 5; ++i) {
+                            auto got = co_await f.client.send(f.post("/answer", "x"));
+                            ok += got && got->status == 200 ? 1 : 0;
+                        }
+                        if (--running == 0) {
+                            all_done.set();
+                        }
+                    },
+                    asio::detached);
+            }
+            co_await all_done.wait();
+        }(),
+        60s);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
+    auto* ctx = server_tls->native_handle();
+    long full = SSL_CTX_sess_accept_good(ctx) - SSL_CTX_sess_hits(ctx);
+    WARN("1000 requests, 200 in flight: ok=" << ok << " connections=" << f.server.connections_accepted()
+         << " full_handshakes=" << full << " resumed=" << SSL_CTX_sess_hits(ctx) << " wall_ms=" << ms.count());
+    CHECK(ok == 1000);
+}
+
+TEST_CASE("tls: time to build client contexts with the system roots", "[.perf]") {
+    using us = std::chrono::microseconds;
+    auto time_us = [](auto&& f) {
+        const auto started = steady::now();
+        f();
+        return std::chrono::duration_cast<us>(steady::now() - started).count();
+    };
+    integrations::tls_options roots;  // system roots, as the Slack clients use
+    // The process's first context also pays OpenSSL's initialisation (config, providers).
+    auto init = time_us([&] { REQUIRE(integrations::make_client_tls_context(test::test_client_tls())); });
+    // No hashed directory: the whole bundle file is parsed, as before.
+    setenv("SSL_CERT_DIR", "/nonexistent", 1);
+    auto bundle = time_us([&] { REQUIRE(integrations::make_client_tls_context(roots)); });
+    unsetenv("SSL_CERT_DIR");
+    std::shared_ptr<asio::ssl::context> kept;
+    auto dir = time_us([&] {
+        auto ctx = integrations::make_client_tls_context(roots);
+        REQUIRE(ctx);
+        kept = *ctx;
+    });
+    auto shared = time_us([&] { REQUIRE(integrations::make_client_tls_context(roots)); });
+    WARN("OpenSSL init + test-CA context " << init << " us; system roots: bundle " << bundle
+         << " us, hashed dir " << dir << " us, shared (second client) " << shared << " us");
 }
