@@ -61,7 +61,7 @@ struct settings {
     int deploys = 1000;
     int services = 100;         ///< environments = ceil(deploys / services)
     double pipeline_s = 90;     ///< real seconds of the Jenkins pipeline (five stages)
-    int replicas = 2;           ///< per Deployment
+    int replicas = 1;  ///< per Deployment; 2 stalls the fake's rollout at 1 of 2 updated (see deploys.md)
     std::chrono::seconds timeout{std::chrono::minutes{20}};  ///< longest wait for every end
     bool enforce = true;        ///< the fake answers calls over Slack's limits with 429
     bool keep = false;
@@ -77,7 +77,7 @@ once and prints Slack calls per deploy, CPU and RSS next to issue 4's targets
   --deploys N        deploys, one per service+environment (default 1000)
   --services N       services; environments = ceil(deploys / services) (default 100)
   --pipeline S       real seconds of each Jenkins pipeline (default 90)
-  --replicas N       pods per Deployment (default 2)
+  --replicas N       pods per Deployment (default 1)
   --timeout S        stop waiting for the deploys' ends after S seconds (default 1200)
   --no-enforce       the fake only counts calls over Slack's limits, answering them anyway
   --keep             keep the scratch folder (config, the bot's log, database)
