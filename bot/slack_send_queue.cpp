@@ -39,7 +39,9 @@ int per_minute(slack_tier t) noexcept {
         case slack_tier::tier2: return 20;
         case slack_tier::tier3: return 50;
         case slack_tier::tier4: return 100;
-        case slack_tier::post_message: return 60;  // workspace-wide guard; channels are paced too
+        // Slack paces chat.postMessage per channel (~1/s, see channel pacing); this is only a
+        // workspace-wide guard against a runaway loop, not the real limit.
+        case slack_tier::post_message: return 600;
     }
     return 50;
 }

@@ -663,6 +663,11 @@ core::result<std::shared_ptr<ssl::context>> make_server_tls_context(
         }
         // Requested, not required: Kubernetes accepts a bearer token instead.
         ctx->set_verify_mode(ssl::verify_peer);
+        // OpenSSL refuses to resume sessions on a server that verifies clients unless sessions
+        // are tied to a context id, as real API servers do; clients resume here too.
+        static constexpr unsigned char session_context[] = "tugboat-sandbox";
+        SSL_CTX_set_session_id_context(ctx->native_handle(), session_context,
+                                       sizeof(session_context) - 1);
     }
     return ctx;
 }
