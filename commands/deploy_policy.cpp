@@ -21,24 +21,13 @@ bool contains(const std::vector<std::string>& ids, std::string_view id) {
     return std::ranges::find(ids, id) != ids.end();
 }
 
-/// "<@U1>, <!subteam^S1> or <@U2>".
-std::string mention_list(const std::vector<std::string>& ids) {
-    std::string out;
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-        if (i > 0) {
-            out += i + 1 == ids.size() ? " or " : ", ";
-        }
-        out += mention(ids[i]);
-    }
-    return out;
-}
 
 /// Whom to ask to change a list in the config: the service's owners when it has any.
 std::string owners_or_maintainers(const core::service_config& svc) {
     if (svc.owners.empty()) {
         return "whoever maintains Tugboat's configuration";
     }
-    return fmt::format("{} (owners of {})", mention_list(svc.owners), svc.name);
+    return fmt::format("{} (owners of {})", mentions(svc.owners), svc.name);
 }
 
 // ---- wall-clock time in a zone ----
@@ -271,6 +260,17 @@ std::string mention(std::string_view id) {
     return std::string(id);
 }
 
+std::string mentions(const std::vector<std::string>& ids) {
+    std::string out;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (i > 0) {
+            out += i + 1 == ids.size() ? " or " : ", ";
+        }
+        out += mention(ids[i]);
+    }
+    return out;
+}
+
 bool matches(const principal& who, const std::vector<std::string>& ids) {
     if (contains(ids, "*") || (!who.user.empty() && contains(ids, who.user))) {
         return true;
@@ -295,7 +295,7 @@ core::result<void> may_deploy(const principal& who, const core::service_config& 
         core::errc::permission_denied,
         fmt::format("You may not deploy {} to {}: deploys there are for {}. Ask one of them to "
                     "deploy it for you; to be added to the deployers, ask {}.",
-                    svc.name, env.name, mention_list(deployers), owners_or_maintainers(svc)));
+                    svc.name, env.name, mentions(deployers), owners_or_maintainers(svc)));
 }
 
 std::vector<std::string> approvers_for(const core::service_config& svc,
@@ -310,7 +310,7 @@ core::result<void> may_approve(const principal& who, std::string_view requester,
     const auto approvers = approvers_for(svc, env);
     if (!requester.empty() && who.user == requester && !env.policy.approval.allow_self_approval) {
         const std::string others =
-            contains(approvers, "*") ? std::string("anyone else") : mention_list(approvers);
+            contains(approvers, "*") ? std::string("anyone else") : mentions(approvers);
         return core::make_error(
             core::errc::permission_denied,
             approvers.empty()
@@ -332,7 +332,7 @@ core::result<void> may_approve(const principal& who, std::string_view requester,
     }
     return core::make_error(core::errc::permission_denied,
                             fmt::format("You are not an approver for {} in {}. {} can approve it.",
-                                        svc.name, env.name, mention_list(approvers)));
+                                        svc.name, env.name, mentions(approvers)));
 }
 
 std::optional<freeze_hit> active_freeze(const core::environment_config& env, core::time_point now) {
@@ -368,7 +368,7 @@ core::result<void> may_override_freeze(const principal& who, const core::environ
         core::errc::permission_denied,
         fmt::format("You may not deploy to {} during a freeze. Only {} may override it: ask one "
                     "of them, or wait until the freeze ends.",
-                    env.name, mention_list(allowed)));
+                    env.name, mentions(allowed)));
 }
 
 }  // namespace tugboat::commands

@@ -29,6 +29,9 @@ bool matches(const principal& who, const std::vector<std::string>& ids);
 /// groups, "anyone" for "*".
 std::string mention(std::string_view id);
 
+/// Mentions joined for a sentence: "<@U1>, <!subteam^S1> or <@U2>".
+std::string mentions(const std::vector<std::string>& ids);
+
 /// ok, or permission_denied with a message saying who may deploy there and whom to ask
 /// (names as Slack mentions: <@U…> for users, <!subteam^S…> for groups).
 core::result<void> may_deploy(const principal& who, const core::service_config& svc,

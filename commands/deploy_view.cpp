@@ -28,17 +28,6 @@ std::string short_duration(std::chrono::milliseconds d) {
     return fmt::format("{}h {:02}m", s / 3600, (s % 3600) / 60);
 }
 
-std::string mentions(const std::vector<std::string>& ids) {
-    std::string out;
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-        if (i > 0) {
-            out += i + 1 == ids.size() ? " or " : ", ";
-        }
-        out += mention(ids[i]);
-    }
-    return out;
-}
-
 message root_message(const deploy_view& v) {
     using state = deploy_view::state;
     const char* icon = v.status == state::succeeded   ? "✅"

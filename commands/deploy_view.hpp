@@ -45,7 +45,5 @@ message approval_request_message(const deploy_view& v, const std::vector<std::st
 /// "12s", "3m 05s", "1h 02m".
 std::string short_duration(std::chrono::milliseconds d);
 
-/// Mentions (see deploy_policy.hpp's mention) joined with ", " and " or ".
-std::string mentions(const std::vector<std::string>& ids);
 
 }  // namespace tugboat::commands

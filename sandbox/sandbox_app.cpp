@@ -233,7 +233,7 @@ void seed_fakes(sandbox_app::state& s) {
                         d.containers = {{w.container, d.image}};
                     }
                     d.previous_images = {fmt::format("{}:{}", repo, sha ? "9d1e0f7" : "0.9.0")};
-                    d.replicas = env_name == "prod" ? 3 : 2;
+                    d.replicas = 2;
                     it->second->add_namespace(d.ns);
                     (void)it->second->add_deployment(std::move(d));
                 }
