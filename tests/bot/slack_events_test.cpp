@@ -15,7 +15,7 @@ using bot::parse_socket_frame;
 using commands::event_kind;
 using json = nlohmann::json;
 
-const std::string fixture_dir = std::string(TUGBOAT_SHARED_DIR) + "/fixtures/slack/slackapi/";
+const std::string fixture_dir = std::string(TUGBOAT_FIXTURE_DIR) + "/slack/slackapi/";
 
 json load_fixture(const std::string& relative) {
     std::ifstream in(fixture_dir + relative);
