@@ -59,11 +59,12 @@ using nlohmann::json;
 struct settings {
     fs::path tugboat;  ///< default: ../bot/tugboat next to this program
     int deploys = 1000;
-    int services = 100;         ///< environments = ceil(deploys / services)
-    double pipeline_s = 90;     ///< real seconds of the Jenkins pipeline (five stages)
-    int replicas = 1;  ///< per Deployment; 2 stalls the fake's rollout at 1 of 2 updated (see deploys.md)
+    int services = 100;      ///< environments = ceil(deploys / services)
+    double pipeline_s = 90;  ///< real seconds of the Jenkins pipeline (five stages)
+    int replicas =
+        1;  ///< per Deployment; 2 stalls the fake's rollout at 1 of 2 updated (see deploys.md)
     std::chrono::seconds timeout{std::chrono::minutes{20}};  ///< longest wait for every end
-    bool enforce = true;        ///< the fake answers calls over Slack's limits with 429
+    bool enforce = true;  ///< the fake answers calls over Slack's limits with 429
     bool keep = false;
 };
 
@@ -108,8 +109,7 @@ std::optional<settings> parse_args(int argc, char** argv) {
                 }
             } catch (const std::exception&) {
             }
-            std::cerr << "bench_deploys: " << a << " wants a positive number, got `" << *v
-                      << "`\n";
+            std::cerr << "bench_deploys: " << a << " wants a positive number, got `" << *v << "`\n";
             return std::nullopt;
         };
         if (a == "--help" || a == "-h") {
@@ -193,8 +193,8 @@ std::size_t open_fds(pid_t pid) {
 }
 
 /// Starts `argv` with `extra_env` on top of this process's environment; output to `log`.
-pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& extra_env,
-            const fs::path& log) {
+pid_t spawn(const std::vector<std::string>& argv,
+            const std::map<std::string, std::string>& extra_env, const fs::path& log) {
     std::vector<std::string> env;
     for (char** e = environ; *e != nullptr; ++e) {
         std::string_view kv(*e);
@@ -240,9 +240,15 @@ asio::awaitable<void> sleep_for(steady::duration d) {
 
 // ---- the fleet ----
 
-std::string service_name(int i) { return fmt::format("svc-{:03d}", i); }
-std::string env_name(int i) { return fmt::format("env-{:02d}", i); }
-std::string channel_id(int i) { return fmt::format("C0SVC{:03d}", i); }
+std::string service_name(int i) {
+    return fmt::format("svc-{:03d}", i);
+}
+std::string env_name(int i) {
+    return fmt::format("env-{:02d}", i);
+}
+std::string channel_id(int i) {
+    return fmt::format("C0SVC{:03d}", i);
+}
 
 /// Service i+env j pairs, in delivery order: every service's first environment, then every
 /// service's second, … so the deploys of one channel are spread over the delivery.
@@ -256,7 +262,9 @@ std::vector<std::pair<int, int>> fleet(const settings& s) {
     return out;
 }
 
-int environments(const settings& s) { return (s.deploys + s.services - 1) / s.services; }
+int environments(const settings& s) {
+    return (s.deploys + s.services - 1) / s.services;
+}
 
 /// The bot's config: a production-shaped file (log level info, default pacing and timeouts),
 /// every service in its own channel with one workload per environment, one Jenkins, one cluster.
@@ -321,8 +329,11 @@ std::vector<sb::fake_stage> pipeline(double pipeline_s) {
     auto ms = [&](double share) {
         return std::chrono::milliseconds{static_cast<long>(pipeline_s * share * 1000)};
     };
-    return {{"Checkout", ms(0.05), {}, {}}, {"Build", ms(0.30), {}, {}}, {"Test", ms(0.35), {}, {}},
-            {"Push", ms(0.10), {}, {}},     {"Deploy", ms(0.20), {}, {}}};
+    return {{"Checkout", ms(0.05), {}, {}},
+            {"Build", ms(0.30), {}, {}},
+            {"Test", ms(0.35), {}, {}},
+            {"Push", ms(0.10), {}, {}},
+            {"Deploy", ms(0.20), {}, {}}};
 }
 
 std::string image_of(const std::string& service, const std::string& tag) {
@@ -374,17 +385,17 @@ struct run_result {
     double ready_s = 0;
     std::uint64_t idle_rss_kib = 0, peak_rss_kib = 0, end_rss_kib = 0;
     std::size_t peak_fds = 0;
-    double deliver_s = 0;        ///< to deliver (and have acked) every slash command
+    double deliver_s = 0;  ///< to deliver (and have acked) every slash command
     double first_root_s = 0, last_root_s = 0;
-    double all_done_s = -1;      ///< -1 = not within the timeout
-    double elapsed_s = 0;        ///< first delivery to the end of observation
+    double all_done_s = -1;  ///< -1 = not within the timeout
+    double elapsed_s = 0;    ///< first delivery to the end of observation
     std::size_t peak_in_flight = 0;
     double window_start = 0, window_end = 0;  ///< in-flight window (≥ 90 % of the peak)
     double window_cpu = 0;                    ///< fraction of one core over that window
     double total_cpu_s = 0;                   ///< child CPU from first delivery to the end
     std::size_t succeeded = 0, failed = 0, cancelled = 0, running = 0, rootless = 0;
-    std::map<std::string, std::size_t> calls_by_method;            ///< every call
-    std::map<std::string, std::size_t> calls_of_succeeded;         ///< attributed to ✅ roots
+    std::map<std::string, std::size_t> calls_by_method;     ///< every call
+    std::map<std::string, std::size_t> calls_of_succeeded;  ///< attributed to ✅ roots
     std::size_t http_429 = 0;
     std::map<std::string, std::size_t> violations;  ///< by method
     std::size_t answers = 0;                        ///< response_url posts
@@ -525,11 +536,14 @@ asio::awaitable<run_result> run(const settings& cfg, const fs::path& dir,
     // Every /deploy at once, as if 1,000 people typed them in the same second.
     const auto t0 = steady::now();
     const std::uint64_t cpu0 = cpu_ns(pid);
-    auto since = [&](steady::time_point t) { return std::chrono::duration<double>(t - t0).count(); };
+    auto since = [&](steady::time_point t) {
+        return std::chrono::duration<double>(t - t0).count();
+    };
     const auto deploys = fleet(cfg);
     for (auto [i, j] : deploys) {
-        auto id = fake.deliver_slash_command("U0ALICE", channel_id(i), "/deploy",
-                                             fmt::format("{} {} 1.1.0", service_name(i), env_name(j)));
+        auto id =
+            fake.deliver_slash_command("U0ALICE", channel_id(i), "/deploy",
+                                       fmt::format("{} {} 1.1.0", service_name(i), env_name(j)));
         if (!id) {
             fail("deliver_slash_command: " + id.error().message);
             co_return res;
@@ -718,7 +732,9 @@ void print_report(const settings& cfg, const run_result& r, const std::string& l
     for (const auto& [m, n] : r.violations)
         violations += n;
     auto mib = [](std::uint64_t kib) { return fmt::format("{:.1f} MiB", kib / 1024.0); };
-    auto secs = [](double s) { return s < 0 ? std::string("not reached") : fmt::format("{:.0f} s", s); };
+    auto secs = [](double s) {
+        return s < 0 ? std::string("not reached") : fmt::format("{:.0f} s", s);
+    };
     std::vector<std::tuple<std::string, std::string, std::string>> rows = {
         {"deploys succeeded / failed", fmt::format("{} / {}", r.succeeded, r.failed), ""},
         {"  cancelled / still running", fmt::format("{} / {}", r.cancelled, r.running), ""},
@@ -726,32 +742,35 @@ void print_report(const settings& cfg, const run_result& r, const std::string& l
         {"time to complete (first /deploy -> last end)", secs(r.all_done_s), ""},
         {"  observed for", fmt::format("{:.0f} s", r.elapsed_s), ""},
         {"  slash commands delivered and acked", fmt::format("{:.1f} s", r.deliver_s), ""},
-        {"  first / last root message", fmt::format("{:.0f} s / {}", r.first_root_s,
-                                                    r.last_root_s == 0 ? std::string("not all")
-                                                                       : secs(r.last_root_s)), ""},
+        {"  first / last root message",
+         fmt::format("{:.0f} s / {}", r.first_root_s,
+                     r.last_root_s == 0 ? std::string("not all") : secs(r.last_root_s)),
+         ""},
         {"deploys in flight, peak", std::to_string(r.peak_in_flight), "1000"},
         {"CPU, in-flight window (>= 90 % of peak)",
          fmt::format("{:.3f} core ({:.0f}-{:.0f} s)", r.window_cpu, r.window_start, r.window_end),
          "<= 0.3 core"},
-        {"CPU, whole run", fmt::format("{:.1f} s = {:.3f} core", r.total_cpu_s,
-                                       r.total_cpu_s / std::max(r.elapsed_s, 1.0)), ""},
+        {"CPU, whole run",
+         fmt::format("{:.1f} s = {:.3f} core", r.total_cpu_s,
+                     r.total_cpu_s / std::max(r.elapsed_s, 1.0)),
+         ""},
         {"idle RSS (before the deploys)", mib(r.idle_rss_kib), ""},
         {"peak RSS (VmHWM)", mib(r.peak_rss_kib), "<= 60 MiB"},
         {"  RSS at the end", mib(r.end_rss_kib), ""},
         {"  open fds, peak", std::to_string(r.peak_fds), ""},
         {"Slack calls per successful deploy", fmt::format("{:.1f}", attributed / ok), "<= 12"},
-        {"  all Web API calls / successful deploys", fmt::format("{} / {} = {:.1f}", all_calls,
-                                                                 r.succeeded, all_calls / ok), ""},
+        {"  all Web API calls / successful deploys",
+         fmt::format("{} / {} = {:.1f}", all_calls, r.succeeded, all_calls / ok), ""},
         {"rate-limit violations seen by the fake", std::to_string(violations), "0"},
         {"  HTTP 429 answered", std::to_string(r.http_429), ""},
         {"response_url answers", std::to_string(r.answers), ""},
-        {"Jenkins / Kubernetes requests", fmt::format("{} / {}", r.jenkins_requests, r.kube_requests),
-         ""},
+        {"Jenkins / Kubernetes requests",
+         fmt::format("{} / {}", r.jenkins_requests, r.kube_requests), ""},
         {"ready (spawn -> Socket Mode open)", fmt::format("{:.2f} s", r.ready_s), ""},
     };
     std::cout << fmt::format("{:<46} | {:>26} | {}\n", "metric", "Tugboat", "target (issue 4)");
-    std::cout << std::string(46, '-') << "-+-" << std::string(26, '-') << "-+-" << std::string(16, '-')
-              << "\n";
+    std::cout << std::string(46, '-') << "-+-" << std::string(26, '-') << "-+-"
+              << std::string(16, '-') << "\n";
     for (const auto& [label, value, target] : rows) {
         std::cout << fmt::format("{:<46} | {:>26} | {}\n", label, value, target);
     }

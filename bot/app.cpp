@@ -15,9 +15,9 @@
 #include "storage/database.hpp"
 #include "storage/inbox_repository.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include <optional>
 
@@ -51,8 +51,7 @@ struct app::parts {
     core::time_point last_purge{};
     bool stopping = false;
 
-    parts(boost::asio::any_io_executor ex, const core::config& cfg, core::logger& l,
-          app_options o)
+    parts(boost::asio::any_io_executor ex, const core::config& cfg, core::logger& l, app_options o)
         : executor(std::move(ex)), config(cfg), log(l), options(std::move(o)) {
         clock = options.clock != nullptr ? options.clock : &system_clock;
     }
@@ -80,14 +79,22 @@ struct app::parts {
 
     /// Jenkins servers, clusters and the deploy workflow, registered with the commands.
     core::result<void> build_workflows() {
-        commands::deploy_deps deps{executor, config, *chat, *db, *people, {}, {}, log, *clock,
-                                   tracker, options.deploy_timing};
+        commands::deploy_deps deps{executor,
+                                   config,
+                                   *chat,
+                                   *db,
+                                   *people,
+                                   {},
+                                   {},
+                                   log,
+                                   *clock,
+                                   tracker,
+                                   options.deploy_timing};
         for (const auto& j : config.jenkins) {
             auto client = integrations::jenkins_http_client::create(executor, j, log);
             if (!client) {
-                return core::make_error(client.error().code,
-                                        fmt::format("Jenkins `{}`: {}", j.name,
-                                                    client.error().message));
+                return core::make_error(client.error().code, fmt::format("Jenkins `{}`: {}", j.name,
+                                                                         client.error().message));
             }
             jenkins.push_back(
                 std::make_unique<integrations::jenkins_http_client>(std::move(*client)));
@@ -190,13 +197,12 @@ boost::asio::awaitable<core::result<void>> app::run() {
         auto o = http_mode_options_from(p.config);
         o.bot_user_id = *me;
         o.clock = p.clock;
-        p.http = std::make_unique<http_mode_server>(
-            p.executor, std::move(o), p.log,
-            [&p](commands::inbound_event ev) {
-                std::vector<commands::inbound_event> one;
-                one.push_back(std::move(ev));
-                p.on_events(std::move(one));
-            });
+        p.http = std::make_unique<http_mode_server>(p.executor, std::move(o), p.log,
+                                                    [&p](commands::inbound_event ev) {
+                                                        std::vector<commands::inbound_event> one;
+                                                        one.push_back(std::move(ev));
+                                                        p.on_events(std::move(one));
+                                                    });
         served = co_await p.http->run();
     } else {
         socket_mode_options o;
@@ -236,7 +242,9 @@ bool app::ready() const noexcept {
     return p_->http && p_->http->port() != 0;
 }
 
-std::uint16_t app::http_port() const noexcept { return p_->http ? p_->http->port() : 0; }
+std::uint16_t app::http_port() const noexcept {
+    return p_->http ? p_->http->port() : 0;
+}
 
 app_stats app::stats() const noexcept {
     return {p_->events, p_->dispatch->duplicates(), p_->tracker.active(), p_->queue->pending(),

@@ -43,8 +43,8 @@ struct app_options {
 
 /// Counters for logs, `doctor` and benchmarks.
 struct app_stats {
-    std::size_t events = 0;      ///< events handed to the dispatcher
-    std::size_t duplicates = 0;  ///< dropped by the dispatcher's inbox (re-deliveries)
+    std::size_t events = 0;         ///< events handed to the dispatcher
+    std::size_t duplicates = 0;     ///< dropped by the dispatcher's inbox (re-deliveries)
     std::size_t in_progress = 0;    ///< commands being handled
     std::size_t pending_calls = 0;  ///< Slack calls queued or in flight
     send_queue_stats slack;
@@ -55,8 +55,8 @@ public:
     /// Opens the database and builds every part. Errors: the database's (locked, newer schema,
     /// unwritable folder) and config_error for unusable TLS settings (slack.ca_file).
     static core::result<std::unique_ptr<app>> create(boost::asio::any_io_executor executor,
-                                                     const core::config& config,
-                                                     core::logger& log, app_options options = {});
+                                                     const core::config& config, core::logger& log,
+                                                     app_options options = {});
     ~app();
     app(const app&) = delete;
     app& operator=(const app&) = delete;

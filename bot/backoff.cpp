@@ -100,10 +100,9 @@ end_reason classify_disconnect(std::string_view reason) noexcept {
 end_reason classify_open_error(std::string_view slack_error) noexcept {
     // The Slack SDKs treat these as unrecoverable: looping on them only hammers the API.
     static constexpr std::array<std::string_view, 12> fatal = {
-        "invalid_auth",     "not_authed",     "account_inactive", "token_revoked",
-        "token_expired",    "missing_scope",  "missing_args",     "forbidden_team",
-        "team_disabled",    "no_permission",  "user_removed_from_team",
-        "not_allowed_token_type",
+        "invalid_auth",  "not_authed",    "account_inactive",       "token_revoked",
+        "token_expired", "missing_scope", "missing_args",           "forbidden_team",
+        "team_disabled", "no_permission", "user_removed_from_team", "not_allowed_token_type",
     };
     if (std::find(fatal.begin(), fatal.end(), slack_error) != fatal.end()) {
         return end_reason::auth_failed;

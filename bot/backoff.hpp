@@ -89,8 +89,8 @@ end_reason classify_disconnect(std::string_view reason) noexcept;
 
 /// The `error` of a failed apps.connections.open: invalid_auth, not_authed, account_inactive,
 /// token_revoked, token_expired, missing_scope, missing_args, forbidden_team, team_disabled,
-/// user_removed_from_team, no_permission and not_allowed_token_type are auth_failed; link_disabled (reported by some
-/// gateways) is link_disabled; anything else open_failed.
+/// user_removed_from_team, no_permission and not_allowed_token_type are auth_failed; link_disabled
+/// (reported by some gateways) is link_disabled; anything else open_failed.
 end_reason classify_open_error(std::string_view slack_error) noexcept;
 
 /// What the connection slot does next.

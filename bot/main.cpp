@@ -115,7 +115,9 @@ int run_doctor(const core::config& cfg) {
     int rc = 1;
     asio::co_spawn(
         ioc,
-        [&]() -> asio::awaitable<void> { rc = co_await bot::run_doctor(cfg, *http, std::cout, log); },
+        [&]() -> asio::awaitable<void> {
+            rc = co_await bot::run_doctor(cfg, *http, std::cout, log);
+        },
         [](const std::exception_ptr& e) {
             if (e) {
                 std::rethrow_exception(e);

@@ -133,7 +133,8 @@ boost::asio::awaitable<core::result<void>> slack_chat::upload(std::string channe
     form_fields fields;
     fields.emplace_back("filename", filename);
     fields.emplace_back("length", std::to_string(content.size()));
-    auto url = co_await queue_.submit_form("files.getUploadURLExternal", channel, std::move(fields));
+    auto url =
+        co_await queue_.submit_form("files.getUploadURLExternal", channel, std::move(fields));
     if (!url || !url->ok) {
         co_return failure("files.getUploadURLExternal", url, channel);
     }

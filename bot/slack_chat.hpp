@@ -24,8 +24,9 @@ public:
         std::string channel, commands::message msg) override;
     boost::asio::awaitable<core::result<void>> update(commands::message_ref ref,
                                                       commands::message msg) override;
-    boost::asio::awaitable<core::result<commands::message_ref>> reply(
-        commands::message_ref root, commands::message msg, bool broadcast) override;
+    boost::asio::awaitable<core::result<commands::message_ref>> reply(commands::message_ref root,
+                                                                      commands::message msg,
+                                                                      bool broadcast) override;
     boost::asio::awaitable<core::result<void>> ephemeral(std::string channel, std::string user,
                                                          std::string thread_ts,
                                                          commands::message msg) override;
@@ -39,8 +40,10 @@ public:
                                                        commands::message msg) override;
 
 private:
-    boost::asio::awaitable<core::result<commands::message_ref>> post_message(
-        std::string channel, std::string thread_ts, commands::message msg, bool broadcast);
+    boost::asio::awaitable<core::result<commands::message_ref>> post_message(std::string channel,
+                                                                             std::string thread_ts,
+                                                                             commands::message msg,
+                                                                             bool broadcast);
     core::error failure(std::string_view method, const core::result<slack_reply>& r,
                         std::string_view channel) const;
     std::string where(std::string_view channel) const;

@@ -476,9 +476,7 @@ public:
     bool boolean(bool v) { return value(v); }
     bool number_integer(json::number_integer_t v) { return value(v); }
     bool number_unsigned(json::number_unsigned_t v) { return value(v); }
-    bool number_float(json::number_float_t v, const json::string_t& /*text*/) {
-        return value(v);
-    }
+    bool number_float(json::number_float_t v, const json::string_t& /*text*/) { return value(v); }
     bool string(json::string_t& v) { return value(std::move(v)); }
     bool binary(json::binary_t& /*v*/) { return false; }  // not produced by the JSON lexer
 
@@ -594,8 +592,8 @@ private:
     std::array<std::string, max_named> names_;  // key of each open container, by depth
     std::string pending_name_;                  // last key read at a named depth
     json* member_ = nullptr;                    // the member the next value fills
-    int skipping_ = 0;        // nesting depth inside a dropped container
-    bool skip_next_ = false;  // the next value belongs to a dropped member
+    int skipping_ = 0;                          // nesting depth inside a dropped container
+    bool skip_next_ = false;                    // the next value belongs to a dropped member
     bool failed_ = false;
 };
 

@@ -32,8 +32,8 @@ struct slack_reply {
     std::string needed;   ///< missing_scope: the scope to add
     std::string warning;  ///< comma-separated warnings of a successful call
     std::optional<std::chrono::milliseconds> retry_after;  ///< on HTTP 429
-    std::string scopes;   ///< the token's scopes (x-oauth-scopes header), when sent
-    std::string body;     ///< the raw JSON object
+    std::string scopes;  ///< the token's scopes (x-oauth-scopes header), when sent
+    std::string body;    ///< the raw JSON object
 
     /// A top-level string field of the body ("ts", "channel", "url", …), or "".
     std::string field(std::string_view name) const;
@@ -75,7 +75,8 @@ public:
     const std::string& base_url() const noexcept { return base_url_; }
 
 private:
-    boost::asio::awaitable<core::result<slack_reply>> post(std::string url, std::string content_type,
+    boost::asio::awaitable<core::result<slack_reply>> post(std::string url,
+                                                           std::string content_type,
                                                            std::string body,
                                                            const core::secret* token);
 

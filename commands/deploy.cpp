@@ -79,9 +79,10 @@ command_spec make() {
     command_spec rollback{
         .name = "rollback",
         .summary = "Roll a service back to the version before the current one.",
-        .details = "Restores the previous ReplicaSet (as `kubectl rollout undo` does) or re-runs "
-                   "the last good version through Jenkins, per service; same approvals and "
-                   "locks as a deploy.",
+        .details =
+            "Restores the previous ReplicaSet (as `kubectl rollout undo` does) or re-runs "
+            "the last good version through Jenkins, per service; same approvals and "
+            "locks as a deploy.",
         .args = {service_arg(),
                  env_arg(),
                  {.name = "revision",
@@ -156,7 +157,9 @@ const command_spec& deploy_spec() {
 
 deploy_command::deploy_command(deploy_engine& engine) : engine_(engine) {}
 
-const command_spec& deploy_command::spec() const { return deploy_spec(); }
+const command_spec& deploy_command::spec() const {
+    return deploy_spec();
+}
 
 namespace {
 
@@ -182,16 +185,14 @@ asio::awaitable<core::result<void>> deploy_command::handle(request req) {
     const std::string& actor = req.event.actor;
     const std::string reason = in.flag("reason").value_or("");
     if (sub == "start") {
-        deploy_request r{in.arg("service"), in.arg("env"),   in.arg("version"),
-                         actor,            req.event.channel, reason,
-                         in.flag("override-freeze")};
+        deploy_request r{in.arg("service"), in.arg("env"), in.arg("version"),         actor,
+                         req.event.channel, reason,        in.flag("override-freeze")};
         auto said = co_await engine_.request(std::move(r));
         co_return co_await tell(req, std::move(said));
     }
     if (sub == "rollback") {
-        auto said = co_await engine_.rollback(in.arg("service"), in.arg("env"),
-                                                               in.arg("revision"), actor,
-                                                               req.event.channel, reason);
+        auto said = co_await engine_.rollback(in.arg("service"), in.arg("env"), in.arg("revision"),
+                                              actor, req.event.channel, reason);
         co_return co_await tell(req, std::move(said));
     }
     if (sub == "cancel") {
@@ -199,7 +200,8 @@ asio::awaitable<core::result<void>> deploy_command::handle(request req) {
         co_return co_await tell(req, std::move(said));
     }
     if (sub == "lock") {
-        auto said = co_await engine_.lock(in.arg("service"), in.arg("env"), actor, in.arg("reason"));
+        auto said =
+            co_await engine_.lock(in.arg("service"), in.arg("env"), actor, in.arg("reason"));
         co_return co_await tell(req, std::move(said));
     }
     if (sub == "unlock") {
@@ -220,8 +222,9 @@ asio::awaitable<core::result<void>> deploy_command::handle(request req) {
         auto said = co_await engine_.build_log(in.arg("id"), lines);
         co_return co_await show(req, std::move(said));
     }
-    co_return core::make_error(core::errc::invalid_argument,
-                               fmt::format("`deploy {}` is not available. Type `help deploy`.", sub));
+    co_return core::make_error(
+        core::errc::invalid_argument,
+        fmt::format("`deploy {}` is not available. Type `help deploy`.", sub));
 }
 
 asio::awaitable<core::result<void>> deploy_command::handle_action(request req) {
@@ -236,7 +239,7 @@ asio::awaitable<core::result<void>> deploy_command::handle_action(request req) {
             co_await engine_.answer_input(id, req.event.actor, action == "deploy.input_proceed");
         co_return co_await tell(req, std::move(said));
     }
-        if (action == "deploy.cancel") {
+    if (action == "deploy.cancel") {
         auto said = co_await engine_.cancel(id, req.event.actor, "");
         co_return co_await tell(req, std::move(said));
     }

@@ -11,12 +11,12 @@
 #include "storage/database.hpp"
 #include "storage/deploy_repository.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -35,14 +35,14 @@ namespace {
 
 /// Phases, as stored in deploy_record::phase.
 namespace phase {
-constexpr const char* requested = "requested";          // saved, lock not asked for yet
-constexpr const char* queued = "queued";                // waiting for the service+env lock
+constexpr const char* requested = "requested";  // saved, lock not asked for yet
+constexpr const char* queued = "queued";        // waiting for the service+env lock
 constexpr const char* awaiting_approval = "awaiting_approval";
-constexpr const char* ready = "ready";                  // cleared to run
-constexpr const char* triggering = "triggering";        // asking Jenkins for a build
-constexpr const char* building = "building";            // following the Jenkins build
-constexpr const char* rolling_back = "rolling_back";    // asking Kubernetes to undo
-constexpr const char* rolling_out = "rolling_out";      // following the Deployments
+constexpr const char* ready = "ready";                // cleared to run
+constexpr const char* triggering = "triggering";      // asking Jenkins for a build
+constexpr const char* building = "building";          // following the Jenkins build
+constexpr const char* rolling_back = "rolling_back";  // asking Kubernetes to undo
+constexpr const char* rolling_out = "rolling_out";    // following the Deployments
 constexpr const char* done = "done";
 }  // namespace phase
 
@@ -117,7 +117,7 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
 /// The last `n` lines of `text`.
 std::string tail_lines(const std::string& text, std::size_t n) {
     std::size_t pos = text.size();
-    for (std::size_t lines = 0; pos > 0 && lines <= n; ) {
+    for (std::size_t lines = 0; pos > 0 && lines <= n;) {
         pos = text.rfind('\n', pos - 1);
         if (pos == std::string::npos) {
             return text;
@@ -202,9 +202,9 @@ struct deploy_engine::impl {
                 return got.error();
             }
             if (!*got) {
-                return core::make_error(core::errc::not_found,
-                                        fmt::format("There is no deploy `{}`.",
-                                                    storage::format_deploy_id(id)));
+                return core::make_error(
+                    core::errc::not_found,
+                    fmt::format("There is no deploy `{}`.", storage::format_deploy_id(id)));
             }
             deploy_record rec = std::move(**got);
             change(rec);
@@ -258,7 +258,8 @@ struct deploy_engine::impl {
                 break;
             case deploy_outcome::cancelled:
                 v.status = deploy_view::state::cancelled;
-                v.phase = s.cancel_by.empty() ? "cancelled" : "cancelled by " + mention(s.cancel_by);
+                v.phase =
+                    s.cancel_by.empty() ? "cancelled" : "cancelled by " + mention(s.cancel_by);
                 break;
             case deploy_outcome::running:
                 v.status = r.phase == phase::queued || r.phase == phase::awaiting_approval ||
@@ -428,7 +429,8 @@ struct deploy_engine::impl {
                 }
                 r.version = (*last)->version;
             }
-            if (!std::regex_match(r.version, std::regex(core::version_regex(svc->version_pattern)))) {
+            if (!std::regex_match(r.version,
+                                  std::regex(core::version_regex(svc->version_pattern)))) {
                 co_return core::make_error(
                     core::errc::invalid_argument,
                     fmt::format("`{}` is not a version of {} (expected {}, e.g. `{}`).", r.version,
@@ -440,8 +442,8 @@ struct deploy_engine::impl {
                 bool passed = false;
                 if (hist) {
                     for (const auto& h : *hist) {
-                        passed = passed || (h.version == r.version &&
-                                            h.outcome == deploy_outcome::succeeded);
+                        passed = passed ||
+                                 (h.version == r.version && h.outcome == deploy_outcome::succeeded);
                     }
                 }
                 if (!passed) {
@@ -461,8 +463,7 @@ struct deploy_engine::impl {
                     core::errc::permission_denied,
                     fmt::format("`{}` is frozen: {}. If this cannot wait, someone allowed to "
                                 "override can type `/deploy {} {} {} --override-freeze \"why\"`.",
-                                env->name, freeze->description, svc->name, env->name,
-                                r.version));
+                                env->name, freeze->description, svc->name, env->name, r.version));
             }
             if (auto ok = may_override_freeze(me, *env, d.config.bot.admins); !ok) {
                 co_return ok.error();
@@ -474,8 +475,8 @@ struct deploy_engine::impl {
                 core::errc::conflict,
                 fmt::format("`{}` in `{}` is locked: {}. Ask them, or `/deploy unlock {} {}` "
                             "when it is safe.",
-                            svc->name, env->name, lock_holder_text(svc->name, env->name),
-                            svc->name, env->name));
+                            svc->name, env->name, lock_holder_text(svc->name, env->name), svc->name,
+                            env->name));
         }
 
         deploy_record rec;
@@ -503,7 +504,9 @@ struct deploy_engine::impl {
         }
         std::string shown = storage::format_deploy_id(*id);
         audit(r.requester, is_rollback ? "deploy.rollback_requested" : "deploy.requested", shown,
-              {{"service", rec.service}, {"env", rec.environment}, {"version", rec.version},
+              {{"service", rec.service},
+               {"env", rec.environment},
+               {"version", rec.version},
                {"reason", r.reason}});
         if (r.override_freeze) {
             audit(r.requester, "deploy.freeze_overridden", shown, {{"reason", *r.override_freeze}});
@@ -552,8 +555,8 @@ struct deploy_engine::impl {
                                       "refused: " + holder + " is deploying");
                 co_return core::make_error(
                     core::errc::conflict,
-                    fmt::format("`{}` in `{}` is busy: {}. Try again when it is done.",
-                                rec.service, rec.environment, holder));
+                    fmt::format("`{}` in `{}` is busy: {}. Try again when it is done.", rec.service,
+                                rec.environment, holder));
             }
             auto pos = repo.enqueue(rec.id, d.clock.now());
             int position = pos ? *pos : 0;
@@ -602,7 +605,8 @@ struct deploy_engine::impl {
                                                 approval.required, approval.expires_after);
             auto asked = co_await d.chat.reply(root_of(*saved), std::move(ask), false);
             if (!asked) {
-                d.log.warn("approval_request_failed", {{"id", id}, {"error", asked.error().message}});
+                d.log.warn("approval_request_failed",
+                           {{"id", id}, {"error", asked.error().message}});
             }
             co_return;
         }
@@ -657,8 +661,8 @@ struct deploy_engine::impl {
             std::optional<std::string> next;
             std::string failure;
             if (p == phase::ready) {
-                next = st.rollback ? (svc->rollback == "jenkins" ? phase::triggering
-                                                                 : phase::rolling_back)
+                next = st.rollback
+                           ? (svc->rollback == "jenkins" ? phase::triggering : phase::rolling_back)
                        : svc->jenkins.empty() ? phase::rolling_out
                                               : phase::triggering;
             } else if (p == phase::triggering) {
@@ -741,9 +745,9 @@ struct deploy_engine::impl {
         const auto* svc = service_of(r);
         auto* j = jenkins_of(*svc);
         if (j == nullptr) {
-            co_return core::make_error(core::errc::config_error,
-                                       fmt::format("no Jenkins server `{}` is configured",
-                                                   svc->jenkins));
+            co_return core::make_error(
+                core::errc::config_error,
+                fmt::format("no Jenkins server `{}` is configured", svc->jenkins));
         }
         saved_state st = read_state(r);
         std::string version = version_for_build(r, st);
@@ -780,8 +784,8 @@ struct deploy_engine::impl {
         }
         auto queued = co_await j->trigger(job, params);
         if (!queued) {
-            co_return core::make_error(queued.error().code,
-                                       "Jenkins did not start the build: " + queued.error().message);
+            co_return core::make_error(
+                queued.error().code, "Jenkins did not start the build: " + queued.error().message);
         }
         audit("tugboat", "deploy.build_triggered", id, {{"job", job}, {"queue_id", queued->id}});
         auto saved = modify(r.id, [&](deploy_record& x) {
@@ -945,7 +949,8 @@ struct deploy_engine::impl {
     }
 
     /// A reply for each stage that finished since the last look, and the input buttons.
-    asio::awaitable<void> tell_stages(const deploy_record& rec, const integrations::jenkins_run& run) {
+    asio::awaitable<void> tell_stages(const deploy_record& rec,
+                                      const integrations::jenkins_run& run) {
         saved_state st = read_state(rec);
         std::vector<std::string> newly;
         std::string text;
@@ -991,10 +996,13 @@ struct deploy_engine::impl {
         std::string id = storage::format_deploy_id(rec.id);
         message m;
         m.text = "The pipeline asks: " + input.message;
-        m.add(section{fmt::format("⏸️ The pipeline is waiting: *{}*", escape_mrkdwn(input.message)),
-                      {}});
+        m.add(section{
+            fmt::format("⏸️ The pipeline is waiting: *{}*", escape_mrkdwn(input.message)), {}});
         m.add(actions{{button{input.proceed_text.empty() ? "Proceed" : input.proceed_text,
-                              "deploy.input_proceed", id, button_style::primary, {}},
+                              "deploy.input_proceed",
+                              id,
+                              button_style::primary,
+                              {}},
                        button{"Abort", "deploy.input_abort", id, button_style::danger, {}}}});
         auto sent = co_await d.chat.reply(root_of(*saved), std::move(m), false);
         if (!sent) {
@@ -1040,7 +1048,8 @@ struct deploy_engine::impl {
             }
             auto sent = co_await d.chat.reply(root_of(rec), std::move(m), false);
             if (!sent) {
-                d.log.warn("deploy_reply_failed", {{"id", rec.id}, {"error", sent.error().message}});
+                d.log.warn("deploy_reply_failed",
+                           {{"id", rec.id}, {"error", sent.error().message}});
             }
         }
         co_return what;
@@ -1060,9 +1069,10 @@ struct deploy_engine::impl {
                     continue;
                 }
                 auto it = d.clusters.find(cluster);
-                out.push_back({it == d.clusters.end() ? nullptr : it->second, cluster,
-                               ref.namespace_name.empty() ? env->namespace_name : ref.namespace_name,
-                               ref.deployment, ref.container});
+                out.push_back(
+                    {it == d.clusters.end() ? nullptr : it->second, cluster,
+                     ref.namespace_name.empty() ? env->namespace_name : ref.namespace_name,
+                     ref.deployment, ref.container});
             }
         }
         return out;
@@ -1076,8 +1086,9 @@ struct deploy_engine::impl {
         }
         for (const auto& t : targets_of(r)) {
             if (t.cluster == nullptr) {
-                co_return core::make_error(core::errc::config_error,
-                                           fmt::format("no cluster `{}` is configured", t.cluster_name));
+                co_return core::make_error(
+                    core::errc::config_error,
+                    fmt::format("no cluster `{}` is configured", t.cluster_name));
             }
             auto done = co_await t.cluster->rollback(t.ns, t.deployment, revision);
             if (!done) {
@@ -1085,9 +1096,9 @@ struct deploy_engine::impl {
                                            fmt::format("rollback of {} in {}: {}", t.deployment,
                                                        t.cluster_name, done.error().message));
             }
-            co_await say(r, fmt::format("↩️ {} in {} rolled back from revision {} to {}.",
-                                        t.deployment, t.cluster_name, done->from_revision,
-                                        done->to_revision));
+            co_await say(
+                r, fmt::format("↩️ {} in {} rolled back from revision {} to {}.", t.deployment,
+                               t.cluster_name, done->from_revision, done->to_revision));
         }
         co_return core::ok();
     }
@@ -1101,18 +1112,19 @@ struct deploy_engine::impl {
         const auto targets = targets_of(rec);
         for (const auto& t : targets) {
             if (t.cluster == nullptr) {
-                co_return core::make_error(core::errc::config_error,
-                                           fmt::format("no cluster `{}` is configured", t.cluster_name));
+                co_return core::make_error(
+                    core::errc::config_error,
+                    fmt::format("no cluster `{}` is configured", t.cluster_name));
             }
             std::string wanted;
             if (!st.rollback && svc->rollout == "image") {
                 wanted = fmt::format("{}:{}", svc->image, rec.version);
                 auto set = co_await t.cluster->set_image(t.ns, t.deployment, t.container, wanted);
                 if (!set) {
-                    co_return core::make_error(set.error().code,
-                                               fmt::format("setting the image of {} in {}: {}",
-                                                           t.deployment, t.cluster_name,
-                                                           set.error().message));
+                    co_return core::make_error(
+                        set.error().code,
+                        fmt::format("setting the image of {} in {}: {}", t.deployment,
+                                    t.cluster_name, set.error().message));
                 }
             } else if (!st.rollback) {
                 wanted = ":" + rec.version;  // Jenkins applied it; check the tag arrived
@@ -1136,9 +1148,9 @@ struct deploy_engine::impl {
                     }
                     if (verdict.done && right_image) {
                         if (targets.size() > 1) {  // with one, "is live" says it
-                            co_await say(rec, fmt::format("🚢 {} in {} rolled out: {}.",
-                                                          t.deployment, t.cluster_name,
-                                                          verdict.progress));
+                            co_await say(rec,
+                                         fmt::format("🚢 {} in {} rolled out: {}.", t.deployment,
+                                                     t.cluster_name, verdict.progress));
                         }
                         break;
                     }
@@ -1153,7 +1165,8 @@ struct deploy_engine::impl {
                         co_await show(rec, v, false);
                     }
                 } else if (state.error().code != core::errc::timeout) {
-                    d.log.warn("rollout_watch_error", {{"id", rec.id}, {"error", state.error().message}});
+                    d.log.warn("rollout_watch_error",
+                               {{"id", rec.id}, {"error", state.error().message}});
                 }
                 co_await tell_trouble(rec, t);
                 if (auto fresh = load(rec.id)) {
@@ -1239,7 +1252,8 @@ struct deploy_engine::impl {
                                                  std::string what) {
         auto problems = co_await tell_trouble(rec, t);
         std::string cause = problems.empty() ? what : problems.front().summary;
-        co_return fmt::format("rollout of {} in {} failed: {}", t.deployment, t.cluster_name, cause);
+        co_return fmt::format("rollout of {} in {} failed: {}", t.deployment, t.cluster_name,
+                              cause);
     }
 
     // ---- endings ----
@@ -1256,11 +1270,14 @@ struct deploy_engine::impl {
         saved_state st = read_state(*rec);
         if (env != nullptr && env->policy.auto_rollback && !st.rollback &&
             rec->phase == phase::rolling_out) {
-            deploy_request undo_it{rec->service, rec->environment, "", system_actor,
-                                   st.requested_channel,
-                                   "automatic rollback after " + storage::format_deploy_id(id) +
-                                       " failed",
-                                   std::nullopt};
+            deploy_request undo_it{
+                rec->service,
+                rec->environment,
+                "",
+                system_actor,
+                st.requested_channel,
+                "automatic rollback after " + storage::format_deploy_id(id) + " failed",
+                std::nullopt};
             auto r = co_await create(std::move(undo_it), true, "");
             if (!r) {
                 d.log.warn("auto_rollback_failed", {{"id", id}, {"error", r.error().message}});
@@ -1292,8 +1309,8 @@ struct deploy_engine::impl {
               fmt::format("deploy.{}", storage::to_string(outcome)), shown, {{"reason", why}});
         co_await show(*saved, view_of(*saved), true);
         if (outcome == deploy_outcome::succeeded) {
-            auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-                d.clock.now() - saved->created_at);
+            auto took = std::chrono::duration_cast<std::chrono::milliseconds>(d.clock.now() -
+                                                                              saved->created_at);
             co_await say(*saved, fmt::format("🎉 {} `{}` is live in *{}* ({}). {}", saved->service,
                                              saved->version, saved->environment,
                                              short_duration(took), mention(saved->requester)));
@@ -1319,7 +1336,8 @@ struct deploy_engine::impl {
             co_return;
         }
         (void)repo.dequeue(next);
-        co_await say(*rec, fmt::format("🔓 The lock is free; starting now. {}", mention(rec->requester)));
+        co_await say(*rec,
+                     fmt::format("🔓 The lock is free; starting now. {}", mention(rec->requester)));
         co_await begin(next);
     }
 
@@ -1338,8 +1356,9 @@ struct deploy_engine::impl {
                     saved_state st = read_state(r);
                     if (r.phase == phase::awaiting_approval && st.approval_deadline > 0 &&
                         core::to_unix(d.clock.now()) >= st.approval_deadline) {
-                        co_await say(r, "⌛ Nobody approved in time; the deploy request expired. "
-                                        "Ask again with the same command when approvers are around.");
+                        co_await say(r,
+                                     "⌛ Nobody approved in time; the deploy request expired. "
+                                     "Ask again with the same command when approvers are around.");
                         co_await finish(r.id, deploy_outcome::cancelled, "approval expired");
                     }
                 }
@@ -1368,14 +1387,14 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::request(deploy_
 boost::asio::awaitable<core::result<std::string>> deploy_engine::rollback(
     std::string service, std::string environment, std::string revision, std::string requester,
     std::string channel, std::string reason) {
-    deploy_request r{std::move(service), std::move(environment), "", std::move(requester),
-                     std::move(channel), std::move(reason), std::nullopt};
+    deploy_request r{std::move(service), std::move(environment), "",          std::move(requester),
+                     std::move(channel), std::move(reason),      std::nullopt};
     co_return co_await impl_->create(std::move(r), true, std::move(revision));
 }
 
 boost::asio::awaitable<core::result<std::string>> deploy_engine::decide(std::string id_text,
-                                                                       std::string actor,
-                                                                       bool approve) {
+                                                                        std::string actor,
+                                                                        bool approve) {
     impl& m = *impl_;
     auto id = m.parse_id(id_text);
     auto rec = id ? m.load(*id) : std::nullopt;
@@ -1438,14 +1457,16 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::decide(std::str
     co_return fmt::format("You approved deploy `{}`.", id_text);
 }
 
-boost::asio::awaitable<core::result<std::string>> deploy_engine::answer_input(
-    std::string id_text, std::string actor, bool proceed) {
+boost::asio::awaitable<core::result<std::string>> deploy_engine::answer_input(std::string id_text,
+                                                                              std::string actor,
+                                                                              bool proceed) {
     impl& m = *impl_;
     auto id = m.parse_id(id_text);
     auto rec = id ? m.load(*id) : std::nullopt;
     if (!rec || rec->outcome != deploy_outcome::running || !rec->build_number) {
-        co_return core::make_error(core::errc::conflict,
-                                   fmt::format("Deploy `{}` is not waiting for an answer.", id_text));
+        co_return core::make_error(
+            core::errc::conflict,
+            fmt::format("Deploy `{}` is not waiting for an answer.", id_text));
     }
     const auto* svc = m.service_of(*rec);
     const auto* env = m.env_of(*rec);
@@ -1471,14 +1492,15 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::answer_input(
     }
     m.audit(actor, proceed ? "deploy.input_proceeded" : "deploy.input_aborted", id_text,
             {{"input", input_id}});
-    co_await m.say(*rec, fmt::format("{} {} by {}.", proceed ? "▶️ Proceeded" : "⏹️ Aborted",
-                                     escape_mrkdwn(run->pending_input->message), mention(actor)));
+    co_await m.say(*rec,
+                   fmt::format("{} {} by {}.", proceed ? "▶️ Proceeded" : "⏹️ Aborted",
+                               escape_mrkdwn(run->pending_input->message), mention(actor)));
     co_return fmt::format("Answered: {}.", proceed ? "proceed" : "abort");
 }
 
 boost::asio::awaitable<core::result<std::string>> deploy_engine::cancel(std::string id_text,
-                                                                       std::string actor,
-                                                                       std::string reason) {
+                                                                        std::string actor,
+                                                                        std::string reason) {
     impl& m = *impl_;
     auto id = m.parse_id(id_text);
     auto rec = id ? m.load(*id) : std::nullopt;
@@ -1498,11 +1520,11 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::cancel(std::str
     principal who = co_await m.who(actor);
     if (actor != rec->requester && !matches(who, m.d.config.bot.admins) &&
         (svc == nullptr || env == nullptr || !may_deploy(who, *svc, *env))) {
-        co_return core::make_error(core::errc::permission_denied,
-                                   fmt::format("Only {} or someone who may deploy {} to {} can "
-                                               "cancel it.",
-                                               mention(rec->requester), rec->service,
-                                               rec->environment));
+        co_return core::make_error(
+            core::errc::permission_denied,
+            fmt::format("Only {} or someone who may deploy {} to {} can "
+                        "cancel it.",
+                        mention(rec->requester), rec->service, rec->environment));
     }
     (void)m.modify(rec->id, [&](deploy_record& x) {
         saved_state s = read_state(x);
@@ -1525,9 +1547,9 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::cancel(std::str
 }
 
 boost::asio::awaitable<core::result<std::string>> deploy_engine::lock(std::string service,
-                                                                     std::string environment,
-                                                                     std::string actor,
-                                                                     std::string reason) {
+                                                                      std::string environment,
+                                                                      std::string actor,
+                                                                      std::string reason) {
     impl& m = *impl_;
     const auto* svc = m.d.config.find_service(service);
     const auto* env = m.d.config.find_environment(environment);
@@ -1544,28 +1566,29 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::lock(std::strin
     storage::env_lock l{service, environment, std::nullopt, actor, reason, m.d.clock.now()};
     auto taken = m.repo.acquire_lock(l);
     if (!taken) {
-        co_return core::make_error(core::errc::conflict,
-                                   fmt::format("`{}` in `{}` is already held: {}.", service,
-                                               environment,
-                                               m.lock_holder_text(service, environment)));
+        co_return core::make_error(
+            core::errc::conflict,
+            fmt::format("`{}` in `{}` is already held: {}.", service, environment,
+                        m.lock_holder_text(service, environment)));
     }
     m.audit(actor, "deploy.locked", service + "/" + environment, {{"reason", reason}});
-    co_return fmt::format("🔒 `{}` in `{}` is locked: {}. Nobody can deploy it until "
-                          "`/deploy unlock {} {}`.",
-                          service, environment, reason, service, environment);
+    co_return fmt::format(
+        "🔒 `{}` in `{}` is locked: {}. Nobody can deploy it until "
+        "`/deploy unlock {} {}`.",
+        service, environment, reason, service, environment);
 }
 
 boost::asio::awaitable<core::result<std::string>> deploy_engine::unlock(std::string service,
-                                                                       std::string environment,
-                                                                       std::string actor) {
+                                                                        std::string environment,
+                                                                        std::string actor) {
     impl& m = *impl_;
     auto held = m.repo.get_lock(service, environment);
     if (!held) {
         co_return held.error();
     }
     if (!*held) {
-        co_return core::make_error(core::errc::not_found,
-                                   fmt::format("`{}` in `{}` is not locked.", service, environment));
+        co_return core::make_error(core::errc::not_found, fmt::format("`{}` in `{}` is not locked.",
+                                                                      service, environment));
     }
     if ((*held)->deploy_id) {
         co_return core::make_error(
@@ -1599,8 +1622,8 @@ core::result<message> deploy_engine::history(std::string service, std::string en
         return rows.error();
     }
     message out;
-    out.add(header{fmt::format("Deploys of {}{}", service,
-                               environment.empty() ? "" : " in " + environment)});
+    out.add(header{
+        fmt::format("Deploys of {}{}", service, environment.empty() ? "" : " in " + environment)});
     if (rows->empty()) {
         out.add(section{"No deploys yet.", {}});
         return out;
@@ -1608,13 +1631,11 @@ core::result<message> deploy_engine::history(std::string service, std::string en
     std::string lines;
     for (const auto& r : *rows) {
         auto v = m.view_of(r);
-        std::string took = r.finished_at
-                               ? short_duration(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     *r.finished_at - r.created_at))
-                               : "running";
-        std::string link = r.slack_root_ts.empty()
-                               ? ""
-                               : fmt::format(" · <#{}>", r.slack_channel);
+        std::string took =
+            r.finished_at ? short_duration(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                *r.finished_at - r.created_at))
+                          : "running";
+        std::string link = r.slack_root_ts.empty() ? "" : fmt::format(" · <#{}>", r.slack_channel);
         lines += fmt::format("`{}` {} `{}` → {} by {} — {} ({}), {}{}\n", v.id,
                              r.outcome == deploy_outcome::succeeded ? "✅"
                              : r.outcome == deploy_outcome::failed  ? "❌"
@@ -1641,14 +1662,14 @@ core::result<message> deploy_engine::status(std::string id_text) {
     // A status answer is a snapshot: no buttons that would act on the live deploy.
     std::erase_if(msg.blocks, [](const block& b) { return std::holds_alternative<actions>(b); });
     if (!rec->slack_root_ts.empty()) {
-        msg.add(context{{fmt::format("Thread: <#{}> (message {})", rec->slack_channel,
-                                     rec->slack_root_ts)}});
+        msg.add(context{
+            {fmt::format("Thread: <#{}> (message {})", rec->slack_channel, rec->slack_root_ts)}});
     }
     return msg;
 }
 
 boost::asio::awaitable<core::result<message>> deploy_engine::build_log(std::string id_text,
-                                                                     std::size_t lines) {
+                                                                       std::size_t lines) {
     impl& m = *impl_;
     auto id = m.parse_id(id_text);
     auto rec = id ? m.load(*id) : std::nullopt;
@@ -1662,15 +1683,15 @@ boost::asio::awaitable<core::result<message>> deploy_engine::build_log(std::stri
         co_return core::make_error(core::errc::not_found,
                                    fmt::format("Deploy `{}` has no Jenkins build (yet).", id_text));
     }
-    auto log = co_await j->console_tail(m.job_of(*rec, *svc),
-                                        static_cast<int>(*rec->build_number), lines);
+    auto log =
+        co_await j->console_tail(m.job_of(*rec, *svc), static_cast<int>(*rec->build_number), lines);
     if (!log) {
         co_return log.error();
     }
     message out;
-    out.add(section{fmt::format("Last {} lines of build #{} of `{}`:", lines, *rec->build_number,
-                                id_text),
-                    {}});
+    out.add(section{
+        fmt::format("Last {} lines of build #{} of `{}`:", lines, *rec->build_number, id_text),
+        {}});
     out.add(code{*log, true});
     co_return out;
 }

@@ -86,12 +86,9 @@ public:
 
     /// `/deploy rollback`: rolls the service back (per its rollback mode) as a deploy of its
     /// own, with the same policy, lock and thread.
-    boost::asio::awaitable<core::result<std::string>> rollback(std::string service,
-                                                               std::string environment,
-                                                               std::string revision,
-                                                               std::string requester,
-                                                               std::string channel,
-                                                               std::string reason);
+    boost::asio::awaitable<core::result<std::string>> rollback(
+        std::string service, std::string environment, std::string revision, std::string requester,
+        std::string channel, std::string reason);
 
     /// An Approve (`approve` true) or Reject press by `actor` on deploy `id`.
     boost::asio::awaitable<core::result<std::string>> decide(std::string id, std::string actor,
@@ -99,8 +96,7 @@ public:
 
     /// Answers the pipeline's pending `input` step (Proceed / Abort buttons).
     boost::asio::awaitable<core::result<std::string>> answer_input(std::string id,
-                                                                   std::string actor,
-                                                                   bool proceed);
+                                                                   std::string actor, bool proceed);
 
     /// Stops a deploy: aborts its build when one runs, releases its lock.
     boost::asio::awaitable<core::result<std::string>> cancel(std::string id, std::string actor,

@@ -21,7 +21,6 @@ bool contains(const std::vector<std::string>& ids, std::string_view id) {
     return std::ranges::find(ids, id) != ids.end();
 }
 
-
 /// Whom to ask to change a list in the config: the service's owners when it has any.
 std::string owners_or_maintainers(const core::service_config& svc) {
     if (svc.owners.empty()) {

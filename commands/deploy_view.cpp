@@ -40,9 +40,8 @@ message root_message(const deploy_view& v) {
                          v.phase);
     m.add(header{fmt::format("{} {} {} → {}", icon, v.service, v.version, v.environment)});
     section facts;
-    facts.fields = {{"Phase", v.phase},
-                    {"Requested by", mention(v.requester)},
-                    {"Deploy", "`" + v.id + "`"}};
+    facts.fields = {
+        {"Phase", v.phase}, {"Requested by", mention(v.requester)}, {"Deploy", "`" + v.id + "`"}};
     if (v.build_number > 0) {
         facts.fields.push_back(
             {"Jenkins", v.build_url.empty()
@@ -77,13 +76,13 @@ message approval_request_message(const deploy_view& v, const std::vector<std::st
                                  int required, std::chrono::seconds expires_after) {
     message m;
     m.text = fmt::format("Approval needed: {} {} to {}", v.service, v.version, v.environment);
-    m.add(section{fmt::format("*Approval needed* — {} wants to deploy *{}* `{}` to *{}*.\n"
-                              "{} approval{} from {}; the requester cannot approve. "
-                              "Expires in {}.",
-                              mention(v.requester), v.service, v.version, v.environment,
-                              required, required == 1 ? "" : "s", mentions(approvers),
-                              short_duration(expires_after)),
-                  {}});
+    m.add(section{
+        fmt::format("*Approval needed* — {} wants to deploy *{}* `{}` to *{}*.\n"
+                    "{} approval{} from {}; the requester cannot approve. "
+                    "Expires in {}.",
+                    mention(v.requester), v.service, v.version, v.environment, required,
+                    required == 1 ? "" : "s", mentions(approvers), short_duration(expires_after)),
+        {}});
     m.add(actions{{button{"Approve", "deploy.approve", v.id, button_style::primary, {}},
                    button{"Reject", "deploy.reject", v.id, button_style::danger, {}}}});
     return m;

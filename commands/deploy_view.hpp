@@ -23,9 +23,9 @@ struct deploy_view {
     std::string requester;  ///< user ID
     std::string phase;      ///< plain words: "waiting for approval", "building: Test", …
     enum class state { waiting, running, succeeded, failed, cancelled } status = state::waiting;
-    std::optional<double> progress;                    ///< 0..1
-    std::optional<std::chrono::milliseconds> eta;      ///< time still needed
-    std::string build_url;                             ///< Jenkins build, when known
+    std::optional<double> progress;                ///< 0..1
+    std::optional<std::chrono::milliseconds> eta;  ///< time still needed
+    std::string build_url;                         ///< Jenkins build, when known
     int build_number = 0;
     std::string failure;  ///< one line, for failed deploys
     std::string reason;   ///< --reason, when given
@@ -44,6 +44,5 @@ message approval_request_message(const deploy_view& v, const std::vector<std::st
 
 /// "12s", "3m 05s", "1h 02m".
 std::string short_duration(std::chrono::milliseconds d);
-
 
 }  // namespace tugboat::commands

@@ -96,8 +96,8 @@ void stderr_sink::write(log_level, std::string_view line) {
     // One writev for line and newline: stderr is unbuffered, so fwrite + fputc were two
     // system calls, and lines of concurrent writers could interleave between them.
     std::fflush(stderr);  // anything written through stdio before comes first
-    std::array<iovec, 2> parts{{{const_cast<char*>(line.data()), line.size()},
-                                {const_cast<char*>("\n"), 1}}};
+    std::array<iovec, 2> parts{
+        {{const_cast<char*>(line.data()), line.size()}, {const_cast<char*>("\n"), 1}}};
     std::size_t first = 0;
     while (first < parts.size()) {
         const ssize_t n =

@@ -547,8 +547,8 @@ private:
                 co_return core::make_error(core::errc::cancelled, context + ": cancelled");
             }
             const auto started = steady::now();
-            auto head = co_await start_exchange(t, msg, deadline, idempotent, head_only,
-                                                !want_body, context);
+            auto head = co_await start_exchange(t, msg, deadline, idempotent, head_only, !want_body,
+                                                context);
             attempt_outcome outcome{.sent = head.sent};
             core::error failure = std::move(head.error);
 
@@ -746,9 +746,10 @@ private:
         co_return std::pair{ec, std::move(results)};
     }
 
-    asio::awaitable<core::result<std::unique_ptr<connection>>> connect(
-        const target& t, steady::time_point deadline, const std::string& context,
-        bool offer_session = true) {
+    asio::awaitable<core::result<std::unique_ptr<connection>>> connect(const target& t,
+                                                                       steady::time_point deadline,
+                                                                       const std::string& context,
+                                                                       bool offer_session = true) {
         auto conn = std::make_unique<connection>();
         if (t.tls) {
             conn->tls.emplace(executor_, *tls_);
@@ -816,9 +817,9 @@ private:
         }
         conn->tcp().expires_never();
         if (log_.enabled(core::log_level::debug)) {
-            log_.debug("http_connect", {{"host", t.log_host},
-                                        {"tls_resumed", tls_session_resumed(
-                                                            conn->tls->native_handle())}});
+            log_.debug("http_connect",
+                       {{"host", t.log_host},
+                        {"tls_resumed", tls_session_resumed(conn->tls->native_handle())}});
         }
         co_return conn;
     }

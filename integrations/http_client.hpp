@@ -70,10 +70,10 @@ private:
 /// HTTP client. Every call has a deadline (http_request::timeout) and honours cancellation
 /// of the awaiting coroutine (errc::cancelled); both also bound the wait for a connection when
 /// the host is at max_connections_per_host (timeout names that wait). TLS sessions are
-/// resumed on new connections to a host (see resume_client_tls). Transport failures are errors; every HTTP
-/// status, after retries, is a response. Retries follow `next_retry_delay`: connect failures
-/// always, retryable statuses (429/5xx, Retry-After honoured) and dropped connections only for
-/// idempotent requests, and never past the deadline. A pooled connection the server closed
+/// resumed on new connections to a host (see resume_client_tls). Transport failures are errors;
+/// every HTTP status, after retries, is a response. Retries follow `next_retry_delay`: connect
+/// failures always, retryable statuses (429/5xx, Retry-After honoured) and dropped connections only
+/// for idempotent requests, and never past the deadline. A pooled connection the server closed
 /// while idle is replaced transparently when it fails before any response byte (for
 /// non-idempotent requests only when writing the request failed).
 ///

@@ -302,7 +302,6 @@ asio::awaitable<void> sleep_for(steady::duration d) {
     co_await timer.async_wait(asio::use_awaitable);
 }
 
-
 }  // namespace
 
 std::string query_escape(std::string_view text) {
@@ -409,8 +408,8 @@ public:
             message = fmt::format("{} ({})", message, fmt::join(parts, "; "));
         }
         auto fail = [&](core::errc code, std::string text) {
-            return core::make_error(code, fmt::format("cluster {}: {} failed: {}", name_, what,
-                                                      std::move(text)));
+            return core::make_error(
+                code, fmt::format("cluster {}: {} failed: {}", name_, what, std::move(text)));
         };
         switch (response.status) {
             case 401:
@@ -422,16 +421,17 @@ public:
                                         access_.origin));
             case 403:
                 return fail(core::errc::permission_denied,
-                            message + " (grant the bot's identity this permission with a Role "
-                                      "or ClusterRole binding)");
+                            message +
+                                " (grant the bot's identity this permission with a Role "
+                                "or ClusterRole binding)");
             case 409:
-                return fail(reason == "AlreadyExists" ? core::errc::already_exists
-                                                      : core::errc::conflict,
-                            message);
+                return fail(
+                    reason == "AlreadyExists" ? core::errc::already_exists : core::errc::conflict,
+                    message);
             case 429:
-                return fail(core::errc::rate_limited,
-                            fmt::format("429 {}: the API server is overloaded; try again later",
-                                        message));
+                return fail(
+                    core::errc::rate_limited,
+                    fmt::format("429 {}: the API server is overloaded; try again later", message));
             default:
                 return fail(errc_for_status(response.status),
                             fmt::format("HTTP {}: {}", response.status, message));
@@ -571,7 +571,8 @@ public:
             if (r || r.error().code != core::errc::conflict || i >= opt_.conflict_retries) {
                 co_return r;
             }
-            log_.debug("k8s_conflict_retry", {{"cluster", name_}, {"op", what}, {"attempt", i + 1}});
+            log_.debug("k8s_conflict_retry",
+                       {{"cluster", name_}, {"op", what}, {"attempt", i + 1}});
             auto pause = milliseconds(20 * (i + 1));
             co_await sleep_for(pause);
         }
@@ -688,9 +689,7 @@ public:
     }
 
 private:
-    std::string what() const {
-        return fmt::format("watching deployment {}/{}", ns_, name_);
-    }
+    std::string what() const { return fmt::format("watching deployment {}/{}", ns_, name_); }
 
     void close() {
         stream_.reset();
@@ -725,12 +724,11 @@ private:
     // A fresh list of just this Deployment: its state and a resourceVersion to watch from.
     asio::awaitable<core::result<deployment_state>> relist(steady::time_point deadline) {
         auto query = "fieldSelector=" + query_escape("metadata.name=" + name_);
-        auto r = client_.make_request(http_method::get,
-                                      deployments_path(ns_) + "?" + query);
+        auto r = client_.make_request(http_method::get, deployments_path(ns_) + "?" + query);
         r.timeout = std::max<milliseconds>(
-            milliseconds{1}, std::min<milliseconds>(
-                                 client_.options().request_timeout,
-                                 std::chrono::duration_cast<milliseconds>(deadline - steady::now())));
+            milliseconds{1}, std::min<milliseconds>(client_.options().request_timeout,
+                                                    std::chrono::duration_cast<milliseconds>(
+                                                        deadline - steady::now())));
         auto context = what();
         auto list = co_await client_.call_json(std::move(r), context);
         if (!list) {
@@ -740,16 +738,15 @@ private:
         const json& items = at(*list, "items");
         rv_ = str(at(*list, "metadata"), "resourceVersion");
         if (!items.is_array() || items.empty()) {
-            co_return core::make_error(
-                core::errc::not_found,
-                fmt::format("cluster {}: deployment {}/{} does not exist", client_.name(), ns_,
-                            name_));
+            co_return core::make_error(core::errc::not_found,
+                                       fmt::format("cluster {}: deployment {}/{} does not exist",
+                                                   client_.name(), ns_, name_));
         }
         failures_ = 0;
         last_error_.reset();
-        client_.log().debug("k8s_watch_listed", {{"cluster", client_.name()},
-                                                 {"deployment", ns_ + "/" + name_},
-                                                 {"rv", rv_}});
+        client_.log().debug(
+            "k8s_watch_listed",
+            {{"cluster", client_.name()}, {"deployment", ns_ + "/" + name_}, {"rv", rv_}});
         co_return parse_deployment(items[0]);
     }
 
@@ -761,9 +758,9 @@ private:
             query_escape(rv_));
         auto r = client_.make_request(http_method::get, deployments_path(ns_) + "?" + query);
         r.timeout = std::max<milliseconds>(
-            milliseconds{1}, std::min<milliseconds>(
-                                 client_.options().request_timeout,
-                                 std::chrono::duration_cast<milliseconds>(deadline - steady::now())));
+            milliseconds{1}, std::min<milliseconds>(client_.options().request_timeout,
+                                                    std::chrono::duration_cast<milliseconds>(
+                                                        deadline - steady::now())));
         // A backstop only: next() bounds every read by the caller's max_wait.
         auto idle = client_.options().watch_timeout + std::chrono::seconds{60};
         auto context = what();
@@ -782,9 +779,9 @@ private:
             co_return e;
         }
         stream_.emplace(std::move(*s));
-        client_.log().debug("k8s_watch_opened", {{"cluster", client_.name()},
-                                                 {"deployment", ns_ + "/" + name_},
-                                                 {"rv", rv_}});
+        client_.log().debug(
+            "k8s_watch_opened",
+            {{"cluster", client_.name()}, {"deployment", ns_ + "/" + name_}, {"rv", rv_}});
         co_return core::ok();
     }
 
@@ -792,8 +789,8 @@ private:
     std::optional<core::result<deployment_state>> handle_line(const std::string& line) {
         json event = json::parse(line, nullptr, false);
         if (!event.is_object()) {
-            client_.log().warn("k8s_watch_bad_event", {{"cluster", client_.name()},
-                                                       {"bytes", line.size()}});
+            client_.log().warn("k8s_watch_bad_event",
+                               {{"cluster", client_.name()}, {"bytes", line.size()}});
             return std::nullopt;
         }
         std::string type = str(event, "type");
@@ -807,9 +804,8 @@ private:
         if (type == "DELETED") {
             rv_ = str(at(object, "metadata"), "resourceVersion");
             return core::result<deployment_state>(core::make_error(
-                core::errc::not_found,
-                fmt::format("cluster {}: deployment {}/{} was deleted", client_.name(), ns_,
-                            name_)));
+                core::errc::not_found, fmt::format("cluster {}: deployment {}/{} was deleted",
+                                                   client_.name(), ns_, name_)));
         }
         if (type == "BOOKMARK") {
             // Only the resourceVersion of a bookmark means anything.
@@ -829,10 +825,10 @@ private:
                 need_list_ = true;
             } else {
                 // Other errors: back off, then re-watch from the last RV.
-                last_error_ = core::make_error(
-                    errc_for_status(static_cast<int>(code)),
-                    fmt::format("cluster {}: {}: the watch failed: {}", client_.name(), what(),
-                                str(object, "message")));
+                last_error_ =
+                    core::make_error(errc_for_status(static_cast<int>(code)),
+                                     fmt::format("cluster {}: {}: the watch failed: {}",
+                                                 client_.name(), what(), str(object, "message")));
                 pause_before_open_ = true;
             }
         }
@@ -952,14 +948,14 @@ core::result<std::unique_ptr<kubernetes_http_client>> kubernetes_http_client::cr
     http_options.retry = options.retry;
     auto http = http_client::create(std::move(executor), log, std::move(http_options));
     if (!http) {
-        return core::make_error(http.error().code,
-                                fmt::format("cluster {} ({}): {}", cluster_name, access.origin,
-                                            http.error().message));
+        return core::make_error(
+            http.error().code,
+            fmt::format("cluster {} ({}): {}", cluster_name, access.origin, http.error().message));
     }
-    log.info("k8s_client_created", {{"cluster", cluster_name},
-                                    {"server", access.server},
-                                    {"auth", access.token.empty() ? "client-certificate"
-                                                                  : "token"}});
+    log.info("k8s_client_created",
+             {{"cluster", cluster_name},
+              {"server", access.server},
+              {"auth", access.token.empty() ? "client-certificate" : "token"}});
     auto p = std::make_unique<impl>(std::move(cluster_name), std::move(access), log, options,
                                     std::move(*http));
     return std::unique_ptr<kubernetes_http_client>(new kubernetes_http_client(std::move(p)));
@@ -995,8 +991,7 @@ kubernetes_http_client::list_deployments(std::string ns) {
     for (const auto& item : list->items) {
         out.push_back(parse_deployment(item));
     }
-    std::sort(out.begin(), out.end(),
-              [](const auto& a, const auto& b) { return a.name < b.name; });
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
     co_return out;
 }
 
@@ -1169,11 +1164,11 @@ asio::awaitable<core::result<rollback_outcome>> kubernetes_http_client::rollback
         std::map<int, const json*> by_revision;
         for (const auto& rs : sets->items) {
             const json& owners = at(at(rs, "metadata"), "ownerReferences");
-            bool owned = owners.is_array() &&
-                         std::any_of(owners.begin(), owners.end(), [&](const json& o) {
-                             return at(o, "controller").is_boolean() &&
-                                    at(o, "controller").get<bool>() && str(o, "uid") == state.uid;
-                         });
+            bool owned =
+                owners.is_array() && std::any_of(owners.begin(), owners.end(), [&](const json& o) {
+                    return at(o, "controller").is_boolean() && at(o, "controller").get<bool>() &&
+                           str(o, "uid") == state.uid;
+                });
             int rev = parse_revision(str(at(at(rs, "metadata"), "annotations"), revision_key));
             if (owned && rev > 0) {
                 by_revision[rev] = &rs;
@@ -1245,7 +1240,8 @@ asio::awaitable<core::result<rollback_outcome>> kubernetes_http_client::rollback
                          {"value", state.resource_version}});
         patch.push_back({{"op", "replace"}, {"path", "/spec/template"}, {"value", pod_template}});
         patch.push_back({{"op", "add"}, {"path", "/metadata/annotations"}, {"value", annotations}});
-        auto r = c.make_request(http_method::patch, path, patch.dump(), "application/json-patch+json");
+        auto r =
+            c.make_request(http_method::patch, path, patch.dump(), "application/json-patch+json");
         auto written = co_await c.call_json(std::move(r), what);
         if (!written) {
             co_return std::move(written).error();
@@ -1271,17 +1267,16 @@ asio::awaitable<core::result<void>> kubernetes_http_client::apply_role_binding(
     role_binding binding) {
     impl& c = *impl_;
     std::string kind = binding.ns.empty() ? "ClusterRoleBinding" : "RoleBinding";
-    auto what = fmt::format("creating {} {}{}", kind,
-                            binding.ns.empty() ? "" : binding.ns + "/", binding.name);
+    auto what = fmt::format("creating {} {}{}", kind, binding.ns.empty() ? "" : binding.ns + "/",
+                            binding.name);
     json body = binding_json(binding);
     auto create = c.make_request(http_method::post, binding_path(binding.ns), body.dump(),
                                  "application/json");
     auto created = co_await c.call_json(std::move(create), what);
     if (created) {
-        c.log().info("k8s_binding_created", {{"cluster", c.name()},
-                                             {"kind", kind},
-                                             {"name", binding.name},
-                                             {"ns", binding.ns}});
+        c.log().info(
+            "k8s_binding_created",
+            {{"cluster", c.name()}, {"kind", kind}, {"name", binding.name}, {"ns", binding.ns}});
         co_return core::ok();
     }
     if (created.error().code != core::errc::already_exists) {
@@ -1295,7 +1290,8 @@ asio::awaitable<core::result<void>> kubernetes_http_client::apply_role_binding(
             co_return std::move(existing).error();
         }
         const json& roleref = at(*existing, "roleRef");
-        if (str(roleref, "kind") != binding.role_kind || str(roleref, "name") != binding.role_name) {
+        if (str(roleref, "kind") != binding.role_kind ||
+            str(roleref, "name") != binding.role_name) {
             co_return core::make_error(
                 core::errc::conflict,
                 fmt::format("cluster {}: {} {} already exists for {} {} (a binding's role cannot "
@@ -1323,10 +1319,9 @@ asio::awaitable<core::result<void>> kubernetes_http_client::apply_role_binding(
     if (!done) {
         co_return std::move(done).error();
     }
-    c.log().info("k8s_binding_exists", {{"cluster", c.name()},
-                                        {"kind", kind},
-                                        {"name", binding.name},
-                                        {"updated", *done}});
+    c.log().info(
+        "k8s_binding_exists",
+        {{"cluster", c.name()}, {"kind", kind}, {"name", binding.name}, {"updated", *done}});
     co_return core::ok();
 }
 
@@ -1335,7 +1330,8 @@ asio::awaitable<core::result<void>> kubernetes_http_client::delete_role_binding(
     impl& c = *impl_;
     std::string kind = ns.empty() ? "ClusterRoleBinding" : "RoleBinding";
     auto what = fmt::format("deleting {} {}{}", kind, ns.empty() ? "" : ns + "/", name);
-    auto request = c.make_request(http_method::delete_, binding_path(ns) + "/" + query_escape(name));
+    auto request =
+        c.make_request(http_method::delete_, binding_path(ns) + "/" + query_escape(name));
     auto response = co_await c.call(std::move(request), what);
     if (!response) {
         co_return std::move(response).error();
@@ -1351,8 +1347,8 @@ asio::awaitable<core::result<void>> kubernetes_http_client::delete_role_binding(
     co_return core::ok();
 }
 
-asio::awaitable<core::result<std::vector<role_binding>>>
-kubernetes_http_client::list_role_bindings(std::string label_selector) {
+asio::awaitable<core::result<std::vector<role_binding>>> kubernetes_http_client::list_role_bindings(
+    std::string label_selector) {
     impl& c = *impl_;
     std::string query =
         label_selector.empty() ? std::string() : "labelSelector=" + query_escape(label_selector);
@@ -1381,8 +1377,8 @@ core::result<std::map<std::string, std::unique_ptr<kubernetes>>> make_kubernetes
         if (!access) {
             return std::move(access).error();
         }
-        auto client =
-            kubernetes_http_client::create(executor, cluster.name, std::move(*access), log, options);
+        auto client = kubernetes_http_client::create(executor, cluster.name, std::move(*access),
+                                                     log, options);
         if (!client) {
             return std::move(client).error();
         }

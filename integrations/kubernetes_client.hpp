@@ -98,8 +98,10 @@ public:
     /// (strategic merge patch, conditional on the resourceVersion read just before; 409s are
     /// retried). Returns the Deployment as written: its generation is the one to watch for.
     /// not_found names the existing containers when there is no such container.
-    virtual boost::asio::awaitable<core::result<deployment_state>> set_image(
-        std::string ns, std::string deployment, std::string container, std::string image) = 0;
+    virtual boost::asio::awaitable<core::result<deployment_state>> set_image(std::string ns,
+                                                                             std::string deployment,
+                                                                             std::string container,
+                                                                             std::string image) = 0;
     /// `kubectl rollout undo`: restores the pod template of `revision` (nullopt = the previous
     /// one) from the Deployment's ReplicaSets. Refuses paused Deployments (conflict) and
     /// missing history (not_found). 409s on the conditional patch are retried after re-reading.
@@ -163,9 +165,10 @@ public:
     boost::asio::awaitable<core::result<std::string>> pod_log(log_request request) override;
     boost::asio::awaitable<core::result<std::unique_ptr<log_stream>>> follow_log(
         log_request request) override;
-    boost::asio::awaitable<core::result<deployment_state>> set_image(
-        std::string ns, std::string deployment, std::string container,
-        std::string image) override;
+    boost::asio::awaitable<core::result<deployment_state>> set_image(std::string ns,
+                                                                     std::string deployment,
+                                                                     std::string container,
+                                                                     std::string image) override;
     boost::asio::awaitable<core::result<rollback_outcome>> rollback(
         std::string ns, std::string deployment, std::optional<int> revision) override;
     boost::asio::awaitable<core::result<std::unique_ptr<deployment_watch>>> watch_deployment(

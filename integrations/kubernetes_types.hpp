@@ -48,7 +48,7 @@ struct deployment_state {
     int progress_deadline_seconds = 600;
     int revision = 0;  ///< annotation deployment.kubernetes.io/revision; 0 when absent
     std::vector<k8s_condition> conditions;
-    std::vector<container_image> containers;  ///< spec.template.spec.containers
+    std::vector<container_image> containers;      ///< spec.template.spec.containers
     std::map<std::string, std::string> selector;  ///< spec.selector.matchLabels
 
     /// The condition of this type, or null.
@@ -102,8 +102,8 @@ struct pod_info {
     std::string phase;   ///< Pending, Running, Succeeded, Failed, Unknown
     std::string reason;  ///< status.reason, e.g. "Evicted"
     std::string message;
-    std::string node;        ///< spec.nodeName; "" until scheduled
-    std::string start_time;  ///< status.startTime (RFC 3339) or ""
+    std::string node;          ///< spec.nodeName; "" until scheduled
+    std::string start_time;    ///< status.startTime (RFC 3339) or ""
     bool terminating = false;  ///< metadata.deletionTimestamp is set
     std::map<std::string, std::string> labels;
     std::vector<k8s_condition> conditions;

@@ -36,8 +36,7 @@ public:
                 continue;
             }
             auto& existing = out_[i];
-            if (std::find(existing.pods.begin(), existing.pods.end(), pod) ==
-                existing.pods.end()) {
+            if (std::find(existing.pods.begin(), existing.pods.end(), pod) == existing.pods.end()) {
                 existing.pods.push_back(pod);
             }
             existing.restarts = std::max(existing.restarts, p.restarts);
@@ -128,18 +127,17 @@ std::vector<pod_problem> diagnose(const std::vector<pod_info>& pods,
             p.image = c.image;
             p.restarts = c.restart_count;
             const std::string& why = c.reason;
-            if (c.state == "waiting" &&
-                (why == "ErrImagePull" || why == "ImagePullBackOff" || why == "InvalidImageName" ||
-                 why == "ErrImageNeverPull")) {
+            if (c.state == "waiting" && (why == "ErrImagePull" || why == "ImagePullBackOff" ||
+                                         why == "InvalidImageName" || why == "ErrImageNeverPull")) {
                 p.kind = pod_problem_kind::image_pull;
                 p.detail = pull_failure_text(warnings, c.name, c.message);
-                std::string hint = contains(p.detail, "not found") ? " (does the tag exist?)"
-                                   : contains(p.detail, "unauthorized") ||
-                                           contains(p.detail, "denied")
-                                       ? " (check the image pull secret)"
-                                       : "";
-                p.summary = fmt::format("container {} cannot pull image {}{} ({{who}}): {}",
-                                        c.name, c.image, hint, p.detail);
+                std::string hint =
+                    contains(p.detail, "not found") ? " (does the tag exist?)"
+                    : contains(p.detail, "unauthorized") || contains(p.detail, "denied")
+                        ? " (check the image pull secret)"
+                        : "";
+                p.summary = fmt::format("container {} cannot pull image {}{} ({{who}}): {}", c.name,
+                                        c.image, hint, p.detail);
                 found.add(std::move(p), pod.name, c.image);
                 continue;
             }
@@ -161,7 +159,8 @@ std::vector<pod_problem> diagnose(const std::vector<pod_info>& pods,
                 found.add(std::move(p), pod.name, c.message);
                 continue;
             }
-            bool oom = c.last_reason == "OOMKilled" || (c.state == "terminated" && why == "OOMKilled");
+            bool oom =
+                c.last_reason == "OOMKilled" || (c.state == "terminated" && why == "OOMKilled");
             if (oom) {
                 p.kind = pod_problem_kind::oom_killed;
                 p.exit_code = c.last_exit_code ? c.last_exit_code : c.exit_code;
@@ -223,10 +222,10 @@ std::vector<pod_problem> diagnose(const std::vector<pod_info>& pods,
                         p.restarts = c.restart_count;
                     }
                 }
-                std::string whose = container.empty() ? std::string("a container")
-                                                      : "container " + container;
-                p.summary = fmt::format("{} fails its health checks ({{who}}, {} times): {}",
-                                        whose, e->count, e->message);
+                std::string whose =
+                    container.empty() ? std::string("a container") : "container " + container;
+                p.summary = fmt::format("{} fails its health checks ({{who}}, {} times): {}", whose,
+                                        e->count, e->message);
             } else {
                 continue;
             }
@@ -235,8 +234,8 @@ std::vector<pod_problem> diagnose(const std::vector<pod_info>& pods,
                 continue;
             }
             // Scheduling messages differ only by node counts between pods; merge by reason.
-            std::string cause = p.kind == pod_problem_kind::probe_failed ? e->message
-                                                                          : std::string();
+            std::string cause =
+                p.kind == pod_problem_kind::probe_failed ? e->message : std::string();
             found.add(std::move(p), pod.name, cause);
         }
     }

@@ -53,7 +53,6 @@ core::result<std::string> gather(std::string_view file_field, const std::string&
     return text;
 }
 
-
 // True when `dir` holds OpenSSL's hashed links (e.g. "3513523f.0", made by
 // update-ca-certificates / c_rehash), so looking CAs up there by subject hash works.
 bool has_hashed_links(const std::string& dir) {
@@ -61,8 +60,7 @@ bool has_hashed_links(const std::string& dir) {
     for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
         auto name = it->path().filename().string();
         auto dot = name.find('.');
-        if (dot == 8 && name.size() > 9 &&
-            name.find_first_not_of("0123456789abcdef") == dot &&
+        if (dot == 8 && name.size() > 9 && name.find_first_not_of("0123456789abcdef") == dot &&
             name.find_first_not_of("0123456789", dot + 1) == std::string::npos) {
             return true;
         }
@@ -91,8 +89,7 @@ bool load_system_roots(SSL_CTX* ctx) {
     // links, so only another file adds anchors (and must then be parsed).
     const char* file = std::getenv(X509_get_default_cert_file_env());
     std::error_code ec;
-    if (file != nullptr &&
-        !std::filesystem::equivalent(file, X509_get_default_cert_file(), ec) &&
+    if (file != nullptr && !std::filesystem::equivalent(file, X509_get_default_cert_file(), ec) &&
         SSL_CTX_set_default_verify_file(ctx) != 1) {
         return false;
     }
@@ -167,8 +164,8 @@ int peer_index() {
 // handshakes that passed verification.
 int on_new_session(SSL* ssl, SSL_SESSION* session) {
     auto* peer = static_cast<std::string*>(SSL_get_ex_data(ssl, peer_index()));
-    auto* store = static_cast<session_store*>(
-        SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), store_index()));
+    auto* store =
+        static_cast<session_store*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), store_index()));
     if (peer == nullptr || store == nullptr) {
         return 0;  // a connection that did not ask for resumption
     }

@@ -151,7 +151,8 @@ void console_view::on_change(const fake_slack& slack, const slack_change& c) {
             // Ephemerals keep their buttons pressable, as in Slack.
             shown s{it->channel, it->ts, "", message_from_slack(it->text, it->blocks_json),
                     static_cast<int>(shown_.size() + 1)};
-            std::string where = channel_label(it->channel) + (it->thread_ts.empty() ? "" : " thread");
+            std::string where =
+                channel_label(it->channel) + (it->thread_ts.empty() ? "" : " thread");
             write(fmt::format("\n[{}] tugboat → only visible to {}\n", where,
                               channel_label(it->user)));
             commands::terminal_options opts{options_.width - 6, options_.ansi};

@@ -2,6 +2,7 @@
 
 #include "sandbox/sandbox_app.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -9,7 +10,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/as_tuple.hpp>
 
 #include <unistd.h>
 
@@ -24,7 +24,8 @@ using tugboat::sandbox::sandbox_app;
 
 namespace {
 
-constexpr const char* usage = R"(Usage: tugboat-sandbox [--script FILE] [--speed N] [--timeout SECONDS]
+constexpr const char* usage =
+    R"(Usage: tugboat-sandbox [--script FILE] [--speed N] [--timeout SECONDS]
                        [--config FILE] [--work-dir DIR] [--width N] [--color] [--verbose]
 
 Starts Tugboat against local fake Jenkins and Kubernetes servers and lets you chat with it.
@@ -48,7 +49,8 @@ asio::awaitable<void> interactive(sandbox_app& app, asio::io_context& ioc) {
     }
     while (true) {
         std::cout << "\nalice> " << std::flush;
-        auto [ec, n] = co_await asio::async_read_until(in, buf, '\n', asio::as_tuple(asio::use_awaitable));
+        auto [ec, n] =
+            co_await asio::async_read_until(in, buf, '\n', asio::as_tuple(asio::use_awaitable));
         if (ec) {
             std::cout << "\nbye\n";
             break;

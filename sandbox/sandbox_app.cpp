@@ -1,23 +1,23 @@
 #include "sandbox/sandbox_app.hpp"
 
-#include "bot/config_loader.hpp"
 #include "bot/app.hpp"
+#include "bot/config_loader.hpp"
 #include "core/clock.hpp"
 #include "core/logger.hpp"
 #include "core/text.hpp"
 #include "sandbox/console_view.hpp"
-#include "sandbox/fake_slack.hpp"
 #include "sandbox/fake_jenkins.hpp"
 #include "sandbox/fake_kubernetes.hpp"
+#include "sandbox/fake_slack.hpp"
 #include "sandbox/http_server.hpp"
 #include "sandbox/kubeconfig_writer.hpp"
 #include "sandbox/test_ca.hpp"
 #include "storage/database.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include <array>
 #include <cctype>
@@ -131,11 +131,21 @@ struct sandbox_app::state {
 sandbox_app::sandbox_app(std::unique_ptr<state> s) : s_(std::move(s)) {}
 sandbox_app::~sandbox_app() = default;
 
-console_view& sandbox_app::console() { return *s_->view; }
-fake_slack& sandbox_app::slack() { return *s_->slack; }
-fake_jenkins& sandbox_app::jenkins() { return *s_->jenkins; }
-fake_kubernetes& sandbox_app::cluster(const std::string& name) { return *s_->clusters.at(name); }
-const fs::path& sandbox_app::work_dir() const { return s_->work_dir; }
+console_view& sandbox_app::console() {
+    return *s_->view;
+}
+fake_slack& sandbox_app::slack() {
+    return *s_->slack;
+}
+fake_jenkins& sandbox_app::jenkins() {
+    return *s_->jenkins;
+}
+fake_kubernetes& sandbox_app::cluster(const std::string& name) {
+    return *s_->clusters.at(name);
+}
+const fs::path& sandbox_app::work_dir() const {
+    return s_->work_dir;
+}
 
 namespace {
 
@@ -276,8 +286,7 @@ void seed_fakes(sandbox_app::state& s) {
                                        : svc->image;
                 (void)it->second->set_image(
                     ref.namespace_name.empty() ? env->namespace_name : ref.namespace_name,
-                    ref.deployment, fmt::format("{}:{}", repo, param("{version}")),
-                    ref.container);
+                    ref.deployment, fmt::format("{}:{}", repo, param("{version}")), ref.container);
             }
         }
     });
@@ -429,7 +438,8 @@ std::string sandbox_app::banner() const {
         "  You are @alice. Others: @bob (SRE, approves prod), @carol, @dave.\n"
         "  Channels: {}. Commands go to {} unless you write \"#channel: …\".\n"
         "  Try:  help    /deploy payments-api dev 1.4.2    @bob: help deploy\n"
-        "  Press a button by typing what it shows, e.g. deploy.approve d-000012. Quit with Ctrl-D.\n"
+        "  Press a button by typing what it shows, e.g. deploy.approve d-000012. Quit with "
+        "Ctrl-D.\n"
         "  Bot log: {}\n",
         channels, s_->view->channel_label(s_->default_channel),
         (s_->work_dir / "sandbox.log").string());
@@ -485,14 +495,15 @@ bool sandbox_app::type(std::string_view line) {
         std::string rest = space == std::string::npos ? "" : t.text.substr(space + 1);
         sent = s.slack->deliver_slash_command(user, channel, t.text.substr(0, space), rest);
     } else if (t.text.starts_with(mention)) {
-        std::string text = fmt::format("<@{}>{}", s.slack->options().bot_user_id,
-                                       t.text.substr(mention.size()));
+        std::string text =
+            fmt::format("<@{}>{}", s.slack->options().bot_user_id, t.text.substr(mention.size()));
         sent = s.slack->deliver_app_mention(user, channel, text);
     } else {
         sent = s.slack->deliver_dm(user, t.text);
     }
     if (!sent) {
-        s.view->echo(fmt::format("(sandbox: Slack did not deliver that: {})\n", sent.error().message));
+        s.view->echo(
+            fmt::format("(sandbox: Slack did not deliver that: {})\n", sent.error().message));
         return false;
     }
     return true;

@@ -9,12 +9,12 @@
 #include "sandbox/test_ca.hpp"
 #include "tests/support/run_test.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -114,8 +114,8 @@ TEST_CASE("app: a slash command is answered once, also when re-delivered after a
             auto answered =
                 co_await f.until([&] { return f.slack->ephemerals_for("U0ALICE").size() == 1; });
             REQUIRE(answered);
-            CHECK(f.slack->ephemerals_for("U0ALICE")[0].text.find("Unknown service `paymnets-api`") !=
-                  std::string::npos);
+            CHECK(f.slack->ephemerals_for("U0ALICE")[0].text.find(
+                      "Unknown service `paymnets-api`") != std::string::npos);
             CHECK(f.slack->ephemerals_for("U0ALICE")[0].via == "response_url");
             envelope_json = f.slack->envelope(*id)->json;
             first->app->stop();
@@ -175,20 +175,19 @@ TEST_CASE("app: HTTP mode takes signed requests and answers through the Web API"
             "&command=%2Fdeploy&text=paymnets-api+beta+1.2.3&trigger_id=1.2.abc"
             "&response_url=" +
             f.slack->base_url() + "%2Fnowhere";
-        std::string stamp = std::to_string(
-            std::chrono::duration_cast<std::chrono::seconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count());
+        std::string stamp = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
         integrations::http_request req;
         req.method = integrations::http_method::post;
         req.url = fmt::format("http://127.0.0.1:{}/slack/events", bot->app->http_port());
         req.body = body;
         req.max_attempts = 1;
-        req.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
-                       {"X-Slack-Request-Timestamp", stamp},
-                       {"X-Slack-Signature",
-                        bot::compute_slack_signature(f.cfg.slack.signing_secret.reveal(), stamp,
-                                                     body)}};
+        req.headers = {
+            {"Content-Type", "application/x-www-form-urlencoded"},
+            {"X-Slack-Request-Timestamp", stamp},
+            {"X-Slack-Signature",
+             bot::compute_slack_signature(f.cfg.slack.signing_secret.reveal(), stamp, body)}};
         auto res = co_await http->send(req);
         REQUIRE(res);
         CHECK(res->status == 200);

@@ -223,7 +223,8 @@ TEST_CASE("router: argument errors show the usage line and where to read more", 
     CHECK(f.chat.calls[0].method == "ephemeral");
     CHECK(f.chat.text() ==
           "Unknown environment `prdo`. Did you mean `prod`?\n"
-          "Usage: `/deploy <service> <env> [version] [--reason <text>] [--override-freeze <reason>]`\n\n"
+          "Usage: `/deploy <service> <env> [version] [--reason <text>] [--override-freeze "
+          "<reason>]`\n\n"
           "Type `help deploy` for details.\n");
     // The Slack form escapes the angle brackets so they are not read as links.
     CHECK_THAT(commands::to_slack_blocks_json(f.chat.calls[0].msg),

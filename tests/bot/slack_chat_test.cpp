@@ -10,12 +10,12 @@
 #include "sandbox/fake_slack.hpp"
 #include "tests/support/run_test.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <optional>
@@ -64,11 +64,14 @@ struct fixture {
     std::string deploys() const { return "C0DEPLOYS"; }
 };
 
-message text(std::string s) { return commands::plain_message(std::move(s)); }
+message text(std::string s) {
+    return commands::plain_message(std::move(s));
+}
 
 }  // namespace
 
-TEST_CASE("slack_chat: post, reply, update, ephemeral, DM and upload land in Slack", "[slack_chat][loopback]") {
+TEST_CASE("slack_chat: post, reply, update, ephemeral, DM and upload land in Slack",
+          "[slack_chat][loopback]") {
     fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto root = co_await f.chat->post(f.deploys(), text("Deploying payments-api"));
@@ -82,8 +85,8 @@ TEST_CASE("slack_chat: post, reply, update, ephemeral, DM and upload land in Sla
         REQUIRE(only_you);
         auto dm = co_await f.chat->dm("U0BOB", text("please approve"));
         REQUIRE(dm);
-        auto file = co_await f.chat->upload(f.deploys(), root->ts, "build.log",
-                                            "line 1\nline 2\n", "Build log");
+        auto file = co_await f.chat->upload(f.deploys(), root->ts, "build.log", "line 1\nline 2\n",
+                                            "Build log");
         REQUIRE(file);
     }());
     auto thread = f.slack->thread("C0DEPLOYS", f.slack->messages("C0DEPLOYS").front().ts);
@@ -99,7 +102,8 @@ TEST_CASE("slack_chat: post, reply, update, ephemeral, DM and upload land in Sla
     CHECK(f.queue->stats().failed == 0);
 }
 
-TEST_CASE("slack_chat: 429 + Retry-After is honoured and the message still arrives", "[slack_chat][loopback]") {
+TEST_CASE("slack_chat: 429 + Retry-After is honoured and the message still arrives",
+          "[slack_chat][loopback]") {
     fixture f;
     f.slack->inject_ratelimit("chat.postMessage", 1, 1);
     auto started = std::chrono::steady_clock::now();
@@ -116,8 +120,9 @@ TEST_CASE("slack_chat: 429 + Retry-After is honoured and the message still arriv
     CHECK(f.slack->calls("chat.postMessage").size() == 2);
 }
 
-TEST_CASE("slack_chat: 5xx is retried with backoff, a call that keeps failing is logged and counted",
-          "[slack_chat][loopback]") {
+TEST_CASE(
+    "slack_chat: 5xx is retried with backoff, a call that keeps failing is logged and counted",
+    "[slack_chat][loopback]") {
     fixture f;
     SECTION("transient") {
         f.slack->inject_http_status("chat.postMessage", 2, 500);
@@ -140,7 +145,8 @@ TEST_CASE("slack_chat: 5xx is retried with backoff, a call that keeps failing is
     }
 }
 
-TEST_CASE("slack_chat: queued updates of one message are coalesced to the newest", "[slack_chat][loopback]") {
+TEST_CASE("slack_chat: queued updates of one message are coalesced to the newest",
+          "[slack_chat][loopback]") {
     fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto root = co_await f.chat->post(f.deploys(), text("progress 0%"));
@@ -185,7 +191,8 @@ TEST_CASE("slack_chat: replies keep their order and posting stays within Slack's
                 asio::co_spawn(
                     f.ioc,
                     [&, i, ref = *root]() -> asio::awaitable<void> {
-                        auto r = co_await f.chat->reply(ref, text(fmt::format("step {}", i)), false);
+                        auto r =
+                            co_await f.chat->reply(ref, text(fmt::format("step {}", i)), false);
                         CHECK(r);
                         ++done;
                     },
@@ -235,7 +242,8 @@ TEST_CASE("slack_chat: the default pace never exceeds Slack's per-channel postin
     CHECK(f.slack->rate_violations("chat.postMessage") == 0);
 }
 
-TEST_CASE("slack_chat: Slack's refusals become messages that say what to do", "[slack_chat][loopback]") {
+TEST_CASE("slack_chat: Slack's refusals become messages that say what to do",
+          "[slack_chat][loopback]") {
     fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto r = co_await f.chat->post("C0RANDOM", text("hi"));

@@ -105,8 +105,8 @@ TEST_CASE("tokenize: an unclosed quote is an error that says how to fix it", "[u
 }
 
 TEST_CASE("parse: deploy with positionals, version and flags", "[unit]") {
-    auto r =
-        parse_line(R"(/deploy payments-api prod v1.4.2 --reason "fix checkout" --override-freeze hotfix)");
+    auto r = parse_line(
+        R"(/deploy payments-api prod v1.4.2 --reason "fix checkout" --override-freeze hotfix)");
     REQUIRE(r);
     CHECK(r->command->name == "deploy");
     REQUIRE(r->subcommand != nullptr);

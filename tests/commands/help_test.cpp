@@ -75,8 +75,7 @@ TEST_CASE("help: a subcommand's help lists arguments and flags with their help",
     std::string text = text_of(m);
     CHECK(text.starts_with("/deploy rollback\n"));
     CHECK_THAT(
-        text,
-        Catch::Contains("    /deploy rollback <service> <env> [revision] [--reason <text>]"));
+        text, Catch::Contains("    /deploy rollback <service> <env> [revision] [--reason <text>]"));
     CHECK_THAT(text, Catch::Contains("Arguments\n<service>: a service from the bot's config"));
     CHECK_THAT(text, Catch::Contains("[revision]: a Deployment revision to go back to"));
     CHECK_THAT(text, Catch::Contains("    /deploy rollback payments-api prod 7 --reason"));

@@ -4,16 +4,16 @@
 #include "tests/support/run_test.hpp"
 #include "tests/support/test_ca_fixture.hpp"
 
+#include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
-#include <openssl/ssl.h>
-#include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
 #include <optional>
@@ -177,8 +177,7 @@ TEST_CASE("http_client: host names are resolved and matched to the certificate",
         CHECK(got->status == 204);
     }());
     REQUIRE(f.server.requests().size() == 1);
-    CHECK(f.server.requests()[0].header("Host") ==
-          "localhost:" + std::to_string(f.server.port()));
+    CHECK(f.server.requests()[0].header("Host") == "localhost:" + std::to_string(f.server.port()));
 }
 
 TEST_CASE("http_client: keep-alive connections are reused", "[loopback]") {
@@ -687,8 +686,7 @@ struct one_connection_fixture : fixture {
     test_event release_busy;
 };
 
-TEST_CASE("http_client: a request waiting for a connection honours its deadline",
-          "[loopback]") {
+TEST_CASE("http_client: a request waiting for a connection honours its deadline", "[loopback]") {
     one_connection_fixture f;
     std::optional<core::result<integrations::http_response>> busy;
     f.occupy(busy);
@@ -925,8 +923,9 @@ TEST_CASE("http_client: handshakes per 1,000 concurrent requests", "[.perf]") {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
     auto* ctx = server_tls->native_handle();
     long full = SSL_CTX_sess_accept_good(ctx) - SSL_CTX_sess_hits(ctx);
-    WARN("1000 requests, 200 in flight: ok=" << ok << " connections=" << f.server.connections_accepted()
-         << " full_handshakes=" << full << " resumed=" << SSL_CTX_sess_hits(ctx) << " wall_ms=" << ms.count());
+    WARN("1000 requests, 200 in flight: ok="
+         << ok << " connections=" << f.server.connections_accepted() << " full_handshakes=" << full
+         << " resumed=" << SSL_CTX_sess_hits(ctx) << " wall_ms=" << ms.count());
     CHECK(ok == 1000);
 }
 
@@ -939,7 +938,8 @@ TEST_CASE("tls: time to build client contexts with the system roots", "[.perf]")
     };
     integrations::tls_options roots;  // system roots, as the Slack clients use
     // The process's first context also pays OpenSSL's initialisation (config, providers).
-    auto init = time_us([&] { REQUIRE(integrations::make_client_tls_context(test::test_client_tls())); });
+    auto init =
+        time_us([&] { REQUIRE(integrations::make_client_tls_context(test::test_client_tls())); });
     // No hashed directory: the whole bundle file is parsed, as before.
     setenv("SSL_CERT_DIR", "/nonexistent", 1);
     auto bundle = time_us([&] { REQUIRE(integrations::make_client_tls_context(roots)); });
@@ -952,5 +952,6 @@ TEST_CASE("tls: time to build client contexts with the system roots", "[.perf]")
     });
     auto shared = time_us([&] { REQUIRE(integrations::make_client_tls_context(roots)); });
     WARN("OpenSSL init + test-CA context " << init << " us; system roots: bundle " << bundle
-         << " us, hashed dir " << dir << " us, shared (second client) " << shared << " us");
+                                           << " us, hashed dir " << dir
+                                           << " us, shared (second client) " << shared << " us");
 }

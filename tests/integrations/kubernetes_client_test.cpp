@@ -152,8 +152,8 @@ asio::awaitable<followed> follow(integrations::deployment_watch& watch,
 }
 
 // Watches until the rollout fails (its progress deadline), then diagnoses its pods.
-asio::awaitable<std::vector<integrations::pod_problem>> failed_rollout_problems(
-    k8s_env& env, std::string image) {
+asio::awaitable<std::vector<integrations::pod_problem>> failed_rollout_problems(k8s_env& env,
+                                                                                std::string image) {
     auto written = co_await env.client->set_image("prod", "api", "", image);
     REQUIRE(written);
     auto watch = co_await env.client->watch_deployment("prod", "api", written->resource_version);
@@ -287,8 +287,7 @@ TEST_CASE("kubernetes: set_image refuses a container the deployment does not hav
     CHECK(env.requests_to("PATCH", deployment_path).empty());
 }
 
-TEST_CASE("kubernetes: failing rollouts are diagnosed with their cause",
-          "[loopback][kubernetes]") {
+TEST_CASE("kubernetes: failing rollouts are diagnosed with their cause", "[loopback][kubernetes]") {
     k8s_env env;
     env.seed();
     SECTION("ImagePullBackOff names the image and the registry's answer") {
@@ -340,8 +339,7 @@ TEST_CASE("kubernetes: a watch survives 410 Gone and dropped streams", "[loopbac
     SECTION("410 as an ERROR event: re-list, then watch from the list's version") {
         env.fake->force_watch_gone(1);
         env.run([&]() -> asio::awaitable<void> {
-            auto written =
-                co_await env.client->set_image("prod", "api", "", "reg.example/api:1.1");
+            auto written = co_await env.client->set_image("prod", "api", "", "reg.example/api:1.1");
             REQUIRE(written);
             auto watch =
                 co_await env.client->watch_deployment("prod", "api", written->resource_version);
@@ -359,22 +357,24 @@ TEST_CASE("kubernetes: a watch survives 410 Gone and dropped streams", "[loopbac
     }
     SECTION("a dropped stream resumes from the last resourceVersion") {
         std::string rv_at_drop;
-        env.run([&]() -> asio::awaitable<void> {
-            auto written =
-                co_await env.client->set_image("prod", "api", "", "reg.example/api:1.1-slow");
-            REQUIRE(written);
-            auto watch =
-                co_await env.client->watch_deployment("prod", "api", written->resource_version);
-            REQUIRE(watch);
-            auto* w = watch->get();
-            auto f = co_await follow(**watch, [&](int events) {
-                if (events == 1) {
-                    rv_at_drop = w->resource_version();
-                    env.fake->drop_watches();
-                }
-            });
-            CHECK(f.verdict.done);
-        }, 20s);
+        env.run(
+            [&]() -> asio::awaitable<void> {
+                auto written =
+                    co_await env.client->set_image("prod", "api", "", "reg.example/api:1.1-slow");
+                REQUIRE(written);
+                auto watch =
+                    co_await env.client->watch_deployment("prod", "api", written->resource_version);
+                REQUIRE(watch);
+                auto* w = watch->get();
+                auto f = co_await follow(**watch, [&](int events) {
+                    if (events == 1) {
+                        rv_at_drop = w->resource_version();
+                        env.fake->drop_watches();
+                    }
+                });
+                CHECK(f.verdict.done);
+            },
+            20s);
         auto calls = env.requests_to("GET", deployments_path);
         REQUIRE(calls.size() >= 2);
         CHECK(contains(calls[1].target, "watch=1"));
@@ -435,36 +435,38 @@ TEST_CASE("kubernetes: 429 with Retry-After is waited out", "[loopback][kubernet
     }
 }
 
-TEST_CASE("kubernetes: rollback restores the previous revision's image",
-          "[loopback][kubernetes]") {
+TEST_CASE("kubernetes: rollback restores the previous revision's image", "[loopback][kubernetes]") {
     k8s_env env;
     env.seed();
-    env.run([&]() -> asio::awaitable<void> {
-        auto back = co_await env.client->rollback("prod", "api", std::nullopt);
-        REQUIRE(back);
-        CHECK(back->from_revision == 2);
-        CHECK(back->to_revision == 1);
-        CHECK_FALSE(back->skipped);
-        std::vector<integrations::container_image> old_images = {{"api", "reg.example/api:0.9"}};
-        CHECK(back->images == old_images);
-        auto watch = co_await env.client->watch_deployment("prod", "api",
-                                                           back->deployment.resource_version);
-        REQUIRE(watch);
-        auto f = co_await follow(**watch);
-        CHECK(f.verdict.done);
-        CHECK(f.last.image_of() == "reg.example/api:0.9");
-        CHECK(f.last.revision == 3);  // the old ReplicaSet comes back under the next revision
+    env.run(
+        [&]() -> asio::awaitable<void> {
+            auto back = co_await env.client->rollback("prod", "api", std::nullopt);
+            REQUIRE(back);
+            CHECK(back->from_revision == 2);
+            CHECK(back->to_revision == 1);
+            CHECK_FALSE(back->skipped);
+            std::vector<integrations::container_image> old_images = {
+                {"api", "reg.example/api:0.9"}};
+            CHECK(back->images == old_images);
+            auto watch = co_await env.client->watch_deployment("prod", "api",
+                                                               back->deployment.resource_version);
+            REQUIRE(watch);
+            auto f = co_await follow(**watch);
+            CHECK(f.verdict.done);
+            CHECK(f.last.image_of() == "reg.example/api:0.9");
+            CHECK(f.last.revision == 3);  // the old ReplicaSet comes back under the next revision
 
-        auto unknown = co_await env.client->rollback("prod", "api", 42);
-        REQUIRE_FALSE(unknown);
-        CHECK(unknown.error().code == core::errc::not_found);
-        CHECK(contains(unknown.error().message, "no revision 42"));
+            auto unknown = co_await env.client->rollback("prod", "api", 42);
+            REQUIRE_FALSE(unknown);
+            CHECK(unknown.error().code == core::errc::not_found);
+            CHECK(contains(unknown.error().message, "no revision 42"));
 
-        // Rolling back to the revision already running changes nothing.
-        auto again = co_await env.client->rollback("prod", "api", 3);
-        REQUIRE(again);
-        CHECK(again->skipped);
-    }, 15s);
+            // Rolling back to the revision already running changes nothing.
+            auto again = co_await env.client->rollback("prod", "api", 3);
+            REQUIRE(again);
+            CHECK(again->skipped);
+        },
+        15s);
     auto patches = env.requests_to("PATCH", deployment_path);
     REQUIRE(patches.size() == 1);
     CHECK(patches[0].header("Content-Type") == "application/json-patch+json");
@@ -561,7 +563,8 @@ TEST_CASE("kubernetes: RoleBindings are applied and deleted idempotently",
         auto crb = co_await env.client->apply_role_binding(cluster_wide);
         REQUIRE(crb);
 
-        auto listed = co_await env.client->list_role_bindings("app.kubernetes.io/managed-by=tugboat");
+        auto listed =
+            co_await env.client->list_role_bindings("app.kubernetes.io/managed-by=tugboat");
         REQUIRE(listed);
         REQUIRE(listed->size() == 2);
         CHECK((*listed)[0].name == "tugboat-grant-42");
@@ -713,8 +716,8 @@ TEST_CASE("kubernetes: pod logs, tail and follow", "[loopback][kubernetes]") {
 TEST_CASE("kubernetes: clients for every configured cluster", "[loopback][kubernetes]") {
     k8s_env env;
     env.seed();
-    auto dir = std::filesystem::temp_directory_path() /
-               ("tugboat-k8s-test-" + std::to_string(::getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("tugboat-k8s-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     auto path = (dir / "kubeconfig").string();
     {
@@ -725,9 +728,9 @@ TEST_CASE("kubernetes: clients for every configured cluster", "[loopback][kubern
     onprem.name = "onprem";
     onprem.kubeconfig = path;
     onprem.context = "onprem-ctx";
-    auto clients = integrations::make_kubernetes_clients(env.ioc.get_executor(), {onprem},
-                                                         env.log, integrations::process_env_getter(),
-                                                         fast_options());
+    auto clients =
+        integrations::make_kubernetes_clients(env.ioc.get_executor(), {onprem}, env.log,
+                                              integrations::process_env_getter(), fast_options());
     REQUIRE(clients);
     REQUIRE(clients->count("onprem") == 1);
     auto& k = *clients->at("onprem");

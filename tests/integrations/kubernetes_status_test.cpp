@@ -194,18 +194,17 @@ TEST_CASE("diagnose: crash loops, OOM kills and config errors", "[unit][kubernet
 }
 
 TEST_CASE("diagnose: problems only events tell", "[unit][kubernetes]") {
-    std::vector<pod_info> pods = {pod("api-1", {}), pod("api-2", {}),
-                                  pod("api-3", {waiting("api", "reg/api:2", "ContainerCreating",
-                                                        "")})};
+    std::vector<pod_info> pods = {
+        pod("api-1", {}), pod("api-2", {}),
+        pod("api-3", {waiting("api", "reg/api:2", "ContainerCreating", "")})};
     pods[2].containers[0].state = "running";
     std::vector<event_info> events = {
         warning("api-1", "FailedScheduling", "0/3 nodes are available: 3 Insufficient cpu."),
-        warning("api-1", "FailedScheduling", "0/3 nodes are available: 3 Insufficient cpu.", "",
-                4),
+        warning("api-1", "FailedScheduling", "0/3 nodes are available: 3 Insufficient cpu.", "", 4),
         warning("api-2", "FailedMount",
                 "MountVolume.SetUp failed for volume \"certs\" : secret \"tls\" not found"),
-        warning("api-3", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503",
-                "api", 12)};
+        warning("api-3", "Unhealthy",
+                "Readiness probe failed: HTTP probe failed with statuscode: 503", "api", 12)};
     auto problems = diagnose(pods, events);
     REQUIRE(problems.size() == 3);
     CHECK(problems[0].kind == pod_problem_kind::unschedulable);

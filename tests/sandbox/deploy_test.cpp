@@ -11,14 +11,14 @@
 #include "storage/database.hpp"
 #include "tests/support/run_test.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/steady_timer.hpp>
 #include <catch2/catch.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <set>
 #include <random>
+#include <set>
 #include <sstream>
 
 using namespace tugboat;
@@ -44,8 +44,8 @@ struct world {
             }
         };
         std::random_device rd;
-        options.work_dir =
-            std::filesystem::temp_directory_path() / ("tugboat-deploy-test-" + std::to_string(rd()));
+        options.work_dir = std::filesystem::temp_directory_path() /
+                           ("tugboat-deploy-test-" + std::to_string(rd()));
         options.speed = 100;
         options.settle_timeout = 20s;
         auto a = sandbox::sandbox_app::start(ioc, options, out);
@@ -176,14 +176,17 @@ TEST_CASE("deploy: a manual lock refuses deploys until unlocked", "[loopback][de
 TEST_CASE("deploy: a second deploy queues behind the first and starts by itself",
           "[loopback][deploy]") {
     world w;
-    test::run_test(w.ioc, [&]() -> boost::asio::awaitable<void> {
-        auto up = co_await w.app->ready();
-        REQUIRE(up);
-        w.app->type("/deploy payments-api dev 1.4.2");
-        w.app->type("@carol: /deploy payments-api dev 1.4.3");
-        auto settled = co_await w.app->settle();
-        REQUIRE(settled);
-    }(), 60s);
+    test::run_test(
+        w.ioc,
+        [&]() -> boost::asio::awaitable<void> {
+            auto up = co_await w.app->ready();
+            REQUIRE(up);
+            w.app->type("/deploy payments-api dev 1.4.2");
+            w.app->type("@carol: /deploy payments-api dev 1.4.3");
+            auto settled = co_await w.app->settle();
+            REQUIRE(settled);
+        }(),
+        60s);
     CHECK(w.said("queued (position 1)"));
     CHECK(w.app->jenkins().build_count("deploy/payments-api") == 2);
     auto roots = w.roots("C0PAYMENTS");
@@ -194,17 +197,20 @@ TEST_CASE("deploy: a second deploy queues behind the first and starts by itself"
 
 TEST_CASE("deploy: cancel stops the build and frees the lock", "[loopback][deploy]") {
     world w;
-    test::run_test(w.ioc, [&]() -> boost::asio::awaitable<void> {
-        auto up = co_await w.app->ready();
-        REQUIRE(up);
-        w.app->type("/deploy payments-api dev 1.4.2");
-        auto started = co_await w.app->slack().wait_until(
-            [&] { return w.app->jenkins().build_count("deploy/payments-api") == 1; }, 10s);
-        REQUIRE(started);
-        w.app->type("/deploy cancel d-000001");
-        auto settled = co_await w.app->settle();
-        REQUIRE(settled);
-    }(), 60s);
+    test::run_test(
+        w.ioc,
+        [&]() -> boost::asio::awaitable<void> {
+            auto up = co_await w.app->ready();
+            REQUIRE(up);
+            w.app->type("/deploy payments-api dev 1.4.2");
+            auto started = co_await w.app->slack().wait_until(
+                [&] { return w.app->jenkins().build_count("deploy/payments-api") == 1; }, 10s);
+            REQUIRE(started);
+            w.app->type("/deploy cancel d-000001");
+            auto settled = co_await w.app->settle();
+            REQUIRE(settled);
+        }(),
+        60s);
     auto root = w.roots("C0PAYMENTS").back();
     CHECK(root.text.find("⏹️") != std::string::npos);
     auto build = w.app->jenkins().build("deploy/payments-api", 1);
@@ -255,8 +261,9 @@ TEST_CASE("deploy: a freeze refuses deploys; an allowed person overrides it, ann
     CHECK(w.said("incident 123"));
     CHECK(w.said("may override"));  // alice may not; the answer says who may
     CHECK(w.app->jenkins().trigger_count("deploy/payments-api") == 0);
-    REQUIRE(w.script({"@dave: /deploy payments-api dev 1.4.2 --override-freeze \"hotfix for 123\""}) ==
-            0);
+    REQUIRE(
+        w.script({"@dave: /deploy payments-api dev 1.4.2 --override-freeze \"hotfix for 123\""}) ==
+        0);
     std::string text = all_text(w.app->slack().messages("C0PAYMENTS"));  // broadcast included
     CHECK(text.find("Freeze overridden by <@U0DAVE>: hotfix for 123") != std::string::npos);
     CHECK(w.roots("C0PAYMENTS").back().text.find("✅") != std::string::npos);
@@ -277,20 +284,23 @@ TEST_CASE("deploy: Jenkins down fails the deploy with a clear message and frees 
 
 TEST_CASE("deploy: a re-delivered /deploy envelope starts one deploy", "[loopback][deploy]") {
     world w;
-    test::run_test(w.ioc, [&]() -> boost::asio::awaitable<void> {
-        auto up = co_await w.app->ready();
-        REQUIRE(up);
-        auto id = w.app->slack().deliver_slash_command("U0ALICE", "C0DEPLOYS", "/deploy",
-                                                       "payments-api dev 1.4.2");
-        REQUIRE(id);
-        auto again = nlohmann::json::parse(w.app->slack().envelope(*id)->json);
-        again["envelope_id"] = "second-delivery";
-        again["retry_attempt"] = 1;
-        again["retry_reason"] = "timeout";
-        w.app->slack().deliver_raw(again.dump());
-        auto settled = co_await w.app->settle();
-        REQUIRE(settled);
-    }(), 60s);
+    test::run_test(
+        w.ioc,
+        [&]() -> boost::asio::awaitable<void> {
+            auto up = co_await w.app->ready();
+            REQUIRE(up);
+            auto id = w.app->slack().deliver_slash_command("U0ALICE", "C0DEPLOYS", "/deploy",
+                                                           "payments-api dev 1.4.2");
+            REQUIRE(id);
+            auto again = nlohmann::json::parse(w.app->slack().envelope(*id)->json);
+            again["envelope_id"] = "second-delivery";
+            again["retry_attempt"] = 1;
+            again["retry_reason"] = "timeout";
+            w.app->slack().deliver_raw(again.dump());
+            auto settled = co_await w.app->settle();
+            REQUIRE(settled);
+        }(),
+        60s);
     CHECK(w.app->slack().envelope("second-delivery")->acked);
     CHECK(w.app->jenkins().trigger_count("deploy/payments-api") == 1);
     CHECK(w.roots("C0PAYMENTS").size() == 1);
@@ -299,25 +309,29 @@ TEST_CASE("deploy: a re-delivered /deploy envelope starts one deploy", "[loopbac
 TEST_CASE("deploy: a bot restart mid-build resumes in the same thread without a second build",
           "[loopback][deploy]") {
     world w;
-    test::run_test(w.ioc, [&]() -> boost::asio::awaitable<void> {
-        auto up = co_await w.app->ready();
-        REQUIRE(up);
-        w.app->type("/deploy payments-api dev 1.4.2");
-        auto building = co_await w.app->slack().wait_until(
-            [&] { return w.app->jenkins().build_count("deploy/payments-api") == 1; }, 10s);
-        REQUIRE(building);
-        auto again = co_await w.app->restart_bot();
-        REQUIRE(again);
-        auto settled = co_await w.app->settle();
-        REQUIRE(settled);
-    }(), 60s);
+    test::run_test(
+        w.ioc,
+        [&]() -> boost::asio::awaitable<void> {
+            auto up = co_await w.app->ready();
+            REQUIRE(up);
+            w.app->type("/deploy payments-api dev 1.4.2");
+            auto building = co_await w.app->slack().wait_until(
+                [&] { return w.app->jenkins().build_count("deploy/payments-api") == 1; }, 10s);
+            REQUIRE(building);
+            auto again = co_await w.app->restart_bot();
+            REQUIRE(again);
+            auto settled = co_await w.app->settle();
+            REQUIRE(settled);
+        }(),
+        60s);
     CHECK(w.app->jenkins().trigger_count("deploy/payments-api") == 1);
     REQUIRE(w.roots("C0PAYMENTS").size() == 1);
     CHECK(w.roots("C0PAYMENTS").back().text.find("✅") != std::string::npos);
     CHECK(all_text(w.thread_in("C0PAYMENTS")).find("is live in *dev*") != std::string::npos);
 }
 
-TEST_CASE("deploy: two approvals when two are required, and requests expire", "[loopback][deploy]") {
+TEST_CASE("deploy: two approvals when two are required, and requests expire",
+          "[loopback][deploy]") {
     SECTION("two approvals") {
         world w([](core::config& c) {
             for (auto& e : c.environments) {
@@ -327,8 +341,7 @@ TEST_CASE("deploy: two approvals when two are required, and requests expire", "[
                 }
             }
         });
-        REQUIRE(w.script({"/deploy payments-api dev 1.4.2", "@bob: deploy.approve d-000001"}) ==
-                0);
+        REQUIRE(w.script({"/deploy payments-api dev 1.4.2", "@bob: deploy.approve d-000001"}) == 0);
         CHECK(all_text(w.thread_in("C0PAYMENTS")).find("(1/2)") != std::string::npos);
         CHECK(w.app->jenkins().trigger_count("deploy/payments-api") == 0);
         REQUIRE(w.script({"@bob: deploy.approve d-000001"}) == 0);
@@ -347,18 +360,21 @@ TEST_CASE("deploy: two approvals when two are required, and requests expire", "[
                 }
             }
         });
-        test::run_test(w.ioc, [&]() -> boost::asio::awaitable<void> {
-            auto up = co_await w.app->ready();
-            REQUIRE(up);
-            w.app->type("/deploy payments-api dev 1.4.2");
-            auto expired = co_await w.app->slack().wait_until(
-                [&] {
-                    return all_text(w.app->slack().messages("C0PAYMENTS")).find("⏹️") !=
-                           std::string::npos;
-                },
-                10s);
-            REQUIRE(expired);
-        }(), 20s);
+        test::run_test(
+            w.ioc,
+            [&]() -> boost::asio::awaitable<void> {
+                auto up = co_await w.app->ready();
+                REQUIRE(up);
+                w.app->type("/deploy payments-api dev 1.4.2");
+                auto expired = co_await w.app->slack().wait_until(
+                    [&] {
+                        return all_text(w.app->slack().messages("C0PAYMENTS")).find("⏹️") !=
+                               std::string::npos;
+                    },
+                    10s);
+                REQUIRE(expired);
+            }(),
+            20s);
         CHECK(all_text(w.thread_in("C0PAYMENTS")).find("Nobody approved in time") !=
               std::string::npos);
         REQUIRE(w.script({"@bob: deploy.approve d-000001"}) == 0);
@@ -412,9 +428,9 @@ TEST_CASE("deploy: every request, decision and result is in the audit log", "[lo
     for (const auto& e : *entries) {
         actions.insert(e.action);
     }
-    for (const char* a : {"deploy.requested", "deploy.build_triggered", "deploy.succeeded",
-                          "deploy.rejected", "deploy.cancelled", "deploy.locked",
-                          "deploy.unlocked"}) {
+    for (const char* a :
+         {"deploy.requested", "deploy.build_triggered", "deploy.succeeded", "deploy.rejected",
+          "deploy.cancelled", "deploy.locked", "deploy.unlocked"}) {
         INFO(a);
         CHECK(actions.contains(a));
     }

@@ -20,8 +20,8 @@ namespace {
 
 std::filesystem::path scratch_dir() {
     std::random_device rd;
-    auto dir = std::filesystem::temp_directory_path() /
-               ("tugboat-sandbox-test-" + std::to_string(rd()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("tugboat-sandbox-test-" + std::to_string(rd()));
     std::filesystem::create_directories(dir);
     return dir;
 }
