@@ -45,7 +45,13 @@
 
 extern char** environ;
 
+#include "bench/process_probe.hpp"
+
 namespace {
+
+using bench::cpu_ns;
+using bench::read_text;
+using bench::status_kib;
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
@@ -150,38 +156,6 @@ std::optional<settings> parse_args(int argc, char** argv) {
 
 // ---- the child, seen from outside ----
 
-std::string read_text(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-/// Sum of sum_exec_runtime (ns) over the live threads of `pid`.
-std::uint64_t cpu_ns(pid_t pid) {
-    std::uint64_t total = 0;
-    std::error_code ec;
-    for (const auto& task : fs::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
-        std::ifstream in(task.path() / "schedstat");
-        std::uint64_t ns = 0;
-        if (in >> ns) {
-            total += ns;
-        }
-    }
-    return total;
-}
-
-/// A "VmRSS:"-style field of /proc/PID/status in KiB (0 when absent).
-std::uint64_t status_kib(pid_t pid, std::string_view key) {
-    std::ifstream in(fmt::format("/proc/{}/status", pid));
-    for (std::string line; std::getline(in, line);) {
-        if (line.starts_with(key)) {
-            return std::stoull(line.substr(key.size()));
-        }
-    }
-    return 0;
-}
-
 std::size_t open_fds(pid_t pid) {
     std::size_t n = 0;
     std::error_code ec;
@@ -192,37 +166,13 @@ std::size_t open_fds(pid_t pid) {
     return n;
 }
 
-/// Starts `argv` with `extra_env` on top of this process's environment; output to `log`.
+/// Starts `argv` (see bench::spawn_process); -1 after printing why not.
 pid_t spawn(const std::vector<std::string>& argv,
             const std::map<std::string, std::string>& extra_env, const fs::path& log) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-        std::string_view kv(*e);
-        if (!extra_env.contains(std::string(kv.substr(0, kv.find('='))))) {
-            env.emplace_back(kv);
-        }
-    }
-    for (const auto& [k, v] : extra_env) {
-        env.push_back(k + "=" + v);
-    }
-    std::vector<char*> cargv, cenv;
-    for (const auto& a : argv)
-        cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-    for (const auto& e : env)
-        cenv.push_back(const_cast<char*>(e.c_str()));
-    cenv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), cenv.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        std::cerr << "bench_deploys: cannot start " << argv[0] << ": " << std::strerror(rc) << "\n";
-        return -1;
+    std::string error;
+    pid_t pid = bench::spawn_process(argv, extra_env, log, error);
+    if (pid < 0) {
+        std::cerr << "bench_deploys: " << error << "\n";
     }
     return pid;
 }

@@ -46,7 +46,13 @@
 
 extern char** environ;
 
+#include "bench/process_probe.hpp"
+
 namespace {
+
+using bench::cpu_ns;
+using bench::read_text;
+using bench::status_kib;
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
@@ -177,28 +183,6 @@ std::optional<settings> parse_args(int argc, char** argv) {
 
 // ---- the child process, seen from outside ----
 
-std::string read_text(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-/// CPU time of every live thread of `pid` in ns: the first field of /proc/PID/task/*/schedstat
-/// is the thread's sum_exec_runtime, exact where utime+stime count 10 ms ticks.
-std::uint64_t cpu_ns(pid_t pid) {
-    std::uint64_t total = 0;
-    std::error_code ec;
-    for (const auto& task : fs::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
-        std::ifstream in(task.path() / "schedstat");
-        std::uint64_t ns = 0;
-        if (in >> ns) {
-            total += ns;
-        }
-    }
-    return total;
-}
-
 /// utime + stime of the whole process (exited threads included) in ns, at tick granularity:
 /// the cross-check of cpu_ns.
 std::uint64_t cpu_ticks_ns(pid_t pid) {
@@ -217,17 +201,6 @@ std::uint64_t cpu_ticks_ns(pid_t pid) {
             stime = std::stoull(field);
     }
     return (utime + stime) * (1'000'000'000ULL / static_cast<std::uint64_t>(sysconf(_SC_CLK_TCK)));
-}
-
-/// A "VmRSS:" style line of /proc/PID/status in KiB; 0 when absent.
-std::uint64_t status_kib(pid_t pid, std::string_view key) {
-    std::ifstream in(fmt::format("/proc/{}/status", pid));
-    for (std::string line; std::getline(in, line);) {
-        if (line.starts_with(key)) {
-            return std::stoull(line.substr(key.size()));
-        }
-    }
-    return 0;
 }
 
 struct child {
@@ -262,42 +235,17 @@ struct child {
     }
 };
 
-/// Starts `argv` with `env_overrides` added to this process's environment, stdout and stderr
-/// to `log`, stdin from /dev/null.
+/// Starts `argv` (see bench::spawn_process) and remembers when.
 std::optional<child> spawn(const std::vector<std::string>& argv,
                            const std::map<std::string, std::string>& env_overrides,
                            const fs::path& log) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-        std::string_view kv(*e);
-        auto name = kv.substr(0, kv.find('='));
-        if (!env_overrides.contains(std::string(name))) {
-            env.emplace_back(kv);
-        }
-    }
-    for (const auto& [k, v] : env_overrides) {
-        env.push_back(k + "=" + v);
-    }
-    std::vector<char*> cargv, cenv;
-    for (const auto& a : argv)
-        cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-    for (const auto& e : env)
-        cenv.push_back(const_cast<char*>(e.c_str()));
-    cenv.push_back(nullptr);
-
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
     child c;
     c.log = log;
     c.started = steady::now();
-    int rc = posix_spawnp(&c.pid, cargv[0], &fa, nullptr, cargv.data(), cenv.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        std::cerr << "bench_slack: cannot start " << argv[0] << ": " << std::strerror(rc) << "\n";
+    std::string error;
+    c.pid = bench::spawn_process(argv, env_overrides, log, error);
+    if (c.pid < 0) {
+        std::cerr << "bench_slack: " << error << "\n";
         return std::nullopt;
     }
     return c;
