@@ -875,7 +875,7 @@ TEST_CASE("http_client: a server that fails resumed handshakes gets full ones", 
     CHECK(f.server.requests().size() == 3);
 }
 
-TEST_CASE("tls: equal options share one context; different ones do not", "[unit]") {
+TEST_CASE("tls: equal options share one context, different ones do not", "[unit]") {
     auto a = integrations::make_client_tls_context(test::test_client_tls());
     auto b = integrations::make_client_tls_context(test::test_client_tls());
     integrations::tls_options other = test::test_client_tls();

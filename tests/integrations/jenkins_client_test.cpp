@@ -531,7 +531,7 @@ TEST_CASE("jenkins_client: a disabled job is a conflict", "[loopback][jenkins]")
     }());
 }
 
-TEST_CASE("jenkins_client: a forgotten queue item is gone; the build is found by deploy id",
+TEST_CASE("jenkins_client: a forgotten queue item is gone, the build is found by deploy id",
           "[loopback][jenkins]") {
     auto options = fast_options();
     options.left_item_ttl = 50ms;

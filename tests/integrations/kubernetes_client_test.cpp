@@ -383,7 +383,7 @@ TEST_CASE("kubernetes: a watch survives 410 Gone and dropped streams", "[loopbac
     }
 }
 
-TEST_CASE("kubernetes: bookmarks move the watch's resourceVersion; quiet watches time out",
+TEST_CASE("kubernetes: bookmarks move the watch's resourceVersion, quiet watches time out",
           "[loopback][kubernetes]") {
     k8s_env env([](auto& o) { o.bookmark_interval = 1; });  // 20 ms at speed 50
     env.seed();

@@ -240,7 +240,7 @@ std::string utc_minute(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
-TEST_CASE("deploy: a freeze refuses deploys; an allowed person overrides it, announced",
+TEST_CASE("deploy: a freeze refuses deploys, and an allowed person overrides it, announced",
           "[loopback][deploy]") {
     world w([](core::config& c) {
         for (auto& e : c.environments) {
