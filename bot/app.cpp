@@ -145,6 +145,12 @@ struct app::parts {
             log.warn("shutdown_with_work_in_progress", {{"active", tracker.active()}});
         }
         queue->stop();
+        // Messages the deploys handed to the queue now end as cancelled; let them return
+        // before the engine they belong to is destroyed.
+        for (int i = 0; i < 100 && !deploys->idle(); ++i) {
+            timer.expires_after(std::chrono::milliseconds{5});
+            co_await timer.async_wait(boost::asio::use_awaitable);
+        }
     }
 };
 

@@ -55,7 +55,7 @@ boost::asio::awaitable<core::result<message_ref>> slack_chat::post_message(std::
             body["reply_broadcast"] = true;
         }
     }
-    auto r = co_await queue_.submit("chat.postMessage", channel, "", body.dump());
+    auto r = co_await queue_.submit("chat.postMessage", channel, "", body.dump(), thread_ts);
     if (!r || !r->ok) {
         co_return failure("chat.postMessage", r, channel);
     }

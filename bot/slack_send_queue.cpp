@@ -11,6 +11,7 @@
 #include <deque>
 #include <optional>
 #include <random>
+#include <set>
 #include <variant>
 
 namespace tugboat::bot {
@@ -79,6 +80,7 @@ struct call {
     std::variant<std::string, form_fields> body;
     steady::time_point queued_at;
     bool in_flight = false;
+    std::uint64_t ticket = 0;  ///< place in its method's line; 0 = not waiting for a token
     std::optional<core::result<slack_reply>> outcome;
     asio::steady_timer done;
     int waiters = 1;
@@ -96,6 +98,11 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
     std::map<std::string, bucket, std::less<>> method_budgets;
     std::map<std::string, bucket, std::less<>> channel_budgets;
     std::map<std::string, steady::time_point, std::less<>> paused_until;  // method or channel
+    /// Per method, the tickets of calls waiting only for its budget, oldest first: tokens go
+    /// in that order, and each waiter sleeps until its own turn instead of all of them waking
+    /// for every token (a thousand root edits can wait for chat.update at once).
+    std::map<std::string, std::set<std::uint64_t>, std::less<>> in_line;
+    std::uint64_t next_ticket = 0;
     std::size_t pending = 0;
     bool stopped = false;
     std::minstd_rand rng{std::random_device{}()};
@@ -108,8 +115,10 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
         if (it == method_budgets.end()) {
             double per_min = per_minute(tier_of(method)) * options.budget_scale;
             bucket b;
-            b.per_second = per_min / 60.0;
             b.capacity = std::max(1.0, per_min / 10.0);  // bursts Slack tolerates
+            // The burst counts inside the minute: Slack's window holds per_min calls, so the
+            // refill leaves room for a full bucket in any 60 s.
+            b.per_second = std::max(per_min - b.capacity, per_min / 2) / 60.0;
             b.tokens = b.capacity;
             b.updated = now;
             it = method_budgets.emplace(method, b).first;
@@ -132,7 +141,7 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
     }
 
     /// How long `c` must wait before it may be sent; takes the tokens when it may go now.
-    steady::duration admission(const call& c, steady::time_point now) {
+    steady::duration admission(call& c, steady::time_point now) {
         steady::duration wait = steady::duration::zero();
         const bool post = c.method == "chat.postMessage";
         for (const std::string* key : {&c.method, post ? &c.channel : nullptr}) {
@@ -144,20 +153,43 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
                 wait = std::max(wait, p->second - now);
             }
         }
-        bucket& mb = method_bucket(c.method, now);
-        wait = std::max(wait, mb.wait(now));
         bucket* cb = nullptr;
         if (post && !c.channel.empty()) {
             cb = &channel_bucket(c.channel, now);
             wait = std::max(wait, cb->wait(now));
         }
-        if (wait == steady::duration::zero()) {
-            mb.take();
-            if (cb != nullptr) {
-                cb->take();
-            }
+        if (wait > steady::duration::zero()) {
+            return wait;  // not in line for the method's budget until nothing else holds it up
         }
-        return wait;
+        auto& line = in_line[c.method];
+        if (c.ticket == 0) {
+            c.ticket = ++next_ticket;
+            line.insert(c.ticket);
+        }
+        auto ahead = static_cast<double>(std::distance(line.begin(), line.find(c.ticket)));
+        bucket& mb = method_bucket(c.method, now);
+        mb.wait(now);  // refills
+        if (mb.tokens < ahead + 1) {
+            return std::chrono::duration_cast<steady::duration>(
+                std::chrono::duration<double>((ahead + 1 - mb.tokens) / mb.per_second));
+        }
+        leave_line(c);
+        mb.take();
+        if (cb != nullptr) {
+            cb->take();
+        }
+        return steady::duration::zero();
+    }
+
+    void leave_line(call& c) {
+        if (c.ticket != 0) {
+            auto it = in_line.find(c.method);
+            it->second.erase(c.ticket);
+            if (it->second.empty()) {
+                in_line.erase(it);
+            }
+            c.ticket = 0;
+        }
     }
 
     std::chrono::milliseconds backoff(int attempt) {
@@ -187,6 +219,7 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
             if (stopped) {
                 co_return;
             }
+            leave_line(*c);  // it timed out while waiting
             it = lanes.find(lane);
             it->second.pop_front();
             --pending;
@@ -274,14 +307,17 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
     }
 
     asio::awaitable<core::result<slack_reply>> enqueue(
-        std::string method, std::string channel, std::string coalesce_key,
+        std::string method, std::string channel, std::string thread_ts, std::string coalesce_key,
         std::variant<std::string, form_fields> body) {
         auto self = shared_from_this();
         if (stopped) {
             co_return core::make_error(core::errc::cancelled, "send queue stopped");
         }
-        // Calls without a channel still need order among themselves per method.
-        std::string lane = channel.empty() ? "method:" + method : channel;
+        // Only a thread's order matters; an edit waiting for chat.update's budget must not hold
+        // back the replies of its channel.
+        std::string lane = !coalesce_key.empty() ? coalesce_key
+                           : channel.empty()     ? "method:" + method
+                                                 : channel + "/" + thread_ts;
         auto& q = lanes[lane];
         std::shared_ptr<call> c;
         if (!coalesce_key.empty()) {
@@ -343,17 +379,19 @@ slack_send_queue::~slack_send_queue() {
 asio::awaitable<core::result<slack_reply>> slack_send_queue::submit(std::string method,
                                                                     std::string channel,
                                                                     std::string coalesce_key,
-                                                                    std::string json_body) {
+                                                                    std::string json_body,
+                                                                    std::string thread_ts) {
     auto s = s_;
-    co_return co_await s->enqueue(std::move(method), std::move(channel), std::move(coalesce_key),
-                                  std::move(json_body));
+    co_return co_await s->enqueue(std::move(method), std::move(channel), std::move(thread_ts),
+                                  std::move(coalesce_key), std::move(json_body));
 }
 
 asio::awaitable<core::result<slack_reply>> slack_send_queue::submit_form(std::string method,
                                                                          std::string channel,
                                                                          form_fields fields) {
     auto s = s_;
-    co_return co_await s->enqueue(std::move(method), std::move(channel), "", std::move(fields));
+    co_return co_await s->enqueue(std::move(method), std::move(channel), "", "",
+                                  std::move(fields));
 }
 
 const send_queue_stats& slack_send_queue::stats() const noexcept {
@@ -374,6 +412,7 @@ void slack_send_queue::stop() {
         }
     }
     s_->lanes.clear();
+    s_->in_line.clear();
     s_->pending = 0;
 }
 

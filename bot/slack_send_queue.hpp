@@ -2,9 +2,11 @@
 
 // Every Web API call the bot makes on its own initiative goes through this queue, which keeps
 // Tugboat inside Slack's rate limits and never loses a message silently:
-// - calls for one channel are made in the order they were queued (thread order is kept);
+// - calls for one thread (or one channel's top-level messages) are made in the order they were
+//   queued; other threads and message edits are not held up behind them;
 // - chat.postMessage is paced per channel (Slack allows ~1 message/s/channel, short bursts);
-// - every method has a per-minute budget from its tier;
+// - every method has a per-minute budget from its tier, bursts included, served first come
+//   first served;
 // - HTTP 429 pauses that method (for chat.postMessage: that channel) for Retry-After, then the
 //   same call is retried; 5xx and transport failures are retried with backoff;
 // - a chat.update for a message that still has an unsent update queued replaces it, so only the
@@ -43,7 +45,8 @@ struct send_queue_options {
     std::chrono::milliseconds initial_backoff{500};
     std::chrono::milliseconds max_backoff{std::chrono::seconds{30}};
     /// Longest total time a call may wait in the queue and in 429 pauses before it fails.
-    std::chrono::milliseconds max_wait{std::chrono::minutes{10}};
+    /// Generous: a thousand deploys' root edits share chat.update's ~50 a minute.
+    std::chrono::milliseconds max_wait{std::chrono::minutes{30}};
     /// chat.postMessage pacing per channel: at most `channel_burst` at once, then one per
     /// `channel_interval`.
     std::chrono::milliseconds channel_interval{1000};
@@ -70,16 +73,18 @@ public:
     slack_send_queue(const slack_send_queue&) = delete;
     slack_send_queue& operator=(const slack_send_queue&) = delete;
 
-    /// Queues `method` with a JSON body and waits for Slack's reply. `channel` orders the call
-    /// among others for the same channel (empty: its own lane). A non-empty `coalesce_key`
-    /// (e.g. "update:C1:1700.1") lets a later call with the same key replace this one while it
-    /// is still queued; both callers then get the newer call's reply. Errors: the transport
-    /// error after the last attempt, timeout after max_wait, cancelled on shutdown. ok:false
-    /// replies are returned as replies.
+    /// Queues `method` with a JSON body and waits for Slack's reply. `channel` and `thread_ts`
+    /// order the call among others for the same thread (or the channel's top level; no
+    /// channel: per method). A non-empty `coalesce_key` (e.g. "update:C1:1700.1") gives the
+    /// call a lane of its own and lets a later call with the same key replace it while it is
+    /// still queued; both callers then get the newer call's reply. Errors: the transport error
+    /// after the last attempt, timeout after max_wait, cancelled on shutdown. ok:false replies
+    /// are returned as replies.
     boost::asio::awaitable<core::result<slack_reply>> submit(std::string method,
                                                              std::string channel,
                                                              std::string coalesce_key,
-                                                             std::string json_body);
+                                                             std::string json_body,
+                                                             std::string thread_ts = {});
 
     /// Same for a form-encoded method (files.getUploadURLExternal).
     boost::asio::awaitable<core::result<slack_reply>> submit_form(std::string method,

@@ -166,6 +166,7 @@ struct deploy_engine::impl {
     std::map<std::int64_t, std::chrono::steady_clock::time_point> last_root_edit;
     std::map<std::int64_t, std::string> last_root_shown;
     std::unique_ptr<asio::steady_timer> sweeper;
+    std::size_t sending = 0;  // messages handed to in_background() and not yet answered
     bool stopping = false;
 
     explicit impl(deploy_deps deps) : d(std::move(deps)), repo(d.db), audit_log(d.db) {}
@@ -283,40 +284,66 @@ struct deploy_engine::impl {
         return {r.slack_channel, r.slack_root_ts};
     }
 
+    /// Thread messages and root edits are handed to the chat and not awaited: the send queue
+    /// paces them within Slack's limits and keeps each thread in order, and a deploy must never
+    /// wait for chat.update's workspace-wide budget (~50 a minute) before it carries on.
+    /// co_spawn runs a send up to its first real wait at once, so everything is queued in the
+    /// order it was told. idle() counts these, so the engine outlives them.
+    void in_background(asio::awaitable<void> send) {
+        ++sending;
+        asio::co_spawn(d.executor, std::move(send), [this](const std::exception_ptr& e) {
+            --sending;
+            if (e) {
+                d.log.error("deploy_message_crashed", {});
+            }
+        });
+    }
+
+    asio::awaitable<void> send_update(std::int64_t id, commands::message_ref ref, message msg) {
+        auto ok = co_await d.chat.update(std::move(ref), std::move(msg));
+        if (!ok) {
+            d.log.warn("deploy_root_update_failed", {{"id", id}, {"error", ok.error().message}});
+        }
+    }
+
+    asio::awaitable<void> send_reply(std::int64_t id, commands::message_ref root, message msg,
+                                     bool broadcast) {
+        auto ok = co_await d.chat.reply(std::move(root), std::move(msg), broadcast);
+        if (!ok) {
+            d.log.warn("deploy_reply_failed", {{"id", id}, {"error", ok.error().message}});
+        }
+    }
+
     /// Edits the root message; in-between edits are dropped when the last one was recent.
-    asio::awaitable<void> show(const deploy_record& r, deploy_view v, bool force) {
+    void show(const deploy_record& r, const deploy_view& v, bool force) {
         if (r.slack_root_ts.empty()) {
-            co_return;
+            return;
         }
         auto now = std::chrono::steady_clock::now();
         auto& last = last_root_edit[r.id];
         if (!force && now - last < d.timing.root_update_min) {
-            co_return;
+            return;
         }
         auto msg = root_message(v);
         // Slack calls are the scarce resource (a few per deploy): skip edits that change nothing.
         std::string rendered = to_slack_payload_json(msg);
         auto& shown = last_root_shown[r.id];
         if (rendered == shown) {
-            co_return;
+            return;
         }
         shown = std::move(rendered);
         last = now;
-        auto ok = co_await d.chat.update(root_of(r), std::move(msg));
-        if (!ok) {
-            d.log.warn("deploy_root_update_failed", {{"id", r.id}, {"error", ok.error().message}});
+        in_background(send_update(r.id, root_of(r), std::move(msg)));
+    }
+
+    void reply(const deploy_record& r, message msg, bool broadcast = false) {
+        if (!r.slack_root_ts.empty()) {
+            in_background(send_reply(r.id, root_of(r), std::move(msg), broadcast));
         }
     }
 
-    asio::awaitable<void> say(const deploy_record& r, std::string mrkdwn, bool broadcast = false) {
-        if (r.slack_root_ts.empty()) {
-            co_return;
-        }
-        auto msg = plain_message(std::move(mrkdwn));
-        auto ok = co_await d.chat.reply(root_of(r), std::move(msg), broadcast);
-        if (!ok) {
-            d.log.warn("deploy_reply_failed", {{"id", r.id}, {"error", ok.error().message}});
-        }
+    void say(const deploy_record& r, std::string mrkdwn, bool broadcast = false) {
+        reply(r, plain_message(std::move(mrkdwn)), broadcast);
     }
 
     /// Sleeps unless the deploy is cancelled or the engine stops; false when it should end.
@@ -530,7 +557,7 @@ struct deploy_engine::impl {
         }
         rec = *saved;
         if (r.override_freeze) {
-            co_await say(rec,
+            say(rec,
                          fmt::format("🧊 Freeze overridden by {}: {}", mention(r.requester),
                                      escape_mrkdwn(*r.override_freeze)),
                          true);
@@ -550,7 +577,7 @@ struct deploy_engine::impl {
         if (!*locked) {
             std::string holder = lock_holder_text(rec.service, rec.environment);
             if (env->policy.when_locked == "refuse") {
-                co_await say(rec, fmt::format("🚫 Refused: {} is deploying.", holder));
+                say(rec, fmt::format("🚫 Refused: {} is deploying.", holder));
                 (void)co_await finish(rec.id, deploy_outcome::cancelled,
                                       "refused: " + holder + " is deploying");
                 co_return core::make_error(
@@ -562,9 +589,9 @@ struct deploy_engine::impl {
             int position = pos ? *pos : 0;
             auto saved = modify(rec.id, [](deploy_record& x) { x.phase = phase::queued; });
             if (saved) {
-                co_await show(*saved, view_of(*saved), true);
+                show(*saved, view_of(*saved), true);
             }
-            co_await say(rec, fmt::format("⏳ Queued behind {} (position {}). It starts by "
+            say(rec, fmt::format("⏳ Queued behind {} (position {}). It starts by "
                                           "itself; {} will be told.",
                                           holder, position, mention(rec.requester)));
             co_return fmt::format("Deploy `{}` is queued (position {}) — follow it in <#{}>.",
@@ -600,14 +627,10 @@ struct deploy_engine::impl {
             if (!saved) {
                 co_return;
             }
-            co_await show(*saved, view_of(*saved), true);
+            show(*saved, view_of(*saved), true);
             auto ask = approval_request_message(view_of(*saved), approvers_for(*svc, *env),
                                                 approval.required, approval.expires_after);
-            auto asked = co_await d.chat.reply(root_of(*saved), std::move(ask), false);
-            if (!asked) {
-                d.log.warn("approval_request_failed",
-                           {{"id", id}, {"error", asked.error().message}});
-            }
+            reply(*saved, std::move(ask));
             co_return;
         }
         auto saved = modify(id, [&](deploy_record& x) { x.phase = phase::ready; });
@@ -709,7 +732,7 @@ struct deploy_engine::impl {
                 if (!saved) {
                     break;
                 }
-                co_await show(*saved, view_of(*saved), false);
+                show(*saved, view_of(*saved), false);
             }
         }
     }
@@ -798,7 +821,7 @@ struct deploy_engine::impl {
             co_return saved.error();
         }
         // No reply of its own: the root shows "queued in Jenkins", then the build link.
-        co_await show(*saved, view_of(*saved), false);
+        show(*saved, view_of(*saved), false);
         co_return core::ok();
     }
 
@@ -828,7 +851,7 @@ struct deploy_engine::impl {
                     co_return saved.error();
                 }
                 rec = *saved;
-                co_await show(rec, view_of(rec), false);
+                show(rec, view_of(rec), false);
                 break;
             }
             if (item && item->status == integrations::jenkins_queue_item::state::cancelled) {
@@ -902,7 +925,7 @@ struct deploy_engine::impl {
                         v.phase = fmt::format("{}: waiting for an answer in the thread", s.name);
                     }
                 }
-                co_await show(rec, v, false);
+                show(rec, v, false);
             }
             if (d.clock.now() > deadline) {
                 (void)co_await j->abort(job, number);
@@ -976,7 +999,7 @@ struct deploy_engine::impl {
             write_state(x, s);
         });
         if (saved) {
-            co_await say(*saved, text);
+            say(*saved, text);
         }
     }
 
@@ -1004,10 +1027,7 @@ struct deploy_engine::impl {
                               button_style::primary,
                               {}},
                        button{"Abort", "deploy.input_abort", id, button_style::danger, {}}}});
-        auto sent = co_await d.chat.reply(root_of(*saved), std::move(m), false);
-        if (!sent) {
-            d.log.warn("deploy_reply_failed", {{"id", rec.id}, {"error", sent.error().message}});
-        }
+        reply(*saved, std::move(m));
     }
 
     /// Why the build failed, with the failed stage's log tail.
@@ -1046,11 +1066,7 @@ struct deploy_engine::impl {
             if (!b.url.empty()) {
                 m.add(context{{fmt::format("<{}console|Full log in Jenkins>", b.url)}});
             }
-            auto sent = co_await d.chat.reply(root_of(rec), std::move(m), false);
-            if (!sent) {
-                d.log.warn("deploy_reply_failed",
-                           {{"id", rec.id}, {"error", sent.error().message}});
-            }
+            reply(rec, std::move(m));
         }
         co_return what;
     }
@@ -1096,7 +1112,7 @@ struct deploy_engine::impl {
                                            fmt::format("rollback of {} in {}: {}", t.deployment,
                                                        t.cluster_name, done.error().message));
             }
-            co_await say(
+            say(
                 r, fmt::format("↩️ {} in {} rolled back from revision {} to {}.", t.deployment,
                                t.cluster_name, done->from_revision, done->to_revision));
         }
@@ -1148,7 +1164,7 @@ struct deploy_engine::impl {
                     }
                     if (verdict.done && right_image) {
                         if (targets.size() > 1) {  // with one, "is live" says it
-                            co_await say(rec,
+                            say(rec,
                                          fmt::format("🚢 {} in {} rolled out: {}.", t.deployment,
                                                      t.cluster_name, verdict.progress));
                         }
@@ -1162,7 +1178,7 @@ struct deploy_engine::impl {
                         auto v = view_of(rec);
                         v.phase = fmt::format("rolling out {} in {}: {}", t.deployment,
                                               t.cluster_name, verdict.progress);
-                        co_await show(rec, v, false);
+                        show(rec, v, false);
                     }
                 } else if (state.error().code != core::errc::timeout) {
                     d.log.warn("rollout_watch_error",
@@ -1237,8 +1253,7 @@ struct deploy_engine::impl {
                     m.add(code{*log, true});
                 }
             }
-            auto sent = co_await d.chat.reply(root_of(rec), std::move(m), false);
-            (void)sent;
+            reply(rec, std::move(m));
         }
         (void)modify(rec.id, [&](deploy_record& x) {
             saved_state s = read_state(x);
@@ -1265,7 +1280,7 @@ struct deploy_engine::impl {
         }
         const auto* env = env_of(*rec);
         bool broadcast = env == nullptr || env->policy.broadcast_failures;
-        co_await say(*rec, fmt::format("❌ Deploy failed: {}", escape_mrkdwn(why)), broadcast);
+        say(*rec, fmt::format("❌ Deploy failed: {}", escape_mrkdwn(why)), broadcast);
         co_await finish(id, deploy_outcome::failed, why);
         saved_state st = read_state(*rec);
         if (env != nullptr && env->policy.auto_rollback && !st.rollback &&
@@ -1286,7 +1301,7 @@ struct deploy_engine::impl {
     }
 
     asio::awaitable<void> cancelled(const deploy_record& rec) {
-        co_await say(rec, "⏹️ Deploy cancelled.");
+        say(rec, "⏹️ Deploy cancelled.");
         co_await finish(rec.id, deploy_outcome::cancelled, "cancelled");
     }
 
@@ -1307,11 +1322,11 @@ struct deploy_engine::impl {
         std::string shown = storage::format_deploy_id(id);
         audit(outcome == deploy_outcome::cancelled ? read_state(*saved).cancel_by : "tugboat",
               fmt::format("deploy.{}", storage::to_string(outcome)), shown, {{"reason", why}});
-        co_await show(*saved, view_of(*saved), true);
+        show(*saved, view_of(*saved), true);
         if (outcome == deploy_outcome::succeeded) {
             auto took = std::chrono::duration_cast<std::chrono::milliseconds>(d.clock.now() -
                                                                               saved->created_at);
-            co_await say(*saved, fmt::format("🎉 {} `{}` is live in *{}* ({}). {}", saved->service,
+            say(*saved, fmt::format("🎉 {} `{}` is live in *{}* ({}). {}", saved->service,
                                              saved->version, saved->environment,
                                              short_duration(took), mention(saved->requester)));
         }
@@ -1336,7 +1351,7 @@ struct deploy_engine::impl {
             co_return;
         }
         (void)repo.dequeue(next);
-        co_await say(*rec,
+        say(*rec,
                      fmt::format("🔓 The lock is free; starting now. {}", mention(rec->requester)));
         co_await begin(next);
     }
@@ -1356,7 +1371,7 @@ struct deploy_engine::impl {
                     saved_state st = read_state(r);
                     if (r.phase == phase::awaiting_approval && st.approval_deadline > 0 &&
                         core::to_unix(d.clock.now()) >= st.approval_deadline) {
-                        co_await say(r,
+                        say(r,
                                      "⌛ Nobody approved in time; the deploy request expired. "
                                      "Ask again with the same command when approvers are around.");
                         co_await finish(r.id, deploy_outcome::cancelled, "approval expired");
@@ -1416,13 +1431,13 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::decide(std::str
     }
     saved_state st = read_state(*rec);
     if (st.approval_deadline > 0 && core::to_unix(m.d.clock.now()) >= st.approval_deadline) {
-        co_await m.say(*rec, "⌛ This approval request expired; ask the requester to deploy again.");
+        m.say(*rec, "⌛ This approval request expired; ask the requester to deploy again.");
         co_await m.finish(rec->id, deploy_outcome::cancelled, "approval expired");
         co_return core::make_error(core::errc::conflict, "That approval request had expired.");
     }
     if (!approve) {
         m.audit(actor, "deploy.rejected", id_text);
-        co_await m.say(*rec, fmt::format("🚫 Rejected by {}.", mention(actor)), false);
+        m.say(*rec, fmt::format("🚫 Rejected by {}.", mention(actor)), false);
         (void)m.modify(rec->id, [&](deploy_record& x) {
             saved_state s = read_state(x);
             s.cancel_by = actor;
@@ -1450,7 +1465,7 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::decide(std::str
     }
     m.audit(actor, "deploy.approved", id_text);
     int have = static_cast<int>(read_state(*saved).approvals.size());
-    co_await m.say(*saved, fmt::format("👍 Approved by {} ({}/{}).", mention(actor), have, needed));
+    m.say(*saved, fmt::format("👍 Approved by {} ({}/{}).", mention(actor), have, needed));
     if (saved->phase == phase::ready) {
         m.spawn(saved->id);
     }
@@ -1492,7 +1507,7 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::answer_input(st
     }
     m.audit(actor, proceed ? "deploy.input_proceeded" : "deploy.input_aborted", id_text,
             {{"input", input_id}});
-    co_await m.say(*rec,
+    m.say(*rec,
                    fmt::format("{} {} by {}.", proceed ? "▶️ Proceeded" : "⏹️ Aborted",
                                escape_mrkdwn(run->pending_input->message), mention(actor)));
     co_return fmt::format("Answered: {}.", proceed ? "proceed" : "abort");
@@ -1540,7 +1555,7 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::cancel(std::str
         }
         co_return fmt::format("Stopping deploy `{}`…", id_text);
     }
-    co_await m.say(*rec, fmt::format("⏹️ Cancelled by {}{}.", mention(actor),
+    m.say(*rec, fmt::format("⏹️ Cancelled by {}{}.", mention(actor),
                                      reason.empty() ? "" : ": " + escape_mrkdwn(reason)));
     co_await m.finish(rec->id, deploy_outcome::cancelled, "cancelled");
     co_return fmt::format("Deploy `{}` is cancelled.", id_text);
@@ -1748,7 +1763,7 @@ void deploy_engine::start() {
 }
 
 bool deploy_engine::idle() const noexcept {
-    return !impl_->sweeping && impl_->running.empty();
+    return !impl_->sweeping && impl_->running.empty() && impl_->sending == 0;
 }
 
 void deploy_engine::stop() {

@@ -214,6 +214,59 @@ TEST_CASE("slack_chat: replies keep their order and posting stays within Slack's
     }
 }
 
+TEST_CASE("slack_chat: edits waiting for chat.update's budget go oldest first and hold back "
+          "no thread replies",
+          "[slack_chat][loopback]") {
+    bot::send_queue_options q = fixture::fast();
+    q.channel_interval = std::chrono::milliseconds{10};
+    q.budget_scale = 1.2;  // chat.update: a burst of 6, then ~0.9 a second
+    fixture f(q);
+    f.slack->enforce_rate_limits(false);
+    std::vector<message_ref> roots;
+    std::chrono::steady_clock::time_point replies_done{};
+    test::run_test(
+        f.ioc,
+        [&]() -> asio::awaitable<void> {
+            for (int i = 0; i < 10; ++i) {
+                auto root = co_await f.chat->post(f.deploys(), text(fmt::format("root {}", i)));
+                REQUIRE(root);
+                roots.push_back(*root);
+            }
+            int done = 0;
+            for (const auto& ref : roots) {
+                asio::co_spawn(
+                    f.ioc,
+                    [&, ref]() -> asio::awaitable<void> {
+                        auto r = co_await f.chat->update(ref, text("edited"));
+                        CHECK(r);
+                        ++done;
+                    },
+                    asio::detached);
+            }
+            for (int i = 0; i < 3; ++i) {
+                auto r = co_await f.chat->reply(roots.front(), text(fmt::format("step {}", i)),
+                                                false);
+                CHECK(r);
+            }
+            replies_done = std::chrono::steady_clock::now();
+            asio::steady_timer t(f.ioc);
+            while (done < 10) {
+                t.expires_after(std::chrono::milliseconds{5});
+                co_await t.async_wait(asio::use_awaitable);
+            }
+        }(),
+        std::chrono::seconds{20});
+    auto updates = f.slack->calls("chat.update");
+    REQUIRE(updates.size() == 10);
+    for (std::size_t i = 0; i < updates.size(); ++i) {
+        CHECK(updates[i].arg("ts") == roots[i].ts);
+    }
+    // Four edits had to wait for tokens; the thread's replies did not wait for them.
+    CHECK(replies_done < updates.back().at);
+    CHECK(updates.back().at - updates.front().at > std::chrono::seconds{3});
+    CHECK(f.slack->thread("C0DEPLOYS", roots.front().ts).size() == 4);
+}
+
 TEST_CASE("slack_chat: the default pace never exceeds Slack's per-channel posting limit",
           "[slack_chat][loopback]") {
     fixture f;  // 1 message/s per channel after a burst of 3; the fake allows a burst of 4
