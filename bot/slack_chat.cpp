@@ -69,12 +69,14 @@ boost::asio::awaitable<core::result<message_ref>> slack_chat::post(std::string c
     co_return co_await post_message(std::move(channel), "", std::move(msg), false);
 }
 
-boost::asio::awaitable<core::result<void>> slack_chat::update(message_ref ref, message msg) {
+boost::asio::awaitable<core::result<void>> slack_chat::update(message_ref ref, message msg,
+                                                              bool milestone) {
     json body = payload(msg);
     body["channel"] = ref.channel;
     body["ts"] = ref.ts;
     std::string key = fmt::format("update:{}:{}", ref.channel, ref.ts);
-    auto r = co_await queue_.submit("chat.update", ref.channel, std::move(key), body.dump());
+    auto r = co_await queue_.submit("chat.update", ref.channel, std::move(key), body.dump(), "",
+                                    milestone ? send_priority::high : send_priority::normal);
     if (!r || !r->ok) {
         co_return failure("chat.update", r, ref.channel);
     }

@@ -23,7 +23,8 @@ public:
     boost::asio::awaitable<core::result<commands::message_ref>> post(
         std::string channel, commands::message msg) override;
     boost::asio::awaitable<core::result<void>> update(commands::message_ref ref,
-                                                      commands::message msg) override;
+                                                      commands::message msg,
+                                                      bool milestone) override;
     boost::asio::awaitable<core::result<commands::message_ref>> reply(commands::message_ref root,
                                                                       commands::message msg,
                                                                       bool broadcast) override;

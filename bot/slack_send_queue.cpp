@@ -79,8 +79,10 @@ struct call {
     std::string coalesce_key;
     std::variant<std::string, form_fields> body;
     steady::time_point queued_at;
-    bool in_flight = false;
+    bool in_flight = false;  ///< being sent now (waiting calls may still take newer content)
     std::uint64_t ticket = 0;  ///< place in its method's line; 0 = not waiting for a token
+    send_priority priority = send_priority::normal;
+    asio::steady_timer* sleeping = nullptr;  ///< its lane's timer while it waits
     std::optional<core::result<slack_reply>> outcome;
     asio::steady_timer done;
     int waiters = 1;
@@ -163,7 +165,9 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
         }
         auto& line = in_line[c.method];
         if (c.ticket == 0) {
-            c.ticket = ++next_ticket;
+            // High-priority tickets sort before every normal one.
+            constexpr std::uint64_t normal_base = std::uint64_t{1} << 62;
+            c.ticket = ++next_ticket + (c.priority == send_priority::high ? 0 : normal_base);
             line.insert(c.ticket);
         }
         auto ahead = static_cast<double>(std::distance(line.begin(), line.find(c.ticket)));
@@ -214,7 +218,6 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
                 co_return;
             }
             std::shared_ptr<call> c = it->second.front();
-            c->in_flight = true;
             auto r = co_await attempt_until_done(c, timer);
             if (stopped) {
                 co_return;
@@ -251,14 +254,18 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
             if (auto wait = admission(*c, now); wait > steady::duration::zero()) {
                 timer.expires_after(wait);
                 boost::system::error_code ec;
+                c->sleeping = &timer;
                 co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                c->sleeping = nullptr;
                 if (stopped) {
                     co_return core::make_error(core::errc::cancelled, "send queue stopped");
                 }
                 continue;
             }
             ++attempt;
+            c->in_flight = true;  // from now on a newer update queues behind it
             auto r = co_await send_once(c);
+            c->in_flight = false;
             if (stopped) {
                 co_return core::make_error(core::errc::cancelled, "send queue stopped");
             }
@@ -308,7 +315,7 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
 
     asio::awaitable<core::result<slack_reply>> enqueue(
         std::string method, std::string channel, std::string thread_ts, std::string coalesce_key,
-        std::variant<std::string, form_fields> body) {
+        std::variant<std::string, form_fields> body, send_priority priority) {
         auto self = shared_from_this();
         if (stopped) {
             co_return core::make_error(core::errc::cancelled, "send queue stopped");
@@ -326,6 +333,13 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
                     queued->body = std::move(body);  // only the newest content is sent
                     ++queued->waiters;
                     ++stats.coalesced;
+                    if (priority > queued->priority) {
+                        queued->priority = priority;
+                        leave_line(*queued);  // a new ticket, ahead of the normal ones
+                        if (queued->sleeping != nullptr) {
+                            queued->sleeping->cancel();
+                        }
+                    }
                     c = queued;
                     break;
                 }
@@ -337,6 +351,7 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
             c->channel = std::move(channel);
             c->coalesce_key = std::move(coalesce_key);
             c->body = std::move(body);
+            c->priority = priority;
             c->queued_at = steady::now();
             q.push_back(c);
             ++pending;
@@ -380,10 +395,11 @@ asio::awaitable<core::result<slack_reply>> slack_send_queue::submit(std::string 
                                                                     std::string channel,
                                                                     std::string coalesce_key,
                                                                     std::string json_body,
-                                                                    std::string thread_ts) {
+                                                                    std::string thread_ts,
+                                                                    send_priority priority) {
     auto s = s_;
     co_return co_await s->enqueue(std::move(method), std::move(channel), std::move(thread_ts),
-                                  std::move(coalesce_key), std::move(json_body));
+                                  std::move(coalesce_key), std::move(json_body), priority);
 }
 
 asio::awaitable<core::result<slack_reply>> slack_send_queue::submit_form(std::string method,
@@ -391,7 +407,7 @@ asio::awaitable<core::result<slack_reply>> slack_send_queue::submit_form(std::st
                                                                          form_fields fields) {
     auto s = s_;
     co_return co_await s->enqueue(std::move(method), std::move(channel), "", "",
-                                  std::move(fields));
+                                  std::move(fields), send_priority::normal);
 }
 
 const send_queue_stats& slack_send_queue::stats() const noexcept {

@@ -38,6 +38,9 @@ slack_tier tier_of(std::string_view method) noexcept;
 /// Calls per minute a tier allows.
 int per_minute(slack_tier tier) noexcept;
 
+/// Which calls go first when a method's budget is short.
+enum class send_priority { normal, high };
+
 struct send_queue_options {
     /// Attempts per call for 5xx and transport failures, the first included. 429s do not count:
     /// Slack asked us to wait, not to give up.
@@ -79,12 +82,11 @@ public:
     /// call a lane of its own and lets a later call with the same key replace it while it is
     /// still queued; both callers then get the newer call's reply. Errors: the transport error
     /// after the last attempt, timeout after max_wait, cancelled on shutdown. ok:false replies
-    /// are returned as replies.
-    boost::asio::awaitable<core::result<slack_reply>> submit(std::string method,
-                                                             std::string channel,
-                                                             std::string coalesce_key,
-                                                             std::string json_body,
-                                                             std::string thread_ts = {});
+    /// are returned as replies. `high` calls are let through before every `normal` one
+    /// waiting for the same method's budget.
+    boost::asio::awaitable<core::result<slack_reply>> submit(
+        std::string method, std::string channel, std::string coalesce_key, std::string json_body,
+        std::string thread_ts = {}, send_priority priority = send_priority::normal);
 
     /// Same for a form-encoded method (files.getUploadURLExternal).
     boost::asio::awaitable<core::result<slack_reply>> submit_form(std::string method,

@@ -31,8 +31,10 @@ public:
     virtual boost::asio::awaitable<core::result<message_ref>> post(std::string channel,
                                                                    message msg) = 0;
 
-    /// Replaces the content of a message the bot posted earlier.
-    virtual boost::asio::awaitable<core::result<void>> update(message_ref ref, message msg) = 0;
+    /// Replaces the content of a message the bot posted earlier. When Slack's edit budget is
+    /// short, `milestone` edits (a phase change, the end) go before mere progress edits.
+    virtual boost::asio::awaitable<core::result<void>> update(message_ref ref, message msg,
+                                                              bool milestone) = 0;
 
     /// Replies in the thread of `root` (a top-level message; pass the root even when replying
     /// to a reply). With `broadcast`, the reply also shows in the channel.

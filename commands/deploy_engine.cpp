@@ -299,8 +299,9 @@ struct deploy_engine::impl {
         });
     }
 
-    asio::awaitable<void> send_update(std::int64_t id, commands::message_ref ref, message msg) {
-        auto ok = co_await d.chat.update(std::move(ref), std::move(msg));
+    asio::awaitable<void> send_update(std::int64_t id, commands::message_ref ref, message msg,
+                                      bool milestone) {
+        auto ok = co_await d.chat.update(std::move(ref), std::move(msg), milestone);
         if (!ok) {
             d.log.warn("deploy_root_update_failed", {{"id", id}, {"error", ok.error().message}});
         }
@@ -333,7 +334,7 @@ struct deploy_engine::impl {
         }
         shown = std::move(rendered);
         last = now;
-        in_background(send_update(r.id, root_of(r), std::move(msg)));
+        in_background(send_update(r.id, root_of(r), std::move(msg), force));
     }
 
     void reply(const deploy_record& r, message msg, bool broadcast = false) {

@@ -79,7 +79,7 @@ TEST_CASE("slack_chat: post, reply, update, ephemeral, DM and upload land in Sla
         CHECK(root->channel == "C0DEPLOYS");
         auto reply = co_await f.chat->reply(*root, text("Build queued"), false);
         REQUIRE(reply);
-        auto updated = co_await f.chat->update(*root, text("Deploying payments-api: building"));
+        auto updated = co_await f.chat->update(*root, text("Deploying payments-api: building"), true);
         REQUIRE(updated);
         auto only_you = co_await f.chat->ephemeral(f.deploys(), "U0ALICE", "", text("only you"));
         REQUIRE(only_you);
@@ -157,7 +157,8 @@ TEST_CASE("slack_chat: queued updates of one message are coalesced to the newest
             asio::co_spawn(
                 f.ioc,
                 [&, i, ref = *root]() -> asio::awaitable<void> {
-                    auto r = co_await f.chat->update(ref, text(fmt::format("progress {}%", i * 5)));
+                    auto r = co_await f.chat->update(
+                        ref, text(fmt::format("progress {}%", i * 5)), false);
                     CHECK(r);
                     ++done;
                 },
@@ -214,8 +215,8 @@ TEST_CASE("slack_chat: replies keep their order and posting stays within Slack's
     }
 }
 
-TEST_CASE("slack_chat: edits waiting for chat.update's budget go oldest first and hold back "
-          "no thread replies",
+TEST_CASE("slack_chat: edits waiting for chat.update's budget go oldest first, milestones "
+          "before progress, and hold back no thread replies",
           "[slack_chat][loopback]") {
     bot::send_queue_options q = fixture::fast();
     q.channel_interval = std::chrono::milliseconds{10};
@@ -237,12 +238,21 @@ TEST_CASE("slack_chat: edits waiting for chat.update's budget go oldest first an
                 asio::co_spawn(
                     f.ioc,
                     [&, ref]() -> asio::awaitable<void> {
-                        auto r = co_await f.chat->update(ref, text("edited"));
+                        auto r = co_await f.chat->update(ref, text("progress"), false);
                         CHECK(r);
                         ++done;
                     },
                     asio::detached);
             }
+            // The last root's deploy ends while its progress edit still waits: the newer
+            // content replaces it and jumps the line.
+            asio::co_spawn(
+                f.ioc,
+                [&, ref = roots.back()]() -> asio::awaitable<void> {
+                    auto r = co_await f.chat->update(ref, text("done"), true);
+                    CHECK(r);
+                },
+                asio::detached);
             for (int i = 0; i < 3; ++i) {
                 auto r = co_await f.chat->reply(roots.front(), text(fmt::format("step {}", i)),
                                                 false);
@@ -258,8 +268,13 @@ TEST_CASE("slack_chat: edits waiting for chat.update's budget go oldest first an
         std::chrono::seconds{20});
     auto updates = f.slack->calls("chat.update");
     REQUIRE(updates.size() == 10);
-    for (std::size_t i = 0; i < updates.size(); ++i) {
+    for (std::size_t i : {0, 1, 2, 3, 4, 5}) {  // the burst
         CHECK(updates[i].arg("ts") == roots[i].ts);
+    }
+    CHECK(updates[6].arg("ts") == roots[9].ts);
+    CHECK(updates[6].args_json.find("done") != std::string::npos);
+    for (std::size_t i : {7, 8, 9}) {
+        CHECK(updates[i].arg("ts") == roots[i - 1].ts);
     }
     // Four edits had to wait for tokens; the thread's replies did not wait for them.
     CHECK(replies_done < updates.back().at);
