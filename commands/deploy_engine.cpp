@@ -167,6 +167,7 @@ struct deploy_engine::impl {
     std::map<std::int64_t, std::string> last_root_shown;
     std::unique_ptr<asio::steady_timer> sweeper;
     std::size_t sending = 0;  // messages handed to in_background() and not yet answered
+    std::size_t following_builds = 0;  // deploys polling Jenkins now
     bool stopping = false;
 
     explicit impl(deploy_deps deps) : d(std::move(deps)), repo(d.db), audit_log(d.db) {}
@@ -345,6 +346,14 @@ struct deploy_engine::impl {
 
     void say(const deploy_record& r, std::string mrkdwn, bool broadcast = false) {
         reply(r, plain_message(std::move(mrkdwn)), broadcast);
+    }
+
+    /// Jenkins is shared with everyone: with many builds followed at once each is polled less
+    /// often, so that all of them together stay within timing.jenkins_polls_per_second.
+    std::chrono::milliseconds build_poll() const {
+        auto spread = std::chrono::milliseconds{static_cast<long>(
+            1000.0 * static_cast<double>(following_builds) / d.timing.jenkins_polls_per_second)};
+        return std::max(d.timing.poll, spread);
     }
 
     /// Sleeps unless the deploy is cancelled or the engine stops; false when it should end.
@@ -837,6 +846,11 @@ struct deploy_engine::impl {
         std::string id = storage::format_deploy_id(start.id);
         deploy_record rec = start;
         auto deadline = d.clock.now() + svc->build_timeout;
+        ++following_builds;
+        struct uncount {
+            std::size_t& n;
+            ~uncount() { --n; }
+        } counted{following_builds};
         // Queue item → build number.
         while (!rec.build_number) {
             saved_state st = read_state(rec);
@@ -869,12 +883,13 @@ struct deploy_engine::impl {
                                            fmt::format("the build did not start within {}",
                                                        short_duration(svc->build_timeout)));
             }
-            if (!co_await nap(me, d.timing.poll)) {
+            if (!co_await nap(me, build_poll())) {
                 co_return false;
             }
         }
         int number = static_cast<int>(*rec.build_number);
         std::vector<integrations::past_run> history = eta_history(*svc);
+        std::optional<integrations::jenkins_build> first_read;
         while (true) {
             auto run = co_await j->stages(job, number);
             if (run) {
@@ -889,7 +904,21 @@ struct deploy_engine::impl {
                     rec = *fresh;
                 }
             }
-            auto b = co_await j->build(job, number);
+            // The stage view says whether the run goes on; the build itself is read once (its
+            // start and Jenkins' estimate) and again when it ends: one request per poll.
+            bool going_on = run && (run->status == integrations::jenkins_stage_status::in_progress ||
+                                    run->status ==
+                                        integrations::jenkins_stage_status::paused_pending_input);
+            std::optional<integrations::jenkins_build> b;
+            if (!going_on || !first_read) {
+                auto got = co_await j->build(job, number);
+                if (got) {
+                    b = std::move(*got);
+                    if (!first_read) {
+                        first_read = b;
+                    }
+                }
+            }
             if (b && !b->building && b->result != integrations::jenkins_result::none) {
                 auto last = co_await j->stages(job, number);  // the last stage may have ended
                 run = std::move(last);
@@ -913,9 +942,11 @@ struct deploy_engine::impl {
                 auto v = view_of(rec);
                 auto current = integrations::eta_progress(*run);
                 auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now() - (b ? b->started : run->started));
+                    std::chrono::system_clock::now() -
+                    (first_read ? first_read->started : run->started));
                 auto eta = integrations::estimate_remaining(
-                    history, current, elapsed, b ? b->estimated_duration : std::nullopt);
+                    history, current, elapsed,
+                    first_read ? first_read->estimated_duration : std::nullopt);
                 v.eta = eta.remaining;
                 v.progress = eta.progress;
                 for (const auto& s : run->stages) {
@@ -935,7 +966,7 @@ struct deploy_engine::impl {
                                                        "stopped",
                                                        short_duration(svc->build_timeout)));
             }
-            if (!co_await nap(me, d.timing.poll)) {
+            if (!co_await nap(me, build_poll())) {
                 if (me.cancel) {
                     (void)co_await j->abort(job, number);
                 }
@@ -1152,6 +1183,7 @@ struct deploy_engine::impl {
             }
             std::string last_progress;
             std::string running_image;
+            bool moved = false;
             while (true) {
                 auto state = co_await (*watch)->next(d.timing.watch_wait);
                 if (state) {
@@ -1174,7 +1206,8 @@ struct deploy_engine::impl {
                     // Jenkins (or a GitOps tool behind it) may apply the change a little
                     // after the build; wait for it until the rollout deadline.
                     running_image = state->image_of(t.container);
-                    if (verdict.progress != last_progress) {
+                    moved = verdict.progress != last_progress;
+                    if (moved) {
                         last_progress = verdict.progress;
                         auto v = view_of(rec);
                         v.phase = fmt::format("rolling out {} in {}: {}", t.deployment,
@@ -1185,7 +1218,12 @@ struct deploy_engine::impl {
                     d.log.warn("rollout_watch_error",
                                {{"id", rec.id}, {"error", state.error().message}});
                 }
-                co_await tell_trouble(rec, t);
+                // Pods are looked at when the rollout stalls, not on every change: a thousand
+                // healthy rollouts must not list their pods every few seconds.
+                if (!moved) {
+                    co_await tell_trouble(rec, t);
+                }
+                moved = false;
                 if (auto fresh = load(rec.id)) {
                     rec = *fresh;
                 }

@@ -42,6 +42,9 @@ struct deploy_timing {
     std::chrono::milliseconds root_update_min{30000};
     /// Longest wait for a rollout change before the pods are checked for trouble.
     std::chrono::milliseconds watch_wait{5000};
+    /// All builds followed at once share this many Jenkins polls a second (one request each):
+    /// with many deploys in flight each is polled less often than `poll`.
+    double jenkins_polls_per_second = 25;
     /// How often waiting approvals are checked for expiry.
     std::chrono::milliseconds sweep{30000};
 };
