@@ -61,6 +61,7 @@ struct saved_state {
     std::int64_t approval_deadline = 0;  // unix seconds
     std::string requested_channel;
     std::string input_told;  // the Jenkins input step last shown with buttons
+    bool end_shown = false;  // Slack accepted the root edit that shows the outcome
 };
 
 saved_state read_state(const deploy_record& d) {
@@ -82,6 +83,7 @@ saved_state read_state(const deploy_record& d) {
     s.approval_deadline = j.value("approval_deadline", std::int64_t{0});
     s.requested_channel = j.value("requested_channel", "");
     s.input_told = j.value("input_told", "");
+    s.end_shown = j.value("end_shown", false);
     return s;
 }
 
@@ -98,7 +100,8 @@ void write_state(deploy_record& d, const saved_state& s) {
            {"cancel_by", s.cancel_by},
            {"approval_deadline", s.approval_deadline},
            {"requested_channel", s.requested_channel},
-           {"input_told", s.input_told}};
+           {"input_told", s.input_told},
+           {"end_shown", s.end_shown}};
     d.state_json = j.dump();
 }
 
@@ -301,10 +304,16 @@ struct deploy_engine::impl {
     }
 
     asio::awaitable<void> send_update(std::int64_t id, commands::message_ref ref, message msg,
-                                      bool milestone) {
+                                      bool milestone, bool the_end) {
         auto ok = co_await d.chat.update(std::move(ref), std::move(msg), milestone);
         if (!ok) {
             d.log.warn("deploy_root_update_failed", {{"id", id}, {"error", ok.error().message}});
+        } else if (the_end) {
+            (void)modify(id, [](deploy_record& x) {
+                saved_state s = read_state(x);
+                s.end_shown = true;
+                write_state(x, s);
+            });
         }
     }
 
@@ -335,7 +344,8 @@ struct deploy_engine::impl {
         }
         shown = std::move(rendered);
         last = now;
-        in_background(send_update(r.id, root_of(r), std::move(msg), force));
+        in_background(send_update(r.id, root_of(r), std::move(msg), force,
+                                  r.outcome != deploy_outcome::running));
     }
 
     void reply(const deploy_record& r, message msg, bool broadcast = false) {
@@ -1795,6 +1805,16 @@ void deploy_engine::start() {
             } else if (r.phase != phase::queued && r.phase != phase::awaiting_approval) {
                 m.d.log.info("deploy_resumed", {{"id", r.id}, {"phase", r.phase}});
                 m.spawn(r.id);
+            }
+        }
+    }
+    // An ending the root message never showed (Slack failed, or the bot stopped with the edit
+    // still queued) is shown now; the edit is idempotent, unlike a reply.
+    auto ended = m.repo.finished_since(m.d.clock.now() - std::chrono::hours{24});
+    if (ended) {
+        for (const auto& r : *ended) {
+            if (!read_state(r).end_shown) {
+                m.show(r, m.view_of(r), true);
             }
         }
     }

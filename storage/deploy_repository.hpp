@@ -88,6 +88,8 @@ public:
     core::result<void> update(deploy_record& d);
     /// Deploys with outcome `running`, oldest first: what to resume at start.
     core::result<std::vector<deploy_record>> list_unfinished();
+    /// Deploys that ended at or after `since`, oldest first.
+    core::result<std::vector<deploy_record>> finished_since(core::time_point since);
     /// Newest first, at most `limit`; every environment when `environment` is empty.
     core::result<std::vector<deploy_record>> history(std::string_view service,
                                                      std::optional<std::string> environment,

@@ -330,6 +330,49 @@ TEST_CASE("deploy: a bot restart mid-build resumes in the same thread without a 
     CHECK(all_text(w.thread_in("C0PAYMENTS")).find("is live in *dev*") != std::string::npos);
 }
 
+TEST_CASE("deploy: an ending Slack did not show is shown after a restart", "[loopback][deploy]") {
+    world w;
+    test::run_test(
+        w.ioc,
+        [&]() -> boost::asio::awaitable<void> {
+            auto up = co_await w.app->ready();
+            REQUIRE(up);
+            w.app->type("/deploy payments-api dev 1.4.2");
+            auto building = co_await w.app->slack().wait_until(
+                [&] { return w.app->jenkins().build_count("deploy/payments-api") == 1; }, 10s);
+            REQUIRE(building);
+            // Every edit from now on is refused, the final one included.
+            w.app->slack().inject_error("chat.update", -1, "internal_error");
+            auto ended = co_await w.app->slack().wait_until(
+                [&] { return all_text(w.thread_in("C0PAYMENTS")).find("is live") !=
+                             std::string::npos; },
+                20s);
+            REQUIRE(ended);
+            auto settled = co_await w.app->settle();
+            REQUIRE(settled);
+            CHECK(w.roots("C0PAYMENTS").back().text.find("✅") == std::string::npos);
+            w.app->slack().clear_injections();
+            auto again = co_await w.app->restart_bot();
+            REQUIRE(again);
+            auto resettled = co_await w.app->settle();
+            REQUIRE(resettled);
+        }(),
+        60s);
+    CHECK(w.roots("C0PAYMENTS").back().text.find("✅") != std::string::npos);
+    // Shown once: a second restart has nothing left to show.
+    auto edits = w.roots("C0PAYMENTS").back().edits.size();
+    test::run_test(
+        w.ioc,
+        [&]() -> boost::asio::awaitable<void> {
+            auto again = co_await w.app->restart_bot();
+            REQUIRE(again);
+            auto settled = co_await w.app->settle();
+            REQUIRE(settled);
+        }(),
+        30s);
+    CHECK(w.roots("C0PAYMENTS").back().edits.size() == edits);
+}
+
 TEST_CASE("deploy: two approvals when two are required, and requests expire",
           "[loopback][deploy]") {
     SECTION("two approvals") {
