@@ -16,12 +16,12 @@
 #include "sandbox/test_ca.hpp"
 
 #include <fmt/format.h>
+#include <sqlite3.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -297,9 +297,9 @@ struct sample {
     double t = 0;  ///< seconds since the first delivery
     std::uint64_t cpu = 0;
     std::uint64_t rss_kib = 0;
-    std::size_t rooted = 0;    ///< root messages posted
-    std::size_t finished = 0;  ///< of which ended (✅ ❌ ⏹️)
-    std::size_t calls = 0;     ///< Web API calls so far
+    std::size_t rooted = 0;                         ///< root messages posted
+    std::size_t finished = 0;                       ///< of which ended (✅ ❌ ⏹️)
+    std::size_t calls = 0;                          ///< Web API calls so far
     std::size_t workflows = 0, workflows_done = 0;  ///< deploys in the bot's database / ended
 };
 
@@ -361,9 +361,9 @@ struct run_result {
     std::size_t peak_fds = 0;
     double deliver_s = 0;  ///< to deliver (and have acked) every slash command
     double first_root_s = 0, last_root_s = 0;
-    double all_done_s = -1;  ///< -1 = not within the timeout
+    double all_done_s = -1;        ///< -1 = not within the timeout
     double workflows_done_s = -1;  ///< every deploy ended in the database; -1 = not seen
-    double elapsed_s = 0;    ///< first delivery to the end of observation
+    double elapsed_s = 0;          ///< first delivery to the end of observation
     std::size_t peak_in_flight = 0;
     double window_start = 0, window_end = 0;  ///< in-flight window (≥ 90 % of the peak)
     double window_cpu = 0;                    ///< fraction of one core over that window

@@ -79,7 +79,7 @@ struct call {
     std::string coalesce_key;
     std::variant<std::string, form_fields> body;
     steady::time_point queued_at;
-    bool in_flight = false;  ///< being sent now (waiting calls may still take newer content)
+    bool in_flight = false;    ///< being sent now (waiting calls may still take newer content)
     std::uint64_t ticket = 0;  ///< place in its method's line; 0 = not waiting for a token
     send_priority priority = send_priority::normal;
     asio::steady_timer* sleeping = nullptr;  ///< its lane's timer while it waits
@@ -313,9 +313,11 @@ struct slack_send_queue::state : std::enable_shared_from_this<slack_send_queue::
         }
     }
 
-    asio::awaitable<core::result<slack_reply>> enqueue(
-        std::string method, std::string channel, std::string thread_ts, std::string coalesce_key,
-        std::variant<std::string, form_fields> body, send_priority priority) {
+    asio::awaitable<core::result<slack_reply>> enqueue(std::string method, std::string channel,
+                                                       std::string thread_ts,
+                                                       std::string coalesce_key,
+                                                       std::variant<std::string, form_fields> body,
+                                                       send_priority priority) {
         auto self = shared_from_this();
         if (stopped) {
             co_return core::make_error(core::errc::cancelled, "send queue stopped");
@@ -391,12 +393,9 @@ slack_send_queue::~slack_send_queue() {
     stop();
 }
 
-asio::awaitable<core::result<slack_reply>> slack_send_queue::submit(std::string method,
-                                                                    std::string channel,
-                                                                    std::string coalesce_key,
-                                                                    std::string json_body,
-                                                                    std::string thread_ts,
-                                                                    send_priority priority) {
+asio::awaitable<core::result<slack_reply>> slack_send_queue::submit(
+    std::string method, std::string channel, std::string coalesce_key, std::string json_body,
+    std::string thread_ts, send_priority priority) {
     auto s = s_;
     co_return co_await s->enqueue(std::move(method), std::move(channel), std::move(thread_ts),
                                   std::move(coalesce_key), std::move(json_body), priority);
@@ -406,8 +405,8 @@ asio::awaitable<core::result<slack_reply>> slack_send_queue::submit_form(std::st
                                                                          std::string channel,
                                                                          form_fields fields) {
     auto s = s_;
-    co_return co_await s->enqueue(std::move(method), std::move(channel), "", "",
-                                  std::move(fields), send_priority::normal);
+    co_return co_await s->enqueue(std::move(method), std::move(channel), "", "", std::move(fields),
+                                  send_priority::normal);
 }
 
 const send_queue_stats& slack_send_queue::stats() const noexcept {

@@ -169,7 +169,7 @@ struct deploy_engine::impl {
     std::map<std::int64_t, std::chrono::steady_clock::time_point> last_root_edit;
     std::map<std::int64_t, std::string> last_root_shown;
     std::unique_ptr<asio::steady_timer> sweeper;
-    std::size_t sending = 0;  // messages handed to in_background() and not yet answered
+    std::size_t sending = 0;           // messages handed to in_background() and not yet answered
     std::size_t following_builds = 0;  // deploys polling Jenkins now
     bool stopping = false;
 
@@ -578,9 +578,9 @@ struct deploy_engine::impl {
         rec = *saved;
         if (r.override_freeze) {
             say(rec,
-                         fmt::format("🧊 Freeze overridden by {}: {}", mention(r.requester),
-                                     escape_mrkdwn(*r.override_freeze)),
-                         true);
+                fmt::format("🧊 Freeze overridden by {}: {}", mention(r.requester),
+                            escape_mrkdwn(*r.override_freeze)),
+                true);
         }
 
         co_return co_await lock_or_queue(rec);
@@ -612,8 +612,8 @@ struct deploy_engine::impl {
                 show(*saved, view_of(*saved), true);
             }
             say(rec, fmt::format("⏳ Queued behind {} (position {}). It starts by "
-                                          "itself; {} will be told.",
-                                          holder, position, mention(rec.requester)));
+                                 "itself; {} will be told.",
+                                 holder, position, mention(rec.requester)));
             co_return fmt::format("Deploy `{}` is queued (position {}) — follow it in <#{}>.",
                                   shown, position, rec.slack_channel);
         }
@@ -916,9 +916,9 @@ struct deploy_engine::impl {
             }
             // The stage view says whether the run goes on; the build itself is read once (its
             // start and Jenkins' estimate) and again when it ends: one request per poll.
-            bool going_on = run && (run->status == integrations::jenkins_stage_status::in_progress ||
-                                    run->status ==
-                                        integrations::jenkins_stage_status::paused_pending_input);
+            bool going_on =
+                run && (run->status == integrations::jenkins_stage_status::in_progress ||
+                        run->status == integrations::jenkins_stage_status::paused_pending_input);
             std::optional<integrations::jenkins_build> b;
             if (!going_on || !first_read) {
                 auto got = co_await j->build(job, number);
@@ -1154,8 +1154,7 @@ struct deploy_engine::impl {
                                            fmt::format("rollback of {} in {}: {}", t.deployment,
                                                        t.cluster_name, done.error().message));
             }
-            say(
-                r, fmt::format("↩️ {} in {} rolled back from revision {} to {}.", t.deployment,
+            say(r, fmt::format("↩️ {} in {} rolled back from revision {} to {}.", t.deployment,
                                t.cluster_name, done->from_revision, done->to_revision));
         }
         co_return core::ok();
@@ -1207,9 +1206,8 @@ struct deploy_engine::impl {
                     }
                     if (verdict.done && right_image) {
                         if (targets.size() > 1) {  // with one, "is live" says it
-                            say(rec,
-                                         fmt::format("🚢 {} in {} rolled out: {}.", t.deployment,
-                                                     t.cluster_name, verdict.progress));
+                            say(rec, fmt::format("🚢 {} in {} rolled out: {}.", t.deployment,
+                                                 t.cluster_name, verdict.progress));
                         }
                         break;
                     }
@@ -1375,9 +1373,9 @@ struct deploy_engine::impl {
         if (outcome == deploy_outcome::succeeded) {
             auto took = std::chrono::duration_cast<std::chrono::milliseconds>(d.clock.now() -
                                                                               saved->created_at);
-            say(*saved, fmt::format("🎉 {} `{}` is live in *{}* ({}). {}", saved->service,
-                                             saved->version, saved->environment,
-                                             short_duration(took), mention(saved->requester)));
+            say(*saved,
+                fmt::format("🎉 {} `{}` is live in *{}* ({}). {}", saved->service, saved->version,
+                            saved->environment, short_duration(took), mention(saved->requester)));
         }
         last_root_edit.erase(id);
         last_root_shown.erase(id);
@@ -1400,8 +1398,7 @@ struct deploy_engine::impl {
             co_return;
         }
         (void)repo.dequeue(next);
-        say(*rec,
-                     fmt::format("🔓 The lock is free; starting now. {}", mention(rec->requester)));
+        say(*rec, fmt::format("🔓 The lock is free; starting now. {}", mention(rec->requester)));
         co_await begin(next);
     }
 
@@ -1421,8 +1418,8 @@ struct deploy_engine::impl {
                     if (r.phase == phase::awaiting_approval && st.approval_deadline > 0 &&
                         core::to_unix(d.clock.now()) >= st.approval_deadline) {
                         say(r,
-                                     "⌛ Nobody approved in time; the deploy request expired. "
-                                     "Ask again with the same command when approvers are around.");
+                            "⌛ Nobody approved in time; the deploy request expired. "
+                            "Ask again with the same command when approvers are around.");
                         co_await finish(r.id, deploy_outcome::cancelled, "approval expired");
                     }
                 }
@@ -1556,9 +1553,8 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::answer_input(st
     }
     m.audit(actor, proceed ? "deploy.input_proceeded" : "deploy.input_aborted", id_text,
             {{"input", input_id}});
-    m.say(*rec,
-                   fmt::format("{} {} by {}.", proceed ? "▶️ Proceeded" : "⏹️ Aborted",
-                               escape_mrkdwn(run->pending_input->message), mention(actor)));
+    m.say(*rec, fmt::format("{} {} by {}.", proceed ? "▶️ Proceeded" : "⏹️ Aborted",
+                            escape_mrkdwn(run->pending_input->message), mention(actor)));
     co_return fmt::format("Answered: {}.", proceed ? "proceed" : "abort");
 }
 
@@ -1605,7 +1601,7 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::cancel(std::str
         co_return fmt::format("Stopping deploy `{}`…", id_text);
     }
     m.say(*rec, fmt::format("⏹️ Cancelled by {}{}.", mention(actor),
-                                     reason.empty() ? "" : ": " + escape_mrkdwn(reason)));
+                            reason.empty() ? "" : ": " + escape_mrkdwn(reason)));
     co_await m.finish(rec->id, deploy_outcome::cancelled, "cancelled");
     co_return fmt::format("Deploy `{}` is cancelled.", id_text);
 }

@@ -147,8 +147,7 @@ core::result<std::vector<deploy_record>> deploy_repository::list_unfinished() {
     return query_all(*db_, select_deploys("WHERE finished_at IS NULL ORDER BY id"), read_deploy);
 }
 
-core::result<std::vector<deploy_record>> deploy_repository::finished_since(
-    core::time_point since) {
+core::result<std::vector<deploy_record>> deploy_repository::finished_since(core::time_point since) {
     return query_all(*db_, select_deploys("WHERE finished_at >= ? ORDER BY id"), read_deploy,
                      core::to_unix(since));
 }

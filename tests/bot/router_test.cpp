@@ -39,8 +39,7 @@ public:
         calls.push_back({"post", channel, {}, {}, std::move(msg)});
         co_return message_ref{channel, next_ts()};
     }
-    boost::asio::awaitable<core::result<void>> update(message_ref ref, message msg,
-                                                      bool) override {
+    boost::asio::awaitable<core::result<void>> update(message_ref ref, message msg, bool) override {
         calls.push_back({"update", ref.channel, {}, ref.ts, std::move(msg)});
         co_return core::ok();
     }

@@ -79,7 +79,8 @@ TEST_CASE("slack_chat: post, reply, update, ephemeral, DM and upload land in Sla
         CHECK(root->channel == "C0DEPLOYS");
         auto reply = co_await f.chat->reply(*root, text("Build queued"), false);
         REQUIRE(reply);
-        auto updated = co_await f.chat->update(*root, text("Deploying payments-api: building"), true);
+        auto updated =
+            co_await f.chat->update(*root, text("Deploying payments-api: building"), true);
         REQUIRE(updated);
         auto only_you = co_await f.chat->ephemeral(f.deploys(), "U0ALICE", "", text("only you"));
         REQUIRE(only_you);
@@ -157,8 +158,8 @@ TEST_CASE("slack_chat: queued updates of one message are coalesced to the newest
             asio::co_spawn(
                 f.ioc,
                 [&, i, ref = *root]() -> asio::awaitable<void> {
-                    auto r = co_await f.chat->update(
-                        ref, text(fmt::format("progress {}%", i * 5)), false);
+                    auto r = co_await f.chat->update(ref, text(fmt::format("progress {}%", i * 5)),
+                                                     false);
                     CHECK(r);
                     ++done;
                 },
@@ -215,9 +216,10 @@ TEST_CASE("slack_chat: replies keep their order and posting stays within Slack's
     }
 }
 
-TEST_CASE("slack_chat: edits waiting for chat.update's budget go oldest first, milestones "
-          "before progress, and hold back no thread replies",
-          "[slack_chat][loopback]") {
+TEST_CASE(
+    "slack_chat: edits waiting for chat.update's budget go oldest first, milestones "
+    "before progress, and hold back no thread replies",
+    "[slack_chat][loopback]") {
     bot::send_queue_options q = fixture::fast();
     q.channel_interval = std::chrono::milliseconds{10};
     q.budget_scale = 1.2;  // chat.update: a burst of 6, then ~0.9 a second
@@ -254,8 +256,8 @@ TEST_CASE("slack_chat: edits waiting for chat.update's budget go oldest first, m
                 },
                 asio::detached);
             for (int i = 0; i < 3; ++i) {
-                auto r = co_await f.chat->reply(roots.front(), text(fmt::format("step {}", i)),
-                                                false);
+                auto r =
+                    co_await f.chat->reply(roots.front(), text(fmt::format("step {}", i)), false);
                 CHECK(r);
             }
             replies_done = std::chrono::steady_clock::now();

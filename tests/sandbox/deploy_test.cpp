@@ -344,8 +344,9 @@ TEST_CASE("deploy: an ending Slack did not show is shown after a restart", "[loo
             // Every edit from now on is refused, the final one included.
             w.app->slack().inject_error("chat.update", -1, "internal_error");
             auto ended = co_await w.app->slack().wait_until(
-                [&] { return all_text(w.thread_in("C0PAYMENTS")).find("is live") !=
-                             std::string::npos; },
+                [&] {
+                    return all_text(w.thread_in("C0PAYMENTS")).find("is live") != std::string::npos;
+                },
                 20s);
             REQUIRE(ended);
             auto settled = co_await w.app->settle();

@@ -97,8 +97,8 @@ struct world {
             (void)cluster->set_image("beta", "payments-api", image(fd.parameters.at("VERSION")));
         });
 
-        std::ofstream(dir / "kubeconfig") << sb::make_kubeconfig(
-            {cluster->kubeconfig_entry("main")});
+        std::ofstream(dir / "kubeconfig")
+            << sb::make_kubeconfig({cluster->kubeconfig_entry("main")});
         std::ofstream(dir / "tugboat.yaml") << R"(version: 1
 bot:
   database: ${KILL_DIR}/tugboat.db
@@ -220,13 +220,14 @@ services:
 
 }  // namespace
 
-TEST_CASE("deploy: kill -9 while queued in Jenkins and again mid-rollout resumes in the same "
-          "thread with one build",
-          "[deploy][loopback][process]") {
+TEST_CASE(
+    "deploy: kill -9 while queued in Jenkins and again mid-rollout resumes in the same "
+    "thread with one build",
+    "[deploy][loopback][process]") {
     world w;
     w.start_bot();
-    REQUIRE(w.slack->deliver_slash_command("U0ALICE", channel, "/deploy",
-                                           "payments-api beta 1.4.2"));
+    REQUIRE(
+        w.slack->deliver_slash_command("U0ALICE", channel, "/deploy", "payments-api beta 1.4.2"));
 
     // 1. Killed while the build waits in Jenkins' queue (triggered, no build number yet).
     REQUIRE(w.wait([&] { return w.jenkins->trigger_count(job) > 0; }, 20s));
