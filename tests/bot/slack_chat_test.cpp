@@ -68,6 +68,15 @@ message text(std::string s) {
     return commands::plain_message(std::move(s));
 }
 
+/// Waits until `n` spawned calls have counted themselves in `done`.
+asio::awaitable<void> all_done(const int& done, int n) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (done < n) {
+        t.expires_after(std::chrono::milliseconds{5});
+        co_await t.async_wait(asio::use_awaitable);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("slack_chat: post, reply, update, ephemeral, DM and upload land in Slack",
@@ -165,11 +174,7 @@ TEST_CASE("slack_chat: queued updates of one message are coalesced to the newest
                 },
                 asio::detached);
         }
-        asio::steady_timer t(f.ioc);
-        while (done < 20) {
-            t.expires_after(std::chrono::milliseconds{5});
-            co_await t.async_wait(asio::use_awaitable);
-        }
+        co_await all_done(done, 20);
     }());
     auto updates = f.slack->calls("chat.update").size();
     CHECK(updates <= 2);  // the first may already be in flight when the rest arrive
@@ -200,11 +205,7 @@ TEST_CASE("slack_chat: replies keep their order and posting stays within Slack's
                     },
                     asio::detached);
             }
-            asio::steady_timer t(f.ioc);
-            while (done < 8) {
-                t.expires_after(std::chrono::milliseconds{5});
-                co_await t.async_wait(asio::use_awaitable);
-            }
+            co_await all_done(done, 8);
         }(),
         std::chrono::seconds{10});
     auto msgs = f.slack->messages("C0DEPLOYS");
@@ -261,11 +262,7 @@ TEST_CASE(
                 CHECK(r);
             }
             replies_done = std::chrono::steady_clock::now();
-            asio::steady_timer t(f.ioc);
-            while (done < 10) {
-                t.expires_after(std::chrono::milliseconds{5});
-                co_await t.async_wait(asio::use_awaitable);
-            }
+            co_await all_done(done, 10);
         }(),
         std::chrono::seconds{20});
     auto updates = f.slack->calls("chat.update");
@@ -301,11 +298,7 @@ TEST_CASE("slack_chat: the default pace never exceeds Slack's per-channel postin
                     },
                     asio::detached);
             }
-            asio::steady_timer t(f.ioc);
-            while (done < 6) {
-                t.expires_after(std::chrono::milliseconds{5});
-                co_await t.async_wait(asio::use_awaitable);
-            }
+            co_await all_done(done, 6);
         }(),
         std::chrono::seconds{10});
     CHECK(f.slack->messages("C0DEPLOYS").size() == 6);

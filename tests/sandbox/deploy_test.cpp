@@ -61,6 +61,15 @@ struct world {
     int script(std::vector<std::string> lines) {
         return test::run_test(ioc, app->run_script(std::move(lines)), 60s);
     }
+    /// Types `command` once the bot is up and waits until its Jenkins build runs.
+    boost::asio::awaitable<void> deploy_until_building(std::string command) {
+        auto up = co_await app->ready();
+        REQUIRE(up);
+        app->type(command);
+        auto building = co_await app->slack().wait_until(
+            [&] { return app->jenkins().build_count("deploy/payments-api") == 1; }, 10s);
+        REQUIRE(building);
+    }
     const std::string& transcript() const { return app->console().transcript(); }
     bool said(std::string_view text) const { return transcript().find(text) != std::string::npos; }
     /// Root messages of `channel` (broadcast thread replies left out), oldest first.
@@ -312,12 +321,7 @@ TEST_CASE("deploy: a bot restart mid-build resumes in the same thread without a 
     test::run_test(
         w.ioc,
         [&]() -> boost::asio::awaitable<void> {
-            auto up = co_await w.app->ready();
-            REQUIRE(up);
-            w.app->type("/deploy payments-api dev 1.4.2");
-            auto building = co_await w.app->slack().wait_until(
-                [&] { return w.app->jenkins().build_count("deploy/payments-api") == 1; }, 10s);
-            REQUIRE(building);
+            co_await w.deploy_until_building("/deploy payments-api dev 1.4.2");
             auto again = co_await w.app->restart_bot();
             REQUIRE(again);
             auto settled = co_await w.app->settle();
@@ -335,12 +339,7 @@ TEST_CASE("deploy: an ending Slack did not show is shown after a restart", "[loo
     test::run_test(
         w.ioc,
         [&]() -> boost::asio::awaitable<void> {
-            auto up = co_await w.app->ready();
-            REQUIRE(up);
-            w.app->type("/deploy payments-api dev 1.4.2");
-            auto building = co_await w.app->slack().wait_until(
-                [&] { return w.app->jenkins().build_count("deploy/payments-api") == 1; }, 10s);
-            REQUIRE(building);
+            co_await w.deploy_until_building("/deploy payments-api dev 1.4.2");
             // Every edit from now on is refused, the final one included.
             w.app->slack().inject_error("chat.update", -1, "internal_error");
             auto ended = co_await w.app->slack().wait_until(
