@@ -21,8 +21,11 @@
 
 #include <algorithm>
 #include <ctime>
+#include <deque>
+#include <optional>
 #include <regex>
 #include <set>
+#include <utility>
 
 namespace tugboat::commands {
 
@@ -169,7 +172,7 @@ struct deploy_engine::impl {
     std::map<std::int64_t, std::chrono::steady_clock::time_point> last_root_edit;
     std::map<std::int64_t, std::string> last_root_shown;
     std::unique_ptr<asio::steady_timer> sweeper;
-    std::size_t sending = 0;           // messages handed to in_background() and not yet answered
+    std::size_t sending = 0;           // senders running (see outbox)
     std::size_t following_builds = 0;  // deploys polling Jenkins now
     bool stopping = false;
 
@@ -288,11 +291,28 @@ struct deploy_engine::impl {
         return {r.slack_channel, r.slack_root_ts};
     }
 
-    /// Thread messages and root edits are handed to the chat and not awaited: the send queue
-    /// paces them within Slack's limits and keeps each thread in order, and a deploy must never
-    /// wait for chat.update's workspace-wide budget (~50 a minute) before it carries on.
-    /// co_spawn runs a send up to its first real wait at once, so everything is queued in the
-    /// order it was told. idle() counts these, so the engine outlives them.
+    /// What a deploy still has to tell Slack. Deploys never wait for Slack (chat.update's
+    /// workspace budget is ~50 edits a minute, shared by every deploy); what they say waits
+    /// here instead, a few hundred bytes a message: replies go out one after another (thread
+    /// order), and the root edit waits in one slot where a newer edit replaces it.
+    struct outbox {
+        commands::message_ref root;
+        std::deque<std::pair<message, bool>> replies;  // with reply_broadcast
+        bool replying = false;
+        std::optional<message> edit;
+        bool edit_milestone = false;
+        bool edit_is_end = false;
+        bool editing = false;
+    };
+    std::map<std::int64_t, outbox> outboxes;
+
+    outbox& outbox_of(const deploy_record& r) {
+        auto& ob = outboxes[r.id];
+        ob.root = root_of(r);
+        return ob;
+    }
+
+    /// Senders run detached; idle() counts them, so the engine outlives them.
     void in_background(asio::awaitable<void> send) {
         ++sending;
         asio::co_spawn(d.executor, std::move(send), [this](const std::exception_ptr& e) {
@@ -303,26 +323,55 @@ struct deploy_engine::impl {
         });
     }
 
-    asio::awaitable<void> send_update(std::int64_t id, commands::message_ref ref, message msg,
-                                      bool milestone, bool the_end) {
-        auto ok = co_await d.chat.update(std::move(ref), std::move(msg), milestone);
-        if (!ok) {
-            d.log.warn("deploy_root_update_failed", {{"id", id}, {"error", ok.error().message}});
-        } else if (the_end) {
-            (void)modify(id, [](deploy_record& x) {
-                saved_state s = read_state(x);
-                s.end_shown = true;
-                write_state(x, s);
-            });
+    void forget_if_done(std::int64_t id) {
+        auto it = outboxes.find(id);
+        if (it != outboxes.end() && !it->second.replying && !it->second.editing) {
+            outboxes.erase(it);
         }
     }
 
-    asio::awaitable<void> send_reply(std::int64_t id, commands::message_ref root, message msg,
-                                     bool broadcast) {
-        auto ok = co_await d.chat.reply(std::move(root), std::move(msg), broadcast);
-        if (!ok) {
-            d.log.warn("deploy_reply_failed", {{"id", id}, {"error", ok.error().message}});
+    asio::awaitable<void> send_replies(std::int64_t id) {
+        while (true) {
+            auto it = outboxes.find(id);
+            if (it->second.replies.empty()) {
+                it->second.replying = false;
+                break;
+            }
+            auto next = std::move(it->second.replies.front());
+            it->second.replies.pop_front();
+            auto ok = co_await d.chat.reply(it->second.root, std::move(next.first), next.second);
+            if (!ok) {
+                d.log.warn("deploy_reply_failed", {{"id", id}, {"error", ok.error().message}});
+            }
         }
+        forget_if_done(id);
+    }
+
+    asio::awaitable<void> send_edits(std::int64_t id) {
+        while (true) {
+            auto it = outboxes.find(id);
+            outbox& ob = it->second;
+            if (!ob.edit) {
+                ob.editing = false;
+                break;
+            }
+            message msg = std::move(*ob.edit);
+            ob.edit.reset();
+            bool milestone = std::exchange(ob.edit_milestone, false);
+            bool the_end = std::exchange(ob.edit_is_end, false);
+            auto ok = co_await d.chat.update(ob.root, std::move(msg), milestone);
+            if (!ok) {
+                d.log.warn("deploy_root_update_failed",
+                           {{"id", id}, {"error", ok.error().message}});
+            } else if (the_end) {
+                (void)modify(id, [](deploy_record& x) {
+                    saved_state s = read_state(x);
+                    s.end_shown = true;
+                    write_state(x, s);
+                });
+            }
+        }
+        forget_if_done(id);
     }
 
     /// Edits the root message; in-between edits are dropped when the last one was recent.
@@ -344,13 +393,25 @@ struct deploy_engine::impl {
         }
         shown = std::move(rendered);
         last = now;
-        in_background(send_update(r.id, root_of(r), std::move(msg), force,
-                                  r.outcome != deploy_outcome::running));
+        auto& ob = outbox_of(r);
+        ob.edit = std::move(msg);
+        ob.edit_milestone = ob.edit_milestone || force;
+        ob.edit_is_end = r.outcome != deploy_outcome::running;
+        if (!ob.editing) {
+            ob.editing = true;
+            in_background(send_edits(r.id));
+        }
     }
 
     void reply(const deploy_record& r, message msg, bool broadcast = false) {
-        if (!r.slack_root_ts.empty()) {
-            in_background(send_reply(r.id, root_of(r), std::move(msg), broadcast));
+        if (r.slack_root_ts.empty()) {
+            return;
+        }
+        auto& ob = outbox_of(r);
+        ob.replies.emplace_back(std::move(msg), broadcast);
+        if (!ob.replying) {
+            ob.replying = true;
+            in_background(send_replies(r.id));
         }
     }
 
