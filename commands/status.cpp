@@ -302,7 +302,7 @@ asio::awaitable<core::result<void>> status_command::handle(request req) {
                 envs.push_back(&e);
             }
         }
-        if (!env_name.empty()) {
+        if (!envs.empty() && !env_name.empty()) {
             if (auto ok = may_read(who, *envs.front(), nullptr, cfg.bot.admins); !ok) {
                 co_return ok.error();
             }

@@ -416,8 +416,12 @@ message render_service_status(const core::service_config& svc,
         if (e.workloads.empty()) {
             text += fmt::format("{} has no workloads in {}.\n", svc.name, e.name);
         }
-        for (const auto& w : e.workloads) {
-            text += workload_lines(w, svc.name, e.name, now, warning_window);
+        // A section per cluster: Slack cuts a section at 3000 characters, and a sick cluster
+        // must not push its neighbours or the deploy and lock lines out of view.
+        for (std::size_t i = 0; i < e.workloads.size(); ++i) {
+            text += workload_lines(e.workloads[i], svc.name, e.name, now, warning_window);
+            out.add(section{std::move(text), {}});
+            text.clear();
         }
         if (e.deploy) {
             text += deploy_line(*e.deploy, now) + "\n";
@@ -608,7 +612,8 @@ message render_summary(const std::vector<summary_line>& lines, const std::string
     }
     out.add(section{text, {}});
     std::string legend =
-        "✅ healthy · 🚀 rolling out · ❌ unhealthy · ⚠️ cluster not readable · 🔒 locked · "
+        "✅ healthy · 🚀 rolling out · ❌ unhealthy · ⚠️ cluster not readable · 🔒 locked "
+        "· "
         "❄️ "
         "frozen. Details: `/status &lt;service&gt; [env]`.";
     if (any_refused) {

@@ -232,6 +232,18 @@ TEST_CASE("status: a cluster that is down shows as unreachable and hides nothing
     CHECK(has(t, "cloud: unreachable"));
 }
 
+TEST_CASE("status: a cluster slower than the deadline shows as timed out", "[loopback][status]") {
+    world w(both_prod_clusters);
+    // Longer than the 10 s deadline of /status, shorter than the client's own 20 s timeout.
+    w.app->cluster("cloud").inject_delay(12s, 1, "/apis/apps/v1/namespaces/prod/deployments");
+    std::string t = w.ask({"/status payments-api prod"});
+    INFO(t);
+    CHECK(has(t,
+              "⚠️ `cloud` prod/payments-api: timed out: cluster cloud did not answer within "
+              "10000 ms"));
+    CHECK(has(t, "`onprem` prod/payments-api · `1.0.0`"));
+}
+
 TEST_CASE("status: RBAC refusals name the permission the bot lacks", "[loopback][status]") {
     world w;
     SECTION("the Deployment itself") {
