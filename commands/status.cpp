@@ -359,7 +359,9 @@ asio::awaitable<core::result<void>> status_command::handle(request req) {
                         keys.begin());
                     const auto& snap = snapshots[k];
                     if (!snap.failure.empty()) {
-                        cell.failures.push_back(fmt::format("{}: {}", p.cluster, snap.failure));
+                        // "unreachable: …" → "cloud: unreachable"; the note says the rest.
+                        cell.failures.push_back(fmt::format(
+                            "{}: {}", p.cluster, snap.failure.substr(0, snap.failure.find(':'))));
                         continue;
                     }
                     auto d = std::find_if(snap.deployments.begin(), snap.deployments.end(),
@@ -379,7 +381,14 @@ asio::awaitable<core::result<void>> status_command::handle(request req) {
             }
             lines.push_back(std::move(line));
         }
-        co_return co_await req.answer(render_summary(lines, scope));
+        std::vector<std::string> notes;
+        for (std::size_t k = 0; k < keys.size(); ++k) {
+            if (!snapshots[k].failure.empty()) {
+                notes.push_back(fmt::format("`{}` namespace {}: {}", keys[k].first,
+                                            keys[k].second, snapshots[k].failure));
+            }
+        }
+        co_return co_await req.answer(render_summary(lines, scope, notes));
     }
 
     const core::service_config* svc = cfg.find_service(service);

@@ -340,10 +340,10 @@ std::vector<warning_summary> recent_warnings(const std::vector<event_info>& even
         // Replicas say the same thing in their own names ("… in pod api-7d9f-x2k4q_prod(uid)");
         // with the object's name and uid taken out, one line covers them all.
         std::string same = e.message;
-        for (auto at = same.find(e.involved_name);
-             !e.involved_name.empty() && at != std::string::npos;
-             at = same.find(e.involved_name, at + 1)) {
-            same.replace(at, e.involved_name.size(), "\x1e");
+        for (auto pos = same.find(e.involved_name);
+             !e.involved_name.empty() && pos != std::string::npos;
+             pos = same.find(e.involved_name, pos + 1)) {
+            same.replace(pos, e.involved_name.size(), "\x1e");
         }
         static const std::regex uid(R"(\([0-9a-f]{8}-[0-9a-f-]{27}\))");
         same = std::regex_replace(same, uid, "");
@@ -551,7 +551,8 @@ void add_to_cell(summary_cell& cell, const deployment_state& d,
     }
 }
 
-message render_summary(const std::vector<summary_line>& lines, const std::string& scope) {
+message render_summary(const std::vector<summary_line>& lines, const std::string& scope,
+                       const std::vector<std::string>& notes) {
     message out;
     out.text = "Status: " + scope;
     out.add(header{"Status"});
@@ -575,11 +576,11 @@ message render_summary(const std::vector<summary_line>& lines, const std::string
                                    : c.rolling           ? "🚀"
                                                          : "✅";
                 auto quoted = [](const std::vector<std::string>& vs) {
-                    std::string out;
+                    std::string joined;
                     for (const auto& v : vs) {
-                        out += (out.empty() ? "`" : ", `") + escape_mrkdwn(v) + "`";
+                        joined += (joined.empty() ? "`" : ", `") + escape_mrkdwn(v) + "`";
                     }
-                    return out;
+                    return joined;
                 };
                 std::string versions = quoted(c.versions);
                 if (!c.old_versions.empty()) {
@@ -591,7 +592,7 @@ message render_summary(const std::vector<summary_line>& lines, const std::string
                     cell += " " + escape_mrkdwn(c.problem);
                 }
                 for (const auto& f : c.failures) {
-                    cell += " " + escape_mrkdwn(one_line(f, 120));
+                    cell += " " + escape_mrkdwn(f);
                 }
             }
             if (c.deploying) {
@@ -611,6 +612,13 @@ message render_summary(const std::vector<summary_line>& lines, const std::string
         text = "No services are configured.";
     }
     out.add(section{text, {}});
+    if (!notes.empty()) {
+        std::string why;
+        for (const auto& n : notes) {
+            why += "⚠️ " + escape_mrkdwn(one_line(n, 400)) + "\n";
+        }
+        out.add(section{why, {}});
+    }
     std::string legend =
         "✅ healthy · 🚀 rolling out · ❌ unhealthy · ⚠️ cluster not readable · 🔒 locked "
         "· "

@@ -110,7 +110,7 @@ message render_service_status(const core::service_config& svc,
 struct summary_cell {
     std::string environment;
     std::string refused;  ///< not readable by the person (the line says so, briefly)
-    /// Per cluster: "" when read, else why not ("unreachable: …").
+    /// Clusters that could not be read, briefly: "cloud: unreachable".
     std::vector<std::string> failures;
     std::vector<std::string> versions;  ///< distinct template versions across clusters
     /// Versions pods still run while a rollout replaces them ("1.0.0" → versions).
@@ -147,8 +147,11 @@ void add_to_cell(summary_cell& cell, const integrations::deployment_state& d,
                  const std::string& container);
 
 /// The `/status` channel summary: one line per service. `scope` says which services these are
-/// ("services of #payments", or "all services: no service names this channel").
-message render_summary(const std::vector<summary_line>& lines, const std::string& scope);
+/// ("services of #payments", or "all services: no service names this channel"). Cells name a
+/// failed cluster briefly ("cloud: unreachable"); `notes` (one per cluster and namespace that
+/// could not be read) say why, once, under the lines.
+message render_summary(const std::vector<summary_line>& lines, const std::string& scope,
+                       const std::vector<std::string>& notes = {});
 
 /// A Kubernetes client error as a short cause for a cluster line: "forbidden: the bot may not
 /// list pods in namespace prod (…)", "unreachable: …", "timed out: …", "not found: …".
