@@ -584,7 +584,7 @@ message render_summary(const std::vector<summary_line>& lines, const std::string
                 };
                 std::string versions = quoted(c.versions);
                 if (!c.old_versions.empty()) {
-                    versions = quoted(c.old_versions) + " → " + versions;
+                    versions = fmt::format("{} → {}", quoted(c.old_versions), versions);
                 }
                 cell = fmt::format("{} {} {}/{}", icon, versions.empty() ? "?" : versions, c.ready,
                                    c.desired);
@@ -620,7 +620,8 @@ message render_summary(const std::vector<summary_line>& lines, const std::string
         out.add(section{why, {}});
     }
     std::string legend =
-        "✅ healthy · 🚀 rolling out · ❌ unhealthy · ⚠️ cluster not readable · 🔒 locked "
+        "✅ healthy · 🚀 rolling out · ❌ unhealthy · ⚠️ cluster not readable · 🔒 "
+        "locked "
         "· "
         "❄️ "
         "frozen. Details: `/status &lt;service&gt; [env]`.";
