@@ -8,6 +8,7 @@
 #include "bot/slack_web_api.hpp"
 #include "commands/command.hpp"
 #include "commands/deploy.hpp"
+#include "commands/status.hpp"
 #include "core/work_tracker.hpp"
 #include "integrations/http_client.hpp"
 #include "integrations/jenkins_client.hpp"
@@ -40,6 +41,7 @@ struct app::parts {
     std::map<std::string, std::unique_ptr<integrations::kubernetes>> clusters;
     std::unique_ptr<commands::deploy_engine> deploys;
     std::unique_ptr<commands::deploy_command> deploy_cmd;
+    std::unique_ptr<commands::status_command> status_cmd;
     commands::command_registry registry;
     allow_all_policy policy;
     std::optional<router> routes;
@@ -112,6 +114,15 @@ struct app::parts {
         deploy_cmd = std::make_unique<commands::deploy_command>(*deploys);
         registry = commands::make_registry();
         if (auto r = registry.attach(*deploy_cmd); !r) {
+            return r.error();
+        }
+        // /status reads the same clusters and deploy history as the workflow.
+        commands::status_deps status{config, *db, *people, {}, log, options.status_timing};
+        for (auto& [name, client] : clusters) {
+            status.clusters[name] = client.get();
+        }
+        status_cmd = std::make_unique<commands::status_command>(std::move(status));
+        if (auto r = registry.attach(*status_cmd); !r) {
             return r.error();
         }
         return registry.attach_actions("deploy", *deploy_cmd);

@@ -8,6 +8,7 @@
 #include "bot/slack_send_queue.hpp"
 #include "bot/socket_mode.hpp"
 #include "commands/deploy_engine.hpp"
+#include "commands/status.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/logger.hpp"
@@ -34,6 +35,8 @@ struct app_options {
     std::function<void(socket_mode_options&)> tune_socket_mode;
     /// Deploy workflow pacing; the sandbox shrinks it along with its fakes' durations.
     commands::deploy_timing deploy_timing;
+    /// `/status` limits (per-cluster deadline, Warning event window).
+    commands::status_timing status_timing;
     /// How long shutdown waits for commands in progress before closing the send queue.
     std::chrono::milliseconds drain_timeout{std::chrono::seconds{10}};
     /// Inbox keys (event IDs already handled) are kept this long; Slack re-delivers for a few

@@ -191,9 +191,70 @@ core::result<void> start_fakes(sandbox_app::state& s, const test_pki& pki,
     return core::ok();
 }
 
+/// Services in trouble, so `/status` has something to show: search-web crash-loops in beta and
+/// is half-way through a rollout whose new pods never get ready in prod; orders-api cannot be
+/// scheduled in beta. Seeded before the healthy rest (seed_fakes skips what exists).
+void seed_status_demo(sandbox_app::state& s) {
+    struct demo {
+        const char* service;
+        const char* env;
+        const char* tag;
+        const char* rolling_to;  // set_image to this tag after seeding, or null
+        bool crash;              // the running pods start crash-looping
+    };
+    constexpr std::array<demo, 3> demos{{
+        {"search-web", "beta", "1.0.0", nullptr, true},
+        {"search-web", "prod", "1.0.0", "1.1.0-notready", false},
+        {"orders-api", "beta", "3f9c2ab-pending", nullptr, false},
+    }};
+    for (const auto& d : demos) {
+        const auto* svc = s.config.find_service(d.service);
+        const auto* env = s.config.find_environment(d.env);
+        if (svc == nullptr || env == nullptr || !svc->workloads.contains(env->name)) {
+            continue;
+        }
+        for (const auto& cluster : env->clusters) {
+            auto it = s.clusters.find(cluster);
+            if (it == s.clusters.end()) {
+                continue;
+            }
+            for (const auto& w : svc->workloads.at(env->name)) {
+                std::string repo = svc->image.empty()
+                                       ? fmt::format("registry.sandbox.local/{}", svc->name)
+                                       : svc->image;
+                fake_deployment f;
+                f.ns = w.namespace_name.empty() ? env->namespace_name : w.namespace_name;
+                f.name = w.deployment;
+                f.image = fmt::format("{}:{}", repo, d.tag);
+                if (!w.container.empty()) {
+                    f.containers = {{w.container, f.image}};
+                }
+                f.replicas = 2;
+                // Long enough that the demo rollout is still going when people look.
+                f.progress_deadline_seconds = 7200;
+                it->second->add_namespace(f.ns);
+                if (!it->second->add_deployment(f)) {
+                    continue;
+                }
+                if (d.rolling_to != nullptr) {
+                    (void)it->second->set_image(f.ns, f.name,
+                                                fmt::format("{}:{}", repo, d.rolling_to),
+                                                w.container);
+                }
+                if (d.crash) {
+                    for (const auto& pod : it->second->pods_of(f.ns, f.name)) {
+                        it->second->set_pod_scenario(f.ns, pod, pod_scenario::crash_loop);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Gives the fakes what the config names: a Jenkins job per service and its Deployments in
 /// every environment's cluster, running version 1.0.0 (orders-api: a git sha).
 void seed_fakes(sandbox_app::state& s) {
+    seed_status_demo(s);
     for (const auto& svc : s.config.services) {
         if (!svc.job.empty()) {
             fake_job job;
