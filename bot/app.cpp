@@ -8,6 +8,7 @@
 #include "bot/slack_web_api.hpp"
 #include "commands/command.hpp"
 #include "commands/deploy.hpp"
+#include "commands/logs.hpp"
 #include "core/work_tracker.hpp"
 #include "integrations/http_client.hpp"
 #include "integrations/jenkins_client.hpp"
@@ -40,6 +41,7 @@ struct app::parts {
     std::map<std::string, std::unique_ptr<integrations::kubernetes>> clusters;
     std::unique_ptr<commands::deploy_engine> deploys;
     std::unique_ptr<commands::deploy_command> deploy_cmd;
+    std::unique_ptr<commands::logs_command> logs_cmd;
     commands::command_registry registry;
     allow_all_policy policy;
     std::optional<router> routes;
@@ -112,6 +114,14 @@ struct app::parts {
         deploy_cmd = std::make_unique<commands::deploy_command>(*deploys);
         registry = commands::make_registry();
         if (auto r = registry.attach(*deploy_cmd); !r) {
+            return r.error();
+        }
+        commands::logs_deps logs{{}, *db, *people, {}};
+        for (auto& [name, client] : clusters) {
+            logs.clusters[name] = client.get();
+        }
+        logs_cmd = std::make_unique<commands::logs_command>(std::move(logs));
+        if (auto r = registry.attach(*logs_cmd); !r) {
             return r.error();
         }
         return registry.attach_actions("deploy", *deploy_cmd);
