@@ -507,8 +507,12 @@ asio::awaitable<core::result<logs_result>> collect_logs(
         }
         ++reachable;
         deployments.insert(job.what.deployment);
-        if (!job.pods.empty()) {
+        if (std::ranges::find(out.clusters_read, job.cluster) == out.clusters_read.end()) {
             out.clusters_read.push_back(job.cluster);
+        }
+        if (job.pods.empty()) {
+            out.notes.push_back(fmt::format("cluster `{}` has no running pods of `{}/{}`.",
+                                            job.cluster, job.what.ns, job.what.deployment));
         }
     }
     if (reachable == 0) {
@@ -738,8 +742,7 @@ message summary(const std::string& service, const core::environment_config& env,
     std::string what = fmt::format(
         "*Logs of `{}` in `{}`*: {} pod{} on {}{} — {}, up to {} lines per pod{}", service,
         env.name, r.pods, r.pods == 1 ? "" : "s",
-        r.clusters_read.empty() ? std::string("no cluster")
-                                : fmt::format("`{}`", fmt::join(r.clusters_read, "`, `")),
+        fmt::format("`{}`", fmt::join(r.clusters_read, "`, `")),
         r.container.empty() ? "" : fmt::format(", container `{}`", r.container), scope, q.tail,
         q.grep.empty() ? "" : fmt::format(", matching `{}`", escape_mrkdwn(q.grep)));
     message m;

@@ -80,7 +80,7 @@ struct log_entry {
 /// What was read, ready to render.
 struct logs_result {
     std::vector<std::string> sources;           ///< short pod labels ("x2kq4", "cloud/x2kq4")
-    std::vector<std::string> clusters_read;     ///< clusters whose pods were found
+    std::vector<std::string> clusters_read;     ///< clusters that answered
     std::string container;                      ///< the container read ("" when pods differ)
     std::vector<std::string> other_containers;  ///< containers not read, for a hint
     std::size_t pods = 0;                       ///< pods whose log was read

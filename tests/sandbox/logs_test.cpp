@@ -454,7 +454,9 @@ TEST_CASE("logs: bad flags say what is wrong and show an example", "[loopback][l
     REQUIRE(w.script({"/logs payments-api dev --tail 20000"}) == 0);
     CHECK(w.said("at most 10000 lines per pod"));
     REQUIRE(w.script({"/logs paymnets-api dev"}) == 0);
-    CHECK(w.said("payments-api"));
+    CHECK(w.said("Did you mean `payments-api`?"));
+    REQUIRE(w.script({"/logs payments-api dve"}) == 0);
+    CHECK(w.said("Did you mean `dev`?"));
 }
 
 TEST_CASE("logs: /deploy logs shows the build console, redacted", "[loopback][logs]") {
