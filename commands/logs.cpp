@@ -362,10 +362,17 @@ struct collector {
             out->cut_pods.push_back(out->sources[source]);
         }
         std::vector<log_entry> mine;
+        mine.reserve(static_cast<std::size_t>(std::count(body.begin(), body.end(), '\n')) + 1);
         redact_state state;
         std::int64_t last_at = 0;
         std::uint32_t seq = 0;
         std::size_t pos = 0;
+        // Once the kept lines are full, a line older than the oldest kept one would be dropped by
+        // the merge below: count it, but skip the copy and the redaction, as it is never shown.
+        // With --grep every line must be matched (on redacted text) to be counted.
+        const bool full = query->grep.empty() && out->lines.size() >= limits.max_lines;
+        const std::int64_t oldest = full ? out->lines.front().at_ns : 0;
+        std::size_t skipped = 0;
         while (pos < body.size()) {
             auto nl = body.find('\n', pos);
             if (nl == std::string::npos && cut) {
@@ -379,10 +386,16 @@ struct collector {
             if (space != std::string_view::npos) {
                 at = parse_rfc3339_ns(line.substr(0, space));
             }
-            std::string text(at ? line.substr(space + 1) : line);
             if (at) {
                 last_at = *at;
             }
+            // A private key's BEGIN must still be seen, so that its later lines are hidden.
+            if (full && at && *at < oldest && !state.in_private_key &&
+                line.find("-----") == std::string_view::npos) {
+                ++skipped;
+                continue;
+            }
+            std::string text(at ? line.substr(space + 1) : line);
             if (redact->redact_line(text, state)) {
                 ++out->redacted_lines;
             }
@@ -391,7 +404,10 @@ struct collector {
             }
             mine.push_back({last_at, source, seq++, std::move(text)});
         }
-        out->total_lines += mine.size();
+        out->total_lines += mine.size() + skipped;
+        if (skipped > 0) {
+            out->capped = true;
+        }
         if (mine.size() > limits.max_lines) {
             mine.erase(mine.begin(),
                        mine.begin() + static_cast<std::ptrdiff_t>(mine.size() - limits.max_lines));
