@@ -8,6 +8,7 @@
 #include "bot/slack_web_api.hpp"
 #include "commands/command.hpp"
 #include "commands/deploy.hpp"
+#include "commands/logs.hpp"
 #include "commands/status.hpp"
 #include "core/work_tracker.hpp"
 #include "integrations/http_client.hpp"
@@ -42,6 +43,7 @@ struct app::parts {
     std::unique_ptr<commands::deploy_engine> deploys;
     std::unique_ptr<commands::deploy_command> deploy_cmd;
     std::unique_ptr<commands::status_command> status_cmd;
+    std::unique_ptr<commands::logs_command> logs_cmd;
     commands::command_registry registry;
     allow_all_policy policy;
     std::optional<router> routes;
@@ -116,13 +118,19 @@ struct app::parts {
         if (auto r = registry.attach(*deploy_cmd); !r) {
             return r.error();
         }
-        // /status reads the same clusters and deploy history as the workflow.
+        // /status and /logs read the same clusters (and deploy history) as the workflow.
         commands::status_deps status{config, *db, *people, {}, log, options.status_timing};
+        commands::logs_deps logs{{}, *db, *people, {}};
         for (auto& [name, client] : clusters) {
             status.clusters[name] = client.get();
+            logs.clusters[name] = client.get();
         }
         status_cmd = std::make_unique<commands::status_command>(std::move(status));
         if (auto r = registry.attach(*status_cmd); !r) {
+            return r.error();
+        }
+        logs_cmd = std::make_unique<commands::logs_command>(std::move(logs));
+        if (auto r = registry.attach(*logs_cmd); !r) {
             return r.error();
         }
         return registry.attach_actions("deploy", *deploy_cmd);

@@ -461,6 +461,7 @@ private:
     void load_role(const field& f, core::access_role_config& role);
     void check_escalation(const field& f, const core::access_role_config& role);
     void load_faq(const field& f);
+    void load_logs(const field& f);
     void load_bot(const field* f);
     void load_slack(const field* f);
 
@@ -2101,6 +2102,29 @@ void loader::load_faq(const field& f) {
     r.finish();
 }
 
+void loader::load_logs(const field& f) {
+    if (!expect_map(f, "`logs`", "`redact_patterns: ['ssn=[0-9-]+']`")) {
+        return;
+    }
+    map_reader r(*this, f.value, "`logs`", f.key_pos);
+    if (auto patterns = list(r, "redact_patterns")) {
+        for (const auto& it : *patterns) {
+            try {
+                std::regex compiled(it.value, std::regex::ECMAScript);
+            } catch (const std::regex_error& e) {
+                report(it.at,
+                       fmt::format("`redact_patterns` in `logs`: `{}` is not a valid regular "
+                                   "expression ({})",
+                                   it.value, e.what()),
+                       "write an ECMAScript regex, e.g. `'card=[0-9]{12,19}'`; quote it in YAML");
+                continue;
+            }
+            cfg.logs.redact_patterns.push_back(it.value);
+        }
+    }
+    r.finish();
+}
+
 void loader::load_bot(const field* f) {
     auto& b = cfg.bot;
     std::optional<std::string> database;
@@ -2223,6 +2247,9 @@ void loader::load(const YAML::Node& root) {
     }
     if (const field* f = section("faq", false, "")) {
         load_faq(*f);
+    }
+    if (const field* f = section("logs", false, "")) {
+        load_logs(*f);
     }
     load_bot(section("bot", false, ""));
     load_slack(section("slack", false, ""));

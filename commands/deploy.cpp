@@ -1,6 +1,7 @@
 #include "commands/deploy.hpp"
 
 #include "commands/deploy_engine.hpp"
+#include "commands/redact.hpp"
 
 #include <fmt/format.h>
 
@@ -220,6 +221,18 @@ asio::awaitable<core::result<void>> deploy_command::handle(request req) {
     if (sub == "logs") {
         auto lines = static_cast<std::size_t>(in.number("tail").value_or(100));
         auto said = co_await engine_.build_log(in.arg("id"), lines);
+        if (said) {
+            // A build console echoes credentials as readily as a pod does: same rules as /logs.
+            auto redact = redactor::create(req.config.logs.redact_patterns);
+            if (!redact) {
+                co_return redact.error();
+            }
+            for (auto& b : said->blocks) {
+                if (auto* c = std::get_if<code>(&b)) {
+                    c->text = redact->redact_text(c->text);
+                }
+            }
+        }
         co_return co_await show(req, std::move(said));
     }
     co_return core::make_error(

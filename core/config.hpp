@@ -191,6 +191,13 @@ struct faq_config {
     std::chrono::seconds reindex_every{std::chrono::minutes{10}};
 };
 
+/// `/logs` settings beyond the per-environment `readers` and `logs_require_grant`.
+struct logs_config {
+    /// Extra ECMAScript regular expressions whose matches are hidden in logs, after the
+    /// built-in rules (commands/redact.hpp); the loader has compiled each one.
+    std::vector<std::string> redact_patterns;
+};
+
 struct bot_config {
     std::string database = "tugboat.db";  ///< SQLite file (relative to the config) or ":memory:"
     std::string log_level = "info";       ///< "debug", "info", "warn", "error" or "off"
@@ -222,6 +229,7 @@ struct config {
     std::vector<service_config> services;  ///< in file order
     access_config access;
     faq_config faq;
+    logs_config logs;
 
     const service_config* find_service(std::string_view name) const {
         return find_named(services, name);

@@ -922,6 +922,9 @@ std::string log_query(const log_request& req, bool follow) {
     if (req.timestamps) {
         q.emplace_back("timestamps=true");
     }
+    if (req.since_seconds > 0) {
+        q.push_back(fmt::format("sinceSeconds={}", req.since_seconds));
+    }
     if (follow) {
         q.emplace_back("follow=true");
     } else if (req.limit_bytes > 0) {

@@ -57,11 +57,12 @@ public:
 struct log_request {
     std::string ns;
     std::string pod;
-    std::string container;  ///< required when the pod has several containers
-    int tail_lines = 200;   ///< last N lines; <= 0 = all
-    bool previous = false;  ///< the last terminated instance (for CrashLoopBackOff)
-    bool timestamps = false;
+    std::string container;    ///< required when the pod has several containers
+    int tail_lines = 200;     ///< last N lines; <= 0 = all
+    bool previous = false;    ///< the last terminated instance (for CrashLoopBackOff)
+    bool timestamps = false;  ///< prefix each line with its RFC 3339 (nano) time and a space
     std::size_t limit_bytes = 256 * 1024;  ///< cut the log (not when following); 0 = no cut
+    int since_seconds = 0;                 ///< only lines of the last N seconds; <= 0 = all
 };
 
 /// One Kubernetes cluster. Every method has a deadline (the client's request timeout) and

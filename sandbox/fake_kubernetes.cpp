@@ -1620,6 +1620,16 @@ bool fake_kubernetes::generate_pod_logs(std::string ns, std::string pod, std::st
     return true;
 }
 
+bool fake_kubernetes::delete_pod(std::string ns, std::string pod) {
+    auto last = state_->store.remove(kube::pods(), ns, pod);
+    if (!last) {
+        return false;
+    }
+    state_->sim.object_deleted(kube::pods(), *last, steady::now());
+    state_->kick_sim();
+    return true;
+}
+
 void fake_kubernetes::add_event(std::string ns, std::string kind, std::string name,
                                 std::string type, std::string reason, std::string message) {
     json involved = {{"kind", kind}, {"namespace", ns}, {"name", name}};

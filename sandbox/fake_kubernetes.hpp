@@ -170,6 +170,9 @@ public:
     /// for benchmarks.
     bool generate_pod_logs(std::string ns, std::string pod, std::string container,
                            std::size_t lines, std::size_t line_bytes = 120);
+    /// Deletes a pod as `kubectl delete pod` would (its ReplicaSet replaces it); reading its
+    /// log afterwards is 404. False when there is no such pod.
+    bool delete_pod(std::string ns, std::string pod);
     /// Records a core/v1 Event about an object (aggregated like the real ones).
     void add_event(std::string ns, std::string kind, std::string name, std::string type,
                    std::string reason, std::string message);

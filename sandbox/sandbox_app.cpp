@@ -306,7 +306,17 @@ void seed_fakes(sandbox_app::state& s) {
                     d.previous_images = {fmt::format("{}:{}", repo, sha ? "9d1e0f7" : "0.9.0")};
                     d.replicas = 2;
                     it->second->add_namespace(d.ns);
+                    std::string ns = d.ns;
+                    std::string container = w.container.empty() ? w.deployment : w.container;
                     (void)it->second->add_deployment(std::move(d));
+                    // A leaked credential, so `/logs` in the tour shows what redaction hides.
+                    for (const auto& pod : it->second->pods_of(ns, w.deployment)) {
+                        it->second->append_pod_log(
+                            ns, pod, container,
+                            fmt::format("WARN retrying database dsn=postgres://{}:hunter2@{}-db."
+                                        "{}.svc:5432/app password=hunter2",
+                                        svc.name, svc.name, ns));
+                    }
                 }
             }
         }

@@ -760,3 +760,16 @@ TEST_CASE("config: read_config returns the problems as a config_error", "[unit]"
     CHECK(r.error().code == tugboat::core::errc::config_error);
     CHECK_THAT(r.error().message, Catch::Contains(":61:5: access role `root`"));
 }
+
+TEST_CASE("config: logs.redact_patterns must compile", "[unit]") {
+    SECTION("valid") {
+        auto r = load_text(base_config + "logs:\n  redact_patterns: ['card=[0-9]{12,19}']\n");
+        INFO(all(r));
+        REQUIRE(r.ok());
+        CHECK(r.config.logs.redact_patterns == std::vector<std::string>{"card=[0-9]{12,19}"});
+    }
+    SECTION("a pattern that does not compile names itself") {
+        auto text = base_config + "logs:\n  redact_patterns: ['ok', '(broken']\n";
+        CHECK(has(load_text(text), line_of(text, "(broken"), "`(broken` is not a valid regular"));
+    }
+}
