@@ -2,6 +2,7 @@
 
 #include "commands/deploy_policy.hpp"
 #include "commands/deploy_view.hpp"
+#include "commands/redact.hpp"
 #include "integrations/jenkins_client.hpp"
 #include "integrations/kubernetes_client.hpp"
 #include "integrations/pipeline_eta.hpp"
@@ -176,7 +177,21 @@ struct deploy_engine::impl {
     std::size_t following_builds = 0;  // deploys polling Jenkins now
     bool stopping = false;
 
-    explicit impl(deploy_deps deps) : d(std::move(deps)), repo(d.db), audit_log(d.db) {}
+    std::optional<redactor> redact;  // log excerpts in threads are redacted like /logs
+
+    explicit impl(deploy_deps deps) : d(std::move(deps)), repo(d.db), audit_log(d.db) {
+        auto r = redactor::create(d.config.logs.redact_patterns);
+        if (!r) {  // check-config refuses such patterns; keep the built-in rules at least
+            r = redactor::create({});
+        }
+        if (r) {
+            redact.emplace(std::move(*r));
+        }
+    }
+
+    std::string scrub(std::string_view text) const {
+        return redact ? redact->redact_text(text) : std::string(text);
+    }
 
     // ---- small helpers ----
 
@@ -1165,7 +1180,7 @@ struct deploy_engine::impl {
             message m;
             m.text = "❌ " + what;
             m.add(section{fmt::format("❌ *{}* — last lines of the log:", escape_mrkdwn(what)), {}});
-            m.add(code{tail, true});
+            m.add(code{scrub(tail), true});
             if (!b.url.empty()) {
                 m.add(context{{fmt::format("<{}console|Full log in Jenkins>", b.url)}});
             }
@@ -1358,7 +1373,7 @@ struct deploy_engine::impl {
                 lr.previous = true;
                 auto log = co_await t.cluster->pod_log(lr);
                 if (log && !log->empty()) {
-                    m.add(code{*log, true});
+                    m.add(code{scrub(*log), true});
                 }
             }
             reply(rec, std::move(m));
