@@ -309,7 +309,9 @@ struct deploy_engine::impl {
     /// What a deploy still has to tell Slack. Deploys never wait for Slack (chat.update's
     /// workspace budget is ~50 edits a minute, shared by every deploy); what they say waits
     /// here instead, a few hundred bytes a message: replies go out one after another (thread
-    /// order), and the root edit waits in one slot where a newer edit replaces it.
+    /// order), and the root edit waits in one slot where a newer edit replaces it. Two editors
+    /// may run: while one edit waits for Slack's budget, the second hands the newer content to
+    /// the send queue, which merges it into the waiting call (and lets an ending jump the line).
     struct outbox {
         commands::message_ref root;
         std::deque<std::pair<message, bool>> replies;  // with reply_broadcast
@@ -317,7 +319,7 @@ struct deploy_engine::impl {
         std::optional<message> edit;
         bool edit_milestone = false;
         bool edit_is_end = false;
-        bool editing = false;
+        int editors = 0;
     };
     std::map<std::int64_t, outbox> outboxes;
 
@@ -340,7 +342,7 @@ struct deploy_engine::impl {
 
     void forget_if_done(std::int64_t id) {
         auto it = outboxes.find(id);
-        if (it != outboxes.end() && !it->second.replying && !it->second.editing) {
+        if (it != outboxes.end() && !it->second.replying && it->second.editors == 0) {
             outboxes.erase(it);
         }
     }
@@ -367,7 +369,7 @@ struct deploy_engine::impl {
             auto it = outboxes.find(id);
             outbox& ob = it->second;
             if (!ob.edit) {
-                ob.editing = false;
+                --ob.editors;
                 break;
             }
             message msg = std::move(*ob.edit);
@@ -412,8 +414,8 @@ struct deploy_engine::impl {
         ob.edit = std::move(msg);
         ob.edit_milestone = ob.edit_milestone || force;
         ob.edit_is_end = r.outcome != deploy_outcome::running;
-        if (!ob.editing) {
-            ob.editing = true;
+        if (ob.editors < 2) {
+            ++ob.editors;
             in_background(send_edits(r.id));
         }
     }
