@@ -114,6 +114,21 @@ TEST_CASE("deploy: dev deploy builds, rolls out and reports in one thread", "[lo
     CHECK(image->find("payments-api:1.4.2") != std::string::npos);
 }
 
+TEST_CASE("deploy: while building the root message shows progress and an ETA from past runs",
+          "[loopback][deploy]") {
+    world w;
+    // The first deploy leaves stage durations behind; the second is estimated from them.
+    REQUIRE(w.script({"/deploy payments-api dev 1.4.2", "/deploy payments-api dev 1.4.3"}) == 0);
+    auto root = w.roots("C0PAYMENTS").back();
+    bool eta_shown = false;
+    for (const auto& v : root.edits) {
+        eta_shown = eta_shown || (v.blocks_json.find("ETA") != std::string::npos &&
+                                  v.blocks_json.find("about ") != std::string::npos);
+    }
+    CHECK(eta_shown);
+    CHECK(root.text.find("✅") != std::string::npos);
+}
+
 TEST_CASE("deploy: a failing stage shows the stage and the log tail", "[loopback][deploy]") {
     world w;
     REQUIRE(w.script({"/deploy payments-api dev 1.4.3-failtest"}) == 0);
