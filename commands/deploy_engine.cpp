@@ -309,9 +309,10 @@ struct deploy_engine::impl {
     /// What a deploy still has to tell Slack. Deploys never wait for Slack (chat.update's
     /// workspace budget is ~50 edits a minute, shared by every deploy); what they say waits
     /// here instead, a few hundred bytes a message: replies go out one after another (thread
-    /// order), and the root edit waits in one slot where a newer edit replaces it. Two editors
-    /// may run: while one edit waits for Slack's budget, the second hands the newer content to
-    /// the send queue, which merges it into the waiting call (and lets an ending jump the line).
+    /// order), and the root edit waits in one slot where a newer edit replaces it. A milestone
+    /// (an ending, a wait for people) gets a second editor: while the first edit waits for
+    /// Slack's budget, it hands the newer content to the send queue, which merges it into the
+    /// waiting call and lets it jump the line. Progress edits just wait in the slot.
     struct outbox {
         commands::message_ref root;
         std::deque<std::pair<message, bool>> replies;  // with reply_broadcast
@@ -414,7 +415,7 @@ struct deploy_engine::impl {
         ob.edit = std::move(msg);
         ob.edit_milestone = ob.edit_milestone || force;
         ob.edit_is_end = r.outcome != deploy_outcome::running;
-        if (ob.editors < 2) {
+        if (ob.editors == 0 || (force && ob.editors == 1)) {
             ++ob.editors;
             in_background(send_edits(r.id));
         }
