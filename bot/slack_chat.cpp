@@ -58,8 +58,8 @@ boost::asio::awaitable<core::result<message_ref>> slack_chat::post_message(std::
     // A new root message starts something people wait for (a deploy begins only once its
     // thread exists); it goes before replies when the workspace's posting budget is short.
     auto priority = thread_ts.empty() ? send_priority::high : send_priority::normal;
-    auto r = co_await queue_.submit("chat.postMessage", channel, "", body.dump(), thread_ts,
-                                    priority);
+    auto r =
+        co_await queue_.submit("chat.postMessage", channel, "", body.dump(), thread_ts, priority);
     if (!r || !r->ok) {
         co_return failure("chat.postMessage", r, channel);
     }

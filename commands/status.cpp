@@ -384,8 +384,8 @@ asio::awaitable<core::result<void>> status_command::handle(request req) {
         std::vector<std::string> notes;
         for (std::size_t k = 0; k < keys.size(); ++k) {
             if (!snapshots[k].failure.empty()) {
-                notes.push_back(fmt::format("`{}` namespace {}: {}", keys[k].first,
-                                            keys[k].second, snapshots[k].failure));
+                notes.push_back(fmt::format("`{}` namespace {}: {}", keys[k].first, keys[k].second,
+                                            snapshots[k].failure));
             }
         }
         co_return co_await req.answer(render_summary(lines, scope, notes));

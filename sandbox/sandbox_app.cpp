@@ -237,9 +237,8 @@ void seed_status_demo(sandbox_app::state& s) {
                     continue;
                 }
                 if (d.rolling_to != nullptr) {
-                    (void)it->second->set_image(f.ns, f.name,
-                                                fmt::format("{}:{}", repo, d.rolling_to),
-                                                w.container);
+                    (void)it->second->set_image(
+                        f.ns, f.name, fmt::format("{}:{}", repo, d.rolling_to), w.container);
                 }
                 if (d.crash) {
                     for (const auto& pod : it->second->pods_of(f.ns, f.name)) {

@@ -229,8 +229,10 @@ TEST_CASE("status: a cluster that is down shows as unreachable and hides nothing
     CHECK(has(t, "`onprem` prod/payments-api · `1.0.0`"));
     CHECK(has(t, "Replicas: 2 desired"));
     // The summary too: the cell names the cluster and still counts the other one.
-    CHECK(has(t, "*payments-api* · dev ✅ `1.0.0` 2/2 · beta ✅ `1.0.0` 2/2 · prod ⚠️ `1.0.0` "
-                 "2/2 cloud: unreachable\n"));
+    CHECK(
+        has(t,
+            "*payments-api* · dev ✅ `1.0.0` 2/2 · beta ✅ `1.0.0` 2/2 · prod ⚠️ `1.0.0` "
+            "2/2 cloud: unreachable\n"));
     CHECK(has(t, "⚠️ `cloud` namespace prod: unreachable: cluster cloud"));
 }
 
