@@ -2,6 +2,7 @@
 
 #include "commands/deploy_policy.hpp"
 #include "integrations/kubernetes_client.hpp"
+#include "integrations/within.hpp"
 #include "storage/grant_repository.hpp"
 
 #include <fmt/format.h>
@@ -175,20 +176,7 @@ std::string seconds_text(std::chrono::milliseconds d) {
     return fmt::format("{} s", std::max<long long>(1, (d.count() + 999) / 1000));
 }
 
-// Races `op` against a timer: nullopt when `limit` passed first (the operation is cancelled).
-template <class T>
-asio::awaitable<std::optional<T>> within(asio::awaitable<T> op,
-                                         std::chrono::steady_clock::duration limit) {
-    using namespace asio::experimental::awaitable_operators;
-    asio::steady_timer timer(co_await asio::this_coro::executor, limit);
-    // Named awaitables: GCC 12 may destroy temporaries inside a co_await expression twice.
-    auto wait = timer.async_wait(asio::use_awaitable);
-    auto raced = co_await (std::move(op) || std::move(wait));
-    if (raced.index() == 0) {
-        co_return std::optional<T>(std::move(std::get<0>(raced)));
-    }
-    co_return std::nullopt;
-}
+using integrations::within;
 
 // Jobs run by `width` workers; the caller waits for every job, even when cancelled, because
 // the jobs point into its frame (each job has its own deadline).

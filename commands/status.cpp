@@ -3,6 +3,7 @@
 #include "commands/deploy_policy.hpp"
 #include "commands/status_report.hpp"
 #include "integrations/kubernetes_client.hpp"
+#include "integrations/within.hpp"
 #include "storage/deploy_repository.hpp"
 
 #include <fmt/format.h>
@@ -80,12 +81,9 @@ asio::awaitable<std::vector<T>> all_of(std::vector<asio::awaitable<T>> tasks) {
 template <class T>
 asio::awaitable<core::result<T>> within(asio::awaitable<core::result<T>> op,
                                         std::chrono::milliseconds limit, std::string what) {
-    using namespace asio::experimental::awaitable_operators;
-    asio::steady_timer timer(co_await asio::this_coro::executor, limit);
-    auto wait = timer.async_wait(asio::use_awaitable);
-    auto raced = co_await (std::move(op) || std::move(wait));
-    if (raced.index() == 0) {
-        co_return std::move(std::get<0>(raced));
+    auto raced = co_await integrations::within(std::move(op), limit);
+    if (raced) {
+        co_return std::move(*raced);
     }
     co_return core::make_error(core::errc::timeout,
                                fmt::format("{} did not answer within {} ms", what, limit.count()));

@@ -1,4 +1,5 @@
 #include "integrations/kubernetes_client.hpp"
+#include "integrations/within.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -280,21 +281,6 @@ std::string trim(std::string s) {
 bool transient(core::errc code) {
     return code == core::errc::unavailable || code == core::errc::timeout ||
            code == core::errc::rate_limited;
-}
-
-// Races `op` against a timer: nullopt when `limit` passed first (the operation is then
-// cancelled; a cancelled stream read leaves its stream unusable).
-template <class T>
-asio::awaitable<std::optional<T>> within(asio::awaitable<T> op, steady::duration limit) {
-    using namespace asio::experimental::awaitable_operators;
-    asio::steady_timer timer(co_await asio::this_coro::executor, limit);
-    // Named awaitables: GCC 12 may destroy temporaries inside a co_await expression twice.
-    auto wait = timer.async_wait(asio::use_awaitable);
-    auto raced = co_await (std::move(op) || std::move(wait));
-    if (raced.index() == 0) {
-        co_return std::optional<T>(std::move(std::get<0>(raced)));
-    }
-    co_return std::nullopt;
 }
 
 asio::awaitable<void> sleep_for(steady::duration d) {
