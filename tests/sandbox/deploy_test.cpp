@@ -10,6 +10,7 @@
 #include "storage/audit_repository.hpp"
 #include "storage/database.hpp"
 #include "tests/support/run_test.hpp"
+#include "tests/support/sandbox_world.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/steady_timer.hpp>
@@ -26,41 +27,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct world {
-    boost::asio::io_context ioc;
-    std::ostringstream out;
-    sandbox::sandbox_options options;
-    std::unique_ptr<sandbox::sandbox_app> app;
+struct world : test::sandbox_world {
+    explicit world(std::function<void(core::config&)> adjust = {})
+        : sandbox_world("deploy", std::move(adjust)) {}
 
-    /// `adjust` changes the sandbox config; freeze windows are removed first so that the
-    /// outcome does not depend on the day the tests run.
-    explicit world(std::function<void(core::config&)> adjust = {}) {
-        options.adjust_config = [adjust](core::config& c) {
-            for (auto& e : c.environments) {
-                e.policy.freezes.clear();
-            }
-            if (adjust) {
-                adjust(c);
-            }
-        };
-        std::random_device rd;
-        options.work_dir = std::filesystem::temp_directory_path() /
-                           ("tugboat-deploy-test-" + std::to_string(rd()));
-        options.speed = 100;
-        options.settle_timeout = 20s;
-        auto a = sandbox::sandbox_app::start(ioc, options, out);
-        REQUIRE(a);
-        app = std::move(*a);
-    }
-    ~world() {
-        test::run_test(ioc, app->shutdown(), 10s);
-        std::error_code ec;
-        std::filesystem::remove_all(options.work_dir, ec);
-    }
-
-    int script(std::vector<std::string> lines) {
-        return test::run_test(ioc, app->run_script(std::move(lines)), 60s);
-    }
     /// Types `command` once the bot is up and waits until its Jenkins build runs.
     boost::asio::awaitable<void> deploy_until_building(std::string command) {
         auto up = co_await app->ready();

@@ -9,6 +9,7 @@
 #include "storage/database.hpp"
 #include "storage/grant_repository.hpp"
 #include "tests/support/run_test.hpp"
+#include "tests/support/sandbox_world.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
@@ -27,39 +28,10 @@ namespace {
 
 constexpr const char* channel = "C0DEPLOYS";  // where the sandbox types slash commands
 
-struct world {
-    boost::asio::io_context ioc;
-    std::ostringstream out;
-    sandbox::sandbox_options options;
-    std::unique_ptr<sandbox::sandbox_app> app;
+struct world : test::sandbox_world {
+    explicit world(std::function<void(core::config&)> adjust = {})
+        : sandbox_world("logs", std::move(adjust)) {}
 
-    explicit world(std::function<void(core::config&)> adjust = {}) {
-        options.adjust_config = [adjust](core::config& c) {
-            for (auto& e : c.environments) {
-                e.policy.freezes.clear();
-            }
-            if (adjust) {
-                adjust(c);
-            }
-        };
-        std::random_device rd;
-        options.work_dir =
-            std::filesystem::temp_directory_path() / ("tugboat-logs-test-" + std::to_string(rd()));
-        options.speed = 100;
-        options.settle_timeout = 20s;
-        auto a = sandbox::sandbox_app::start(ioc, options, out);
-        REQUIRE(a);
-        app = std::move(*a);
-    }
-    ~world() {
-        test::run_test(ioc, app->shutdown(), 10s);
-        std::error_code ec;
-        std::filesystem::remove_all(options.work_dir, ec);
-    }
-
-    int script(std::vector<std::string> lines) {
-        return test::run_test(ioc, app->run_script(std::move(lines)), 60s);
-    }
     const std::string& transcript() const { return app->console().transcript(); }
     bool said(std::string_view text) const { return transcript().find(text) != std::string::npos; }
     sandbox::fake_kubernetes& onprem() { return app->cluster("onprem"); }

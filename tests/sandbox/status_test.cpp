@@ -8,6 +8,7 @@
 #include "sandbox/fake_slack.hpp"
 #include "sandbox/sandbox_app.hpp"
 #include "tests/support/run_test.hpp"
+#include "tests/support/sandbox_world.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -21,38 +22,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct world {
-    boost::asio::io_context ioc;
-    std::ostringstream out;
-    sandbox::sandbox_options options;
-    std::unique_ptr<sandbox::sandbox_app> app;
+struct world : test::sandbox_world {
     std::size_t mark = 0;
-
-    /// Freeze windows are removed first so the answers do not depend on the day.
-    explicit world(std::function<void(core::config&)> adjust = {}) {
-        options.adjust_config = [adjust](core::config& c) {
-            for (auto& e : c.environments) {
-                e.policy.freezes.clear();
-            }
-            if (adjust) {
-                adjust(c);
-            }
-        };
-        std::random_device rd;
-        options.work_dir = std::filesystem::temp_directory_path() /
-                           ("tugboat-status-test-" + std::to_string(rd()));
-        options.speed = 100;
-        options.settle_timeout = 20s;
-        options.width = 200;
-        auto a = sandbox::sandbox_app::start(ioc, options, out);
-        REQUIRE(a);
-        app = std::move(*a);
-    }
-    ~world() {
-        test::run_test(ioc, app->shutdown(), 10s);
-        std::error_code ec;
-        std::filesystem::remove_all(options.work_dir, ec);
-    }
+    explicit world(std::function<void(core::config&)> adjust = {})
+        : sandbox_world("status", std::move(adjust), 200) {}
 
     /// Types the lines and returns the mrkdwn of every answer only the asker saw (what Slack
     /// received, before any rendering), one block per line.
