@@ -6,6 +6,7 @@
 #include "bot/slack_chat.hpp"
 #include "bot/slack_directory.hpp"
 #include "bot/slack_web_api.hpp"
+#include "commands/access.hpp"
 #include "commands/command.hpp"
 #include "commands/deploy.hpp"
 #include "commands/logs.hpp"
@@ -42,6 +43,8 @@ struct app::parts {
     std::map<std::string, std::unique_ptr<integrations::kubernetes>> clusters;
     std::unique_ptr<commands::deploy_engine> deploys;
     std::unique_ptr<commands::deploy_command> deploy_cmd;
+    std::unique_ptr<commands::access_engine> access;
+    std::unique_ptr<commands::access_command> access_cmd;
     std::unique_ptr<commands::status_command> status_cmd;
     std::unique_ptr<commands::logs_command> logs_cmd;
     commands::command_registry registry;
@@ -133,7 +136,34 @@ struct app::parts {
         if (auto r = registry.attach(*logs_cmd); !r) {
             return r.error();
         }
+        if (auto r = attach_access(); !r) {
+            return r.error();
+        }
         return registry.attach_actions("deploy", *deploy_cmd);
+    }
+
+    /// `/access`: grants on the same clusters, on their own (possibly faster) clock.
+    core::result<void> attach_access() {
+        commands::access_deps deps{
+            executor,
+            config,
+            *chat,
+            *db,
+            *people,
+            {},
+            log,
+            options.access_clock != nullptr ? *options.access_clock : *clock,
+            tracker,
+            options.access_timing};
+        for (auto& [name, client] : clusters) {
+            deps.clusters[name] = client.get();
+        }
+        access = std::make_unique<commands::access_engine>(std::move(deps));
+        access_cmd = std::make_unique<commands::access_command>(*access);
+        if (auto r = registry.attach(*access_cmd); !r) {
+            return r;
+        }
+        return registry.attach_actions("access", *access_cmd);
     }
 
     /// auth.test: is the bot token good, and who is the bot?
@@ -155,7 +185,7 @@ struct app::parts {
     boost::asio::awaitable<void> drain() {
         boost::asio::steady_timer timer(executor);
         auto deadline = std::chrono::steady_clock::now() + options.drain_timeout;
-        while ((tracker.active() > 0 || !deploys->idle()) &&
+        while ((tracker.active() > 0 || !deploys->idle() || !access->idle()) &&
                std::chrono::steady_clock::now() < deadline) {
             timer.expires_after(std::chrono::milliseconds{20});
             co_await timer.async_wait(boost::asio::use_awaitable);
@@ -217,6 +247,7 @@ boost::asio::awaitable<core::result<void>> app::run() {
     }
     p.log.info("slack_identity", {{"bot_user", *me}, {"mode", p.config.slack.mode}});
     p.deploys->start();
+    p.access->start();
     core::result<void> served = core::ok();
     if (p.config.slack.mode == "http") {
         auto o = http_mode_options_from(p.config);
@@ -245,6 +276,7 @@ boost::asio::awaitable<core::result<void>> app::run() {
         served = co_await p.socket->run();
     }
     p.deploys->stop();
+    p.access->stop();
     co_await p.drain();
     p.log.info("stopped", {{"events", p.events}, {"duplicates", p.dispatch->duplicates()}});
     co_return served;

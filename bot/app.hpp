@@ -7,6 +7,7 @@
 
 #include "bot/slack_send_queue.hpp"
 #include "bot/socket_mode.hpp"
+#include "commands/access_engine.hpp"
 #include "commands/deploy_engine.hpp"
 #include "commands/status.hpp"
 #include "core/clock.hpp"
@@ -35,6 +36,11 @@ struct app_options {
     std::function<void(socket_mode_options&)> tune_socket_mode;
     /// Deploy workflow pacing; the sandbox shrinks it along with its fakes' durations.
     commands::deploy_timing deploy_timing;
+    /// Access grant pacing (timer checks, reconciler, retries).
+    commands::access_timing access_timing;
+    /// Time source of access grants (expiries, reminders); null = `clock`. The sandbox runs
+    /// it faster than real time so that hours of a grant pass in seconds.
+    const core::clock* access_clock = nullptr;
     /// `/status` limits (per-cluster deadline, Warning event window).
     commands::status_timing status_timing;
     /// How long shutdown waits for commands in progress before closing the send queue.

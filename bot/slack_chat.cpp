@@ -181,4 +181,62 @@ boost::asio::awaitable<core::result<void>> slack_chat::respond(std::string respo
     co_return core::ok();
 }
 
+namespace {
+
+/// A form as a Block Kit modal: an intro section, then one plain_text_input per field whose
+/// block_id and action_id are the field's id (submissions are keyed by action_id).
+std::string modal_json(const commands::form& f) {
+    auto text = [](std::string s, std::size_t max) {
+        if (s.size() > max) {
+            s.resize(max);
+        }
+        return json{{"type", "plain_text"}, {"text", s}};
+    };
+    json blocks = json::array();
+    if (!f.intro.empty()) {
+        blocks.push_back(
+            {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", f.intro}}}});
+    }
+    for (const auto& field : f.fields) {
+        json element{{"type", "plain_text_input"},
+                     {"action_id", field.id},
+                     {"multiline", field.multiline}};
+        if (!field.hint.empty()) {
+            element["placeholder"] = text(field.hint, 150);
+        }
+        if (!field.initial.empty()) {
+            element["initial_value"] = field.initial;
+        }
+        blocks.push_back({{"type", "input"},
+                          {"block_id", field.id},
+                          {"optional", field.optional},
+                          {"label", text(field.label, 2000)},
+                          {"element", element}});
+    }
+    json view{{"type", "modal"},
+              {"callback_id", f.callback_id},
+              {"private_metadata", f.metadata},
+              {"title", text(f.title, 24)},
+              {"submit", text(f.submit, 24)},
+              {"close", text("Cancel", 24)},
+              {"blocks", blocks}};
+    return view.dump();
+}
+
+}  // namespace
+
+boost::asio::awaitable<core::result<void>> slack_chat::open_form(std::string trigger_id,
+                                                                 commands::form f) {
+    if (trigger_id.empty()) {
+        co_return core::make_error(core::errc::invalid_argument,
+                                   "a form needs a button press or slash command to open from");
+    }
+    // Not through the send queue: the trigger expires 3 s after the event.
+    auto r = co_await api_.views_open(std::move(trigger_id), modal_json(f));
+    if (!r || !r->ok) {
+        co_return failure("views.open", r, "the form");
+    }
+    co_return core::ok();
+}
+
 }  // namespace tugboat::bot

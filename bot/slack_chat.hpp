@@ -39,6 +39,8 @@ public:
 
     boost::asio::awaitable<core::result<void>> respond(std::string response_url,
                                                        commands::message msg) override;
+    boost::asio::awaitable<core::result<void>> open_form(std::string trigger_id,
+                                                         commands::form f) override;
 
 private:
     boost::asio::awaitable<core::result<commands::message_ref>> post_message(std::string channel,

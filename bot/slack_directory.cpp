@@ -158,4 +158,30 @@ boost::asio::awaitable<core::result<slack_directory::membership>> slack_director
     co_return out;
 }
 
+boost::asio::awaitable<core::result<std::string>> slack_directory::email_of(std::string user) {
+    if (auto known = emails_.find(user); known != emails_.end()) {
+        co_return known->second;
+    }
+    auto r = co_await api_.users_info(user);
+    if (!r) {
+        co_return core::make_error(core::errc::unavailable,
+                                   fmt::format("cannot ask Slack about {} (users.info): {}", user,
+                                               r.error().message));
+    }
+    if (!r->ok) {
+        co_return core::make_error(r->error == "user_not_found" ? core::errc::not_found
+                                                                : core::errc::unavailable,
+                                   explain_slack_error("users.info", *r, ""));
+    }
+    auto email = r->pointer("/user/profile/email");
+    if (email.empty()) {
+        co_return core::make_error(core::errc::not_found,
+                                   fmt::format("Slack shows no e-mail address for {} (the bot "
+                                               "needs the users:read.email scope)",
+                                               user));
+    }
+    emails_[user] = email;
+    co_return email;
+}
+
 }  // namespace tugboat::bot

@@ -44,6 +44,10 @@ public:
     boost::asio::awaitable<core::result<std::vector<std::string>>> groups_of(
         std::string user) override;
 
+    /// The profile e-mail from users.info (needs users:read.email), cached for the process.
+    /// Errors: not_found when the profile has none, unavailable when Slack refuses or is down.
+    boost::asio::awaitable<core::result<std::string>> email_of(std::string user) override;
+
     /// Forgets the map so the next question fetches it again.
     void invalidate() noexcept;
 
@@ -64,7 +68,8 @@ private:
     core::time_point fetched_at_{};
     core::time_point next_attempt_{};  ///< after a failure with a stale map
     std::optional<core::error> last_error_;
-    std::shared_ptr<flight> flight_;  ///< the latest refresh; in progress until it is finished
+    std::shared_ptr<flight> flight_;
+    std::unordered_map<std::string, std::string> emails_;  ///< the latest refresh; in progress until it is finished
 };
 
 }  // namespace tugboat::bot

@@ -232,4 +232,35 @@ std::string explain_slack_error(std::string_view method, const slack_reply& r,
     return fmt::format("Slack refused {} in {}: {}.", method, where, e.empty() ? "unknown" : e);
 }
 
+boost::asio::awaitable<core::result<slack_reply>> slack_web_api::views_open(
+    std::string trigger_id, std::string view_json) {
+    auto view = nlohmann::json::parse(view_json, nullptr, false);
+    nlohmann::json body = nlohmann::json::object();
+    body["trigger_id"] = trigger_id;
+    body["view"] = std::move(view);
+    co_return co_await call("views.open", body.dump());
+}
+
+boost::asio::awaitable<core::result<slack_reply>> slack_web_api::views_update(
+    std::string view_id, std::string view_json) {
+    auto view = nlohmann::json::parse(view_json, nullptr, false);
+    nlohmann::json body = nlohmann::json::object();
+    body["view_id"] = view_id;
+    body["view"] = std::move(view);
+    co_return co_await call("views.update", body.dump());
+}
+
+boost::asio::awaitable<core::result<slack_reply>> slack_web_api::users_info(std::string user) {
+    form_fields args;
+    args.emplace_back("user", user);
+    co_return co_await call_form("users.info", std::move(args));
+}
+
+boost::asio::awaitable<core::result<slack_reply>> slack_web_api::users_lookup_by_email(
+    std::string email) {
+    form_fields args;
+    args.emplace_back("email", email);
+    co_return co_await call_form("users.lookupByEmail", std::move(args));
+}
+
 }  // namespace tugboat::bot

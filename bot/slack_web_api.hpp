@@ -72,6 +72,18 @@ public:
     boost::asio::awaitable<core::result<void>> upload_bytes(std::string upload_url,
                                                             std::string content);
 
+    /// views.open: shows the modal `view_json` to whoever's interaction carried `trigger_id`
+    /// (valid 3 s, once). Called directly rather than through the send queue for that reason.
+    boost::asio::awaitable<core::result<slack_reply>> views_open(std::string trigger_id,
+                                                                 std::string view_json);
+    /// views.update: replaces an open modal's view.
+    boost::asio::awaitable<core::result<slack_reply>> views_update(std::string view_id,
+                                                                   std::string view_json);
+    /// users.info (form arguments; the profile's email needs the users:read.email scope).
+    boost::asio::awaitable<core::result<slack_reply>> users_info(std::string user);
+    /// users.lookupByEmail (form arguments; needs users:read.email).
+    boost::asio::awaitable<core::result<slack_reply>> users_lookup_by_email(std::string email);
+
     const std::string& base_url() const noexcept { return base_url_; }
 
 private:

@@ -9,8 +9,31 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <string>
+#include <vector>
 
 namespace tugboat::commands {
+
+/// One text input of a form.
+struct form_field {
+    std::string id;     ///< key of the submitted value (inbound_event::values)
+    std::string label;  ///< plain text
+    std::string hint;   ///< placeholder, plain text
+    bool multiline = false;
+    bool optional = false;
+    std::string initial;  ///< pre-filled value, or ""
+};
+
+/// A small form (a Slack modal). Submitting it sends an inbound_event of kind
+/// modal_submission with action_id = `callback_id`, action_value = `metadata` and one value
+/// per field id; the router sends it to the action handler of the callback_id's prefix.
+struct form {
+    std::string callback_id;  ///< "<prefix>.<verb>", e.g. "access.request"
+    std::string title;        ///< ≤24 characters
+    std::string submit = "Submit";
+    std::string metadata;  ///< ≤3000 characters, e.g. the id of what the form is about
+    std::string intro;     ///< mrkdwn paragraph above the fields, or ""
+    std::vector<form_field> fields;
+};
 
 /// Where a posted message lives; keep it to update the message or reply in its thread.
 struct message_ref {
@@ -63,6 +86,15 @@ public:
                                                               std::string filename,
                                                               std::string content,
                                                               std::string title) = 0;
+
+    /// Opens `f` for the person whose button press or slash command carried `trigger_id`
+    /// (valid for 3 s after the event). Errors: unavailable where forms cannot be shown —
+    /// callers then say which command to type instead.
+    virtual boost::asio::awaitable<core::result<void>> open_form(std::string trigger_id, form f) {
+        (void)trigger_id;
+        (void)f;
+        co_return core::make_error(core::errc::unavailable, "forms are not available here");
+    }
 };
 
 }  // namespace tugboat::commands

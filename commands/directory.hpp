@@ -21,6 +21,13 @@ public:
     /// cannot be asked and nothing is known from earlier.
     virtual boost::asio::awaitable<core::result<std::vector<std::string>>> groups_of(
         std::string user) = 0;
+    /// The e-mail address of `user` from their profile (access grants map it to a Kubernetes
+    /// subject). Errors: not_found when the profile has none, unavailable when Slack cannot
+    /// be asked.
+    virtual boost::asio::awaitable<core::result<std::string>> email_of(std::string user) {
+        co_return core::make_error(core::errc::unavailable,
+                                   "e-mail addresses of " + user + " are not known here");
+    }
 };
 
 }  // namespace tugboat::commands

@@ -1738,6 +1738,40 @@ std::vector<fake_binding> fake_kubernetes::bindings() const {
     return out;
 }
 
+void fake_kubernetes::add_binding(const fake_binding& b) {
+    const bool cluster_wide = b.ns.empty();
+    json subjects = json::array();
+    for (const auto& text : b.subjects) {
+        auto colon = text.find(':');
+        subjects.push_back({{"kind", text.substr(0, colon)},
+                            {"name", colon == std::string::npos ? "" : text.substr(colon + 1)},
+                            {"apiGroup", "rbac.authorization.k8s.io"}});
+    }
+    json meta{{"name", b.name}, {"labels", b.labels}, {"annotations", b.annotations}};
+    if (!cluster_wide) {
+        meta["namespace"] = b.ns;
+    }
+    json o{{"apiVersion", "rbac.authorization.k8s.io/v1"},
+           {"kind", cluster_wide ? "ClusterRoleBinding" : "RoleBinding"},
+           {"metadata", meta},
+           {"roleRef",
+            {{"apiGroup", "rbac.authorization.k8s.io"},
+             {"kind", b.role_kind.empty() ? "ClusterRole" : b.role_kind},
+             {"name", b.role_name}}},
+           {"subjects", subjects}};
+    const auto& r = *kube::find_resource(cluster_wide ? "clusterrolebindings" : "rolebindings");
+    if (state_->store.get(r, b.ns, b.name) != nullptr) {
+        state_->store.replace(r, std::move(o));
+    } else {
+        state_->store.create(r, std::move(o));
+    }
+}
+
+bool fake_kubernetes::remove_binding(std::string_view ns, std::string_view name) {
+    const auto& r = *kube::find_resource(ns.empty() ? "clusterrolebindings" : "rolebindings");
+    return state_->store.remove(r, ns, name).has_value();
+}
+
 std::size_t fake_kubernetes::bindings_created() const noexcept {
     return state_->bindings_created;
 }

@@ -173,6 +173,10 @@ public:
     /// Deletes a pod as `kubectl delete pod` would (its ReplicaSet replaces it); reading its
     /// log afterwards is 404. False when there is no such pod.
     bool delete_pod(std::string ns, std::string pod);
+    /// Stores (or replaces) a binding as someone with kubectl would, bypassing the API.
+    void add_binding(const fake_binding& b);
+    /// Deletes a binding as someone with kubectl would; false when there was none.
+    bool remove_binding(std::string_view ns, std::string_view name);
     /// Records a core/v1 Event about an object (aggregated like the real ones).
     void add_event(std::string ns, std::string kind, std::string name, std::string type,
                    std::string reason, std::string message);

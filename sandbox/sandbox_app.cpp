@@ -120,6 +120,7 @@ struct sandbox_app::state {
     std::optional<fake_jenkins> jenkins;
     std::map<std::string, std::unique_ptr<fake_kubernetes>> clusters;  // by config cluster name
     std::unique_ptr<bot::app> bot;
+    std::unique_ptr<core::clock> access_clock;  // outlives bot restarts
     bool bot_running = false;
     std::string bot_failure;  // why the bot stopped, when it did on its own
     std::string default_user = "alice";
@@ -142,6 +143,9 @@ fake_jenkins& sandbox_app::jenkins() {
 }
 fake_kubernetes& sandbox_app::cluster(const std::string& name) {
     return *s_->clusters.at(name);
+}
+const core::clock& sandbox_app::access_clock() const {
+    return *s_->access_clock;
 }
 const fs::path& sandbox_app::work_dir() const {
     return s_->work_dir;
@@ -376,6 +380,14 @@ core::result<void> start_bot(sandbox_app::state& s) {
     t.root_update_min = scaled(t.root_update_min, std::chrono::milliseconds{20});
     t.watch_wait = scaled(t.watch_wait, std::chrono::milliseconds{50});
     t.sweep = scaled(t.sweep, std::chrono::milliseconds{100});
+    // Access grants run on a clock `speed` times faster than real time (kept across restarts
+    // in the state), so a 30-minute grant ends in seconds.
+    if (!s.access_clock) {
+        s.access_clock = std::make_unique<core::scaled_clock>(s.options.speed);
+    }
+    bot_options.access_clock = s.access_clock.get();
+    bot_options.access_timing.tick =
+        scaled(bot_options.access_timing.tick, std::chrono::milliseconds{20});
     auto bot = bot::app::create(s.ioc.get_executor(), s.config, *s.log, bot_options);
     if (!bot) {
         return bot.error();

@@ -6,6 +6,7 @@
 // CA); what the bot posts through the Web API is printed by a console view.
 
 #include "commands/event.hpp"
+#include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/result.hpp"
 
@@ -87,6 +88,8 @@ public:
     /// The fake cluster `name` ("onprem" or "cloud").
     fake_kubernetes& cluster(const std::string& name);
     const std::filesystem::path& work_dir() const;
+    /// The clock access grants run on: `speed` times faster than real time.
+    const core::clock& access_clock() const;
     /// One paragraph telling a newcomer what runs where and what to type.
     std::string banner() const;
 

@@ -28,9 +28,10 @@ struct sandbox_world {
     std::unique_ptr<sandbox::sandbox_app> app;
 
     /// `adjust` changes the sandbox config after the freezes are cleared; `width` is the
-    /// console's (0 = the default).
+    /// console's (0 = the default); `speed` divides the fakes' durations and multiplies the
+    /// access clock.
     explicit sandbox_world(std::string name, std::function<void(core::config&)> adjust = {},
-                           int width = 0) {
+                           int width = 0, double speed = 100) {
         options.adjust_config = [adjust](core::config& c) {
             for (auto& e : c.environments) {
                 e.policy.freezes.clear();
@@ -42,7 +43,7 @@ struct sandbox_world {
         std::random_device rd;
         options.work_dir = std::filesystem::temp_directory_path() /
                            ("tugboat-" + name + "-test-" + std::to_string(rd()));
-        options.speed = 100;
+        options.speed = speed;
         options.settle_timeout = std::chrono::seconds{20};
         if (width > 0) {
             options.width = width;
