@@ -144,17 +144,10 @@ struct app::parts {
 
     /// `/access`: grants on the same clusters, on their own (possibly faster) clock.
     core::result<void> attach_access() {
-        commands::access_deps deps{
-            executor,
-            config,
-            *chat,
-            *db,
-            *people,
-            {},
-            log,
-            options.access_clock != nullptr ? *options.access_clock : *clock,
-            tracker,
-            options.access_timing};
+        const core::clock& grant_clock =
+            options.access_clock != nullptr ? *options.access_clock : *clock;
+        commands::access_deps deps{executor, config, *chat,       *db,     *people,
+                                   {},       log,    grant_clock, tracker, options.access_timing};
         for (auto& [name, client] : clusters) {
             deps.clusters[name] = client.get();
         }

@@ -194,13 +194,11 @@ std::string modal_json(const commands::form& f) {
     };
     json blocks = json::array();
     if (!f.intro.empty()) {
-        blocks.push_back(
-            {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", f.intro}}}});
+        blocks.push_back({{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", f.intro}}}});
     }
     for (const auto& field : f.fields) {
-        json element{{"type", "plain_text_input"},
-                     {"action_id", field.id},
-                     {"multiline", field.multiline}};
+        json element{
+            {"type", "plain_text_input"}, {"action_id", field.id}, {"multiline", field.multiline}};
         if (!field.hint.empty()) {
             element["placeholder"] = text(field.hint, 150);
         }

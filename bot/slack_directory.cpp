@@ -164,14 +164,14 @@ boost::asio::awaitable<core::result<std::string>> slack_directory::email_of(std:
     }
     auto r = co_await api_.users_info(user);
     if (!r) {
-        co_return core::make_error(core::errc::unavailable,
-                                   fmt::format("cannot ask Slack about {} (users.info): {}", user,
-                                               r.error().message));
+        co_return core::make_error(
+            core::errc::unavailable,
+            fmt::format("cannot ask Slack about {} (users.info): {}", user, r.error().message));
     }
     if (!r->ok) {
-        co_return core::make_error(r->error == "user_not_found" ? core::errc::not_found
-                                                                : core::errc::unavailable,
-                                   explain_slack_error("users.info", *r, ""));
+        co_return core::make_error(
+            r->error == "user_not_found" ? core::errc::not_found : core::errc::unavailable,
+            explain_slack_error("users.info", *r, ""));
     }
     auto email = r->pointer("/user/profile/email");
     if (email.empty()) {

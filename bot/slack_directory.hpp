@@ -69,7 +69,8 @@ private:
     core::time_point next_attempt_{};  ///< after a failure with a stale map
     std::optional<core::error> last_error_;
     std::shared_ptr<flight> flight_;
-    std::unordered_map<std::string, std::string> emails_;  ///< the latest refresh; in progress until it is finished
+    std::unordered_map<std::string, std::string>
+        emails_;  ///< the latest refresh; in progress until it is finished
 };
 
 }  // namespace tugboat::bot

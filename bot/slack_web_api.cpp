@@ -232,8 +232,8 @@ std::string explain_slack_error(std::string_view method, const slack_reply& r,
     return fmt::format("Slack refused {} in {}: {}.", method, where, e.empty() ? "unknown" : e);
 }
 
-boost::asio::awaitable<core::result<slack_reply>> slack_web_api::views_open(
-    std::string trigger_id, std::string view_json) {
+boost::asio::awaitable<core::result<slack_reply>> slack_web_api::views_open(std::string trigger_id,
+                                                                            std::string view_json) {
     auto view = nlohmann::json::parse(view_json, nullptr, false);
     nlohmann::json body = nlohmann::json::object();
     body["trigger_id"] = trigger_id;

@@ -16,14 +16,13 @@ command_spec make() {
     command_spec request{
         .name = "request",
         .summary = "Ask for temporary access to an environment.",
-        .details = "Approvers are asked in the approvals channel; the clock starts when access "
-                   "is granted and it ends by itself. Typed without arguments it opens a form.",
+        .details =
+            "Approvers are asked in the approvals channel; the clock starts when access "
+            "is granted and it ends by itself. `/access` alone opens a form.",
         .args = {{.name = "role",
                   .kind = arg_kind::role,
-                  .required = false,
                   .help = "an access role from the bot's config, e.g. `view`"},
-                 {.name = "target",
-                  .required = false,
+                 {.name = "env",
                   .help = "the environment, optionally with a namespace: `prod/payments`"},
                  {.name = "duration",
                   .kind = arg_kind::duration,
@@ -41,8 +40,9 @@ command_spec make() {
                   {.name = "break-glass",
                    .help = "emergency: granted at once without approval (roles that allow it; "
                            "a reason is required and everyone is told)"}},
-        .examples = {"access request view prod/payments 2h \"investigate INC-123\"",
-                     "access request logs dev 1h \"debug flaky test\"", "access"},
+        .examples = {"access request read-logs prod/payments 2h \"investigate INC-123\"",
+                     "access request read-logs dev 30m --break-glass --reason \"prod is down\"",
+                     "access"},
     };
     command_spec list{
         .name = "list",
@@ -107,7 +107,7 @@ command_spec make() {
         .summary = "Request temporary Kubernetes access and review who had it.",
         .subcommands = {std::move(request), std::move(list), std::move(approve), std::move(deny),
                         std::move(extend), std::move(revoke), std::move(audit)},
-        .default_subcommand = "request",
+        .when_bare = "request",
     };
 }
 
@@ -128,20 +128,6 @@ namespace {
 
 namespace asio = boost::asio;
 
-asio::awaitable<core::result<void>> tell(const request& req, core::result<std::string> said) {
-    if (!said) {
-        co_return said.error();
-    }
-    co_return co_await req.answer(plain_message(*said));
-}
-
-asio::awaitable<core::result<void>> show(const request& req, core::result<message> msg) {
-    if (!msg) {
-        co_return msg.error();
-    }
-    co_return co_await req.answer(std::move(*msg));
-}
-
 std::string strip_quotes(std::string s) {
     if (s.size() >= 2 && (s.front() == '"' || s.front() == '\'') && s.back() == s.front()) {
         return s.substr(1, s.size() - 2);
@@ -158,13 +144,14 @@ asio::awaitable<core::result<void>> access_command::handle(request req) {
     if (sub == "request") {
         access_request r;
         r.role = in.arg("role");
-        r.target = in.arg("target");
+        r.target = in.arg("env");
         r.duration = in.flag("for").value_or(in.arg("duration"));
         r.reason = strip_quotes(in.flag("reason").value_or(in.arg("reason")));
         r.requester = actor;
         r.break_glass = in.has_flag("break-glass");
         if (r.role.empty() || r.target.empty()) {
-            auto opened = co_await req.chat.open_form(req.event.trigger_id, engine_.request_form(r));
+            auto opened =
+                co_await req.chat.open_form(req.event.trigger_id, engine_.request_form(r));
             if (opened) {
                 co_return core::ok();
             }
@@ -175,25 +162,25 @@ asio::awaitable<core::result<void>> access_command::handle(request req) {
                 "`help access` for the roles.");
         }
         auto said = co_await engine_.request(std::move(r));
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (sub == "approve" || sub == "deny") {
         auto said = co_await engine_.decide(in.arg("id"), actor, sub == "approve",
                                             in.flag("reason").value_or(""));
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (sub == "revoke") {
         auto said = co_await engine_.revoke(in.arg("id"), actor);
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (sub == "extend") {
         auto by = in.flag("for") ? in.duration("for") : in.duration("duration");
         auto said = co_await engine_.extend(in.arg("id"), actor, by);
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (sub == "list") {
         auto listed = co_await engine_.list(actor, in.has_flag("all"));
-        co_return co_await show(req, std::move(listed));
+        co_return co_await answer_or_fail(req, std::move(listed));
     }
     if (sub == "audit") {
         std::string filter = in.arg("filter");
@@ -210,10 +197,11 @@ asio::awaitable<core::result<void>> access_command::handle(request req) {
         }
         auto since = in.duration("since").value_or(std::chrono::hours{24});
         auto listed = co_await engine_.audit(actor, user, role, since);
-        co_return co_await show(req, std::move(listed));
+        co_return co_await answer_or_fail(req, std::move(listed));
     }
-    co_return core::make_error(core::errc::invalid_argument,
-                               fmt::format("`access {}` is not available. Type `help access`.", sub));
+    co_return core::make_error(
+        core::errc::invalid_argument,
+        fmt::format("`access {}` is not available. Type `help access`.", sub));
 }
 
 asio::awaitable<core::result<void>> access_command::handle_action(request req) {
@@ -222,7 +210,7 @@ asio::awaitable<core::result<void>> access_command::handle_action(request req) {
     const std::string& actor = req.event.actor;
     if (action == "access.approve") {
         auto said = co_await engine_.decide(id, actor, true, "");
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (action == "access.deny") {
         // The reason is asked in a form; without one (no trigger), the typed command is shown.
@@ -231,7 +219,10 @@ asio::awaitable<core::result<void>> access_command::handle_action(request req) {
         f.title = "Deny access";
         f.submit = "Deny";
         f.metadata = id;
-        f.intro = fmt::format("Denying `{}`. The requester sees your reason.", id);
+        f.intro = fmt::format(
+            "Denying `{}`. The requester sees your reason. (Or type `/access "
+            "deny {} --reason \"…\"`.)",
+            id, id);
         f.fields = {{"reason", "Reason", "e.g. use the read-only role first", true, false, ""}};
         auto opened = co_await req.chat.open_form(req.event.trigger_id, std::move(f));
         if (opened) {
@@ -244,30 +235,30 @@ asio::awaitable<core::result<void>> access_command::handle_action(request req) {
         auto it = req.event.values.find("reason");
         std::string reason = it == req.event.values.end() ? "" : it->second;
         auto said = co_await engine_.decide(id, actor, false, reason);
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (action == "access.request") {
         auto value = [&](const char* k) {
             auto it = req.event.values.find(k);
             return it == req.event.values.end() ? std::string{} : it->second;
         };
-        access_request r{value("role"), value("target"), value("duration"), value("reason"),
-                         actor, false};
+        access_request r{value("role"),   value("target"), value("duration"),
+                         value("reason"), actor,           false};
         auto said = co_await engine_.request(std::move(r));
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (action == "access.extend") {
         auto said = co_await engine_.extend(id, actor, std::nullopt);
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (action == "access.revoke") {
         auto said = co_await engine_.revoke(id, actor);
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (action == "access.approve_extension" || action == "access.deny_extension") {
         auto said =
             co_await engine_.decide_extension(id, actor, action == "access.approve_extension");
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     co_return core::make_error(core::errc::invalid_argument,
                                fmt::format("This button (`{}`) is not known any more.", action));

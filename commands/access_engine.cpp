@@ -42,7 +42,7 @@ constexpr const char* reason_annotation = "tugboat.io/reason";
 // Durable timer kinds; the subject is the grant id ("g-000045").
 constexpr const char* expiry_timer = "grant_expiry";
 constexpr const char* reminder_timer = "grant_reminder";
-constexpr const char* apply_timer = "grant_apply";    // bindings still to create
+constexpr const char* apply_timer = "grant_apply";      // bindings still to create
 constexpr const char* cleanup_timer = "grant_cleanup";  // bindings still to remove
 
 std::string utc_time(core::time_point t) {
@@ -84,7 +84,7 @@ struct grant_extra {
     std::string subject;                          ///< the Kubernetes subject, once known
     std::set<std::string> reported;  ///< clusters whose failure the thread was told about
     bool break_glass = false;
-    std::string ended_by;  ///< who denied or revoked
+    std::string ended_by;           ///< who denied or revoked
     std::int64_t extension_ms = 0;  ///< a pending extension request
     std::string extension_by;
     std::vector<std::string> extension_approvals;
@@ -114,14 +114,10 @@ grant_extra read_extra(const grant_record& g) {
 }
 
 void write_extra(grant_record& g, const grant_extra& x) {
-    json j{{"clusters", x.clusters},
-           {"subject", x.subject},
-           {"reported", x.reported},
-           {"break_glass", x.break_glass},
-           {"ended_by", x.ended_by},
-           {"extension_ms", x.extension_ms},
-           {"extension_by", x.extension_by},
-           {"extension_approvals", x.extension_approvals}};
+    json j{{"clusters", x.clusters},         {"subject", x.subject},
+           {"reported", x.reported},         {"break_glass", x.break_glass},
+           {"ended_by", x.ended_by},         {"extension_ms", x.extension_ms},
+           {"extension_by", x.extension_by}, {"extension_approvals", x.extension_approvals}};
     g.bindings_json = j.dump();
 }
 
@@ -222,14 +218,7 @@ struct access_engine::impl {
     }
 
     asio::awaitable<principal> who(std::string user) {
-        principal p{user, {}};
-        auto groups = co_await d.people.groups_of(user);
-        if (groups) {
-            p.groups = std::move(*groups);
-        } else {
-            d.log.warn("groups_unavailable", {{"user", user}, {"error", groups.error().message}});
-        }
-        co_return p;
+        co_return co_await principal_of(d.people, d.log, std::move(user));
     }
 
     bool is_admin(const principal& p) const {
@@ -248,10 +237,10 @@ struct access_engine::impl {
     // ---- what people see ----
 
     std::string what(const grant_record& g) const {
-        std::string where = g.kube_namespace.empty()
-                                ? fmt::format("*{}* (whole cluster)", g.environment)
-                                : fmt::format("*{}* namespace `{}`", g.environment,
-                                              g.kube_namespace);
+        std::string where =
+            g.kube_namespace.empty()
+                ? fmt::format("*{}* (whole cluster)", g.environment)
+                : fmt::format("*{}* namespace `{}`", g.environment, g.kube_namespace);
         return fmt::format("*{}* in {}", g.role, where);
     }
 
@@ -265,16 +254,16 @@ struct access_engine::impl {
         std::string state;
         switch (g.state) {
             case grant_state::pending:
-                state = fmt::format("⏳ Waiting for approval ({}/{}) from {}. The requester cannot "
-                                    "approve.",
-                                    g.approvals.size(), role ? role->approvals_required : 1,
-                                    role ? mentions(approvers_of(*role)) : "an approver");
+                state = fmt::format(
+                    "⏳ Waiting for approval ({}/{}) from {}. The requester cannot "
+                    "approve.",
+                    g.approvals.size(), role ? role->approvals_required : 1,
+                    role ? mentions(approvers_of(*role)) : "an approver");
                 break;
-            case grant_state::approved:
-                state = "⚙️ Approved; creating the bindings…";
-                break;
+            case grant_state::approved: state = "⚙️ Approved; creating the bindings…"; break;
             case grant_state::active:
-                state = fmt::format("✅ Active until {}", g.expires_at ? utc_time(*g.expires_at) : "?");
+                state =
+                    fmt::format("✅ Active until {}", g.expires_at ? utc_time(*g.expires_at) : "?");
                 break;
             case grant_state::rejected:
                 state = fmt::format("🚫 Denied by {}: {}", mention(x.ended_by),
@@ -284,8 +273,8 @@ struct access_engine::impl {
                 state = fmt::format("⏹️ Withdrawn by {}", mention(x.ended_by));
                 break;
             case grant_state::expired:
-                state = fmt::format("⌛ Expired at {}",
-                                    g.revoked_at ? utc_time(*g.revoked_at) : "?");
+                state =
+                    fmt::format("⌛ Expired at {}", g.revoked_at ? utc_time(*g.revoked_at) : "?");
                 break;
             case grant_state::revoked:
                 state = fmt::format("🔒 Revoked by {} at {}", mention(x.ended_by),
@@ -298,11 +287,11 @@ struct access_engine::impl {
         message m;
         m.text = fmt::format("Access {}: {} {} {}", id_of(g), g.role, g.environment,
                              storage::to_string(g.state));
-        m.add(section{fmt::format("{}*Access request `{}`* — {} asks for {} for {}.",
-                                  x.break_glass ? "🚨 *BREAK-GLASS* " : "", id_of(g),
-                                  mention(g.requester), what(g), human(g.duration)),
-                      {{"Reason", escape_mrkdwn(g.reason.empty() ? "—" : g.reason)},
-                       {"State", state}}});
+        m.add(section{
+            fmt::format("{}*Access request `{}`* — {} asks for {} for {}.",
+                        x.break_glass ? "🚨 *BREAK-GLASS* " : "", id_of(g), mention(g.requester),
+                        what(g), human(g.duration)),
+            {{"Reason", escape_mrkdwn(g.reason.empty() ? "—" : g.reason)}, {"State", state}}});
         if (!approvers.empty()) {
             m.add(context{{"Approved by " + mentions(approvers)}});
         }
@@ -326,8 +315,8 @@ struct access_engine::impl {
                        {{"grant", id_of(g)}, {"error", updated.error().message}});
         }
         if (!mrkdwn.empty()) {
-            auto replied = co_await d.chat.reply(root(g), plain_message(std::move(mrkdwn)),
-                                                 broadcast);
+            auto replied =
+                co_await d.chat.reply(root(g), plain_message(std::move(mrkdwn)), broadcast);
             if (!replied) {
                 d.log.warn("grant_reply_failed",
                            {{"grant", id_of(g)}, {"error", replied.error().message}});
@@ -343,9 +332,9 @@ struct access_engine::impl {
     }
 
     std::string link(const grant_record& g) const {
-        return g.slack_card_ts.empty() ? std::string{}
-                                       : fmt::format(" (see <#{}>, the card of `{}`)",
-                                                     g.slack_channel, id_of(g));
+        return g.slack_card_ts.empty()
+                   ? std::string{}
+                   : fmt::format(" (see <#{}>, the card of `{}`)", g.slack_channel, id_of(g));
     }
 
     // ---- checks at request time ----
@@ -383,8 +372,8 @@ struct access_engine::impl {
                             list_names(names), usage));
         }
         const auto& allowed = c.role->environments;
-        if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), c.env->name) ==
-                                    allowed.end()) {
+        if (!allowed.empty() &&
+            std::find(allowed.begin(), allowed.end(), c.env->name) == allowed.end()) {
             return core::make_error(
                 core::errc::invalid_argument,
                 fmt::format("Role `{}` cannot be requested in `{}`; it is available in {}.",
@@ -407,10 +396,10 @@ struct access_engine::impl {
                                 "request {} {}/<namespace> …`.",
                                 c.env->name, c.role->name, c.env->name));
             }
-            bool valid = c.ns.size() <= 63 && std::all_of(c.ns.begin(), c.ns.end(), [](char ch) {
-                             return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                                    ch == '-';
-                         });
+            bool valid =
+                c.ns.size() <= 63 && std::all_of(c.ns.begin(), c.ns.end(), [](char ch) {
+                    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+                });
             if (!valid) {
                 return core::make_error(core::errc::invalid_argument,
                                         fmt::format("`{}` is not a namespace name (lower-case "
@@ -427,8 +416,7 @@ struct access_engine::impl {
                     core::errc::invalid_argument,
                     fmt::format("`{}` isn't a duration. Use a number with a unit: `45m`, `2h` or "
                                 "`1h30m` (at most {} for `{}`).",
-                                r.duration, as_typed(c.role->max_duration),
-                                c.role->name));
+                                r.duration, as_typed(c.role->max_duration), c.role->name));
             }
             c.duration = *parsed;
         }
@@ -458,17 +446,23 @@ struct access_engine::impl {
 
     /// Creates the bindings in every cluster; when all exist the grant becomes active and its
     /// clock starts. Clusters that fail are retried by the apply timer.
-    asio::awaitable<void> apply(std::int64_t id) {
+    /// Runs `step` for grant `id` unless a step of that grant runs already (false then), so
+    /// that the bindings of one grant are never created and removed at the same time.
+    asio::awaitable<bool> exclusive(std::int64_t id,
+                                    asio::awaitable<void> (impl::*step)(std::int64_t)) {
         if (in_flight.contains(id)) {
-            co_return;
+            co_return false;
         }
         in_flight.insert(id);
         ++busy;
         auto work = d.tracker.start();
-        co_await apply_now(id);
+        co_await (this->*step)(id);
         in_flight.erase(id);
         --busy;
+        co_return true;
     }
+
+    asio::awaitable<void> apply(std::int64_t id) { co_await exclusive(id, &impl::apply_now); }
 
     asio::awaitable<void> apply_now(std::int64_t id) {
         auto g = load(id);
@@ -541,11 +535,12 @@ struct access_engine::impl {
                     write_extra(r, c2);
                     return true;
                 });
-                co_await tell(s, fmt::format("⚠️ Could not create the binding in {}: {}. Trying "
-                                             "again every {}; the clock starts once it exists "
-                                             "everywhere.",
-                                             list_names(failed), escape_mrkdwn(first_error),
-                                             as_typed(d.timing.retry)));
+                co_await tell(s,
+                              fmt::format("⚠️ Could not create the binding in {}: {}. Trying "
+                                          "again every {}; the clock starts once it exists "
+                                          "everywhere.",
+                                          list_names(failed), escape_mrkdwn(first_error),
+                                          as_typed(d.timing.retry)));
             }
             co_return;
         }
@@ -558,9 +553,9 @@ struct access_engine::impl {
         }
         audit("tugboat", "grant.granted", s,
               json{{"expires_at", core::to_unix(*s.expires_at)}, {"subject", x.subject}});
-        co_await tell(s, fmt::format("✅ Granted to {} as `{}` in {} until {}.",
-                                     mention(s.requester), x.subject, list_names(clusters_of(s)),
-                                     utc_time(*s.expires_at)));
+        co_await tell(s,
+                      fmt::format("✅ Granted to {} as `{}` in {} until {}.", mention(s.requester),
+                                  x.subject, list_names(clusters_of(s)), utc_time(*s.expires_at)));
         co_await dm(s.requester,
                     fmt::format("✅ Your access `{}` ({}) is active until {}. Type `/access "
                                 "revoke {}` when you are done{}.",
@@ -609,9 +604,8 @@ struct access_engine::impl {
         b.role_name = role ? role->role : g.role;
         b.subject_kind = d.config.access.subject_kind;
         b.subject_name = subject;
-        b.labels = {{managed_by_label, "tugboat"},
-                    {grant_label, id_of(g)},
-                    {requester_label, g.requester}};
+        b.labels = {
+            {managed_by_label, "tugboat"}, {grant_label, id_of(g)}, {requester_label, g.requester}};
         std::string approvers;
         for (const auto& a : g.approvals) {
             approvers += (approvers.empty() ? "" : ",") + a.approver;
@@ -688,12 +682,12 @@ struct access_engine::impl {
                   json{{"late_seconds",
                         g.expires_at ? core::to_unix(now) - core::to_unix(*g.expires_at) : 0}});
             co_await tell(g, fmt::format("⌛ Expired; removing the bindings."));
-            co_await dm(g.requester, fmt::format("⌛ Your access `{}` ({}) has ended.", id_of(g),
-                                                 what(g)));
+            co_await dm(g.requester,
+                        fmt::format("⌛ Your access `{}` ({}) has ended.", id_of(g), what(g)));
         } else {
             audit(actor, "grant.revoked", g);
-            co_await tell(g, fmt::format("🔒 Revoked by {}; removing the bindings.",
-                                         mention(actor)));
+            co_await tell(g,
+                          fmt::format("🔒 Revoked by {}; removing the bindings.", mention(actor)));
             if (actor != g.requester) {
                 co_await dm(g.requester, fmt::format("🔒 Your access `{}` ({}) was revoked by {}.",
                                                      id_of(g), what(g), mention(actor)));
@@ -705,21 +699,12 @@ struct access_engine::impl {
 
     /// Deletes the grant's bindings where they may exist.
     asio::awaitable<void> remove(std::int64_t id) {
-        if (in_flight.contains(id)) {
+        auto ran = co_await exclusive(id, &impl::remove_now);
+        if (!ran) {
             // An apply of this grant is running; it stops at the state change and the cleanup
             // timer removes what it left.
-            auto g = load(id);
-            if (g) {
-                (void)timers.schedule(cleanup_timer, id_of(*g), d.clock.now());
-            }
-            co_return;
+            (void)timers.schedule(cleanup_timer, storage::format_grant_id(id), d.clock.now());
         }
-        in_flight.insert(id);
-        ++busy;
-        auto work = d.tracker.start();
-        co_await remove_now(id);
-        in_flight.erase(id);
-        --busy;
     }
 
     asio::awaitable<void> remove_now(std::int64_t id) {
@@ -739,8 +724,8 @@ struct access_engine::impl {
             if (it == d.clusters.end()) {
                 continue;
             }
-            auto gone = co_await it->second->delete_role_binding(g->kube_namespace,
-                                                                 binding_name(g->id));
+            auto gone =
+                co_await it->second->delete_role_binding(g->kube_namespace, binding_name(g->id));
             if (gone) {
                 x.clusters[cluster] = "removed";
                 audit("tugboat", "grant.binding_removed", *g, json{{"cluster", cluster}});
@@ -775,18 +760,20 @@ struct access_engine::impl {
         }
         grant_record shown = saved && *saved ? **saved : *g;
         if (!newly_failed.empty()) {
-            co_await tell(shown,
-                          fmt::format("⚠️ Could not remove the binding from {}: {}. Retrying every "
-                                      "{} until it is gone.",
-                                      list_names(newly_failed), escape_mrkdwn(first_error),
-                                      as_typed(d.timing.retry)),
-                          true);
+            co_await tell(
+                shown,
+                fmt::format("⚠️ Could not remove the binding from {}: {}. Retrying every "
+                            "{} until it is gone.",
+                            list_names(newly_failed), escape_mrkdwn(first_error),
+                            as_typed(d.timing.retry)),
+                true);
         }
         if (!recovered.empty()) {
             audit("tugboat", "grant.removal_recovered", shown, json{{"clusters", recovered}});
-            co_await tell(shown, fmt::format("✅ Binding removed from {} after retrying.",
-                                             list_names(recovered)),
-                          true);
+            co_await tell(
+                shown,
+                fmt::format("✅ Binding removed from {} after retrying.", list_names(recovered)),
+                true);
         }
     }
 
@@ -815,13 +802,12 @@ struct access_engine::impl {
         if (!g || g->state != grant_state::active || !g->expires_at) {
             co_return;
         }
-        auto left = std::chrono::duration_cast<std::chrono::seconds>(*g->expires_at -
-                                                                     d.clock.now());
+        auto left =
+            std::chrono::duration_cast<std::chrono::seconds>(*g->expires_at - d.clock.now());
         message m;
         m.text = fmt::format("Your access {} ends soon", id_of(*g));
         m.add(section{fmt::format("⏰ Your access `{}` ({}) ends in {} (at {}). Need longer?",
-                                  id_of(*g), what(*g), as_typed(left),
-                                  utc_time(*g->expires_at)),
+                                  id_of(*g), what(*g), as_typed(left), utc_time(*g->expires_at)),
                       {}});
         m.add(actions{{button{"Extend", "access.extend", id_of(*g), button_style::primary, {}},
                        button{"I'm done", "access.revoke", id_of(*g), button_style::normal, {}}}});
@@ -873,13 +859,13 @@ struct access_engine::impl {
             std::set<std::string> present;
             for (const auto& b : *listed) {
                 auto label = b.labels.find(grant_label);
-                auto id = label == b.labels.end() ? std::nullopt
-                                                  : storage::parse_grant_id(label->second);
+                auto id =
+                    label == b.labels.end() ? std::nullopt : storage::parse_grant_id(label->second);
                 auto g = id ? load(*id) : std::nullopt;
-                bool wanted = g && !in_flight.contains(g->id) &&
-                              (g->state == grant_state::active ||
-                               g->state == grant_state::approved) &&
-                              g->kube_namespace == b.ns && binding_name(g->id) == b.name;
+                bool wanted =
+                    g && !in_flight.contains(g->id) &&
+                    (g->state == grant_state::active || g->state == grant_state::approved) &&
+                    g->kube_namespace == b.ns && binding_name(g->id) == b.name;
                 if (g && in_flight.contains(g->id)) {
                     continue;
                 }
@@ -890,9 +876,9 @@ struct access_engine::impl {
                 auto work = d.tracker.start();
                 auto gone = co_await client->delete_role_binding(b.ns, b.name);
                 if (!gone) {
-                    d.log.warn("reconcile_delete_failed",
-                               {{"cluster", cluster}, {"name", b.name}, {"error",
-                                                                         gone.error().message}});
+                    d.log.warn(
+                        "reconcile_delete_failed",
+                        {{"cluster", cluster}, {"name", b.name}, {"error", gone.error().message}});
                     continue;
                 }
                 std::string why = !g ? "unknown to Tugboat"
@@ -923,13 +909,13 @@ struct access_engine::impl {
                 auto work = d.tracker.start();
                 auto put = co_await put_binding(g, x.subject, cluster, *g.expires_at);
                 if (!put) {
-                    d.log.warn("reconcile_restore_failed",
-                               {{"cluster", cluster}, {"grant", id_of(g)},
-                                {"error", put.error().message}});
+                    d.log.warn("reconcile_restore_failed", {{"cluster", cluster},
+                                                            {"grant", id_of(g)},
+                                                            {"error", put.error().message}});
                     continue;
                 }
-                changes.push_back(fmt::format("restored the missing binding of `{}` in `{}`",
-                                              id_of(g), cluster));
+                changes.push_back(
+                    fmt::format("restored the missing binding of `{}` in `{}`", id_of(g), cluster));
                 audit("tugboat", "grant.reconcile_restored", g, json{{"cluster", cluster}});
             }
         }
@@ -1100,10 +1086,10 @@ asio::awaitable<core::result<std::string>> access_engine::request(access_request
                             ? std::string("none")
                             : "#" + m.d.config.access.approvals_channel));
     }
-    co_await m.tell(g, fmt::format("{} asks for {} for {}. {} approval{} needed from {}.",
-                                   mention(g.requester), m.what(g), human(g.duration),
-                                   role.approvals_required, role.approvals_required == 1 ? "" : "s",
-                                   mentions(m.approvers_of(role))));
+    co_await m.tell(
+        g, fmt::format("{} asks for {} for {}. {} approval{} needed from {}.", mention(g.requester),
+                       m.what(g), human(g.duration), role.approvals_required,
+                       role.approvals_required == 1 ? "" : "s", mentions(m.approvers_of(role))));
     co_await m.dm(g.requester, fmt::format("📨 Your request `{}` ({} for {}) is waiting for "
                                            "approval{}. The clock starts when it is granted.",
                                            m.id_of(g), m.what(g), human(g.duration), m.link(g)));
@@ -1174,13 +1160,13 @@ asio::awaitable<core::result<std::string>> access_engine::decide(std::string id_
             co_return saved.error();
         }
         if (!*saved) {
-            co_return core::make_error(core::errc::conflict,
-                                       fmt::format("Request `{}` was decided meanwhile.",
-                                                   m.id_of(*g)));
+            co_return core::make_error(
+                core::errc::conflict,
+                fmt::format("Request `{}` was decided meanwhile.", m.id_of(*g)));
         }
         m.audit(actor, "grant.denied", **saved, json{{"reason", reason}});
-        co_await m.tell(**saved, fmt::format("🚫 Denied by {}: {}", mention(actor),
-                                             escape_mrkdwn(reason)));
+        co_await m.tell(**saved,
+                        fmt::format("🚫 Denied by {}: {}", mention(actor), escape_mrkdwn(reason)));
         co_await m.dm(g->requester,
                       fmt::format("🚫 Your request `{}` ({}) was denied by {}: {}", m.id_of(*g),
                                   m.what(*g), mention(actor), escape_mrkdwn(reason)));
@@ -1211,8 +1197,8 @@ asio::awaitable<core::result<std::string>> access_engine::decide(std::string id_
     }
     m.audit(actor, "grant.approved", **saved);
     int have = static_cast<int>((*saved)->approvals.size());
-    co_await m.tell(**saved, fmt::format("👍 Approved by {} ({}/{}).", mention(actor), have,
-                                         needed));
+    co_await m.tell(**saved,
+                    fmt::format("👍 Approved by {} ({}/{}).", mention(actor), have, needed));
     if ((*saved)->state == grant_state::approved) {
         co_await m.apply(g->id);
     }
@@ -1281,20 +1267,19 @@ asio::awaitable<core::result<std::string>> access_engine::extend(
     if (g->state != grant_state::active || !g->expires_at || !g->granted_at) {
         co_return core::make_error(
             core::errc::conflict,
-            fmt::format("`{}` is not active (it is {}); request access again instead.",
-                        m.id_of(*g), storage::to_string(g->state)));
+            fmt::format("`{}` is not active (it is {}); request access again instead.", m.id_of(*g),
+                        storage::to_string(g->state)));
     }
     if (actor != g->requester) {
-        co_return core::make_error(core::errc::permission_denied,
-                                   fmt::format("Only {} can extend `{}`.", mention(g->requester),
-                                               m.id_of(*g)));
+        co_return core::make_error(
+            core::errc::permission_denied,
+            fmt::format("Only {} can extend `{}`.", mention(g->requester), m.id_of(*g)));
     }
     const auto* role = m.role_of(*g);
     if (role == nullptr) {
         co_return core::make_error(core::errc::not_found, "That role is no longer configured.");
     }
-    auto length = std::chrono::duration_cast<std::chrono::seconds>(*g->expires_at -
-                                                                   *g->granted_at);
+    auto length = std::chrono::duration_cast<std::chrono::seconds>(*g->expires_at - *g->granted_at);
     auto room = role->max_duration - length;
     auto want = by.value_or(std::chrono::duration_cast<std::chrono::seconds>(g->duration));
     if (want > room) {
@@ -1320,9 +1305,9 @@ asio::awaitable<core::result<std::string>> access_engine::extend(
         }
         m.schedule_end(**saved);
         m.audit(actor, "grant.extended", **saved, json{{"by_seconds", want.count()}});
-        co_await m.tell(**saved, fmt::format("⏩ Extended by {} by {}; now until {}.",
-                                             as_typed(want), mention(actor),
-                                             utc_time(*(*saved)->expires_at)));
+        co_await m.tell(**saved,
+                        fmt::format("⏩ Extended by {} by {}; now until {}.", as_typed(want),
+                                    mention(actor), utc_time(*(*saved)->expires_at)));
         co_return fmt::format("`{}` now lasts until {}.", m.id_of(*g),
                               utc_time(*(*saved)->expires_at));
     }
@@ -1340,24 +1325,26 @@ asio::awaitable<core::result<std::string>> access_engine::extend(
     m.audit(actor, "grant.extension_requested", **saved, json{{"by_seconds", want.count()}});
     message ask;
     ask.text = fmt::format("Extension of {} requested", m.id_of(*g));
-    ask.add(section{fmt::format("⏩ {} asks to extend `{}` by {}. {} approval{} needed from {}.",
-                                mention(actor), m.id_of(*g), as_typed(want),
-                                std::max(1, role->approvals_required),
-                                role->approvals_required > 1 ? "s" : "",
-                                mentions(m.approvers_of(*role))),
-                    {}});
-    ask.add(actions{{button{"Approve extension", "access.approve_extension", m.id_of(*g),
-                            button_style::primary, {}},
-                     button{"Deny extension", "access.deny_extension", m.id_of(*g),
-                            button_style::danger, {}}}});
+    ask.add(section{
+        fmt::format("⏩ {} asks to extend `{}` by {}. {} approval{} needed from {}.", mention(actor),
+                    m.id_of(*g), as_typed(want), std::max(1, role->approvals_required),
+                    role->approvals_required > 1 ? "s" : "", mentions(m.approvers_of(*role))),
+        {}});
+    ask.add(actions{
+        {button{"Approve extension",
+                "access.approve_extension",
+                m.id_of(*g),
+                button_style::primary,
+                {}},
+         button{
+             "Deny extension", "access.deny_extension", m.id_of(*g), button_style::danger, {}}}});
     if (!g->slack_card_ts.empty()) {
         auto replied = co_await m.d.chat.reply(m.root(*g), std::move(ask), false);
         if (!replied) {
             m.d.log.warn("grant_reply_failed", {{"error", replied.error().message}});
         }
     }
-    co_return fmt::format("Asked the approvers to extend `{}` by {}.", m.id_of(*g),
-                          as_typed(want));
+    co_return fmt::format("Asked the approvers to extend `{}` by {}.", m.id_of(*g), as_typed(want));
 }
 
 asio::awaitable<core::result<std::string>> access_engine::decide_extension(std::string id_text,
@@ -1412,9 +1399,9 @@ asio::awaitable<core::result<std::string>> access_engine::decide_extension(std::
         return true;
     });
     if (!saved || !*saved) {
-        co_return core::make_error(core::errc::conflict,
-                                   fmt::format("The extension of `{}` was decided meanwhile.",
-                                               id_text));
+        co_return core::make_error(
+            core::errc::conflict,
+            fmt::format("The extension of `{}` was decided meanwhile.", id_text));
     }
     if (!approve) {
         m.audit(actor, "grant.extension_denied", **saved);
@@ -1433,9 +1420,9 @@ asio::awaitable<core::result<std::string>> access_engine::decide_extension(std::
     }
     m.audit(actor, "grant.extended", **saved,
             json{{"by_seconds", std::chrono::duration_cast<std::chrono::seconds>(by).count()}});
-    co_await m.tell(**saved, fmt::format("⏩ Extended by {} (approved by {}); now until {}.",
-                                         human(by), mention(actor),
-                                         utc_time(*(*saved)->expires_at)));
+    co_await m.tell(**saved,
+                    fmt::format("⏩ Extended by {} (approved by {}); now until {}.", human(by),
+                                mention(actor), utc_time(*(*saved)->expires_at)));
     co_await m.dm(cur->requester, fmt::format("⏩ Your access `{}` now lasts until {}.", id_text,
                                               utc_time(*(*saved)->expires_at)));
     co_return fmt::format("You extended `{}`.", id_text);
@@ -1473,9 +1460,9 @@ asio::awaitable<core::result<message>> access_engine::list(std::string actor, bo
         if (g.state == grant_state::active && g.expires_at) {
             when = " until " + utc_time(*g.expires_at);
         }
-        text += fmt::format("• `{}` {} — {}{}{}\n", m.id_of(g), m.what(g),
-                            storage::to_string(g.state), when,
-                            all ? " — " + mention(g.requester) : "");
+        text +=
+            fmt::format("• `{}` {} — {}{}{}\n", m.id_of(g), m.what(g), storage::to_string(g.state),
+                        when, all ? " — " + mention(g.requester) : "");
     }
     if (text.empty()) {
         text = all ? "Nobody has access or a pending request right now."
@@ -1544,13 +1531,16 @@ form access_engine::request_form(const access_request& typed) const {
         roles += fmt::format("\n• `{}` — {} (at most {})", r.name, escape_mrkdwn(r.description),
                              as_typed(r.max_duration));
     }
-    f.intro = "Roles:" + roles;
-    f.fields = {{"role", "Role", "e.g. view", false, false, typed.role},
-                {"target", "Environment[/namespace]", "e.g. prod/payments", false, false,
-                 typed.target},
-                {"duration", "For how long", "e.g. 2h", false, false, typed.duration},
-                {"reason", "Reason", "shown to approvers and kept in the audit log", true, false,
-                 typed.reason}};
+    f.intro =
+        "Or type `/access request <role> <env>[/<namespace>] <duration> \"<reason>\"`.\n"
+        "Roles:" +
+        roles;
+    f.fields = {
+        {"role", "Role", "e.g. view", false, false, typed.role},
+        {"target", "Environment[/namespace]", "e.g. prod/payments", false, false, typed.target},
+        {"duration", "For how long", "e.g. 2h", false, false, typed.duration},
+        {"reason", "Reason", "shown to approvers and kept in the audit log", true, false,
+         typed.reason}};
     return f;
 }
 

@@ -38,6 +38,22 @@ core::result<void> as_void(const core::result<message_ref>& r) {
 
 // GCC 12 destroys brace-initialized temporaries inside a co_await expression twice, so every
 // argument below is a named local.
+boost::asio::awaitable<core::result<void>> answer_or_fail(const request& req,
+                                                          core::result<std::string> said) {
+    if (!said) {
+        co_return said.error();
+    }
+    co_return co_await req.answer(plain_message(*said));
+}
+
+boost::asio::awaitable<core::result<void>> answer_or_fail(const request& req,
+                                                          core::result<message> said) {
+    if (!said) {
+        co_return said.error();
+    }
+    co_return co_await req.answer(std::move(*said));
+}
+
 boost::asio::awaitable<core::result<void>> answer(chat& out, inbound_event ev, message msg) {
     std::optional<core::result<message_ref>> sent;
     switch (ev.kind) {

@@ -48,6 +48,12 @@ struct request {
 /// - modal submission or close: a DM.
 boost::asio::awaitable<core::result<void>> answer(chat& out, inbound_event ev, message msg);
 
+/// Answers with `said` (see answer()), or returns its error for the router to show.
+boost::asio::awaitable<core::result<void>> answer_or_fail(const request& req,
+                                                          core::result<std::string> said);
+boost::asio::awaitable<core::result<void>> answer_or_fail(const request& req,
+                                                          core::result<message> said);
+
 /// One command: its declaration and what it does. Errors returned from handle() are shown to
 /// the person as they are, so their messages must say what went wrong and what to type instead.
 class command {

@@ -162,24 +162,6 @@ const command_spec& deploy_command::spec() const {
     return deploy_spec();
 }
 
-namespace {
-
-asio::awaitable<core::result<void>> tell(const request& req, core::result<std::string> said) {
-    if (!said) {
-        co_return said.error();
-    }
-    co_return co_await req.answer(plain_message(*said));
-}
-
-asio::awaitable<core::result<void>> show(const request& req, core::result<message> msg) {
-    if (!msg) {
-        co_return msg.error();
-    }
-    co_return co_await req.answer(std::move(*msg));
-}
-
-}  // namespace
-
 asio::awaitable<core::result<void>> deploy_command::handle(request req) {
     const invocation& in = req.input;
     const std::string sub = in.subcommand ? in.subcommand->name : "start";
@@ -189,34 +171,35 @@ asio::awaitable<core::result<void>> deploy_command::handle(request req) {
         deploy_request r{in.arg("service"), in.arg("env"), in.arg("version"),         actor,
                          req.event.channel, reason,        in.flag("override-freeze")};
         auto said = co_await engine_.request(std::move(r));
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (sub == "rollback") {
         auto said = co_await engine_.rollback(in.arg("service"), in.arg("env"), in.arg("revision"),
                                               actor, req.event.channel, reason);
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (sub == "cancel") {
         auto said = co_await engine_.cancel(in.arg("id"), actor, reason);
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (sub == "lock") {
         auto said =
             co_await engine_.lock(in.arg("service"), in.arg("env"), actor, in.arg("reason"));
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (sub == "unlock") {
         auto said = co_await engine_.unlock(in.arg("service"), in.arg("env"), actor);
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (sub == "history") {
         int limit = static_cast<int>(in.number("limit").value_or(10));
-        co_return co_await show(req, engine_.history(in.arg("service"), in.arg("env"), limit));
+        co_return co_await answer_or_fail(req,
+                                          engine_.history(in.arg("service"), in.arg("env"), limit));
     }
     if (sub == "status") {
         std::string id = in.arg("id");
         auto found = id.empty() ? engine_.active("", "") : engine_.status(id);
-        co_return co_await show(req, std::move(found));
+        co_return co_await answer_or_fail(req, std::move(found));
     }
     if (sub == "logs") {
         auto lines = static_cast<std::size_t>(in.number("tail").value_or(100));
@@ -233,7 +216,7 @@ asio::awaitable<core::result<void>> deploy_command::handle(request req) {
                 }
             }
         }
-        co_return co_await show(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     co_return core::make_error(
         core::errc::invalid_argument,
@@ -245,16 +228,16 @@ asio::awaitable<core::result<void>> deploy_command::handle_action(request req) {
     const std::string& id = req.event.action_value;
     if (action == "deploy.approve" || action == "deploy.reject") {
         auto said = co_await engine_.decide(id, req.event.actor, action == "deploy.approve");
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (action == "deploy.input_proceed" || action == "deploy.input_abort") {
         auto said =
             co_await engine_.answer_input(id, req.event.actor, action == "deploy.input_proceed");
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     if (action == "deploy.cancel") {
         auto said = co_await engine_.cancel(id, req.event.actor, "");
-        co_return co_await tell(req, std::move(said));
+        co_return co_await answer_or_fail(req, std::move(said));
     }
     co_return core::make_error(core::errc::invalid_argument,
                                fmt::format("This button (`{}`) is not known any more.", action));

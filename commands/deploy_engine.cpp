@@ -461,14 +461,7 @@ struct deploy_engine::impl {
     // ---- checks at request time ----
 
     asio::awaitable<principal> who(std::string user) {
-        principal p{user, {}};
-        auto groups = co_await d.people.groups_of(user);
-        if (groups) {
-            p.groups = std::move(*groups);
-        } else {
-            d.log.warn("groups_unavailable", {{"user", user}, {"error", groups.error().message}});
-        }
-        co_return p;
+        co_return co_await principal_of(d.people, d.log, std::move(user));
     }
 
     /// Takes the service+env lock for `id`, or says who holds it. A lock left by a deploy

@@ -270,6 +270,18 @@ std::string mentions(const std::vector<std::string>& ids) {
     return out;
 }
 
+boost::asio::awaitable<principal> principal_of(directory& people, core::logger& log,
+                                               std::string user) {
+    principal p{user, {}};
+    auto groups = co_await people.groups_of(user);
+    if (groups) {
+        p.groups = std::move(*groups);
+    } else {
+        log.warn("groups_unavailable", {{"user", user}, {"error", groups.error().message}});
+    }
+    co_return p;
+}
+
 bool matches(const principal& who, const std::vector<std::string>& ids) {
     if (contains(ids, "*") || (!who.user.empty() && contains(ids, who.user))) {
         return true;

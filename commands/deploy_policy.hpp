@@ -5,9 +5,13 @@
 // zone database (see active_freeze); the caller resolves the person's groups first
 // (commands/directory.hpp) and passes them in a principal.
 
+#include "commands/directory.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
+#include "core/logger.hpp"
 #include "core/result.hpp"
+
+#include <boost/asio/awaitable.hpp>
 
 #include <optional>
 #include <string>
@@ -21,6 +25,11 @@ struct principal {
     std::string user;                 ///< U…/W…
     std::vector<std::string> groups;  ///< S… IDs
 };
+
+/// `user` with the groups `people` knows; without groups (and a warning logged) when Slack
+/// cannot be asked, so group-based permissions are then refused rather than assumed.
+boost::asio::awaitable<principal> principal_of(directory& people, core::logger& log,
+                                               std::string user);
 
 /// `who` is listed in `ids` directly, through one of their groups, or ids holds "*".
 bool matches(const principal& who, const std::vector<std::string>& ids);

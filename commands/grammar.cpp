@@ -705,11 +705,11 @@ parse_result parse(std::span<const command_spec* const> commands, std::string_vi
         return parse_arguments(*top, nullptr, words, cfg);
     }
     const command_spec* def = top->find_subcommand(top->default_subcommand);
-    // A default subcommand that needs nothing runs bare (`/access` opens the request form).
-    if (words.empty() && def != nullptr &&
-        std::none_of(def->args.begin(), def->args.end(),
-                     [](const arg_spec& a) { return a.required; })) {
-        return parse_arguments(*top, def, words, cfg);
+    if (words.empty() && top->find_subcommand(top->when_bare) != nullptr) {
+        invocation bare;
+        bare.command = top;
+        bare.subcommand = top->find_subcommand(top->when_bare);
+        return bare;
     }
     if (words.empty() || (is_flag(words.front()) && def == nullptr)) {
         return usage_error{

@@ -68,6 +68,10 @@ struct command_spec {
     /// Subcommand used when the first word is not a subcommand name ("deploy api prod" runs
     /// "start"); its usage line leaves its name out. Empty: a subcommand must be named.
     std::string default_subcommand;
+    /// Subcommand run when the command is typed alone, with no arguments at all (not even its
+    /// required ones): `/access` runs "request", which then asks in a form. Empty: a bare
+    /// command lists its forms.
+    std::string when_bare;
     access_level access = access_level::anyone;
     bool slash = true;  ///< top level only: also a Slack slash command, shown as `/name`
 

@@ -43,8 +43,8 @@ public:
         : factor_(factor), origin_(std::chrono::system_clock::now()) {}
     time_point now() const override {
         auto real = std::chrono::system_clock::now() - origin_;
-        return origin_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                             real * factor_);
+        return origin_ +
+               std::chrono::duration_cast<std::chrono::system_clock::duration>(real * factor_);
     }
 
 private:

@@ -4,6 +4,7 @@
 #include "sandbox/slack_blocks.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <ostream>
@@ -163,10 +164,38 @@ void console_view::on_change(const fake_slack& slack, const slack_change& c) {
         case slack_change_kind::reaction_added:
             write(fmt::format("      (tugboat reacted in {})\n", channel_label(c.channel)));
             return;
-        case slack_change_kind::view_opened:
+        case slack_change_kind::view_opened: {
+            // The console cannot fill in forms: show what the form asks and its intro, which
+            // names the command to type instead.
+            const slack_view* v = slack.view(c.view_id);
+            auto view = v ? nlohmann::json::parse(v->json, nullptr, false) : nlohmann::json();
+            if (!view.is_object()) {
+                return;
+            }
+            std::string text = view.value("/title/text"_json_pointer, std::string("A form"));
+            std::string body;
+            std::vector<std::string> labels;
+            for (const auto& b : view.value("blocks", nlohmann::json::array())) {
+                if (b.value("type", "") == "section") {
+                    body += b.value("/text/text"_json_pointer, std::string()) + "\n";
+                } else if (b.value("type", "") == "input") {
+                    labels.push_back(b.value("/label/text"_json_pointer, std::string()));
+                }
+            }
+            std::string fields;
+            for (const auto& l : labels) {
+                fields += (fields.empty() ? "" : ", ") + l;
+            }
+            write(fmt::format("\n[form for {}] {} — asks for: {}\n", channel_label(c.user), text,
+                              fields));
+            commands::terminal_options opts{options_.width - 6, options_.ansi};
+            write(indent(named(commands::to_terminal_text(commands::plain_message(body), opts)),
+                         "  "));
+            write("  (the sandbox console cannot fill in forms; type the command instead)\n");
+            return;
+        }
         case slack_change_kind::view_updated:
-        case slack_change_kind::view_closed:
-            return;  // the console has no forms; commands offer typed alternatives
+        case slack_change_kind::view_closed: return;
     }
 }
 

@@ -7,8 +7,8 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -690,8 +690,8 @@ void spawn_connection(const std::shared_ptr<http_server::state>& st, tcp::socket
     auto entry = st->live.emplace(st->live.end());
     // The entry owns the cancellation signal; stop() may have posted an emit on it that runs
     // after the connection ended (a reset socket ends it first), so it is erased after that.
-    auto done = asio::bind_cancellation_slot(
-        entry->cancel.slot(), [st, entry](const std::exception_ptr&) {
+    auto done =
+        asio::bind_cancellation_slot(entry->cancel.slot(), [st, entry](const std::exception_ptr&) {
             asio::post(st->executor, [st, entry] { st->live.erase(entry); });
         });
     beast::tcp_stream tcp_layer(std::move(socket));

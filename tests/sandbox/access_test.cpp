@@ -81,6 +81,11 @@ struct world : test::sandbox_world {
         auto all = bindings(cluster);
         return std::any_of(all.begin(), all.end(), [&](const auto& b) { return b.name == name; });
     }
+    /// Types the request `args` as alice and bob's approval; the binding then exists.
+    void granted(std::string args) {
+        REQUIRE(script({"/access request " + args, "@bob: access.approve g-000001"}) == 0);
+        REQUIRE(has_binding("cloud", "tugboat-g-000001"));
+    }
     /// Waits (real time) until `done()` holds; false after `timeout`.
     bool wait(std::function<bool()> done, std::chrono::milliseconds timeout = 20s) {
         return test::run_test(
@@ -286,9 +291,7 @@ TEST_CASE("access: N of M approvals are needed", "[loopback][access]") {
 TEST_CASE("access: the grant is revoked on time and the requester reminded before",
           "[loopback][access]") {
     world w;
-    REQUIRE(w.script({"/access request view prod 15m \"INC-3\"", "@bob: access.approve g-000001"}) ==
-            0);
-    REQUIRE(w.has_binding("cloud", "tugboat-g-000001"));
+    w.granted("view prod 15m \"INC-3\"");
     CHECK(w.wait([&] { return !w.has_binding("cloud", "tugboat-g-000001"); }));
     auto g = w.grant(1);
     CHECK(g.state == storage::grant_state::expired);
@@ -302,9 +305,7 @@ TEST_CASE("access: the grant is revoked on time and the requester reminded befor
 
 TEST_CASE("access: a restart during a grant still revokes it on time", "[loopback][access]") {
     world w;
-    REQUIRE(w.script({"/access request view prod 30m \"INC-4\"", "@bob: access.approve g-000001"}) ==
-            0);
-    REQUIRE(w.has_binding("cloud", "tugboat-g-000001"));
+    w.granted("view prod 30m \"INC-4\"");
     auto restarted = test::run_test(w.ioc, w.app->restart_bot(), 30s);
     REQUIRE(restarted);
     CHECK(w.has_binding("cloud", "tugboat-g-000001"));
@@ -317,9 +318,7 @@ TEST_CASE("access: a restart during a grant still revokes it on time", "[loopbac
 TEST_CASE("access: a cluster down at revoke time is retried until done and reported",
           "[loopback][access]") {
     world w;
-    REQUIRE(w.script({"/access request view prod 15m \"INC-5\"", "@bob: access.approve g-000001"}) ==
-            0);
-    REQUIRE(w.has_binding("cloud", "tugboat-g-000001"));
+    w.granted("view prod 15m \"INC-5\"");
     w.app->cluster("cloud").stop();
     CHECK(w.wait([&] { return w.grant(1).state == storage::grant_state::expired; }));
     CHECK(w.wait([&] {
@@ -338,9 +337,7 @@ TEST_CASE("access: a cluster down at revoke time is retried until done and repor
 TEST_CASE("access: the reconciler removes orphans and restores deleted active bindings",
           "[loopback][access]") {
     world w;
-    REQUIRE(w.script({"/access request view prod 8h \"INC-6\"", "@bob: access.approve g-000001"}) ==
-            0);
-    REQUIRE(w.has_binding("cloud", "tugboat-g-000001"));
+    w.granted("view prod 8h \"INC-6\"");
     sandbox::fake_binding orphan;
     orphan.ns = "prod";
     orphan.name = "tugboat-g-000099";
@@ -416,8 +413,8 @@ TEST_CASE("access: extension needs approval unless the role allows self-extensio
     CHECK(*w.grant(1).expires_at - before == 1h);
     CHECK(w.audited("g-000001", "grant.extended"));
     // logs needs no approval and may be extended by the requester alone, up to its 4h.
-    REQUIRE(w.script({"/access request logs dev 1h \"flaky test\"", "/access extend g-000002 5h"}) ==
-            0);
+    REQUIRE(w.script(
+                {"/access request logs dev 1h \"flaky test\"", "/access extend g-000002 5h"}) == 0);
     auto g = w.grant(2);
     CHECK(g.state == storage::grant_state::active);
     CHECK(*g.expires_at - *g.granted_at == 4h);
@@ -433,7 +430,8 @@ TEST_CASE("access: break-glass is granted at once, broadcast and flagged", "[loo
     CHECK(w.approvals_thread().find("Break-glass") != std::string::npos);
     bool broadcast = false;
     for (const auto& m : w.app->slack().messages("C0APPROVALS")) {
-        broadcast = broadcast || (m.reply_broadcast && m.text.find("Break-glass") != std::string::npos);
+        broadcast =
+            broadcast || (m.reply_broadcast && m.text.find("Break-glass") != std::string::npos);
     }
     CHECK(broadcast);
     CHECK(w.audited("g-000001", "grant.break_glass"));

@@ -11,6 +11,8 @@
 #include "sandbox/http_server.hpp"
 #include "sandbox/kubeconfig_writer.hpp"
 #include "sandbox/test_ca.hpp"
+#include "storage/database.hpp"
+#include "storage/grant_repository.hpp"
 #include "tests/support/run_test.hpp"
 
 #include <fmt/format.h>
@@ -120,6 +122,15 @@ clusters:
     context: main
 channels:
   payments: C0PAYMENTS
+  approvals: C0APPROVALS
+access:
+  approvals_channel: approvals
+  admins: [S0SRE]
+  roles:
+    view:
+      role: view
+      approvals_required: 0
+      reason_required: false
 environments:
   beta:
     cluster: main
@@ -256,4 +267,32 @@ TEST_CASE(
     CHECK(w.roots().front().ts == root_ts);
     CHECK(w.replies_containing(root_ts, "is live") == 1);
     CHECK(w.runs("1.4.2"));
+}
+
+TEST_CASE("access: kill -9 during a grant, and down past its end, still revokes it",
+          "[access][loopback][process]") {
+    world w;
+    w.start_bot();
+    REQUIRE(w.slack->deliver_slash_command("U0ALICE", channel, "/access", "request view beta 20s"));
+    auto has_binding = [&] {
+        return w.cluster->object_json("rolebindings", "beta", "tugboat-g-000001").has_value();
+    };
+    REQUIRE(w.wait(has_binding, 20s));
+    // Killed while the grant runs, and kept down past its end: nothing sleeps in a process,
+    // the restarted bot finds the expiry in the database.
+    w.kill_bot();
+    REQUIRE(w.wait([] { return false; }, 22s) == false);
+    CHECK(has_binding());
+    w.start_bot();
+    INFO(bench::read_text(w.dir / "tugboat-2.log"));
+    REQUIRE(w.wait([&] { return !has_binding(); }, 30s));
+    tugboat::core::string_sink sink;
+    tugboat::core::logger log(sink, tugboat::core::log_level::off);
+    auto db = tugboat::storage::database::open((w.dir / "tugboat.db").string(), log);
+    REQUIRE(db);
+    tugboat::storage::grant_repository grants(*db);
+    auto g = grants.get(1);
+    REQUIRE(g);
+    REQUIRE(g->has_value());
+    CHECK((*g)->state == tugboat::storage::grant_state::expired);
 }
