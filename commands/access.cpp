@@ -155,11 +155,12 @@ asio::awaitable<core::result<void>> access_command::handle(request req) {
             if (opened) {
                 co_return core::ok();
             }
-            co_return core::make_error(
-                core::errc::invalid_argument,
-                "Say what you need: `/access request <role> <env>[/<namespace>] <duration> "
-                "\"<reason>\"`, e.g. `/access request view prod/payments 2h \"INC-123\"`. Type "
-                "`help access` for the roles.");
+            co_return core::make_error(core::errc::invalid_argument,
+                                       "Say what you need: `/access request &lt;role&gt; "
+                                       "&lt;env&gt;[/&lt;namespace&gt;] &lt;duration&gt; "
+                                       "\"&lt;reason&gt;\"`, e.g. `/access request view "
+                                       "prod/payments 2h \"INC-123\"`. Type "
+                                       "`help access` for the roles.");
         }
         auto said = co_await engine_.request(std::move(r));
         co_return co_await answer_or_fail(req, std::move(said));

@@ -305,14 +305,17 @@ struct access_engine::impl {
     message_ref root(const grant_record& g) const { return {g.slack_channel, g.slack_card_ts}; }
 
     /// Shows the card's new state and tells the thread what changed.
-    asio::awaitable<void> tell(grant_record g, std::string mrkdwn, bool broadcast = false) {
+    asio::awaitable<void> tell(grant_record g, std::string mrkdwn, bool broadcast = false,
+                               bool card_changed = true) {
         if (g.slack_card_ts.empty()) {
             co_return;
         }
-        auto updated = co_await d.chat.update(root(g), card(g), true);
-        if (!updated) {
-            d.log.warn("grant_card_update_failed",
-                       {{"grant", id_of(g)}, {"error", updated.error().message}});
+        if (card_changed) {
+            auto updated = co_await d.chat.update(root(g), card(g), true);
+            if (!updated) {
+                d.log.warn("grant_card_update_failed",
+                           {{"grant", id_of(g)}, {"error", updated.error().message}});
+            }
         }
         if (!mrkdwn.empty()) {
             auto replied =
@@ -348,7 +351,8 @@ struct access_engine::impl {
 
     core::result<checked> check(const access_request& r) const {
         const auto usage =
-            "Type it as `/access request <role> <env>[/<namespace>] <duration> \"<reason>\"`, "
+            "Type it as `/access request &lt;role&gt; &lt;env&gt;[/&lt;namespace&gt;] "
+            "&lt;duration&gt; \"&lt;reason&gt;\"`, "
             "e.g. `/access request view prod/payments 2h \"INC-123\"`.";
         checked c;
         c.role = d.config.find_access_role(r.role);
@@ -393,7 +397,7 @@ struct access_engine::impl {
                 return core::make_error(
                     core::errc::invalid_argument,
                     fmt::format("Environment `{}` has no default namespace; name one: `/access "
-                                "request {} {}/<namespace> …`.",
+                                "request {} {}/&lt;namespace&gt; …`.",
                                 c.env->name, c.role->name, c.env->name));
             }
             bool valid =
@@ -1008,7 +1012,13 @@ asio::awaitable<core::result<std::string>> access_engine::request(access_request
     g.kube_namespace = c->ns;
     g.duration = c->duration;
     g.reason = std::string(core::trim(r.reason));
-    g.state = grant_state::pending;
+    bool auto_ok = role.approvals_required <= 0 ||
+                   std::find(role.auto_approve_in.begin(), role.auto_approve_in.end(),
+                             g.environment) != role.auto_approve_in.end();
+    // Break-glass and auto-approved requests are approved from the start: their card never
+    // shows buttons, and a restart before the bindings exist creates them (see loop()).
+    const bool at_once = r.break_glass || auto_ok;
+    g.state = at_once ? grant_state::approved : grant_state::pending;
     g.created_at = g.updated_at = m.d.clock.now();
     grant_extra x;
     x.break_glass = r.break_glass;
@@ -1019,9 +1029,6 @@ asio::awaitable<core::result<std::string>> access_engine::request(access_request
     m.audit(r.requester, r.break_glass ? "grant.break_glass" : "grant.requested", g,
             json{{"duration_seconds", c->duration.count()}, {"reason", g.reason}});
 
-    bool auto_ok = role.approvals_required <= 0 ||
-                   std::find(role.auto_approve_in.begin(), role.auto_approve_in.end(),
-                             g.environment) != role.auto_approve_in.end();
     auto channel = m.approvals_channel();
     if (!channel.empty()) {
         auto posted = co_await m.d.chat.post(channel, m.card(g));
@@ -1038,28 +1045,20 @@ asio::awaitable<core::result<std::string>> access_engine::request(access_request
             m.d.log.warn("grant_card_failed", {{"error", posted.error().message}});
         }
     }
-    if (r.break_glass || auto_ok) {
-        auto saved = m.modify(g.id, [&](grant_record& row) {
-            if (row.state != grant_state::pending) {
-                return false;
-            }
-            row.state = grant_state::approved;
-            return true;
-        });
-        if (saved && *saved) {
-            g = std::move(**saved);
-        }
+    if (at_once) {
         if (r.break_glass) {
             co_await m.tell(g,
                             fmt::format("🚨 Break-glass: {} granted this to themselves. Reason: "
                                         "{}. Review it afterwards.",
                                         mention(g.requester), escape_mrkdwn(g.reason)),
-                            true);
+                            true, false);
         } else {
             m.audit("tugboat", "grant.auto_approved", g);
-            co_await m.tell(g, fmt::format("👍 Approved automatically (`{}` in `{}` needs no "
-                                           "approval).",
-                                           g.role, g.environment));
+            co_await m.tell(g,
+                            fmt::format("👍 Approved automatically (`{}` in `{}` needs no "
+                                        "approval).",
+                                        g.role, g.environment),
+                            false, false);
         }
         co_await m.apply(g.id);
         auto now_g = m.load(g.id);
@@ -1087,9 +1086,11 @@ asio::awaitable<core::result<std::string>> access_engine::request(access_request
                             : "#" + m.d.config.access.approvals_channel));
     }
     co_await m.tell(
-        g, fmt::format("{} asks for {} for {}. {} approval{} needed from {}.", mention(g.requester),
-                       m.what(g), human(g.duration), role.approvals_required,
-                       role.approvals_required == 1 ? "" : "s", mentions(m.approvers_of(role))));
+        g,
+        fmt::format("{} asks for {} for {}. {} approval{} needed from {}.", mention(g.requester),
+                    m.what(g), human(g.duration), role.approvals_required,
+                    role.approvals_required == 1 ? "" : "s", mentions(m.approvers_of(role))),
+        false, false);
     co_await m.dm(g.requester, fmt::format("📨 Your request `{}` ({} for {}) is waiting for "
                                            "approval{}. The clock starts when it is granted.",
                                            m.id_of(g), m.what(g), human(g.duration), m.link(g)));
@@ -1466,8 +1467,8 @@ asio::awaitable<core::result<message>> access_engine::list(std::string actor, bo
     }
     if (text.empty()) {
         text = all ? "Nobody has access or a pending request right now."
-                   : "You have no access grants. Ask with `/access request <role> "
-                     "<env>[/<namespace>] <duration> \"<reason>\"`.";
+                   : "You have no access grants. Ask with `/access request &lt;role&gt; "
+                     "&lt;env&gt;[/&lt;namespace&gt;] &lt;duration&gt; \"&lt;reason&gt;\"`.";
     }
     message out;
     out.add(section{(all ? "*Open access grants*\n" : "*Your access grants*\n") + text, {}});
@@ -1532,7 +1533,8 @@ form access_engine::request_form(const access_request& typed) const {
                              as_typed(r.max_duration));
     }
     f.intro =
-        "Or type `/access request <role> <env>[/<namespace>] <duration> \"<reason>\"`.\n"
+        "Or type `/access request &lt;role&gt; &lt;env&gt;[/&lt;namespace&gt;] &lt;duration&gt; "
+        "\"&lt;reason&gt;\"`.\n"
         "Roles:" +
         roles;
     f.fields = {

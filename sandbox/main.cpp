@@ -31,8 +31,8 @@ constexpr const char* usage =
 Starts Tugboat against local fake Jenkins and Kubernetes servers and lets you chat with it.
   --script FILE   type each line of FILE (or of stdin when it is not a terminal), waiting after
                   each until the work it started has settled; "@bob: …" acts as bob
-  --speed N       make simulated Jenkins/Kubernetes durations N times shorter (default 1; 20 in
-                  script mode)
+  --speed N       make simulated Jenkins/Kubernetes durations N times shorter and access grants
+                  run N times faster (default 1; 20 in script mode)
   --timeout S     how long to wait for work to settle after a scripted line (default 60)
   --config FILE   another sandbox config (default: the bundled sandbox/sandbox.yaml)
   --work-dir DIR  keep the database, CA, kubeconfig and log here (default: a new temp folder)
