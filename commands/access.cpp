@@ -25,7 +25,6 @@ command_spec make() {
                  {.name = "env",
                   .help = "the environment, optionally with a namespace: `prod/payments`"},
                  {.name = "duration",
-                  .kind = arg_kind::duration,
                   .required = false,
                   .help = "how long you need it, e.g. `2h` (at most the role's limit)"},
                  {.name = "reason",
@@ -124,18 +123,7 @@ const command_spec& access_command::spec() const {
     return access_spec();
 }
 
-namespace {
-
 namespace asio = boost::asio;
-
-std::string strip_quotes(std::string s) {
-    if (s.size() >= 2 && (s.front() == '"' || s.front() == '\'') && s.back() == s.front()) {
-        return s.substr(1, s.size() - 2);
-    }
-    return s;
-}
-
-}  // namespace
 
 asio::awaitable<core::result<void>> access_command::handle(request req) {
     const invocation& in = req.input;
@@ -145,8 +133,16 @@ asio::awaitable<core::result<void>> access_command::handle(request req) {
         access_request r;
         r.role = in.arg("role");
         r.target = in.arg("env");
-        r.duration = in.flag("for").value_or(in.arg("duration"));
-        r.reason = strip_quotes(in.flag("reason").value_or(in.arg("reason")));
+        r.duration = in.arg("duration");
+        r.reason = in.arg("reason");
+        if (auto given = in.flag("for")) {
+            // With --for, a second positional word is the reason: `view prod "why" --for 2h`.
+            if (r.reason.empty()) {
+                r.reason = r.duration;
+            }
+            r.duration = *given;
+        }
+        r.reason = in.flag("reason").value_or(r.reason);
         r.requester = actor;
         r.break_glass = in.has_flag("break-glass");
         if (r.role.empty() || r.target.empty()) {

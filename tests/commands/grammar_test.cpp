@@ -360,3 +360,33 @@ TEST_CASE("registry: one list, attach by name, actions by prefix", "[unit]") {
     CHECK(registry.action_handler_for("deployx.approve") == nullptr);
     CHECK(registry.action_handler_for("access.deny") == nullptr);
 }
+
+TEST_CASE("parse: access request in its typed forms", "[unit]") {
+    SECTION("positional, as the user guide shows it") {
+        auto r = parse_line(R"(/access request read-logs prod/payments 2h "investigate INC-1")");
+        REQUIRE(r);
+        CHECK(r->arg("role") == "read-logs");
+        CHECK(r->arg("env") == "prod/payments");
+        CHECK(r->arg("duration") == "2h");
+        CHECK(r->arg("reason") == "investigate INC-1");
+    }
+    SECTION("flags instead, and break-glass after the reason") {
+        auto r =
+            parse_line(R"(access request exec-pod dev --reason "fix it" --for 30m --break-glass)");
+        REQUIRE(r);
+        CHECK(r->flag("reason") == "fix it");
+        CHECK(r->flag("for") == "30m");
+        CHECK(r->has_flag("break-glass"));
+    }
+    SECTION("typed alone it runs request with nothing filled in (the form)") {
+        auto r = parse_line("/access");
+        REQUIRE(r);
+        REQUIRE(r->subcommand != nullptr);
+        CHECK(r->subcommand->name == "request");
+        CHECK(r->args.empty());
+    }
+    SECTION("an unknown role names the known ones") {
+        CHECK(problem_of("access request raed-logs prod 1h") ==
+              "Unknown access role `raed-logs`. Did you mean `read-logs`?");
+    }
+}

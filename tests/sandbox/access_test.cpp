@@ -424,7 +424,8 @@ TEST_CASE("access: break-glass is granted at once, broadcast and flagged", "[loo
     world w;
     REQUIRE(w.script({"/access request break-glass prod 30m --break-glass"}) == 0);
     CHECK(w.said("needs a reason"));
-    REQUIRE(w.script({"/access request break-glass prod 30m \"db on fire\" --break-glass"}) == 0);
+    REQUIRE(w.script({"/access request break-glass prod \"db on fire\" --for 30m --break-glass"}) ==
+            0);
     INFO(w.all_said());
     CHECK(w.has_binding("cloud", "tugboat-g-000001"));
     CHECK(w.approvals_thread().find("Break-glass") != std::string::npos);
