@@ -1,6 +1,7 @@
 // tugboat: the composition root. Reads the configuration and runs the bot (bot/app.hpp), the
 // doctor or the config check on one io_context.
 
+#include "bot/access_rbac.hpp"
 #include "bot/app.hpp"
 #include "bot/config_loader.hpp"
 #include "bot/doctor.hpp"
@@ -28,6 +29,7 @@ Commands:
   run CONFIG                      run the bot (Slack Socket Mode or HTTP mode, per CONFIG)
   doctor CONFIG                   check tokens, scopes, channels, Jenkins and clusters
   check-config FILE [--offline]   check a configuration file; prints every problem with file:line
+  access-rbac CONFIG              print the Kubernetes RBAC /access needs (bind the catalog roles)
   version                         print the version
   help                            this text
 
@@ -139,6 +141,9 @@ int main(int argc, char** argv) {
     std::span<const std::string> rest(args.data() + 1, args.size() - 1);
     if (cmd == "check-config") {
         return bot::check_config_command(rest, std::cout, bot::process_env());
+    }
+    if (cmd == "access-rbac") {
+        return bot::access_rbac_command(rest, std::cout, bot::process_env());
     }
     if (cmd == "run" || cmd == "doctor") {
         if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {

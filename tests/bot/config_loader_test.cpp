@@ -1,4 +1,5 @@
 #include "bot/config_loader.hpp"
+#include "bot/access_rbac.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -772,4 +773,25 @@ TEST_CASE("config: logs.redact_patterns must compile", "[unit]") {
         auto text = base_config + "logs:\n  redact_patterns: ['ok', '(broken']\n";
         CHECK(has(load_text(text), line_of(text, "(broken"), "`(broken` is not a valid regular"));
     }
+}
+
+TEST_CASE("access-rbac: the bot may bind exactly the catalog's roles", "[unit]") {
+    auto path = std::filesystem::path(TUGBOAT_SOURCE_DIR) / "examples" / "tugboat.yaml";
+    std::vector<std::string> args{path.string(), "--service-account", "platform/bot"};
+    std::ostringstream out;
+    int rc = tugboat::bot::access_rbac_command(
+        args, out, [](std::string_view) { return std::optional<std::string>{}; });
+    INFO(out.str());
+    REQUIRE(rc == 0);
+    const std::string text = out.str();
+    CHECK(text.find("resourceNames: [\"admin\", \"tugboat-debug\", \"view\"]") !=
+          std::string::npos);
+    CHECK(text.find("verbs: [\"bind\"]") != std::string::npos);
+    CHECK(text.find("name: bot\n    namespace: platform") != std::string::npos);
+    CHECK(text.find("cluster-admin") == std::string::npos);
+    std::vector<std::string> bad{path.string(), "--service-account", "nobody"};
+    std::ostringstream err;
+    CHECK(tugboat::bot::access_rbac_command(
+              bad, err, [](std::string_view) { return std::optional<std::string>{}; }) == 2);
+    CHECK(err.str().find("NAMESPACE/NAME") != std::string::npos);
 }
