@@ -465,3 +465,42 @@ TEST_CASE("access: typed without arguments it opens the request form", "[loopbac
     CHECK(w.wait([&] { return w.roots("C0APPROVALS").size() == 1; }));
     CHECK(w.grant(1).reason == "from the form");
 }
+
+TEST_CASE("access: Extend in the reminder asks the approvers again", "[loopback][access]") {
+    world w;
+    w.granted("view prod 15m \"INC-12\"");
+    auto first_end = *w.grant(1).expires_at;
+    CHECK(w.wait([&] { return w.dms("U0ALICE").find("access.extend") != std::string::npos; }));
+    REQUIRE(w.script({"access.extend g-000001"}) == 0);
+    CHECK(w.said("Asked the approvers to extend `g-000001` by 15m"));
+    REQUIRE(w.script({"access.approve_extension g-000001"}) == 0);
+    CHECK(w.said("You asked for this extension, so someone else has to approve it"));
+    REQUIRE(w.script({"@bob: access.approve_extension g-000001"}) == 0);
+    auto g = w.grant(1);
+    CHECK(*g.expires_at - first_end == 15min);
+    REQUIRE(w.bindings("cloud").size() == 1);
+    CHECK(w.approvals_thread().find("Extended by 15m") != std::string::npos);
+}
+
+TEST_CASE("access: a cluster-wide role gets a ClusterRoleBinding", "[loopback][access]") {
+    world w([](core::config& c) {
+        core::access_role_config r;
+        r.name = "node-reader";
+        r.role = "system:node-reader";
+        r.scope = "cluster";
+        r.approvals_required = 0;
+        r.reason_required = false;
+        r.allow_escalation = true;
+        c.access.roles.push_back(r);
+    });
+    REQUIRE(w.script({"/access request node-reader prod/payments 1h",
+                      "/access request node-reader prod 1h"}) == 0);
+    CHECK(w.said("is granted for the whole cluster; leave out the namespace"));
+    auto all = w.bindings("cloud");
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].kind == "ClusterRoleBinding");
+    CHECK(all[0].ns.empty());
+    CHECK(all[0].role_name == "system:node-reader");
+    REQUIRE(w.script({"/access revoke g-000001"}) == 0);
+    CHECK(w.bindings("cloud").empty());
+}
