@@ -153,17 +153,6 @@ const command_spec& status_command::spec() const {
 
 namespace {
 
-asio::awaitable<principal> who_is(directory& people, core::logger& log, std::string user) {
-    principal p{user, {}};
-    auto groups = co_await people.groups_of(user);
-    if (groups) {
-        p.groups = std::move(*groups);
-    } else {
-        log.warn("groups_unavailable", {{"user", user}, {"error", groups.error().message}});
-    }
-    co_return p;
-}
-
 /// Reads one Deployment, then its pods and the namespace's Warning events in parallel.
 asio::awaitable<workload_report> read_workload(integrations::kubernetes* k8s,
                                                workload_report report) {
@@ -260,7 +249,7 @@ asio::awaitable<core::result<void>> status_command::handle(request req) {
     const core::config& cfg = d_.config;
     const std::string service = req.input.arg("service");
     const std::string env_name = req.input.arg("env");
-    principal who = co_await who_is(d_.people, d_.log, req.event.actor);
+    principal who = co_await principal_of(d_.people, d_.log, req.event.actor);
     storage::deploy_repository repo(d_.db);
     const auto now = req.clock.now();
 
