@@ -1117,6 +1117,13 @@ asio::awaitable<core::result<std::string>> access_engine::decide(std::string id_
     if (!g) {
         co_return core::make_error(core::errc::not_found, "That request vanished.");
     }
+    bool approved_by_actor = std::any_of(g->approvals.begin(), g->approvals.end(),
+                                         [&](const auto& a) { return a.approver == actor; });
+    if (approve && approved_by_actor) {
+        // A double click: the first press counted.
+        co_return fmt::format("You already approved `{}`; it is {} now.", m.id_of(*g),
+                              storage::to_string(g->state));
+    }
     if (g->state != grant_state::pending) {
         co_return core::make_error(
             core::errc::conflict,

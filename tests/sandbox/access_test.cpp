@@ -260,6 +260,8 @@ TEST_CASE("access: double clicks and two approvers at once make one grant", "[lo
             REQUIRE(settled);
         }(),
         60s);
+    CHECK(w.said("You already approved `g-000001`"));
+    CHECK(w.said("Request `g-000001` is not waiting for a decision any more"));
     CHECK(w.app->cluster("cloud").bindings_created() == 1);
     CHECK(w.bindings("cloud").size() == 1);
     auto g = w.grant(1);
