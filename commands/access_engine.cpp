@@ -849,6 +849,8 @@ struct access_engine::impl {
     /// ones are removed, missing active ones restored; every change is audited and reported.
     asio::awaitable<void> reconcile() {
         std::vector<std::string> changes;
+        // Grants that became active after a cluster was listed are not missing there.
+        const auto started = d.clock.now();
         for (const auto& [cluster, client] : d.clusters) {
             if (stopping) {
                 co_return;
@@ -866,10 +868,12 @@ struct access_engine::impl {
                 auto id =
                     label == b.labels.end() ? std::nullopt : storage::parse_grant_id(label->second);
                 auto g = id ? load(*id) : std::nullopt;
+                auto where = g ? clusters_of(*g) : std::vector<std::string>{};
                 bool wanted =
                     g && !in_flight.contains(g->id) &&
                     (g->state == grant_state::active || g->state == grant_state::approved) &&
-                    g->kube_namespace == b.ns && binding_name(g->id) == b.name;
+                    g->kube_namespace == b.ns && binding_name(g->id) == b.name &&
+                    std::find(where.begin(), where.end(), cluster) != where.end();
                 if (g && in_flight.contains(g->id)) {
                     continue;
                 }
@@ -906,6 +910,7 @@ struct access_engine::impl {
             for (const auto& g : *active) {
                 auto clusters = clusters_of(g);
                 if (in_flight.contains(g.id) || present.contains(id_of(g)) ||
+                    (g.granted_at && *g.granted_at >= started) ||
                     std::find(clusters.begin(), clusters.end(), cluster) == clusters.end()) {
                     continue;
                 }
