@@ -794,7 +794,10 @@ struct access_engine::impl {
         } else if (t.kind == reminder_timer) {
             co_await remind(*id);
         } else if (t.kind == apply_timer) {
-            co_await apply(*id);
+            auto ran = co_await exclusive(*id, &impl::apply_now);
+            if (!ran) {
+                co_return;  // something else holds the grant; the timer fires again
+            }
         } else if (t.kind == cleanup_timer) {
             co_await remove(*id);
         }
@@ -823,27 +826,60 @@ struct access_engine::impl {
     }
 
     /// Carries out what is due: timers, and expiries a lost timer would have missed.
-    asio::awaitable<void> run_due() {
+    /// Starts what is due, each in its own coroutine, so that a cluster that hangs while one
+    /// grant's bindings are retried delays no other grant's end. A timer being handled is not
+    /// started again; its row stays until it is done (a restart then runs it again).
+    void run_due() {
         auto now = d.clock.now();
-        auto due = timers.due(now, 100);
-        if (due) {
-            for (auto& t : *due) {
-                if (stopping) {
-                    co_return;
-                }
-                if (t.kind == expiry_timer || t.kind == reminder_timer || t.kind == apply_timer ||
-                    t.kind == cleanup_timer) {
-                    co_await on_timer(std::move(t));
-                }
-            }
-        }
+        // An active grant whose end passed without a timer (lost, or written by an older
+        // version) gets one now.
         auto overdue = grants.list_due_for_expiry(now);
         if (overdue) {
             for (const auto& g : *overdue) {
-                (void)co_await end(g.id, grant_state::expired, "tugboat");
+                if (!timers.get(expiry_timer, id_of(g)).value_or(std::nullopt)) {
+                    (void)timers.schedule(expiry_timer, id_of(g), now);
+                }
             }
         }
+        auto due = timers.due(now, 100);
+        if (!due) {
+            return;
+        }
+        for (auto& t : *due) {
+            bool ours = t.kind == expiry_timer || t.kind == reminder_timer ||
+                        t.kind == apply_timer || t.kind == cleanup_timer;
+            if (stopping || !ours || firing.contains(t.id)) {
+                continue;
+            }
+            firing.insert(t.id);
+            ++busy;
+            asio::co_spawn(d.executor, on_timer(t), [this, id = t.id](const std::exception_ptr& e) {
+                firing.erase(id);
+                --busy;
+                if (e) {
+                    d.log.error("grant_timer_crashed", {{"timer", id}});
+                }
+            });
+        }
     }
+    std::set<std::int64_t> firing;  ///< timer ids being handled
+
+    /// Compares the clusters with the grants in the background (see reconcile()).
+    void start_reconcile() {
+        if (reconciling) {
+            return;
+        }
+        reconciling = true;
+        ++busy;
+        asio::co_spawn(d.executor, reconcile(), [this](const std::exception_ptr& e) {
+            reconciling = false;
+            --busy;
+            if (e) {
+                d.log.error("reconcile_crashed", {});
+            }
+        });
+    }
+    bool reconciling = false;
 
     /// Bindings Tugboat manages in the clusters, compared with the grants: expired or unknown
     /// ones are removed, missing active ones restored; every change is audited and reported.
@@ -916,7 +952,11 @@ struct access_engine::impl {
                 }
                 grant_extra x = read_extra(g);
                 auto work = d.tracker.start();
+                // Held like an apply: a grant that ends meanwhile gets a cleanup timer, which
+                // removes what this puts back.
+                in_flight.insert(g.id);
                 auto put = co_await put_binding(g, x.subject, cluster, *g.expires_at);
+                in_flight.erase(g.id);
                 if (!put) {
                     d.log.warn("reconcile_restore_failed", {{"cluster", cluster},
                                                             {"grant", id_of(g)},
@@ -950,21 +990,21 @@ struct access_engine::impl {
             bool& flag;
             ~done_flag() { flag = false; }
         } guard{looping};
-        // Unfinished work from before a restart: bindings to create, to remove.
+        // Bindings a stopped bot was still creating are created now.
         auto open = grants.list_open();
         if (open) {
             for (const auto& g : *open) {
                 if (g.state == grant_state::approved) {
-                    co_await apply(g.id);
+                    (void)timers.schedule(apply_timer, id_of(g), d.clock.now());
                 }
             }
         }
         while (!stopping) {
-            co_await run_due();
+            run_due();
             auto now = d.clock.now();
             if (!stopping && now - last_reconcile >= d.timing.reconcile_every) {
                 last_reconcile = now;
-                co_await reconcile();
+                start_reconcile();
             }
             if (stopping) {
                 break;
