@@ -506,3 +506,17 @@ TEST_CASE("access: a cluster-wide role gets a ClusterRoleBinding", "[loopback][a
     REQUIRE(w.script({"/access revoke g-000001"}) == 0);
     CHECK(w.bindings("cloud").empty());
 }
+
+TEST_CASE("access: a hanging cluster delays no other grant's end", "[loopback][access]") {
+    world w;
+    w.granted("view prod 15m \"INC-13\"");
+    // view is approved automatically in dev (onprem); it ends a minute after the prod one.
+    REQUIRE(w.script({"/access request view dev 16m \"INC-13\""}) == 0);
+    REQUIRE(w.has_binding("onprem", "tugboat-g-000002"));
+    w.app->cluster("cloud").inject_delay(5s, -1);
+    CHECK(w.wait([&] { return !w.has_binding("onprem", "tugboat-g-000002"); }));
+    CHECK(late_by_at_most(w.grant(2), 30s));
+    CHECK(w.grant(1).state == storage::grant_state::expired);
+    w.app->cluster("cloud").clear_faults();
+    CHECK(w.wait([&] { return !w.has_binding("cloud", "tugboat-g-000001"); }));
+}
