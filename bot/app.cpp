@@ -149,6 +149,7 @@ struct app::parts {
             co_return core::make_error(core::errc::permission_denied,
                                        explain_slack_error("auth.test", *r, ""));
         }
+        chat->know_workspace(r->field("url"));
         co_return r->field("user_id");
     }
 

@@ -15,9 +15,8 @@ boost::asio::awaitable<void> run_routed(router& r, commands::inbound_event ev,
 
 }  // namespace
 
-dispatcher::dispatcher(boost::asio::any_io_executor executor, storage::database& db,
-                       router& router, core::work_tracker& tracker, core::logger& log,
-                       const core::clock& clock)
+dispatcher::dispatcher(boost::asio::any_io_executor executor, storage::database& db, router& router,
+                       core::work_tracker& tracker, core::logger& log, const core::clock& clock)
     : executor_(std::move(executor)),
       inbox_(db),
       router_(router),

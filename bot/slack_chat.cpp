@@ -22,6 +22,22 @@ slack_chat::slack_chat(slack_send_queue& queue, slack_web_api& api, const core::
                        core::logger& log)
     : queue_(queue), api_(api), config_(cfg), log_(log) {}
 
+void slack_chat::know_workspace(std::string url) {
+    if (!url.empty() && !url.ends_with('/')) {
+        url += '/';
+    }
+    workspace_url_ = std::move(url);
+}
+
+std::string slack_chat::link(const commands::message_ref& ref) const {
+    if (workspace_url_.empty() || ref.channel.empty() || ref.ts.empty()) {
+        return {};
+    }
+    std::string digits = ref.ts;
+    std::erase(digits, '.');
+    return fmt::format("{}archives/{}/p{}", workspace_url_, ref.channel, digits);
+}
+
 std::string slack_chat::where(std::string_view channel) const {
     for (const auto& c : config_.channels) {
         if (c.id == channel) {

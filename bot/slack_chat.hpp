@@ -40,6 +40,11 @@ public:
     boost::asio::awaitable<core::result<void>> respond(std::string response_url,
                                                        commands::message msg) override;
 
+    /// Slack's permalink form, https://<workspace>.slack.com/archives/<channel>/p<ts digits>;
+    /// "" until the workspace's URL is known (from auth.test, see know_workspace()).
+    std::string link(const commands::message_ref& ref) const override;
+    void know_workspace(std::string url);
+
 private:
     boost::asio::awaitable<core::result<commands::message_ref>> post_message(std::string channel,
                                                                              std::string thread_ts,
@@ -54,6 +59,7 @@ private:
     const core::config& config_;
     core::logger& log_;
     std::map<std::string, std::string, std::less<>> dm_channels_;  // user → D… conversation
+    std::string workspace_url_;                                    // "https://acme.slack.com/"
 };
 
 }  // namespace tugboat::bot

@@ -56,6 +56,13 @@ public:
     /// Sends `msg` to `user` in their DM with the bot, opening the conversation if needed.
     virtual boost::asio::awaitable<core::result<message_ref>> dm(std::string user, message msg) = 0;
 
+    /// A web link that opens `ref` with its thread; "" when the chat has none (then name the
+    /// channel instead).
+    virtual std::string link(const message_ref& ref) const {
+        (void)ref;
+        return {};
+    }
+
     /// Shares a text file (a build log, a long answer) in `channel`, in the thread `thread_ts`
     /// when not empty.
     virtual boost::asio::awaitable<core::result<void>> upload(std::string channel,
