@@ -103,6 +103,30 @@ boost::asio::awaitable<core::result<void>> slack_chat::update(message_ref ref, m
     co_return core::ok();
 }
 
+boost::asio::awaitable<core::result<void>> slack_chat::react(message_ref ref, std::string name) {
+    json body = {{"channel", ref.channel}, {"timestamp", ref.ts}, {"name", std::move(name)}};
+    auto r = co_await queue_.submit("reactions.add", ref.channel, "", body.dump());
+    if (r && !r->ok && r->error == "already_reacted") {
+        co_return core::ok();
+    }
+    if (!r || !r->ok) {
+        co_return failure("reactions.add", r, ref.channel);
+    }
+    co_return core::ok();
+}
+
+boost::asio::awaitable<core::result<void>> slack_chat::remove(message_ref ref) {
+    json body = {{"channel", ref.channel}, {"ts", ref.ts}};
+    auto r = co_await queue_.submit("chat.delete", ref.channel, "", body.dump());
+    if (r && !r->ok && r->error == "message_not_found") {
+        co_return core::ok();
+    }
+    if (!r || !r->ok) {
+        co_return failure("chat.delete", r, ref.channel);
+    }
+    co_return core::ok();
+}
+
 boost::asio::awaitable<core::result<message_ref>> slack_chat::reply(message_ref root, message msg,
                                                                     bool broadcast) {
     co_return co_await post_message(root.channel, root.ts, std::move(msg), broadcast);

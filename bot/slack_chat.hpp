@@ -43,6 +43,9 @@ public:
     /// Slack's permalink form, https://<workspace>.slack.com/archives/<channel>/p<ts digits>;
     /// "" until the workspace's URL is known (from auth.test, see know_workspace()).
     std::string link(const commands::message_ref& ref) const override;
+    boost::asio::awaitable<core::result<void>> react(commands::message_ref ref,
+                                                     std::string name) override;
+    boost::asio::awaitable<core::result<void>> remove(commands::message_ref ref) override;
     void know_workspace(std::string url);
 
 private:
