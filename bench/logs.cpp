@@ -12,7 +12,8 @@
 // - extra RSS: VmHWM during the run minus VmRSS before it (the peak is reset through
 //   /proc/self/clear_refs before each run). Run 1 is the honest one: later runs reuse the heap
 //   the first one grew, as a running bot would;
-// - a floor: the same log requests with nothing done to the bodies ("fetch only").
+// - for comparison, every pod's whole tail with nothing done to the bodies ("fetch only"):
+//   what reading alone cost before /logs read each pod's share first.
 //
 // Not included: Slack (posting the summary, the file upload), the router and the grant check.
 // The fake runs in its own process, so its memory and CPU are not counted. It prints numbers
@@ -229,7 +230,9 @@ run_result run_once(asio::io_context& ioc, tugboat::integrations::kubernetes& cl
     auto t2 = steady::now();
     out.cpu_ms = static_cast<double>(bench::cpu_ns(self) - cpu0) / 1e6;
     out.fake_cpu_ms = static_cast<double>(bench::cpu_ns(fake) - fake0) / 1e6;
-    out.extra_kib = bench::status_kib(self, "VmHWM:") - rss_before;
+    // The heap may shrink below where it started (pages handed back): no extra, not negative.
+    const auto peak = bench::status_kib(self, "VmHWM:");
+    out.extra_kib = peak > rss_before ? peak - rss_before : 0;
     out.collect_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
     out.render_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
     out.pods = r.pods;
@@ -241,8 +244,8 @@ run_result run_once(asio::io_context& ioc, tugboat::integrations::kubernetes& cl
     return out;
 }
 
-// The same log requests (6 at a time), bodies dropped at once: what fetching alone costs, the
-// floor under the pipeline's numbers.
+// Every pod's whole tail (6 at a time), bodies dropped at once: what reading alone cost before
+// /logs read each pod's share of the line cap first.
 struct fetch_state {
     tugboat::integrations::kubernetes* client = nullptr;
     std::vector<std::string> pods;
@@ -288,7 +291,8 @@ asio::awaitable<void> fetch_all(fetch_state* st, bool* done) {
 
 void fetch_floor(asio::io_context& ioc, tugboat::integrations::kubernetes& client,
                  const settings& s, pid_t fake) {
-    std::cout << "\nfetch only (list pods + every pod's log, 6 at a time, nothing else):\n";
+    std::cout << "\nfetch only, whole tails (list pods + every pod's whole log, 6 at a time, "
+                 "nothing else):\n";
     std::vector<double> walls;
     for (int i = 0; i < s.runs; ++i) {
         fetch_state st;

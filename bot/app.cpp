@@ -172,6 +172,7 @@ struct app::parts {
             co_return core::make_error(core::errc::permission_denied,
                                        explain_slack_error("auth.test", *r, ""));
         }
+        chat->know_workspace(r->field("url"));
         co_return r->field("user_id");
     }
 
@@ -225,7 +226,8 @@ core::result<std::unique_ptr<app>> app::create(boost::asio::any_io_executor exec
         return r.error();
     }
     p->routes.emplace(p->registry, config, *p->chat, log, *p->clock, p->policy);
-    p->dispatch.emplace(executor, *p->db, *p->routes, p->tracker, log, *p->clock);
+    p->dispatch.emplace(executor, *p->db, *p->routes, p->tracker, log, *p->clock,
+                        p->options.max_handlers);
     return std::unique_ptr<app>(new app(std::move(p)));
 }
 
@@ -297,7 +299,12 @@ std::uint16_t app::http_port() const noexcept {
 }
 
 app_stats app::stats() const noexcept {
-    return {p_->events, p_->dispatch->duplicates(), p_->tracker.active(), p_->queue->pending(),
+    return {p_->events,
+            p_->dispatch->duplicates(),
+            p_->tracker.active(),
+            p_->dispatch->peak_in_flight(),
+            p_->dispatch->peak_waiting(),
+            p_->queue->pending(),
             p_->queue->stats()};
 }
 

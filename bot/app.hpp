@@ -48,13 +48,17 @@ struct app_options {
     /// Inbox keys (event IDs already handled) are kept this long; Slack re-delivers for a few
     /// minutes at most, so an hour leaves a wide margin.
     std::chrono::minutes inbox_retention{60};
+    /// Events handled at once; more wait in arrival order (see bot/dispatcher.hpp).
+    std::size_t max_handlers = 64;
 };
 
 /// Counters for logs, `doctor` and benchmarks.
 struct app_stats {
     std::size_t events = 0;         ///< events handed to the dispatcher
     std::size_t duplicates = 0;     ///< dropped by the dispatcher's inbox (re-deliveries)
-    std::size_t in_progress = 0;    ///< commands being handled
+    std::size_t in_progress = 0;    ///< commands being handled or waiting to be
+    std::size_t peak_handling = 0;  ///< most events handled at once so far
+    std::size_t peak_waiting = 0;   ///< most events waiting for a free handler so far
     std::size_t pending_calls = 0;  ///< Slack calls queued or in flight
     send_queue_stats slack;
 };

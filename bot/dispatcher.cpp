@@ -15,15 +15,16 @@ boost::asio::awaitable<void> run_routed(router& r, commands::inbound_event ev,
 
 }  // namespace
 
-dispatcher::dispatcher(boost::asio::any_io_executor executor, storage::database& db,
-                       router& router, core::work_tracker& tracker, core::logger& log,
-                       const core::clock& clock)
+dispatcher::dispatcher(boost::asio::any_io_executor executor, storage::database& db, router& router,
+                       core::work_tracker& tracker, core::logger& log, const core::clock& clock,
+                       std::size_t max_in_flight)
     : executor_(std::move(executor)),
       inbox_(db),
       router_(router),
       tracker_(tracker),
       log_(log),
-      clock_(clock) {}
+      clock_(clock),
+      max_in_flight_(std::max<std::size_t>(max_in_flight, 1)) {}
 
 bool dispatcher::submit(commands::inbound_event ev) {
     std::vector<commands::inbound_event> one;
@@ -58,14 +59,37 @@ std::vector<bool> dispatcher::submit_batch(std::vector<commands::inbound_event> 
                                           {"kind", commands::to_string(events[i].kind)}});
             continue;
         }
-        spawn(std::move(events[i]));
+        start(std::move(events[i]));
     }
     return started;
 }
 
-void dispatcher::spawn(commands::inbound_event ev) {
-    boost::asio::co_spawn(executor_, run_routed(router_, std::move(ev), tracker_.start()),
+void dispatcher::start(commands::inbound_event ev) {
+    if (in_flight_ < max_in_flight_) {
+        spawn(std::move(ev), tracker_.start());
+        return;
+    }
+    waiting_.emplace_back(std::move(ev), tracker_.start());
+    peak_waiting_ = std::max(peak_waiting_, waiting_.size());
+    if (waiting_.size() % 1000 == 0) {
+        log_.warn("events_waiting", {{"waiting", waiting_.size()}, {"in_flight", in_flight_}});
+    }
+}
+
+void dispatcher::finished() {
+    --in_flight_;
+    if (!waiting_.empty() && in_flight_ < max_in_flight_) {
+        auto [ev, work] = std::move(waiting_.front());
+        waiting_.pop_front();
+        spawn(std::move(ev), std::move(work));
+    }
+}
+
+void dispatcher::spawn(commands::inbound_event ev, core::work_tracker::scope work) {
+    peak_in_flight_ = std::max(peak_in_flight_, ++in_flight_);
+    boost::asio::co_spawn(executor_, run_routed(router_, std::move(ev), std::move(work)),
                           [this](std::exception_ptr e) {
+                              finished();
                               if (!e) {
                                   return;
                               }

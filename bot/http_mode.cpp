@@ -251,6 +251,7 @@ public:
                 continue;
             }
             ++stats_.connections;
+            socket.set_option(tcp::no_delay(true), ec);  // Nagle would delay the answer's body
             if (connections_.size() >= options_.max_connections) {
                 log_.warn("http_mode_connection_refused",
                           {{"reason", "too many connections"},

@@ -22,6 +22,22 @@ slack_chat::slack_chat(slack_send_queue& queue, slack_web_api& api, const core::
                        core::logger& log)
     : queue_(queue), api_(api), config_(cfg), log_(log) {}
 
+void slack_chat::know_workspace(std::string url) {
+    if (!url.empty() && !url.ends_with('/')) {
+        url += '/';
+    }
+    workspace_url_ = std::move(url);
+}
+
+std::string slack_chat::link(const commands::message_ref& ref) const {
+    if (workspace_url_.empty() || ref.channel.empty() || ref.ts.empty()) {
+        return {};
+    }
+    std::string digits = ref.ts;
+    std::erase(digits, '.');
+    return fmt::format("{}archives/{}/p{}", workspace_url_, ref.channel, digits);
+}
+
 std::string slack_chat::where(std::string_view channel) const {
     for (const auto& c : config_.channels) {
         if (c.id == channel) {
@@ -83,6 +99,30 @@ boost::asio::awaitable<core::result<void>> slack_chat::update(message_ref ref, m
                                     milestone ? send_priority::high : send_priority::normal);
     if (!r || !r->ok) {
         co_return failure("chat.update", r, ref.channel);
+    }
+    co_return core::ok();
+}
+
+boost::asio::awaitable<core::result<void>> slack_chat::react(message_ref ref, std::string name) {
+    json body = {{"channel", ref.channel}, {"timestamp", ref.ts}, {"name", std::move(name)}};
+    auto r = co_await queue_.submit("reactions.add", ref.channel, "", body.dump());
+    if (r && !r->ok && r->error == "already_reacted") {
+        co_return core::ok();
+    }
+    if (!r || !r->ok) {
+        co_return failure("reactions.add", r, ref.channel);
+    }
+    co_return core::ok();
+}
+
+boost::asio::awaitable<core::result<void>> slack_chat::remove(message_ref ref) {
+    json body = {{"channel", ref.channel}, {"ts", ref.ts}};
+    auto r = co_await queue_.submit("chat.delete", ref.channel, "", body.dump());
+    if (r && !r->ok && r->error == "message_not_found") {
+        co_return core::ok();
+    }
+    if (!r || !r->ok) {
+        co_return failure("chat.delete", r, ref.channel);
     }
     co_return core::ok();
 }

@@ -42,6 +42,14 @@ public:
     boost::asio::awaitable<core::result<void>> open_form(std::string trigger_id,
                                                          commands::form f) override;
 
+    /// Slack's permalink form, https://<workspace>.slack.com/archives/<channel>/p<ts digits>;
+    /// "" until the workspace's URL is known (from auth.test, see know_workspace()).
+    std::string link(const commands::message_ref& ref) const override;
+    boost::asio::awaitable<core::result<void>> react(commands::message_ref ref,
+                                                     std::string name) override;
+    boost::asio::awaitable<core::result<void>> remove(commands::message_ref ref) override;
+    void know_workspace(std::string url);
+
 private:
     boost::asio::awaitable<core::result<commands::message_ref>> post_message(std::string channel,
                                                                              std::string thread_ts,
@@ -56,6 +64,7 @@ private:
     const core::config& config_;
     core::logger& log_;
     std::map<std::string, std::string, std::less<>> dm_channels_;  // user → D… conversation
+    std::string workspace_url_;                                    // "https://acme.slack.com/"
 };
 
 }  // namespace tugboat::bot

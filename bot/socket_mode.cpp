@@ -765,6 +765,8 @@ private:
         if (ec || stopping_) {
             co_return failed("TCP connect", ec ? ec : asio::error::operation_aborted);
         }
+        // An ack must leave at once, not wait behind Nagle for the ACK of the previous write.
+        stream.socket().set_option(tcp::no_delay(true), ec);
         if (s.tls) {
             auto* native = s.tls->next_layer().native_handle();
             if (auto prepared = integrations::prepare_client_tls(native, u.host); !prepared) {

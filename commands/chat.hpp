@@ -79,6 +79,20 @@ public:
     /// Sends `msg` to `user` in their DM with the bot, opening the conversation if needed.
     virtual boost::asio::awaitable<core::result<message_ref>> dm(std::string user, message msg) = 0;
 
+    /// A web link that opens `ref` with its thread; "" when the chat has none (then name the
+    /// channel instead).
+    virtual std::string link(const message_ref& ref) const {
+        (void)ref;
+        return {};
+    }
+
+    /// Adds the emoji `name` ("eyes", without colons) to a message as the bot, e.g. to show a
+    /// question was seen while the answer is prepared. Already added counts as done.
+    virtual boost::asio::awaitable<core::result<void>> react(message_ref ref, std::string name) = 0;
+
+    /// Deletes a message the bot posted. Already deleted counts as done.
+    virtual boost::asio::awaitable<core::result<void>> remove(message_ref ref) = 0;
+
     /// Shares a text file (a build log, a long answer) in `channel`, in the thread `thread_ts`
     /// when not empty.
     virtual boost::asio::awaitable<core::result<void>> upload(std::string channel,

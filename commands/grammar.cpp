@@ -378,7 +378,16 @@ parse_result parse_arguments(const command_spec& top, const command_spec* sub,
         }
         return error_for(top, sub, std::move(problem));
     }
-    for (std::size_t k = 0; k < spec.args.size(); ++k) {
+    // `/status prod`: a word that cannot be the optional first argument but fits the second
+    // fills the second, as people drop the optional part rather than type it empty.
+    const bool first_left_out =
+        positional.size() == 1 && spec.args.size() >= 2 && !spec.args[0].required &&
+        !check_value(spec.args[0].kind, positional[0], {}, cfg).problem.empty() &&
+        check_value(spec.args[1].kind, positional[0], {}, cfg).problem.empty();
+    if (first_left_out) {
+        positional.insert(positional.begin(), std::string());
+    }
+    for (std::size_t k = first_left_out ? 1 : 0; k < spec.args.size(); ++k) {
         const arg_spec& a = spec.args[k];
         if (k >= positional.size()) {
             if (!a.required) {

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <climits>
 
 #include <algorithm>
 #include <iterator>
@@ -321,6 +322,15 @@ bool has_regex_syntax(std::string_view s) {
     return s.find_first_of(R"(\^$.|?*+()[]{})") != std::string_view::npos;
 }
 
+// What one pod's log gave so far; summed into logs_result at the end.
+struct source_read {
+    bool done = false;
+    std::size_t lines = 0;       // matching lines read, kept or not
+    std::size_t redacted = 0;    // lines in which something was hidden
+    std::int64_t oldest_at = 0;  // time of its first line
+    bool more = false;           // a shortened tail came back full: older lines exist
+};
+
 // Merges each pod's log into the newest `max_lines` lines as it arrives, so at most one pod's
 // body and the kept lines are in memory at once.
 struct collector {
@@ -329,6 +339,7 @@ struct collector {
     logs_limits limits;
     bool literal_grep = false;
     logs_result* out = nullptr;
+    std::vector<source_read> read;  // by source
     std::size_t forbidden = 0;
     std::size_t failed = 0;
     std::vector<std::string> forbidden_notes;
@@ -344,15 +355,24 @@ struct collector {
         return std::regex_search(text, *query->grep_regex);
     }
 
-    void add(std::uint32_t source, const std::string& body) {
+    void add(std::uint32_t source, const std::string& body, int tail_asked) {
+        source_read& r = read[source];
+        if (r.done) {  // read again with the whole tail: its first lines are replaced
+            std::erase_if(out->lines, [&](const log_entry& e) { return e.source == source; });
+        }
+        r = {.done = true};
         bool cut = limits.limit_bytes > 0 && body.size() >= limits.limit_bytes;
         if (cut) {
             out->cut_pods.push_back(out->sources[source]);
         }
+        const auto body_lines =
+            static_cast<std::size_t>(std::count(body.begin(), body.end(), '\n'));
+        r.more = tail_asked < query->tail && body_lines >= static_cast<std::size_t>(tail_asked);
         std::vector<log_entry> mine;
-        mine.reserve(static_cast<std::size_t>(std::count(body.begin(), body.end(), '\n')) + 1);
+        mine.reserve(body_lines + 1);
         redact_state state;
         std::int64_t last_at = 0;
+        bool first = true;
         std::uint32_t seq = 0;
         std::size_t pos = 0;
         // Once the kept lines are full, a line older than the oldest kept one would be dropped by
@@ -376,6 +396,10 @@ struct collector {
             }
             if (at) {
                 last_at = *at;
+                if (first) {
+                    r.oldest_at = *at;
+                    first = false;
+                }
             }
             // A private key's BEGIN must still be seen, so that its later lines are hidden.
             if (full && at && *at < oldest && !state.in_private_key &&
@@ -385,14 +409,14 @@ struct collector {
             }
             std::string text(at ? line.substr(space + 1) : line);
             if (redact->redact_line(text, state)) {
-                ++out->redacted_lines;
+                ++r.redacted;
             }
             if (!keep(text)) {
                 continue;
             }
             mine.push_back({last_at, source, seq++, std::move(text)});
         }
-        out->total_lines += mine.size() + skipped;
+        r.lines = mine.size() + skipped;
         if (skipped > 0) {
             out->capped = true;
         }
@@ -413,7 +437,22 @@ struct collector {
             out->capped = true;
         }
         out->lines = std::move(merged);
-        ++out->pods;
+    }
+
+    // The pods whose shortened tail may not reach back to the oldest kept line.
+    bool needs_whole_tail(std::uint32_t source) const {
+        const source_read& r = read[source];
+        return r.more &&
+               (out->lines.size() < limits.max_lines || r.oldest_at >= out->lines.front().at_ns);
+    }
+
+    void sum_up() {
+        for (const auto& r : read) {
+            out->pods += r.done ? 1 : 0;
+            out->total_lines += r.lines;
+            out->redacted_lines += r.redacted;
+            out->older_unread = out->older_unread || r.more;
+        }
     }
 };
 
@@ -428,7 +467,7 @@ asio::awaitable<void> read_pod(pod_job* job, collector* c) {
         co_return;
     }
     if (*body) {
-        c->add(job->source, **body);
+        c->add(job->source, **body, job->request.tail_lines);
         co_return;
     }
     const auto& e = body->error();
@@ -585,7 +624,7 @@ asio::awaitable<core::result<logs_result>> collect_logs(
             pj.request.ns = job.what.ns;
             pj.request.pod = p.name;
             pj.request.container = container;
-            pj.request.tail_lines = q.tail;
+            pj.request.tail_lines = q.tail;  // shortened below when many pods share the cap
             pj.request.previous = q.previous;
             pj.request.timestamps = true;
             pj.request.limit_bytes = limits.limit_bytes;
@@ -627,7 +666,30 @@ asio::awaitable<core::result<logs_result>> collect_logs(
     c.limits = limits;
     c.literal_grep = !q.grep.empty() && !has_regex_syntax(q.grep);
     c.out = &out;
+    c.read.resize(out.sources.size());
+    // Only the newest max_lines lines of all pods are shown: read twice each pod's share first
+    // and go back for the whole tail only where that did not reach the oldest line kept. With
+    // evenly busy pods this reads a fraction of the bytes, and shows the same lines.
+    const auto share = static_cast<int>(std::min<std::size_t>(
+        INT_MAX, 2 * limits.max_lines / std::max<std::size_t>(jobs.size(), 1) + 1));
+    const bool in_two_reads = q.grep.empty() && share < q.tail;
+    if (in_two_reads) {
+        for (auto& j : jobs) {
+            j.request.tail_lines = share;
+        }
+    }
     co_await run_jobs(&jobs, &c, &read_pod, limits.parallel_pods);
+    if (in_two_reads) {
+        std::vector<pod_job> again;
+        for (const auto& j : jobs) {
+            if (c.needs_whole_tail(j.source)) {
+                again.push_back(j);
+                again.back().request.tail_lines = q.tail;
+            }
+        }
+        co_await run_jobs(&again, &c, &read_pod, limits.parallel_pods);
+    }
+    c.sum_up();
     if (!jobs.empty() && c.forbidden == jobs.size()) {
         std::string why;
         for (const auto& n : c.forbidden_notes) {
@@ -763,9 +825,9 @@ message summary(const std::string& service, const core::environment_config& env,
     std::vector<std::string> notes;
     if (r.capped) {
         notes.push_back(fmt::format(
-            ":warning: *Truncated*: showing the newest {} of {} matching lines. Narrow it with "
-            "`--since`, `--tail`, `--grep` or `--pod`.",
-            shown_lines, r.total_lines));
+            ":warning: *Truncated*: showing the newest {} of {}{} matching lines. Narrow it "
+            "with `--since`, `--tail`, `--grep` or `--pod`.",
+            shown_lines, r.older_unread ? "more than " : "", r.total_lines));
     }
     if (!r.cut_pods.empty()) {
         notes.push_back(fmt::format(

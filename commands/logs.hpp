@@ -47,7 +47,7 @@ struct logs_limits {
     std::size_t max_message_chars = 2800;                          ///< above: uploaded as a file
     std::chrono::milliseconds cluster_deadline{std::chrono::seconds{10}};  ///< find the pods
     std::chrono::milliseconds pod_deadline{std::chrono::seconds{15}};      ///< one pod's log
-    std::size_t parallel_pods = 6;  ///< log requests in flight at once (bounds memory)
+    std::size_t parallel_pods = 10;  ///< log requests in flight at once (bounds memory)
 };
 
 /// What to read: the workloads of a service in the clusters of an environment, and how.
@@ -88,8 +88,9 @@ struct logs_result {
     std::size_t total_lines = 0;                ///< matching lines before the cap
     std::size_t redacted_lines = 0;             ///< lines in which something was hidden
     bool capped = false;                        ///< lines were dropped for max_lines
-    std::vector<std::string> cut_pods;          ///< logs cut at limit_bytes (labels)
-    std::vector<std::string> notes;             ///< mrkdwn: clusters down, pods gone, …
+    bool older_unread = false;  ///< some pods' older lines were not read (never shown anyway)
+    std::vector<std::string> cut_pods;  ///< logs cut at limit_bytes (labels)
+    std::vector<std::string> notes;     ///< mrkdwn: clusters down, pods gone, …
 };
 
 /// Reads, redacts, filters and merges the logs of `q` from `clusters` (by name; a name missing

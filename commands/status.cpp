@@ -35,12 +35,13 @@ const command_spec& status_spec() {
         .args = {{.name = "service",
                   .kind = arg_kind::service,
                   .required = false,
-                  .help = "only this service; leave it out for the services of this channel"},
+                  .help = "only this service; leave it out for the services of this channel "
+                          "(`/status prod`: all of them in prod)"},
                  {.name = "env",
                   .kind = arg_kind::environment,
                   .required = false,
                   .help = "only this environment"}},
-        .examples = {"status", "status payments-api", "status payments-api prod"},
+        .examples = {"status", "status prod", "status payments-api", "status payments-api prod"},
         .access = access_level::reader,
     };
     return spec;
@@ -441,6 +442,7 @@ asio::awaitable<core::result<void>> status_command::handle(request req) {
         }
         if (auto hist = repo.history(svc->name, e->name, 1); hist && !hist->empty()) {
             r.deploy = to_last_deploy(hist->front());
+            r.deploy->link = req.chat.link({r.deploy->channel, r.deploy->thread_ts});
         }
         if (auto lock = repo.get_lock(svc->name, e->name); lock && *lock) {
             const auto& l = **lock;

@@ -129,9 +129,9 @@ std::string deploy_line(const last_deploy& d, core::time_point now) {
         how = "failed: " + escape_mrkdwn(one_line(d.failure, 160));
     }
     std::string who = d.requester == "tugboat" ? std::string("Tugboat") : mention(d.requester);
-    std::string thread = d.thread_ts.empty() ? std::string()
-                                             : fmt::format(" · thread in <#{}> (message {})",
-                                                           d.channel, d.thread_ts);
+    std::string thread = !d.link.empty()       ? fmt::format(" · <{}|its thread>", d.link)
+                         : d.thread_ts.empty() ? std::string()
+                                               : fmt::format(" · thread in <#{}>", d.channel);
     return fmt::format("Last deploy: {} `{}` `{}` by {}, {} ago — {}{} · `/deploy status {}`", icon,
                        d.id, escape_mrkdwn(d.version), who, short_age(age), how, thread, d.id);
 }

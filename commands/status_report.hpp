@@ -55,6 +55,7 @@ struct last_deploy {
     std::optional<core::time_point> finished_at;
     std::string channel;  ///< where its thread is; "" when it never posted
     std::string thread_ts;
+    std::string link;  ///< opens the thread in Slack; "" when unknown
 };
 
 /// A lock on service+environment (a deploy holds it, or a person locked it by hand).

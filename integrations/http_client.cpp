@@ -776,6 +776,9 @@ private:
         if (ec) {
             co_return transport_error(ec, where);
         }
+        // A request or response goes out in pieces (head, body, TLS records): with Nagle the
+        // last piece would wait for the peer's delayed ACK, 40 ms on Linux.
+        conn->tcp().socket().set_option(tcp::no_delay(true), ec);
         if (!t.tls) {
             conn->tcp().expires_never();
             co_return conn;

@@ -173,7 +173,16 @@ std::vector<pod_problem> diagnose(const std::vector<pod_info>& pods,
                 found.add(std::move(p), pod.name, "");
                 continue;
             }
-            if (c.state == "waiting" && why == "CrashLoopBackOff") {
+            // Between two crashes the container runs again for a moment: a failed last run and
+            // a BackOff warning about it still make it a crash loop.
+            const bool restarted_after_crash =
+                c.state == "running" && !c.ready && c.restart_count > 0 &&
+                c.last_exit_code.value_or(0) != 0 &&
+                std::ranges::any_of(warnings, [&](const event_info* e) {
+                    return e->reason == "BackOff" &&
+                           (container_of(*e).empty() || container_of(*e) == c.name);
+                });
+            if ((c.state == "waiting" && why == "CrashLoopBackOff") || restarted_after_crash) {
                 p.kind = pod_problem_kind::crash_loop;
                 p.exit_code = c.last_exit_code;
                 p.detail = c.message;

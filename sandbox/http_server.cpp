@@ -720,6 +720,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<http_server::state> st) {
             continue;
         }
         ++st->accepted;
+        // Like real servers (Go's net/http sets it too): no Nagle delay on the body's last piece.
+        socket.set_option(asio::ip::tcp::no_delay(true), ec);
         spawn_connection(st, std::move(socket));
     }
 }

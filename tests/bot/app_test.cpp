@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <optional>
 #include <random>
+#include <set>
 
 namespace asio = boost::asio;
 using namespace tugboat;
@@ -69,9 +70,10 @@ struct fixture {
         std::unique_ptr<bot::app> app;
         std::optional<core::result<void>> result;
     };
+    bot::app_options options;
     std::unique_ptr<running> start() {
         auto r = std::make_unique<running>();
-        auto a = bot::app::create(ioc.get_executor(), cfg, log);
+        auto a = bot::app::create(ioc.get_executor(), cfg, log, options);
         REQUIRE(a);
         r->app = std::move(*a);
         running* raw = r.get();
@@ -141,6 +143,46 @@ TEST_CASE("app: a slash command is answered once, also when re-delivered after a
         }(),
         15s);
     CHECK(f.slack->ephemerals_for("U0ALICE").size() == 1);  // not twice
+}
+
+TEST_CASE("app: a burst of commands is handled a few at a time, each answered once", "[loopback]") {
+    fixture f;
+    f.options.max_handlers = 4;
+    constexpr int burst = 60;
+    test::run_test(
+        f.ioc,
+        [&]() -> asio::awaitable<void> {
+            auto r = f.start();
+            auto up = co_await f.until([&] { return r->app->ready(); });
+            REQUIRE(up);
+            for (int i = 0; i < burst; ++i) {
+                auto id = f.slack->deliver_slash_command("U0ALICE", "C0DEPLOYS", "/deploy",
+                                                         fmt::format("svc-{} beta 1.2.3", i));
+                REQUIRE(id);
+            }
+            auto answered = co_await f.until(
+                [&] { return f.slack->ephemerals_for("U0ALICE").size() >= burst; }, 20s);
+            REQUIRE(answered);
+            // Nothing left behind: the last handlers return just after their answers arrive.
+            auto drained = co_await f.until([&] { return r->app->stats().in_progress == 0; });
+            CHECK(drained);
+            auto stats = r->app->stats();
+            CHECK(stats.peak_handling == 4);
+            CHECK(stats.peak_waiting > 0);  // the burst outran the handlers and waited
+            r->app->stop();
+            auto stopped = co_await f.until([&] { return r->result.has_value(); });
+            REQUIRE(stopped);
+        }(),
+        30s);
+    const auto answers = f.slack->ephemerals_for("U0ALICE");
+    CHECK(answers.size() == burst);
+    std::set<std::string> services;
+    for (const auto& a : answers) {
+        auto at = a.text.find("`svc-");
+        REQUIRE(at != std::string::npos);
+        services.insert(a.text.substr(at, a.text.find('`', at + 1) - at));
+    }
+    CHECK(services.size() == burst);  // every command answered, none twice
 }
 
 TEST_CASE("app: a refused bot token stops the bot with what to fix", "[loopback]") {

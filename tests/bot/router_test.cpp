@@ -62,6 +62,14 @@ public:
         calls.push_back({"dm", {}, user, {}, std::move(msg)});
         co_return message_ref{"D" + user, next_ts()};
     }
+    boost::asio::awaitable<core::result<void>> react(message_ref ref, std::string name) override {
+        calls.push_back({"react:" + name, ref.channel, {}, ref.ts, {}});
+        co_return core::ok();
+    }
+    boost::asio::awaitable<core::result<void>> remove(message_ref ref) override {
+        calls.push_back({"remove", ref.channel, {}, ref.ts, {}});
+        co_return core::ok();
+    }
     boost::asio::awaitable<core::result<void>> upload(std::string channel, std::string thread_ts,
                                                       std::string, std::string,
                                                       std::string) override {

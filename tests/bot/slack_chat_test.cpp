@@ -112,6 +112,32 @@ TEST_CASE("slack_chat: post, reply, update, ephemeral, DM and upload land in Sla
     CHECK(f.queue->stats().failed == 0);
 }
 
+TEST_CASE("slack_chat: reactions and deletions, each done once however often asked",
+          "[slack_chat][loopback]") {
+    fixture f;
+    test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
+        auto root = co_await f.chat->post(f.deploys(), text("Where is the runbook?"));
+        REQUIRE(root);
+        auto seen = co_await f.chat->react(*root, "eyes");
+        CHECK(seen);
+        auto again = co_await f.chat->react(*root, "eyes");  // already_reacted is fine
+        CHECK(again);
+        auto bad = co_await f.chat->react(*root, ":eyes:");
+        REQUIRE_FALSE(bad);
+        CHECK(bad.error().message.find("invalid_name") != std::string::npos);
+        auto note = co_await f.chat->post(f.deploys(), text("Looking it up…"));
+        REQUIRE(note);
+        auto gone = co_await f.chat->remove(*note);
+        CHECK(gone);
+        auto gone_again = co_await f.chat->remove(*note);  // message_not_found is fine
+        CHECK(gone_again);
+    }());
+    auto all = f.slack->messages("C0DEPLOYS");  // deleted messages are not listed
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].text.find("runbook") != std::string::npos);
+    CHECK(all[0].reactions["eyes"] == std::vector<std::string>{f.slack->options().bot_user_id});
+}
+
 TEST_CASE("slack_chat: 429 + Retry-After is honoured and the message still arrives",
           "[slack_chat][loopback]") {
     fixture f;

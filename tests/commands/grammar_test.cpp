@@ -146,6 +146,17 @@ TEST_CASE("parse: subcommands, optional args and value kinds", "[unit]") {
         CHECK(r->path() == "deploy status");
         CHECK(r->arg("service").empty());
     }
+    SECTION("an optional first argument is skipped when the word fits the second") {
+        auto r = parse_line("status prod");
+        REQUIRE(r);
+        CHECK(r->arg("service").empty());
+        CHECK(r->arg("env") == "prod");
+        auto both = parse_line("status payments-api prod");
+        REQUIRE(both);
+        CHECK(both->arg("service") == "payments-api");
+        // A word that fits neither is still a service typo.
+        CHECK_THAT(problem_of("status paymnts-api"), Catch::Contains("payments-api"));
+    }
     SECTION("ids drop a leading #") {
         auto r = parse_line("deploy cancel #42");
         REQUIRE(r);

@@ -193,6 +193,25 @@ TEST_CASE("diagnose: crash loops, OOM kills and config errors", "[unit][kubernet
     CHECK(contains(problems[2].summary, "secret \"api-secrets\" not found"));
 }
 
+TEST_CASE("diagnose: a crash-looping container caught running between two crashes",
+          "[unit][kubernetes]") {
+    container_state c;
+    c.name = "api";
+    c.image = "reg/api:2";
+    c.state = "running";
+    c.restart_count = 3;
+    c.last_reason = "Error";
+    c.last_exit_code = 2;
+    std::vector<event_info> backoff = {
+        warning("api-1", "BackOff", "Back-off restarting failed container api", "api", 5)};
+    auto problems = diagnose({pod("api-1", {c})}, backoff);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].kind == pod_problem_kind::crash_loop);
+    CHECK(contains(problems[0].summary, "restarted 3 times, last exit code 2"));
+    // Without the BackOff warning, an old crash does not make a running container a crash loop.
+    CHECK(diagnose({pod("api-1", {c})}, {}).empty());
+}
+
 TEST_CASE("diagnose: problems only events tell", "[unit][kubernetes]") {
     std::vector<pod_info> pods = {
         pod("api-1", {}), pod("api-2", {}),

@@ -301,6 +301,60 @@ TEST_CASE("logs: huge logs become a file with a truncated note", "[loopback][log
     }
 }
 
+TEST_CASE("logs: many pods are read in two steps and show the same newest lines",
+          "[loopback][logs]") {
+    // 3 Deployments × 2 clusters × 2 pods: twice each pod's share of the 20,000 kept lines is
+    // 3,334, less than --tail 10000, so each pod is read with that tail first.
+    world w([](core::config& c) {
+        for (auto& e : c.environments) {
+            if (e.name == "dev") {
+                e.clusters = {"onprem", "cloud"};
+            }
+        }
+        for (auto& s : c.services) {
+            if (s.name == "payments-api") {
+                auto& dev = s.workloads["dev"];
+                dev.push_back({.deployment = "payments-worker", .container = "payments-api"});
+                dev.push_back({.deployment = "payments-cron", .container = "payments-api"});
+            }
+        }
+    });
+    std::vector<std::string> all;
+    for (auto* k : {&w.onprem(), &w.cloud()}) {
+        for (const char* d : {"payments-api", "payments-worker", "payments-cron"}) {
+            for (const auto& pod : w.pods(*k, "dev", d)) {
+                REQUIRE(k->generate_pod_logs("dev", pod, "payments-api", 10000));
+                all.push_back(pod);
+            }
+        }
+    }
+    REQUIRE(all.size() == 12);
+    // One pod got busy: its 5,000 newest lines are newer than anything else, so its short read
+    // does not reach the oldest line kept and it is read again with the whole tail.
+    const std::string busy = w.pods(w.onprem(), "dev", "payments-worker")[0];
+    for (int i = 0; i < 5000; ++i) {
+        REQUIRE(w.onprem().append_pod_log("dev", busy, "payments-api", fmt::format("burst {}", i)));
+    }
+    w.onprem().clear_requests();
+    w.cloud().clear_requests();
+    REQUIRE(w.script({"/logs payments-api dev --tail 10000"}) == 0);
+    CHECK(contains(w.root().blocks_json, "showing the newest 20000 of more than"));
+    auto files = w.thread_files();
+    REQUIRE(files.size() == 1);
+    const auto& text = files.front().content;
+    CHECK(std::count(text.begin(), text.end(), '\n') == 20000);
+    CHECK(contains(text, "burst 0\n"));
+    CHECK(contains(text, "burst 4999\n"));
+    auto log_reads = [&](sandbox::fake_kubernetes& k) {
+        std::size_t n = 0;
+        for (const auto& pod : all) {
+            n += k.count_requests("GET", "/api/v1/namespaces/dev/pods/" + pod + "/log");
+        }
+        return n;
+    };
+    CHECK(log_reads(w.onprem()) + log_reads(w.cloud()) == 13);
+}
+
 TEST_CASE("logs: an environment with two clusters reads both", "[loopback][logs]") {
     world w([](core::config& c) {
         for (auto& e : c.environments) {

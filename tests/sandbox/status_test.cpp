@@ -139,7 +139,9 @@ TEST_CASE("status: the last deploy, a lock and a freeze are shown", "[loopback][
     INFO(t);
     CHECK(has(t, "Last deploy: ✅ `d-000001` `1.4.2` by <@U0ALICE>"));
     CHECK(has(t, "succeeded"));
-    CHECK(has(t, "thread in <#C0PAYMENTS>"));
+    // A permalink from the workspace URL auth.test gave, opening the deploy's thread.
+    CHECK(has(t, ".slack.com/archives/C0PAYMENTS/p"));
+    CHECK(has(t, "|its thread>"));
     CHECK(has(t, "dev/payments-api · `1.4.2`"));
     CHECK(has(t, "🔒 Locked by <@U0ALICE>"));
     CHECK(has(t, "db migration"));
@@ -278,6 +280,11 @@ TEST_CASE("status: without a service, one line per service of the channel", "[lo
     CHECK(has(all,
               "*orders-api* · dev ✅ `3f9c2ab` 2/2 · beta ❌ `3f9c2ab-pending` 0/2 "
               "Pending: Unschedulable"));
+    // An environment alone: the same lines, that environment only.
+    std::string prod = w.ask({"/status prod"});
+    INFO(prod);
+    CHECK(has(prod, "*search-web* · prod 🚀 `1.0.0` → `1.1.0-notready`"));
+    CHECK_FALSE(has(prod, "dev ✅"));
 }
 
 TEST_CASE("status: readers of an environment are enforced with who may and what to do",
