@@ -1,0 +1,361 @@
+#include "faq/search.hpp"
+
+#include "faq/markdown.hpp"
+#include "storage/faq_tokenizer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <set>
+
+namespace tugboat::faq {
+namespace {
+
+// bm25 column weights, in the order of faq_search's columns: a match in the title or an
+// alternative question says more about what a page answers than one in passing in its body.
+constexpr std::string_view ranking_sql =
+    "SELECT s.id, s.document_id, r.score FROM (SELECT rowid, "
+    "-bm25(faq_search, 6.0, 6.0, 3.0, 1.0) AS score FROM faq_search WHERE faq_search MATCH ? "
+    "ORDER BY score DESC LIMIT 60) r JOIN faq_sections s ON s.id = r.rowid ORDER BY r.score DESC";
+
+// Question words and particles carry no topic; matching them only adds noise to bm25 and makes
+// any question look covered.
+constexpr std::array<std::string_view, 95> english_stop_words{
+    "a",     "an",    "the",   "i",     "me",    "my",    "we",    "our",   "you",   "your",
+    "it",    "its",   "is",    "are",   "was",   "were",  "be",    "been",  "am",    "do",
+    "does",  "did",   "done",  "how",   "what",  "why",   "when",  "where", "which", "who",
+    "whom",  "whose", "can",   "could", "should", "would", "will",  "shall", "may",   "might",
+    "must",  "to",    "of",    "in",    "on",    "at",    "for",   "with",  "from",  "by",
+    "about", "into",  "onto",  "and",   "or",    "not",   "no",    "yes",   "there", "here",
+    "this",  "that",  "these", "those", "then",  "than",  "so",    "if",    "as",    "have",
+    "has",   "had",   "need",  "want",  "like",  "make",  "use",   "using", "way",   "please",
+    "help",  "tell",  "know",  "some",  "any",   "all",   "just",  "also",  "get",   "s",
+    "t",     "m",     "there", "difference", "between"};
+
+constexpr std::array<std::string_view, 44> korean_stop_words{
+    "어떻게", "무엇",   "무엇인가요", "뭐",     "뭔가요", "뭐예요", "왜",     "어디",   "어디서",
+    "언제",   "누가",   "어떤",       "무슨",   "어느",   "있나요", "있어요", "있습니까", "있는",
+    "없나요", "방법",   "알려",       "주세요", "싶어요", "싶습니다", "하나요", "되나요", "인가요",
+    "건가요", "것",     "때",         "좀",     "제",     "내",     "우리",   "이",     "그",
+    "저",     "수",     "해야",       "하면",   "하는",   "합니다", "뭘",     "알고"};
+
+// Longest first. Only stripped when at least two syllables remain, so "잡을" stays whole.
+constexpr std::array<std::string_view, 58> korean_suffixes{
+    "시키려면", "하려면", "하려고", "하는데", "하나요", "합니까", "할까요", "하는지", "했는데",
+    "했어요",   "됩니까", "되나요", "에서는", "이라는", "으로는", "에서", "으로", "에게", "까지",
+    "부터",     "이란",   "이나",   "라는",   "하는",   "하기",   "하고",   "하면",   "해야",
+    "해서",     "해요",   "한다",   "되는",   "되지",   "되면",   "돼요",   "시키는", "인가요",
+    "인지",     "할",     "한",     "된",     "와",     "과",     "을",     "를",     "이",
+    "가",       "은",     "는",     "의",     "에",     "로",     "도",     "만",     "란",
+    "요",       "죠",     "게"};
+
+bool is_hangul_token(std::string_view t) {
+    std::size_t i = 0;
+    return !t.empty() && storage::is_hangul_syllable(storage::next_code_point(t, i));
+}
+
+constexpr std::size_t syllable_bytes = 3;  // every composed Hangul syllable is 3 bytes of UTF-8
+
+std::string strip_korean(std::string word) {
+    for (int pass = 0; pass < 2; ++pass) {
+        bool stripped = false;
+        for (auto suffix : korean_suffixes) {
+            if (word.ends_with(suffix) && word.size() >= suffix.size() + 2 * syllable_bytes) {
+                word.resize(word.size() - suffix.size());
+                stripped = true;
+                break;
+            }
+        }
+        if (!stripped) {
+            break;
+        }
+    }
+    return word;
+}
+
+struct question_word {
+    std::string surface;  // what FTS5 is given (it tokenizes it the same way as the index)
+    std::string norm;     // for stop words and the glossary: stemmed, or the stripped Hangul
+};
+
+/// Words of `text`: Hangul words rebuilt from their overlapping bigrams (NFC, as the tokenizer
+/// composed them), other words as written plus their stemmed form.
+std::vector<question_word> split_words(std::string_view text) {
+    std::vector<question_word> words;
+    int prev_end = -1;
+    bool prev_hangul = false;
+    for (const auto& t : storage::faq_tokens(text)) {
+        const bool hangul = is_hangul_token(t.text);
+        if (hangul && prev_hangul && t.start < prev_end) {
+            words.back().surface += t.text.substr(t.text.size() - syllable_bytes);
+        } else if (hangul) {
+            words.push_back({t.text, {}});
+        } else {
+            words.push_back({std::string{text.substr(static_cast<std::size_t>(t.start),
+                                                     static_cast<std::size_t>(t.end - t.start))},
+                             t.text});
+        }
+        prev_end = t.end;
+        prev_hangul = hangul;
+    }
+    for (auto& w : words) {
+        if (w.norm.empty()) {
+            w.surface = strip_korean(std::move(w.surface));
+            w.norm = w.surface;
+        }
+    }
+    return words;
+}
+
+std::string normalize(std::string_view phrase) {
+    std::string out;
+    for (auto& w : split_words(phrase)) {
+        out += out.empty() ? "" : " ";
+        out += w.norm;
+    }
+    return out;
+}
+
+const std::set<std::string>& stop_words() {
+    static const std::set<std::string> words = [] {
+        std::set<std::string> out;
+        for (auto w : english_stop_words) {
+            out.insert(storage::porter_stem(std::string{w}));
+            out.insert(std::string{w});
+        }
+        for (auto w : korean_stop_words) {
+            out.insert(std::string{w});
+        }
+        return out;
+    }();
+    return words;
+}
+
+std::string quoted(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        out += c;
+        if (c == '"') {
+            out += '"';
+        }
+    }
+    out += '"';
+    return out;
+}
+
+glossary both_ways(const glossary& extra) {
+    glossary out;
+    auto add = [&](const glossary& g) {
+        for (const auto& [term, synonyms] : g) {
+            std::vector<std::string> all{term};
+            all.insert(all.end(), synonyms.begin(), synonyms.end());
+            for (const auto& a : all) {
+                auto& alternatives = out[normalize(a)];
+                for (const auto& b : all) {
+                    if (&a != &b &&
+                        std::find(alternatives.begin(), alternatives.end(), b) ==
+                            alternatives.end()) {
+                        alternatives.push_back(b);
+                    }
+                }
+            }
+        }
+    };
+    add(default_glossary());
+    add(extra);
+    return out;
+}
+
+std::vector<query_term> parse_with(std::string_view question, const glossary& synonyms) {
+    std::vector<query_term> terms;
+    std::set<std::string> seen;
+    for (auto& w : split_words(question)) {
+        if (w.norm.empty() || stop_words().contains(w.norm) || !seen.insert(w.norm).second) {
+            continue;
+        }
+        query_term t{w.surface, quoted(w.surface)};
+        if (auto it = synonyms.find(w.norm); it != synonyms.end()) {
+            t.match = "(" + t.match;
+            for (const auto& s : it->second) {
+                t.match += " OR " + quoted(s);
+            }
+            t.match += ")";
+        }
+        terms.push_back(std::move(t));
+    }
+    return terms;
+}
+
+double idf(std::int64_t sections, std::int64_t matching) {
+    const auto n = static_cast<double>(sections);
+    const auto m = static_cast<double>(matching);
+    return std::log(1.0 + (n - m + 0.5) / (m + 0.5));
+}
+
+std::string one_line(std::string s) {
+    std::replace(s.begin(), s.end(), '\n', ' ');
+    return s;
+}
+
+}  // namespace
+
+const glossary& default_glossary() {
+    static const glossary g{
+        {"배포", {"deploy", "deployment", "release"}},
+        {"권한", {"access", "permission"}},
+        {"롤백", {"rollback", "roll back"}},
+        {"로그", {"log", "logs"}},
+        {"상태", {"status"}},
+    };
+    return g;
+}
+
+std::vector<query_term> parse_question(std::string_view question, const glossary& extra) {
+    return parse_with(question, both_ways(extra));
+}
+
+searcher::searcher(storage::database& db, search_options options)
+    : db_(&db), options_(std::move(options)), synonyms_(both_ways(options_.extra_glossary)) {}
+
+core::result<std::int64_t> searcher::count(const std::string& match) {
+    if (auto it = document_counts_.find(match); it != document_counts_.end()) {
+        return it->second;
+    }
+    auto st = match.empty() ? db_->prepare("SELECT count(*) FROM faq_search")
+                            : db_->prepare("SELECT count(*) FROM faq_search WHERE faq_search "
+                                           "MATCH ?");
+    if (!st) {
+        return std::move(st).error();
+    }
+    if (!match.empty()) {
+        st->bind(1, match);
+    }
+    auto row = st->step();
+    if (!row) {
+        return std::move(row).error();
+    }
+    return document_counts_[match] = st->get_int(0);
+}
+
+core::result<bool> searcher::section_matches(const std::string& match, std::int64_t section_id) {
+    auto st = db_->prepare("SELECT 1 FROM faq_search WHERE faq_search MATCH ? AND rowid = ?");
+    if (!st) {
+        return std::move(st).error();
+    }
+    st->bind_all(match, section_id);
+    return st->step();
+}
+
+core::result<search_result> searcher::search(std::string_view question) {
+    search_result result;
+    auto terms = parse_with(question, synonyms_);
+    if (terms.empty()) {
+        return result;
+    }
+    std::string match;
+    for (const auto& t : terms) {
+        result.terms.push_back(t.word);
+        match += match.empty() ? "" : " OR ";
+        match += t.match;
+    }
+
+    struct candidate {
+        std::int64_t section;
+        std::int64_t document;
+        double score;
+    };
+    std::vector<candidate> best;  // one per document
+    {
+        auto st = db_->prepare(ranking_sql);
+        if (!st) {
+            return std::move(st).error();
+        }
+        st->bind(1, match);
+        for (;;) {
+            auto row = st->step();
+            if (!row) {
+                return std::move(row).error();
+            }
+            if (!*row) {
+                break;
+            }
+            candidate c{st->get_int(0), st->get_int(1), st->get_double(2)};
+            if (std::none_of(best.begin(), best.end(),
+                             [&](const candidate& b) { return b.document == c.document; })) {
+                best.push_back(c);
+            }
+        }
+    }
+    if (best.size() > static_cast<std::size_t>(options_.max_hits)) {
+        best.resize(static_cast<std::size_t>(options_.max_hits));
+    }
+
+    auto sections = count("");
+    if (!sections) {
+        return std::move(sections).error();
+    }
+    std::vector<double> weights;
+    double total = 0;
+    for (const auto& t : terms) {
+        auto n = count(t.match);
+        if (!n) {
+            return std::move(n).error();
+        }
+        weights.push_back(idf(*sections, *n));
+        total += weights.back();
+    }
+
+    for (const auto& c : best) {
+        search_hit hit{.section_id = c.section, .score = c.score};
+        double covered = 0;
+        for (std::size_t i = 0; i < terms.size(); ++i) {
+            auto m = section_matches(terms[i].match, c.section);
+            if (!m) {
+                return std::move(m).error();
+            }
+            covered += *m ? weights[i] : 0.0;
+        }
+        hit.coverage = total > 0 ? covered / total : 0.0;
+
+        auto st = db_->prepare(
+            "SELECT d.path, d.front_matter_json, s.heading_path, s.anchor, "
+            "snippet(faq_search, 3, '*', '*', '…', 24) FROM faq_search "
+            "JOIN faq_sections s ON s.id = faq_search.rowid "
+            "JOIN faq_documents d ON d.id = s.document_id "
+            "WHERE faq_search MATCH ? AND faq_search.rowid = ?");
+        if (!st) {
+            return std::move(st).error();
+        }
+        st->bind_all(match, c.section);
+        auto row = st->step();
+        if (!row) {
+            return std::move(row).error();
+        }
+        if (!*row) {
+            continue;
+        }
+        hit.document = st->get_text(0);
+        auto meta = front_matter_from_json(st->get_text(1), &hit.relative_path);
+        hit.title = meta.title;
+        hit.url = meta.url;
+        hit.owner = meta.owner;
+        hit.heading_path = st->get_text(2);
+        hit.anchor = st->get_text(3);
+        hit.snippet = one_line(st->get_text(4));
+        result.hits.push_back(std::move(hit));
+    }
+    if (result.hits.empty()) {
+        return result;
+    }
+    const auto& top = result.hits[0];
+    const double margin =
+        result.hits.size() > 1 && top.score > 0 ? (top.score - result.hits[1].score) / top.score
+                                                : 1.0;
+    result.confidence = std::clamp(0.8 * top.coverage + 0.2 * margin, 0.0, 1.0);
+    result.answer = result.confidence >= options_.answer_threshold;
+    return result;
+}
+
+}  // namespace tugboat::faq
