@@ -167,10 +167,10 @@ int main(int argc, char** argv) {
                 wrong_declines += r->answer ? 0 : 1;
             }
             if (misses && !ok) {
-                fmt::print(stderr, "MISS {} [{}] conf={:.2f} expected={} got={} q={}\n", language,
+                fmt::print(stderr, "MISS {} [{}] conf={:.2f} expected={} got={} terms={} q={}\n", language,
                            q.split, r->confidence,
                            q.expected.empty() ? "-" : q.expected.front(),
-                           fmt::join(got, ","), q.question);
+                           fmt::join(got, ","), fmt::join(r->terms, "/"), q.question);
             }
         }
         auto pct = [](int a, int n) { return n == 0 ? 0.0 : 100.0 * a / n; };

@@ -7,13 +7,14 @@
 // syllable bigrams, each widened by the glossary (배포 → deploy). Sections are ranked with bm25,
 // title and alternative questions weighted above headings and the body, best section per
 // document. Confidence = how much of the question (terms weighted by rarity, idf) the top
-// section covers, nudged by its margin over the runner-up.
+// section covers; a question whose rare words appear nowhere is declined.
 
 #include "core/result.hpp"
 #include "storage/database.hpp"
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,7 +27,7 @@ using glossary = std::map<std::string, std::vector<std::string>>;
 const glossary& default_glossary();
 
 struct search_options {
-    double answer_threshold = 0.35;  ///< answer when confidence ≥ this, else decline
+    double answer_threshold = 0.4;  ///< answer when confidence ≥ this, else decline
     glossary extra_glossary;         ///< term → synonyms; used in both directions
     int max_hits = 3;                ///< documents returned
 };
@@ -74,16 +75,21 @@ public:
     /// Errors: storage_error. An empty or stop-word-only question gives no hits, not an error.
     core::result<search_result> search(std::string_view question);
 
-    void forget_statistics() { document_counts_.clear(); }
+    void forget_statistics() {
+        matches_.clear();
+        sections_ = -1;
+    }
     const search_options& options() const { return options_; }
 
 private:
-    core::result<std::int64_t> count(const std::string& match);
-    core::result<bool> section_matches(const std::string& match, std::int64_t section_id);
+    /// The sections a term group matches, cached until forget_statistics.
+    core::result<const std::set<std::int64_t>*> matches(const std::string& match);
+    core::result<std::int64_t> section_count();
 
     storage::database* db_;
     search_options options_;
-    std::map<std::string, std::int64_t> document_counts_;  ///< "" holds the number of sections
+    std::map<std::string, std::set<std::int64_t>> matches_;
+    std::int64_t sections_ = -1;
     glossary synonyms_;  ///< normalized word → alternatives, both directions
 };
 
