@@ -175,7 +175,25 @@ glossary both_ways(const glossary& extra) {
 std::vector<query_term> parse_with(std::string_view question, const glossary& synonyms) {
     std::vector<query_term> terms;
     std::set<std::string> seen;
-    for (auto& w : split_words(question)) {
+    auto words = split_words(question);
+    // Two-word glossary entries ("roll back") are one term, so "rollback" can match them.
+    for (std::size_t i = 0; i + 1 < words.size(); ++i) {
+        auto pair = words[i].norm + " " + words[i + 1].norm;
+        auto it = synonyms.find(pair);
+        if (it == synonyms.end()) {
+            continue;
+        }
+        query_term t{words[i].surface + " " + words[i + 1].surface,
+                     "(" + quoted(words[i].surface + " " + words[i + 1].surface)};
+        for (const auto& s : it->second) {
+            t.match += " OR " + quoted(s);
+        }
+        t.match += ")";
+        terms.push_back(std::move(t));
+        seen.insert(words[i].norm);
+        seen.insert(words[i + 1].norm);
+    }
+    for (auto& w : words) {
         if (w.norm.empty() || stop_words().contains(w.norm) ||
             stop_words().contains(w.asked) || !seen.insert(w.norm).second) {
             continue;
@@ -210,7 +228,9 @@ double idf(std::int64_t sections, std::int64_t matching) {
 
 std::string one_line(std::string s) {
     std::replace(s.begin(), s.end(), '\n', ' ');
-    return s;
+    auto first = s.find_first_not_of(' ');
+    auto last = s.find_last_not_of(' ');
+    return first == std::string::npos ? std::string{} : s.substr(first, last - first + 1);
 }
 
 }  // namespace
@@ -361,6 +381,10 @@ core::result<search_result> searcher::search(std::string_view question) {
         hit.url = meta.url;
         hit.owner = meta.owner;
         hit.heading_path = st->get_text(2);
+        // Shown after the title, so the title's own heading is not repeated.
+        if (hit.heading_path.starts_with(hit.title + " > ")) {
+            hit.heading_path.erase(0, hit.title.size() + 3);
+        }
         hit.anchor = st->get_text(3);
         hit.snippet = one_line(st->get_text(4));
         result.hits.push_back(std::move(hit));

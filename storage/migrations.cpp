@@ -204,6 +204,18 @@ SELECT s.id, coalesce(json_extract(d.front_matter_json, '$.title'), ''),
        coalesce((SELECT group_concat(value, ' ') FROM json_each(d.front_matter_json, '$.tags')), ''),
        s.heading_path, s.body
 FROM faq_sections s JOIN faq_documents d ON d.id = s.document_id;
+-- Every question answered or declined, so a button pressed later (even after a restart) knows
+-- what was asked and what was shown.
+CREATE TABLE faq_asks (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    question  TEXT NOT NULL,
+    user      TEXT NOT NULL,
+    channel   TEXT NOT NULL DEFAULT '',
+    thread_ts TEXT NOT NULL DEFAULT '',
+    section   TEXT NOT NULL DEFAULT '',
+    answered  INTEGER NOT NULL CHECK (answered IN (0, 1)),
+    at        INTEGER NOT NULL
+);
 )sql";
 
 constexpr std::array<migration, 2> list{{
