@@ -1,6 +1,7 @@
 #include "faq/markdown.hpp"
 
 #include "core/text.hpp"
+#include "storage/faq_tokenizer.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -64,6 +65,8 @@ front_matter parse_front_matter(std::string_view block) {
             meta.last_reviewed = unquote(value);
         } else if (key == "url") {
             meta.url = unquote(value);
+        } else if (key == "language") {
+            meta.language = unquote(value);
         }
     }
     return meta;
@@ -92,6 +95,19 @@ std::pair<int, std::string_view> heading_of(std::string_view line) {
 }
 
 }  // namespace
+
+std::string detect_language(std::string_view text) {
+    std::size_t hangul = 0;
+    std::size_t latin = 0;
+    for (std::size_t i = 0; i < text.size();) {
+        char32_t c = storage::next_code_point(text, i);
+        // Decomposed (NFD) syllables count by their leading consonant.
+        hangul += storage::is_hangul_syllable(c) || (c >= 0x1100 && c <= 0x1112) ? 1 : 0;
+        latin += (c < 0x80 && std::isalpha(static_cast<int>(c)) != 0) ? 1 : 0;
+    }
+    // A syllable holds about as much as three Latin letters; code and names are mostly Latin.
+    return hangul * 3 >= latin / 2 && hangul > 0 ? "ko" : "en";
+}
 
 std::string heading_anchor(std::string_view heading) {
     std::string out;
@@ -162,6 +178,9 @@ parsed_document parse_markdown(std::string_view text, std::string_view file_stem
     if (doc.meta.title.empty()) {
         doc.meta.title = first_h1.empty() ? std::string{file_stem} : first_h1;
     }
+    if (doc.meta.language.empty()) {
+        doc.meta.language = detect_language(text);
+    }
     for (auto& s : doc.sections) {
         if (s.heading_path.empty()) {
             s.heading_path = doc.meta.title;
@@ -177,6 +196,7 @@ std::string to_json(const front_matter& meta, std::string_view relative_path) {
                      {"owner", meta.owner},
                      {"last_reviewed", meta.last_reviewed},
                      {"url", meta.url},
+                     {"language", meta.language},
                      {"relative_path", relative_path}};
     return j.dump();
 }
@@ -193,6 +213,7 @@ front_matter front_matter_from_json(std::string_view json, std::string* relative
     meta.owner = j.value("owner", "");
     meta.last_reviewed = j.value("last_reviewed", "");
     meta.url = j.value("url", "");
+    meta.language = j.value("language", "");
     if (relative_path != nullptr) {
         *relative_path = j.value("relative_path", "");
     }

@@ -18,6 +18,7 @@ struct front_matter {
     std::string owner;                   ///< who answers "this is wrong" (a Slack handle)
     std::string last_reviewed;           ///< a date, shown to readers
     std::string url;                     ///< where the page is published; the link in answers
+    std::string language;  ///< "ko" or "en", detected from the text unless given (`language:`)
 };
 
 struct parsed_document {
@@ -28,6 +29,9 @@ struct parsed_document {
 /// Parses `text`. Headings inside code fences are text. A heading with no text under it (only
 /// subsections) is not a section of its own; its name is in its subsections' heading paths.
 parsed_document parse_markdown(std::string_view text, std::string_view file_stem);
+
+/// "ko" when Hangul carries most of `text`, else "en".
+std::string detect_language(std::string_view text);
 
 /// The GitHub anchor of a heading: "Rolling back (fast)" → "rolling-back-fast".
 std::string heading_anchor(std::string_view heading);

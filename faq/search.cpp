@@ -17,9 +17,15 @@ namespace {
 // bm25 column weights, in the order of faq_search's columns: a match in the title or an
 // alternative question says more about what a page answers than one in passing in its body.
 constexpr std::string_view ranking_sql =
-    "SELECT s.id, s.document_id, r.score FROM (SELECT rowid, "
+    "SELECT s.id, s.document_id, r.score, "
+    "coalesce(json_extract(d.front_matter_json, '$.language'), '') FROM (SELECT rowid, "
     "-bm25(faq_search, 6.0, 6.0, 3.0, 1.0) AS score FROM faq_search WHERE faq_search MATCH ? "
-    "ORDER BY score DESC LIMIT 60) r JOIN faq_sections s ON s.id = r.rowid ORDER BY r.score DESC";
+    "ORDER BY score DESC LIMIT 60) r JOIN faq_sections s ON s.id = r.rowid "
+    "JOIN faq_documents d ON d.id = s.document_id ORDER BY r.score DESC";
+
+// A page in the language of the question is preferred over an equally good one in the other:
+// glossary words and code match both, but people want to read the answer in their language.
+constexpr double other_language = 0.5;
 
 // Question words and particles carry no topic; matching them only adds noise to bm25 and makes
 // any question look covered.
@@ -304,6 +310,7 @@ core::result<search_result> searcher::search(std::string_view question) {
         match += t.match;
     }
 
+    const std::string language = detect_language(question);
     struct candidate {
         std::int64_t section;
         std::int64_t document;
@@ -325,12 +332,18 @@ core::result<search_result> searcher::search(std::string_view question) {
                 break;
             }
             candidate c{st->get_int(0), st->get_int(1), st->get_double(2)};
-            if (std::none_of(best.begin(), best.end(),
-                             [&](const candidate& b) { return b.document == c.document; })) {
+            if (auto lang = st->get_text(3); !lang.empty() && lang != language) {
+                c.score *= other_language;
+            }
+            auto same = std::find_if(best.begin(), best.end(),
+                                     [&](const candidate& b) { return b.document == c.document; });
+            if (same == best.end()) {
                 best.push_back(c);
             }
         }
     }
+    std::stable_sort(best.begin(), best.end(),
+                     [](const candidate& a, const candidate& b) { return a.score > b.score; });
     auto sections = section_count();
     if (!sections) {
         return std::move(sections).error();
