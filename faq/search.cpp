@@ -274,27 +274,29 @@ core::result<std::int64_t> searcher::section_count() {
     return sections_;
 }
 
-core::result<const std::set<std::int64_t>*> searcher::matches(const std::string& match) {
-    if (auto it = matches_.find(match); it != matches_.end()) {
-        return &it->second;
+core::result<std::int64_t> searcher::count(const std::string& match) {
+    if (auto it = counts_.find(match); it != counts_.end()) {
+        return it->second;
     }
-    auto st = db_->prepare("SELECT rowid FROM faq_search WHERE faq_search MATCH ?");
+    auto st = db_->prepare("SELECT count(*) FROM faq_search WHERE faq_search MATCH ?");
     if (!st) {
         return std::move(st).error();
     }
     st->bind(1, match);
-    std::set<std::int64_t> found;
-    for (;;) {
-        auto row = st->step();
-        if (!row) {
-            return std::move(row).error();
-        }
-        if (!*row) {
-            break;
-        }
-        found.insert(st->get_int(0));
+    auto row = st->step();
+    if (!row) {
+        return std::move(row).error();
     }
-    return &(matches_[match] = std::move(found));
+    return counts_[match] = st->get_int(0);
+}
+
+core::result<bool> searcher::section_matches(const std::string& match, std::int64_t section_id) {
+    auto st = db_->prepare("SELECT 1 FROM faq_search WHERE faq_search MATCH ? AND rowid = ?");
+    if (!st) {
+        return std::move(st).error();
+    }
+    st->bind_all(match, section_id);
+    return st->step();
 }
 
 core::result<search_result> searcher::search(std::string_view question) {
@@ -348,16 +350,14 @@ core::result<search_result> searcher::search(std::string_view question) {
     if (!sections) {
         return std::move(sections).error();
     }
-    std::vector<const std::set<std::int64_t>*> where;
     std::vector<double> weights;
     double total = 0;
     for (const auto& t : terms) {
-        auto m = matches(t.match);
-        if (!m) {
-            return std::move(m).error();
+        auto n = count(t.match);
+        if (!n) {
+            return std::move(n).error();
         }
-        where.push_back(*m);
-        weights.push_back(idf(*sections, static_cast<std::int64_t>((*m)->size())));
+        weights.push_back(idf(*sections, *n));
         total += weights.back();
     }
     // Re-ranking the leading documents by coverage (in the section or the whole document) was
@@ -368,7 +368,11 @@ core::result<search_result> searcher::search(std::string_view question) {
     for (const auto& c : best) {
         search_hit hit{.section_id = c.section, .score = c.score};
         for (std::size_t i = 0; i < terms.size(); ++i) {
-            hit.coverage += where[i]->contains(c.section) ? weights[i] : 0.0;
+            auto m = section_matches(terms[i].match, c.section);
+            if (!m) {
+                return std::move(m).error();
+            }
+            hit.coverage += *m ? weights[i] : 0.0;
         }
         hit.coverage = total > 0 ? hit.coverage / total : 0.0;
         auto st = db_->prepare(

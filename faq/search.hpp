@@ -14,7 +14,6 @@
 
 #include <cstdint>
 #include <map>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,19 +75,20 @@ public:
     core::result<search_result> search(std::string_view question);
 
     void forget_statistics() {
-        matches_.clear();
+        counts_.clear();
         sections_ = -1;
     }
     const search_options& options() const { return options_; }
 
 private:
-    /// The sections a term group matches, cached until forget_statistics.
-    core::result<const std::set<std::int64_t>*> matches(const std::string& match);
+    /// How many sections a term group matches, cached until forget_statistics.
+    core::result<std::int64_t> count(const std::string& match);
+    core::result<bool> section_matches(const std::string& match, std::int64_t section_id);
     core::result<std::int64_t> section_count();
 
     storage::database* db_;
     search_options options_;
-    std::map<std::string, std::set<std::int64_t>> matches_;
+    std::map<std::string, std::int64_t> counts_;
     std::int64_t sections_ = -1;
     glossary synonyms_;  ///< normalized word → alternatives, both directions
 };
