@@ -1,5 +1,6 @@
 // FAQ speed (issue 7): a synthetic corpus of 1,000 Markdown documents with 10 sections each
-// (10,000 sections, English and Korean), indexed into a SQLite file as the bot does.
+// (10,000 sections, English and Korean; words drawn Zipf-like from 4,000 per language), indexed
+// into a SQLite file as the bot does.
 // Prints: full index time, re-index time of one changed file, and query latency percentiles —
 // with the per-term statistics cached (the bot's steady state) and with them cleared before
 // every query (a question of words never asked before).
@@ -46,11 +47,61 @@ const std::vector<std::string> korean{
     "캐시",   "메모리", "제한",     "요청",   "할당량", "노드",     "스케줄러", "레플리카"};
 const std::vector<std::string> particles{"를", "을", "이", "가", "에서", "으로", "는", ""};
 
+/// A vocabulary like real docs: the domain words above plus generated ones, drawn with a Zipf
+/// distribution (a few words everywhere, most words rare), as natural text is.
+struct vocabulary {
+    std::vector<std::string> words;
+    std::vector<double> cumulative;
+
+    vocabulary(const std::vector<std::string>& seed, bool ko, std::mt19937& rng) : words(seed) {
+        const std::string consonants = "bcdfghklmnprstvz";
+        const std::string vowels = "aeiou";
+        while (words.size() < 4000) {
+            std::string w;
+            if (ko) {
+                const int syllables = 2 + static_cast<int>(rng() % 3);
+                for (int i = 0; i < syllables; ++i) {
+                    std::string utf8;
+                    char32_t c = 0xAC00 + rng() % 11172;
+                    utf8 += static_cast<char>(0xE0 | (c >> 12));
+                    utf8 += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+                    utf8 += static_cast<char>(0x80 | (c & 0x3F));
+                    w += utf8;
+                }
+            } else {
+                const int syllables = 2 + static_cast<int>(rng() % 3);
+                for (int i = 0; i < syllables; ++i) {
+                    w += consonants[rng() % consonants.size()];
+                    w += vowels[rng() % vowels.size()];
+                }
+            }
+            words.push_back(w);
+        }
+        double sum = 0;
+        for (std::size_t r = 1; r <= words.size(); ++r) {
+            sum += 1.0 / static_cast<double>(r);
+            cumulative.push_back(sum);
+        }
+        for (auto& c : cumulative) {
+            c /= sum;
+        }
+    }
+
+    const std::string& draw(std::mt19937& rng) const {
+        const double u = std::uniform_real_distribution<double>(0, 1)(rng);
+        auto it = std::lower_bound(cumulative.begin(), cumulative.end(), u);
+        return words[static_cast<std::size_t>(it - cumulative.begin()) % words.size()];
+    }
+};
+
+const vocabulary* english_words = nullptr;
+const vocabulary* korean_words = nullptr;
+
 std::string words(std::mt19937& rng, int n, bool ko) {
     std::string out;
-    const auto& vocab = ko ? korean : english;
+    const auto& vocab = ko ? *korean_words : *english_words;
     for (int i = 0; i < n; ++i) {
-        out += vocab[rng() % vocab.size()];
+        out += vocab.draw(rng);
         if (ko) {
             out += particles[rng() % particles.size()];
         }
@@ -97,6 +148,10 @@ int main(int argc, char** argv) {
     const fs::path docs = dir / "docs";
     fs::create_directories(docs);
     std::mt19937 rng(7);
+    const vocabulary en(english, false, rng);
+    const vocabulary ko(korean, true, rng);
+    english_words = &en;
+    korean_words = &ko;
     for (int d = 0; d < documents; ++d) {
         std::ofstream(docs / fmt::format("doc-{:04}.md", d)) << document(rng, d);
     }

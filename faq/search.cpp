@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 #include <set>
+#include <utility>
 
 namespace tugboat::faq {
 namespace {
@@ -22,6 +23,8 @@ constexpr std::string_view ranking_sql =
     "-bm25(faq_search, 6.0, 6.0, 3.0, 1.0) AS score FROM faq_search WHERE faq_search MATCH ? "
     "ORDER BY score DESC LIMIT 60) r JOIN faq_sections s ON s.id = r.rowid "
     "JOIN faq_documents d ON d.id = s.document_id ORDER BY r.score DESC";
+
+constexpr std::int64_t scoring_budget = 1000;
 
 // A page in the language of the question is preferred over an equally good one in the other:
 // glossary words and code match both, but people want to read the answer in their language.
@@ -257,7 +260,12 @@ std::vector<query_term> parse_question(std::string_view question, const glossary
 }
 
 searcher::searcher(storage::database& db, search_options options)
-    : db_(&db), options_(std::move(options)), synonyms_(both_ways(options_.extra_glossary)) {}
+    : db_(&db), options_(std::move(options)), synonyms_(both_ways(options_.extra_glossary)) {
+    // The connection keeps a small page cache on purpose (database.cpp); the FTS index is read
+    // over and over, and copying its pages in with pread was most of a query's time. Mapped
+    // pages are shared with the OS cache instead. Best effort: without it search is slower.
+    (void)db_->exec("PRAGMA mmap_size = 268435456");
+}
 
 core::result<std::int64_t> searcher::section_count() {
     if (sections_ < 0) {
@@ -305,12 +313,43 @@ core::result<search_result> searcher::search(std::string_view question) {
     if (terms.empty()) {
         return result;
     }
-    std::string match;
-    for (const auto& t : terms) {
-        result.terms.push_back(t.word);
-        match += match.empty() ? "" : " OR ";
-        match += t.match;
+    auto sections = section_count();
+    if (!sections) {
+        return std::move(sections).error();
     }
+    std::vector<double> weights;
+    std::vector<std::pair<std::int64_t, std::size_t>> by_rarity;  // (sections matching, term)
+    double total = 0;
+    std::string match;
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+        result.terms.push_back(terms[i].word);
+        auto n = count(terms[i].match);
+        if (!n) {
+            return std::move(n).error();
+        }
+        weights.push_back(idf(*sections, *n));
+        total += weights.back();
+        by_rarity.emplace_back(*n, i);
+        match += match.empty() ? "" : " OR ";
+        match += terms[i].match;
+    }
+    // Scoring every section that shares one common word with the question is what makes a
+    // query slow on a large index. The best sections contain the question's rare words, so when
+    // the whole OR would touch more than `scoring_budget` sections, only the rarest terms (up to
+    // the budget, at least one) rank; the common ones, which bm25 weighs least, still count in
+    // the coverage. Small indexes (every team's docs so far) rank with every term.
+    std::sort(by_rarity.begin(), by_rarity.end());
+    std::string candidates;
+    std::int64_t touched = 0;
+    for (const auto& [n, i] : by_rarity) {
+        if (!candidates.empty() && touched + n > scoring_budget) {
+            break;
+        }
+        touched += n;
+        candidates += candidates.empty() ? "" : " OR ";
+        candidates += terms[i].match;
+    }
+    const std::string everything = std::exchange(match, std::move(candidates));
 
     const std::string language = detect_language(question);
     struct candidate {
@@ -346,20 +385,6 @@ core::result<search_result> searcher::search(std::string_view question) {
     }
     std::stable_sort(best.begin(), best.end(),
                      [](const candidate& a, const candidate& b) { return a.score > b.score; });
-    auto sections = section_count();
-    if (!sections) {
-        return std::move(sections).error();
-    }
-    std::vector<double> weights;
-    double total = 0;
-    for (const auto& t : terms) {
-        auto n = count(t.match);
-        if (!n) {
-            return std::move(n).error();
-        }
-        weights.push_back(idf(*sections, *n));
-        total += weights.back();
-    }
     // Re-ranking the leading documents by coverage (in the section or the whole document) was
     // tried and lost top-1 on the dev questions: bm25 with weighted columns orders best.
     if (best.size() > static_cast<std::size_t>(options_.max_hits)) {
@@ -384,7 +409,7 @@ core::result<search_result> searcher::search(std::string_view question) {
         if (!st) {
             return std::move(st).error();
         }
-        st->bind_all(match, c.section);
+        st->bind_all(everything, c.section);
         auto row = st->step();
         if (!row) {
             return std::move(row).error();
