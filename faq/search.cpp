@@ -235,8 +235,10 @@ double idf(std::int64_t sections, std::int64_t matching) {
     return std::log(1.0 + (n - m + 0.5) / (m + 0.5));
 }
 
+/// The snippet on one line, without code marks: bold inside a code span shows as asterisks.
 std::string one_line(std::string s) {
     std::replace(s.begin(), s.end(), '\n', ' ');
+    std::erase(s, '`');
     auto first = s.find_first_not_of(' ');
     auto last = s.find_last_not_of(' ');
     return first == std::string::npos ? std::string{} : s.substr(first, last - first + 1);
