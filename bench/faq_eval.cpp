@@ -118,10 +118,10 @@ int main(int argc, char** argv) {
     const auto glossary = read_glossary(glossary_file);
     core::system_clock clock;
 
-    fmt::print("FAQ evaluation: split={} threshold={:.2f} corpus={}\n\n", split, threshold,
-               corpus);
-    fmt::print("| language | answerable | top-1 | top-3 | wrong declines | out of scope | correct "
-               "declines |\n|---|---|---|---|---|---|---|\n");
+    fmt::print("FAQ evaluation: split={} threshold={:.2f} corpus={}\n\n", split, threshold, corpus);
+    fmt::print(
+        "| language | answerable | top-1 | top-3 | wrong declines | out of scope | correct "
+        "declines |\n|---|---|---|---|---|---|---|\n");
     for (const std::string language : {"en", "ko"}) {
         auto db = storage::database::open(":memory:", core::null_logger());
         if (!db) {
@@ -167,10 +167,10 @@ int main(int argc, char** argv) {
                 wrong_declines += r->answer ? 0 : 1;
             }
             if (misses && !ok) {
-                fmt::print(stderr, "MISS {} [{}] conf={:.2f} expected={} got={} terms={} q={}\n", language,
-                           q.split, r->confidence,
-                           q.expected.empty() ? "-" : q.expected.front(),
-                           fmt::join(got, ","), fmt::join(r->terms, "/"), q.question);
+                fmt::print(stderr, "MISS {} [{}] conf={:.2f} expected={} got={} terms={} q={}\n",
+                           language, q.split, r->confidence,
+                           q.expected.empty() ? "-" : q.expected.front(), fmt::join(got, ","),
+                           fmt::join(r->terms, "/"), q.question);
             }
         }
         auto pct = [](int a, int n) { return n == 0 ? 0.0 : 100.0 * a / n; };
@@ -179,7 +179,8 @@ int main(int argc, char** argv) {
                    pct(wrong_declines, answerable), out_of_scope,
                    pct(correct_declines, out_of_scope));
     }
-    fmt::print("\ntargets: top-1 ≥ 85 %, top-3 ≥ 95 %, wrong declines ≤ 5 %, correct declines ≥ "
-               "80 %\n");
+    fmt::print(
+        "\ntargets: top-1 ≥ 85 %, top-3 ≥ 95 %, wrong declines ≤ 5 %, correct declines ≥ "
+        "80 %\n");
     return 0;
 }

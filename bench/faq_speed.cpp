@@ -30,21 +30,22 @@ using steady = std::chrono::steady_clock;
 namespace {
 
 const std::vector<std::string> english{
-    "deploy",    "rollback",  "pod",        "service",   "cluster",   "namespace", "secret",
-    "config",    "volume",    "ingress",    "probe",     "container", "image",     "registry",
-    "logs",      "metrics",   "alert",      "timeout",   "retry",     "network",   "policy",
-    "access",    "permission", "approval",  "pipeline",  "build",     "release",   "version",
-    "database",  "backup",    "restore",    "migration", "schema",    "queue",     "topic",
-    "cache",     "memory",    "cpu",        "limit",     "request",   "quota",     "node",
-    "scheduler", "affinity",  "toleration", "taint",     "label",     "selector",  "replica",
-    "autoscale", "rollout",   "restart",    "crash",     "pending",   "evicted",   "oom",
-    "certificate", "tls",     "dns",        "proxy",     "gateway",   "route",     "token"};
+    "deploy",      "rollback",   "pod",        "service",   "cluster",   "namespace", "secret",
+    "config",      "volume",     "ingress",    "probe",     "container", "image",     "registry",
+    "logs",        "metrics",    "alert",      "timeout",   "retry",     "network",   "policy",
+    "access",      "permission", "approval",   "pipeline",  "build",     "release",   "version",
+    "database",    "backup",     "restore",    "migration", "schema",    "queue",     "topic",
+    "cache",       "memory",     "cpu",        "limit",     "request",   "quota",     "node",
+    "scheduler",   "affinity",   "toleration", "taint",     "label",     "selector",  "replica",
+    "autoscale",   "rollout",    "restart",    "crash",     "pending",   "evicted",   "oom",
+    "certificate", "tls",        "dns",        "proxy",     "gateway",   "route",     "token"};
 const std::vector<std::string> korean{
-    "배포",   "롤백",   "파드",     "서비스", "클러스터", "네임스페이스", "시크릿", "설정",
-    "볼륨",   "인그레스", "프로브", "컨테이너", "이미지", "레지스트리", "로그",   "지표",
-    "알림",   "시간초과", "재시도", "네트워크", "정책",   "권한",     "승인",   "파이프라인",
-    "빌드",   "릴리스", "버전",     "데이터베이스", "백업", "복구",   "마이그레이션", "큐",
-    "캐시",   "메모리", "제한",     "요청",   "할당량", "노드",     "스케줄러", "레플리카"};
+    "배포", "롤백",   "파드",         "서비스",   "클러스터", "네임스페이스", "시크릿",
+    "설정", "볼륨",   "인그레스",     "프로브",   "컨테이너", "이미지",       "레지스트리",
+    "로그", "지표",   "알림",         "시간초과", "재시도",   "네트워크",     "정책",
+    "권한", "승인",   "파이프라인",   "빌드",     "릴리스",   "버전",         "데이터베이스",
+    "백업", "복구",   "마이그레이션", "큐",       "캐시",     "메모리",       "제한",
+    "요청", "할당량", "노드",         "스케줄러", "레플리카"};
 const std::vector<std::string> particles{"를", "을", "이", "가", "에서", "으로", "는", ""};
 
 /// A vocabulary like real docs: the domain words above plus generated ones, drawn with a Zipf
@@ -188,9 +189,9 @@ int main(int argc, char** argv) {
     std::vector<std::string> questions;
     for (int q = 0; q < queries; ++q) {
         const bool ko = q % 2 == 1;
-        questions.push_back(ko ? words(rng, 3 + static_cast<int>(rng() % 3), true) + "어떻게 하나요?"
-                               : "how do I " + words(rng, 3 + static_cast<int>(rng() % 3), false) +
-                                     "?");
+        questions.push_back(
+            ko ? words(rng, 3 + static_cast<int>(rng() % 3), true) + "어떻게 하나요?"
+               : "how do I " + words(rng, 3 + static_cast<int>(rng() % 3), false) + "?");
     }
     std::vector<double> warm;
     std::vector<double> cold;
@@ -219,12 +220,14 @@ int main(int argc, char** argv) {
     fmt::print("| pass with nothing changed | {:.1f} ms | |\n", none_ms);
     fmt::print("| query p50 / p99, statistics cached | {:.2f} / {:.2f} ms | p99 ≤ 5 ms |\n",
                percentile(warm, 0.5), percentile(warm, 0.99));
-    fmt::print("| query p50 / p99, statistics cleared each time | {:.2f} / {:.2f} ms | p99 ≤ 5 ms "
-               "|\n",
-               percentile(cold, 0.5), percentile(cold, 0.99));
-    fmt::print("\n{} of {} random questions answered (they are word salad; this only shows the "
-               "decline path runs too)\n",
-               answered, queries);
+    fmt::print(
+        "| query p50 / p99, statistics cleared each time | {:.2f} / {:.2f} ms | p99 ≤ 5 ms "
+        "|\n",
+        percentile(cold, 0.5), percentile(cold, 0.99));
+    fmt::print(
+        "\n{} of {} random questions answered (they are word salad; this only shows the "
+        "decline path runs too)\n",
+        answered, queries);
     std::error_code ec;
     fs::remove_all(dir, ec);
     return 0;

@@ -143,8 +143,8 @@ struct app::parts {
 
     /// /faq, indexed once now so the first question does not wait for it.
     core::result<void> attach_faq() {
-        faq_cmd = std::make_unique<commands::faq_command>(
-            commands::faq_deps{*db, config, log, *clock});
+        faq_cmd =
+            std::make_unique<commands::faq_command>(commands::faq_deps{*db, config, log, *clock});
         if (auto r = faq_cmd->reload(); !r) {
             return r.error();
         }

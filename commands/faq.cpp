@@ -164,9 +164,9 @@ boost::asio::awaitable<core::result<void>> faq_command::handle(request req) {
         if (!r) {
             co_return r.error();
         }
-        std::string text = fmt::format(
-            "Re-read {} files: {} new or changed, {} removed, {} unchanged.", r->files,
-            r->indexed, r->removed, r->files - r->indexed);
+        std::string text =
+            fmt::format("Re-read {} files: {} new or changed, {} removed, {} unchanged.", r->files,
+                        r->indexed, r->removed, r->files - r->indexed);
         for (const auto& p : r->problems) {
             text += "\n• " + escape_mrkdwn(p);
         }
@@ -189,14 +189,14 @@ boost::asio::awaitable<core::result<void>> faq_command::ask(request req, std::st
         co_return found.error();
     }
     storage::faq_repository repo(d_.db);
-    storage::faq_ask asked{.question = question,
-                           .user = req.event.actor,
-                           .channel = req.event.channel,
-                           .thread_ts = req.event.thread_ts.empty() ? req.event.message_ts
-                                                                    : req.event.thread_ts,
-                           .section = found->answer ? found->hits.front().ref() : "",
-                           .answered = found->answer,
-                           .at = d_.clock.now()};
+    storage::faq_ask asked{
+        .question = question,
+        .user = req.event.actor,
+        .channel = req.event.channel,
+        .thread_ts = req.event.thread_ts.empty() ? req.event.message_ts : req.event.thread_ts,
+        .section = found->answer ? found->hits.front().ref() : "",
+        .answered = found->answer,
+        .at = d_.clock.now()};
     if (auto r = repo.record_ask(asked); !r) {
         co_return r.error();
     }
@@ -236,23 +236,24 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
     for (const auto& q : *unanswered) {
         lines.push_back(fmt::format("• {} (<@{}>)", escape_mrkdwn(q.question), q.user));
     }
-    m.add(section{"*Not answered*\n" +
-                      (lines.empty() ? std::string{"none"} : fmt::format("{}", fmt::join(lines, "\n"))),
+    m.add(section{"*Not answered*\n" + (lines.empty() ? std::string{"none"}
+                                                      : fmt::format("{}", fmt::join(lines, "\n"))),
                   {}});
     lines.clear();
     for (const auto& f : *down) {
         lines.push_back(fmt::format("• {} → `{}`", escape_mrkdwn(f.question), f.section));
     }
-    m.add(section{"*Answers marked 👎*\n" +
-                      (lines.empty() ? std::string{"none"} : fmt::format("{}", fmt::join(lines, "\n"))),
-                  {}});
-    m.add(context{{"Doc owners: add the missing answers to the docs folders; `/faq reload` "
-                   "picks them up at once."}});
+    m.add(section{
+        "*Answers marked 👎*\n" +
+            (lines.empty() ? std::string{"none"} : fmt::format("{}", fmt::join(lines, "\n"))),
+        {}});
+    m.add(
+        context{{"Doc owners: add the missing answers to the docs folders; `/faq reload` "
+                 "picks them up at once."}});
     co_return co_await req.answer(std::move(m));
 }
 
-boost::asio::awaitable<core::result<void>> faq_command::escalate(request req,
-                                                                 std::int64_t ask_id) {
+boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, std::int64_t ask_id) {
     storage::faq_repository repo(d_.db);
     auto asked = repo.get_ask(ask_id);
     if (!asked) {
@@ -272,15 +273,15 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req,
     question.add(section{fmt::format("<@{}> asked, and the docs had no good answer:\n>{}",
                                      req.event.actor, escape_mrkdwn((*asked)->question)),
                          {}});
-    question.add(context{{"Answer in this thread. If the answer belongs in the docs, add it "
-                          "there so the bot knows it next time."}});
+    question.add(
+        context{{"Answer in this thread. If the answer belongs in the docs, add it "
+                 "there so the bot knows it next time."}});
     auto posted = co_await req.chat.post(channel, std::move(question));
     if (!posted) {
         co_return posted.error();
     }
-    co_return co_await req.answer(plain_message(
-        fmt::format("I asked the platform team in <#{}>; the answer will come in that thread.",
-                    channel)));
+    co_return co_await req.answer(plain_message(fmt::format(
+        "I asked the platform team in <#{}>; the answer will come in that thread.", channel)));
 }
 
 boost::asio::awaitable<core::result<void>> faq_command::handle_action(request req) {
@@ -312,8 +313,8 @@ boost::asio::awaitable<core::result<void>> faq_command::handle_action(request re
     if (auto r = repo.record_feedback(f); !r) {
         co_return r.error();
     }
-    d_.log.info("faq_feedback", {{"actor", req.event.actor}, {"vote", vote},
-                                 {"section", f.section}});
+    d_.log.info("faq_feedback",
+                {{"actor", req.event.actor}, {"vote", vote}, {"section", f.section}});
     std::string thanks = vote > 0 ? "Thanks, glad it helped."
                                   : "Thanks, noted: the doc owners see this in `/faq stats`.";
     message m = plain_message(thanks);

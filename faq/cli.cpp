@@ -78,8 +78,8 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         err << "warning: " << p << "\n";
     }
     if (synced->files == 0) {
-        err << "tugboat faq search: no .md files under " << fmt::format("{}", fmt::join(folders, ", "))
-            << "; check the --docs folders.\n";
+        err << "tugboat faq search: no .md files under "
+            << fmt::format("{}", fmt::join(folders, ", ")) << "; check the --docs folders.\n";
         return 1;
     }
     searcher search(*db, options);

@@ -37,9 +37,10 @@ std::vector<found_file> list_markdown(const std::vector<std::string>& folders,
         std::error_code ec;
         fs::recursive_directory_iterator it(folder, ec);
         if (ec) {
-            problems.push_back(fmt::format("cannot read FAQ folder '{}': {}; check faq.folders "
-                                           "in the config",
-                                           folder, ec.message()));
+            problems.push_back(
+                fmt::format("cannot read FAQ folder '{}': {}; check faq.folders "
+                            "in the config",
+                            folder, ec.message()));
             continue;
         }
         for (; it != fs::recursive_directory_iterator{}; it.increment(ec)) {

@@ -13,11 +13,11 @@ namespace tugboat::faq {
 
 /// What one pass did.
 struct sync_report {
-    int files = 0;      ///< Markdown files found
-    int indexed = 0;    ///< new or changed, parsed and re-indexed
-    int touched = 0;    ///< modification time changed but content did not
-    int removed = 0;    ///< gone from the folders, removed from the index
-    int sections = 0;   ///< sections written
+    int files = 0;                      ///< Markdown files found
+    int indexed = 0;                    ///< new or changed, parsed and re-indexed
+    int touched = 0;                    ///< modification time changed but content did not
+    int removed = 0;                    ///< gone from the folders, removed from the index
+    int sections = 0;                   ///< sections written
     std::vector<std::string> problems;  ///< unreadable files and folders; the rest still ran
 };
 

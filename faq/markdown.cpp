@@ -151,7 +151,8 @@ parsed_document parse_markdown(std::string_view text, std::string_view file_stem
         if (is_fence(line)) {
             in_fence = !in_fence;
         }
-        auto [level, heading] = in_fence ? std::pair<int, std::string_view>{0, {}} : heading_of(line);
+        auto [level, heading] =
+            in_fence ? std::pair<int, std::string_view>{0, {}} : heading_of(line);
         if (level == 0) {
             current.body += line;
             current.body += '\n';

@@ -14,7 +14,6 @@
 namespace tugboat::faq {
 namespace {
 
-
 // bm25 column weights, in the order of faq_search's columns: a match in the title or an
 // alternative question says more about what a page answers than one in passing in its body.
 constexpr std::string_view ranking_sql =
@@ -33,34 +32,39 @@ constexpr double other_language = 0.5;
 // Question words and particles carry no topic; matching them only adds noise to bm25 and makes
 // any question look covered.
 constexpr std::array<std::string_view, 95> english_stop_words{
-    "a",     "an",    "the",   "i",     "me",    "my",    "we",    "our",   "you",   "your",
-    "it",    "its",   "is",    "are",   "was",   "were",  "be",    "been",  "am",    "do",
-    "does",  "did",   "done",  "how",   "what",  "why",   "when",  "where", "which", "who",
-    "whom",  "whose", "can",   "could", "should", "would", "will",  "shall", "may",   "might",
-    "must",  "to",    "of",    "in",    "on",    "at",    "for",   "with",  "from",  "by",
-    "about", "into",  "onto",  "and",   "or",    "not",   "no",    "yes",   "there", "here",
-    "this",  "that",  "these", "those", "then",  "than",  "so",    "if",    "as",    "have",
-    "has",   "had",   "need",  "want",  "like",  "make",  "use",   "using", "way",   "please",
-    "help",  "tell",  "know",  "some",  "any",   "all",   "just",  "also",  "get",   "s",
+    "a",     "an",    "the",   "i",          "me",     "my",    "we",   "our",   "you",   "your",
+    "it",    "its",   "is",    "are",        "was",    "were",  "be",   "been",  "am",    "do",
+    "does",  "did",   "done",  "how",        "what",   "why",   "when", "where", "which", "who",
+    "whom",  "whose", "can",   "could",      "should", "would", "will", "shall", "may",   "might",
+    "must",  "to",    "of",    "in",         "on",     "at",    "for",  "with",  "from",  "by",
+    "about", "into",  "onto",  "and",        "or",     "not",   "no",   "yes",   "there", "here",
+    "this",  "that",  "these", "those",      "then",   "than",  "so",   "if",    "as",    "have",
+    "has",   "had",   "need",  "want",       "like",   "make",  "use",  "using", "way",   "please",
+    "help",  "tell",  "know",  "some",       "any",    "all",   "just", "also",  "get",   "s",
     "t",     "m",     "there", "difference", "between"};
 
-constexpr auto korean_stop_words = std::to_array<std::string_view>({
-    "어떻게", "어떻", "무엇", "무엇인가요", "뭐", "뭔가요", "뭐예요", "왜", "어디", "어디서",
-    "언제", "누가", "어떤", "무슨", "어느", "있나요", "있어요", "있습니까", "있는", "있을",
-    "없나요", "방법", "알려", "주세요", "싶어요", "싶어", "싶습니다", "하나요", "하나", "되나요",
-    "되나", "인가요", "건가요", "것", "때", "좀", "제", "내", "우리", "이", "그", "저", "수", "해야",
-    "하면", "하는", "합니다", "뭘", "알고", "중인", "일이", "가나", "궁금해요", "궁금", "로", "를",
-    "을", "가", "은", "는", "의", "에", "도", "와", "과", "만", "할", "하고", "되는", "경우",
-    "계속", "해요", "돼요", "하려면", "되려면"});
+constexpr auto korean_stop_words = std::to_array<std::string_view>(
+    {"어떻게", "어떻",     "무엇",     "무엇인가요", "뭐",       "뭔가요", "뭐예요", "왜",
+     "어디",   "어디서",   "언제",     "누가",       "어떤",     "무슨",   "어느",   "있나요",
+     "있어요", "있습니까", "있는",     "있을",       "없나요",   "방법",   "알려",   "주세요",
+     "싶어요", "싶어",     "싶습니다", "하나요",     "하나",     "되나요", "되나",   "인가요",
+     "건가요", "것",       "때",       "좀",         "제",       "내",     "우리",   "이",
+     "그",     "저",       "수",       "해야",       "하면",     "하는",   "합니다", "뭘",
+     "알고",   "중인",     "일이",     "가나",       "궁금해요", "궁금",   "로",     "를",
+     "을",     "가",       "은",       "는",         "의",       "에",     "도",     "와",
+     "과",     "만",       "할",       "하고",       "되는",     "경우",   "계속",   "해요",
+     "돼요",   "하려면",   "되려면"});
 
 // Longest first. Only stripped when at least two syllables remain, so "잡을" stays whole.
-constexpr auto korean_suffixes = std::to_array<std::string_view>({
-    "시키려면", "으려면", "하려면", "하려고", "하는데", "하나요", "합니까", "할까요", "하는지",
-    "했는데", "했어요", "됩니까", "되나요", "에서는", "이라는", "으로는", "습니다", "에서", "으로",
-    "에게", "까지", "부터", "이란", "이나", "라는", "하는", "하기", "하고", "하면", "해야", "해서",
-    "해요", "한다", "되는", "되지", "되면", "돼요", "시키는", "인가요", "나요", "가요", "어요",
-    "아요", "세요", "려면", "으면", "인지", "할", "한", "된", "와", "과", "을", "를", "이", "가",
-    "은", "는", "의", "에", "로", "도", "만", "란", "요", "죠", "게", "면"});
+constexpr auto korean_suffixes = std::to_array<std::string_view>(
+    {"시키려면", "으려면", "하려면", "하려고", "하는데", "하나요", "합니까", "할까요", "하는지",
+     "했는데",   "했어요", "됩니까", "되나요", "에서는", "이라는", "으로는", "습니다", "에서",
+     "으로",     "에게",   "까지",   "부터",   "이란",   "이나",   "라는",   "하는",   "하기",
+     "하고",     "하면",   "해야",   "해서",   "해요",   "한다",   "되는",   "되지",   "되면",
+     "돼요",     "시키는", "인가요", "나요",   "가요",   "어요",   "아요",   "세요",   "려면",
+     "으면",     "인지",   "할",     "한",     "된",     "와",     "과",     "을",     "를",
+     "이",       "가",     "은",     "는",     "의",     "에",     "로",     "도",     "만",
+     "란",       "요",     "죠",     "게",     "면"});
 
 bool is_hangul_token(std::string_view t) {
     std::size_t i = 0;
@@ -107,7 +111,8 @@ std::vector<question_word> split_words(std::string_view text) {
         } else {
             words.push_back({std::string{text.substr(static_cast<std::size_t>(t.start),
                                                      static_cast<std::size_t>(t.end - t.start))},
-                             t.text, {}});
+                             t.text,
+                             {}});
         }
         prev_end = t.end;
         prev_hangul = hangul;
@@ -167,9 +172,8 @@ glossary both_ways(const glossary& extra) {
             for (const auto& a : all) {
                 auto& alternatives = out[normalize(a)];
                 for (const auto& b : all) {
-                    if (&a != &b &&
-                        std::find(alternatives.begin(), alternatives.end(), b) ==
-                            alternatives.end()) {
+                    if (&a != &b && std::find(alternatives.begin(), alternatives.end(), b) ==
+                                        alternatives.end()) {
                         alternatives.push_back(b);
                     }
                 }
@@ -203,8 +207,8 @@ std::vector<query_term> parse_with(std::string_view question, const glossary& sy
         seen.insert(words[i + 1].norm);
     }
     for (auto& w : words) {
-        if (w.norm.empty() || stop_words().contains(w.norm) ||
-            stop_words().contains(w.asked) || !seen.insert(w.norm).second) {
+        if (w.norm.empty() || stop_words().contains(w.norm) || stop_words().contains(w.asked) ||
+            !seen.insert(w.norm).second) {
             continue;
         }
         query_term t{w.surface, quoted(w.surface)};

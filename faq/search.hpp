@@ -27,8 +27,8 @@ const glossary& default_glossary();
 
 struct search_options {
     double answer_threshold = 0.4;  ///< answer when confidence ≥ this, else decline
-    glossary extra_glossary;         ///< term → synonyms; used in both directions
-    int max_hits = 3;                ///< documents returned
+    glossary extra_glossary;        ///< term → synonyms; used in both directions
+    int max_hits = 3;               ///< documents returned
 };
 
 /// One ranked section (the best one of its document).
@@ -46,7 +46,9 @@ struct search_hit {
     double coverage = 0;  ///< 0–1: idf-weighted share of the question's terms found here
 
     /// "relative/path.md#anchor": how feedback names a section across re-indexing.
-    std::string ref() const { return anchor.empty() ? relative_path : relative_path + "#" + anchor; }
+    std::string ref() const {
+        return anchor.empty() ? relative_path : relative_path + "#" + anchor;
+    }
 };
 
 struct search_result {

@@ -14,8 +14,13 @@ constexpr std::string_view latin_ext_a =
     "rrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
 
 // Folds U+00C0–U+00FF; '\0' marks the two signs (×, ÷) in that block.
-constexpr std::string_view latin_1 = "aaaaaaaceeeeiiiidnooooo\0ouuuuyts"
-                                     "aaaaaaaceeeeiiiidnooooo\0ouuuuyty";
+// The sv suffix keeps the string_view's length past the embedded NULs.
+using std::string_view_literals::operator""sv;
+constexpr std::string_view latin_1 =
+    "aaaaaaaceeeeiiiidnooooo\0ouuuuyts"
+    "aaaaaaaceeeeiiiidnooooo\0ouuuuyty"sv;
+static_assert(latin_1.size() == 64);
+static_assert(latin_ext_a.size() == 128);
 
 bool is_combining_mark(char32_t c) {
     return (c >= 0x300 && c <= 0x36F) || (c >= 0x1AB0 && c <= 0x1AFF) ||
@@ -32,8 +37,8 @@ bool is_separator(char32_t c) {
            (c >= 0x3000 && c <= 0x303F) ||                        // CJK punctuation
            (c >= 0xFE00 && c <= 0xFE0F) ||                        // variation selectors
            (c >= 0xFF00 && c <= 0xFF0F) || (c >= 0xFF1A && c <= 0xFF20) ||
-           (c >= 0xE000 && c <= 0xF8FF) ||  // private use
-           (c >= 0xFFF0 && c <= 0xFFFF) ||  // specials, including U+FFFD for bad bytes
+           (c >= 0xE000 && c <= 0xF8FF) ||    // private use
+           (c >= 0xFFF0 && c <= 0xFFFF) ||    // specials, including U+FFFD for bad bytes
            (c >= 0x1F000 && c <= 0x1FAFF) ||  // emoji and pictographs
            (c >= 0xE0000);                    // tags
 }
@@ -117,16 +122,13 @@ private:
 
     bool cons(int i) const {
         switch (at(i)) {
-        case 'a':
-        case 'e':
-        case 'i':
-        case 'o':
-        case 'u':
-            return false;
-        case 'y':
-            return i == 0 || !cons(i - 1);
-        default:
-            return true;
+            case 'a':
+            case 'e':
+            case 'i':
+            case 'o':
+            case 'u': return false;
+            case 'y': return i == 0 || !cons(i - 1);
+            default: return true;
         }
     }
 
@@ -257,53 +259,34 @@ private:
 
     void step2() {
         switch (at(k_ - 1)) {
-        case 'a':
-            try_rules({{"ational", "ate"}, {"tional", "tion"}});
-            break;
-        case 'c':
-            try_rules({{"enci", "ence"}, {"anci", "ance"}});
-            break;
-        case 'e':
-            try_rules({{"izer", "ize"}});
-            break;
-        case 'l':
-            try_rules({{"bli", "ble"}, {"alli", "al"}, {"entli", "ent"}, {"eli", "e"},
-                       {"ousli", "ous"}});
-            break;
-        case 'o':
-            try_rules({{"ization", "ize"}, {"ation", "ate"}, {"ator", "ate"}});
-            break;
-        case 's':
-            try_rules({{"alism", "al"}, {"iveness", "ive"}, {"fulness", "ful"},
-                       {"ousness", "ous"}});
-            break;
-        case 't':
-            try_rules({{"aliti", "al"}, {"iviti", "ive"}, {"biliti", "ble"}});
-            break;
-        case 'g':
-            try_rules({{"logi", "log"}});
-            break;
-        default:
-            break;
+            case 'a': try_rules({{"ational", "ate"}, {"tional", "tion"}}); break;
+            case 'c': try_rules({{"enci", "ence"}, {"anci", "ance"}}); break;
+            case 'e': try_rules({{"izer", "ize"}}); break;
+            case 'l':
+                try_rules({{"bli", "ble"},
+                           {"alli", "al"},
+                           {"entli", "ent"},
+                           {"eli", "e"},
+                           {"ousli", "ous"}});
+                break;
+            case 'o': try_rules({{"ization", "ize"}, {"ation", "ate"}, {"ator", "ate"}}); break;
+            case 's':
+                try_rules(
+                    {{"alism", "al"}, {"iveness", "ive"}, {"fulness", "ful"}, {"ousness", "ous"}});
+                break;
+            case 't': try_rules({{"aliti", "al"}, {"iviti", "ive"}, {"biliti", "ble"}}); break;
+            case 'g': try_rules({{"logi", "log"}}); break;
+            default: break;
         }
     }
 
     void step3() {
         switch (at(k_)) {
-        case 'e':
-            try_rules({{"icate", "ic"}, {"ative", ""}, {"alize", "al"}});
-            break;
-        case 'i':
-            try_rules({{"iciti", "ic"}});
-            break;
-        case 'l':
-            try_rules({{"ical", "ic"}, {"ful", ""}});
-            break;
-        case 's':
-            try_rules({{"ness", ""}});
-            break;
-        default:
-            break;
+            case 'e': try_rules({{"icate", "ic"}, {"ative", ""}, {"alize", "al"}}); break;
+            case 'i': try_rules({{"iciti", "ic"}}); break;
+            case 'l': try_rules({{"ical", "ic"}, {"ful", ""}}); break;
+            case 's': try_rules({{"ness", ""}}); break;
+            default: break;
         }
     }
 
@@ -364,13 +347,11 @@ void fts5_delete(Fts5Tokenizer*) {}
 int fts5_tokenize(Fts5Tokenizer*, void* ctx, int, const char* text, int size,
                   int (*token)(void*, int, const char*, int, int, int)) {
     int rc = SQLITE_OK;
-    faq_tokenize(std::string_view{text, static_cast<std::size_t>(size)},
-                 [&](const faq_token& t) {
-                     if (rc == SQLITE_OK) {
-                         rc = token(ctx, 0, t.text.data(), static_cast<int>(t.text.size()),
-                                    t.start, t.end);
-                     }
-                 });
+    faq_tokenize(std::string_view{text, static_cast<std::size_t>(size)}, [&](const faq_token& t) {
+        if (rc == SQLITE_OK) {
+            rc = token(ctx, 0, t.text.data(), static_cast<int>(t.text.size()), t.start, t.end);
+        }
+    });
     return rc;
 }
 

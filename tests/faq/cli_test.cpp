@@ -43,11 +43,12 @@ TEST_CASE("faq cli: --json says whether the bot would decline", "[unit]") {
     CHECK(j["decision"] == "decline");
     CHECK(j["threshold"].template get<double>() > 0);
 
-    auto answered = nlohmann::json::parse(
-        cli({"search", "--docs", docs, "--json", "배포를 롤백하려면?"}).out);
+    auto answered =
+        nlohmann::json::parse(cli({"search", "--docs", docs, "--json", "배포를 롤백하려면?"}).out);
     CHECK(answered["decision"] == "answer");
     CHECK(answered["hits"][0]["path"] == "ko/rollback.md");
-    CHECK(answered["hits"][0]["heading"].template get<std::string>().find("롤백") != std::string::npos);
+    CHECK(answered["hits"][0]["heading"].template get<std::string>().find("롤백") !=
+          std::string::npos);
 }
 
 TEST_CASE("faq cli: bad usage says what to type", "[unit]") {

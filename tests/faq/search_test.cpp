@@ -1,10 +1,10 @@
 // The FAQ index and search on a small fixture corpus (tests/fixtures/faq): Markdown sections,
 // re-indexing only what changed, ranking, Korean and mixed-script questions, declining.
 
+#include "faq/search.hpp"
 #include "core/clock.hpp"
 #include "faq/indexer.hpp"
 #include "faq/markdown.hpp"
-#include "faq/search.hpp"
 #include "storage/database.hpp"
 #include "storage/faq_repository.hpp"
 
@@ -31,8 +31,8 @@ T must(core::result<T> r) {
 
 /// A copy of the fixture corpus in a scratch folder, indexed into an in-memory database.
 struct corpus {
-    fs::path dir = fs::temp_directory_path() /
-                   ("tugboat-faq-" + std::to_string(std::random_device{}()));
+    fs::path dir =
+        fs::temp_directory_path() / ("tugboat-faq-" + std::to_string(std::random_device{}()));
     core::manual_clock clock{core::from_unix(2'000'000'000)};
     storage::database db = must(storage::database::open(":memory:", core::null_logger()));
     faq::indexer indexer{db, {dir.string()}, clock};

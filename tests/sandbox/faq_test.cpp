@@ -164,7 +164,8 @@ TEST_CASE("sandbox: faq reload picks up a changed file", "[loopback]") {
     world w;
     auto said = w.say({"/faq how do I create a kafka topic?"});
     CHECK(has(said, "not sure"));
-    std::ofstream(w.docs / "logs.md") << logs_md << "\n## Kafka topics\n\nCreate a Kafka topic "
+    std::ofstream(w.docs / "logs.md") << logs_md
+                                      << "\n## Kafka topics\n\nCreate a Kafka topic "
                                          "with `kafkactl create topic NAME`.\n";
     said = w.say({"@bob: /faq reload"});
     CHECK(has(said, "1 new or changed"));

@@ -1,5 +1,5 @@
-#include "storage/database.hpp"
 #include "storage/faq_tokenizer.hpp"
+#include "storage/database.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -65,7 +65,8 @@ TEST_CASE("faq_tokenizer: English is case-folded and stemmed", "[unit]") {
 }
 
 TEST_CASE("faq_tokenizer: emoji and punctuation separate words", "[unit]") {
-    CHECK(words("deploy🚀now 👍🏽 배포🎉완료") == list{"deploi", "now", "배포", "완료"});
+    CHECK(words("deploy🚀now 👍🏽 배포🎉완료") ==
+          list{"deploi", "now", "배포", "완료"});
     CHECK(words("❤️") == list{});
     CHECK(words("") == list{});
 }
@@ -85,8 +86,9 @@ TEST_CASE("faq_tokenizer: invalid UTF-8 separates words", "[unit]") {
 TEST_CASE("faq_tokenizer: FTS5 uses it for the faq_search table", "[unit]") {
     auto db = storage::database::open(":memory:", core::null_logger());
     REQUIRE(db);
-    REQUIRE(db->exec("INSERT INTO faq_search (rowid, title, questions, heading, body) "
-                     "VALUES (1, '배포', '', '', '새 버전을 배포하려면 kubeconfig를 준비한다')"));
+    REQUIRE(
+        db->exec("INSERT INTO faq_search (rowid, title, questions, heading, body) "
+                 "VALUES (1, '배포', '', '', '새 버전을 배포하려면 kubeconfig를 준비한다')"));
     for (const char* q : {"배포", "kubeconfig", "\"버전\"", "준비"}) {
         auto st = db->prepare("SELECT count(*) FROM faq_search WHERE faq_search MATCH ?");
         REQUIRE(st);
