@@ -132,39 +132,29 @@ private:
         }
     }
 
+    /// Moves `i` past letters that are (not) consonants; false when b[0..j] ends first.
+    bool skip(int& i, bool consonants) const {
+        while (i <= j_ && cons(i) == consonants) {
+            ++i;
+        }
+        return i <= j_;
+    }
+
     // The number of vowel-consonant sequences in b[0..j].
     int m() const {
         int n = 0;
         int i = 0;
-        for (;; ++i) {
-            if (i > j_) {
+        if (!skip(i, true)) {
+            return 0;
+        }
+        for (;;) {
+            if (!skip(i, false)) {
                 return n;
             }
-            if (!cons(i)) {
-                break;
-            }
-        }
-        ++i;
-        for (;;) {
-            for (;; ++i) {
-                if (i > j_) {
-                    return n;
-                }
-                if (cons(i)) {
-                    break;
-                }
-            }
-            ++i;
             ++n;
-            for (;; ++i) {
-                if (i > j_) {
-                    return n;
-                }
-                if (!cons(i)) {
-                    break;
-                }
+            if (!skip(i, true)) {
+                return n;
             }
-            ++i;
         }
     }
 
