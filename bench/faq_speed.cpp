@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -224,6 +225,14 @@ int main(int argc, char** argv) {
         "| query p50 / p99, statistics cleared each time | {:.2f} / {:.2f} ms | p99 ≤ 5 ms "
         "|\n",
         percentile(cold, 0.5), percentile(cold, 0.99));
+    std::vector<std::size_t> order(questions.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return warm[a] > warm[b]; });
+    fmt::print("\nslowest (cached):\n");
+    for (std::size_t i = 0; i < 5 && i < order.size(); ++i) {
+        fmt::print("  {:.2f} ms  {}\n", warm[order[i]], questions[order[i]]);
+    }
     fmt::print(
         "\n{} of {} random questions answered (they are word salad; this only shows the "
         "decline path runs too)\n",

@@ -197,9 +197,11 @@ std::vector<query_term> parse_with(std::string_view question, const glossary& sy
             continue;
         }
         query_term t{words[i].surface + " " + words[i + 1].surface,
-                     "(" + quoted(words[i].surface + " " + words[i + 1].surface)};
+                     "(" + quoted(words[i].surface + " " + words[i + 1].surface),
+                     {words[i].surface + " " + words[i + 1].surface}};
         for (const auto& s : it->second) {
             t.match += " OR " + quoted(s);
+            t.phrases.push_back(s);
         }
         t.match += ")";
         terms.push_back(std::move(t));
@@ -211,7 +213,7 @@ std::vector<query_term> parse_with(std::string_view question, const glossary& sy
             !seen.insert(w.norm).second) {
             continue;
         }
-        query_term t{w.surface, quoted(w.surface)};
+        query_term t{w.surface, quoted(w.surface), {w.surface}};
         std::vector<std::string> alternatives;
         if (auto it = synonyms.find(w.norm); it != synonyms.end()) {
             alternatives = it->second;
@@ -225,6 +227,7 @@ std::vector<query_term> parse_with(std::string_view question, const glossary& sy
             t.match = "(" + t.match;
             for (const auto& s : alternatives) {
                 t.match += " OR " + quoted(s);
+                t.phrases.push_back(s);
             }
             t.match += ")";
         }
@@ -304,13 +307,42 @@ core::result<std::int64_t> searcher::count(const std::string& match) {
     return counts_[match] = st->get_int(0);
 }
 
-core::result<bool> searcher::section_matches(const std::string& match, std::int64_t section_id) {
-    auto st = db_->prepare("SELECT 1 FROM faq_search WHERE faq_search MATCH ? AND rowid = ?");
+core::result<std::vector<bool>> searcher::terms_in(const std::vector<query_term>& terms,
+                                                   std::int64_t section_id) {
+    // One row read and a scan of its tokens instead of an FTS5 query per term: on a large index
+    // those queries, each loading the doclists of every word, were most of a question's time.
+    auto st =
+        db_->prepare("SELECT title, questions, heading, body FROM faq_search WHERE rowid = ?");
     if (!st) {
         return std::move(st).error();
     }
-    st->bind_all(match, section_id);
-    return st->step();
+    st->bind(1, section_id);
+    auto row = st->step();
+    if (!row) {
+        return std::move(row).error();
+    }
+    std::vector<bool> found(terms.size(), false);
+    if (!*row) {
+        return found;
+    }
+    for (int column = 0; column < 4; ++column) {
+        std::vector<std::string> tokens;
+        storage::faq_tokenize(st->get_text(column),
+                              [&](const storage::faq_token& t) { tokens.push_back(t.text); });
+        for (std::size_t i = 0; i < terms.size(); ++i) {
+            for (const auto& phrase : terms[i].phrases) {
+                if (found[i]) {
+                    break;
+                }
+                std::vector<std::string> want;
+                storage::faq_tokenize(phrase,
+                                      [&](const storage::faq_token& t) { want.push_back(t.text); });
+                found[i] = !want.empty() && std::search(tokens.begin(), tokens.end(), want.begin(),
+                                                        want.end()) != tokens.end();
+            }
+        }
+    }
+    return found;
 }
 
 core::result<search_result> searcher::search(std::string_view question) {
@@ -355,7 +387,24 @@ core::result<search_result> searcher::search(std::string_view question) {
         candidates += candidates.empty() ? "" : " OR ";
         candidates += terms[i].match;
     }
-    const std::string everything = std::exchange(match, std::move(candidates));
+    // Even the rarest word is everywhere ("deploy" in a deploy FAQ): bm25 weighs such words
+    // near zero, so rank the sections that have them in their title, questions or heading.
+    // Snippets highlight the words that ranked (reading every common word's doclist again for
+    // each snippet cost more than the ranking).
+    const std::string highlighted = candidates;
+    if (touched > scoring_budget) {
+        // Its own spelling only: glossary twins of a word found everywhere add rows, not rank.
+        auto in_titles =
+            "{title questions heading} : " + quoted(terms[by_rarity.front().second].word);
+        auto n = count(in_titles);
+        if (!n) {
+            return std::move(n).error();
+        }
+        if (*n > 0) {
+            candidates = std::move(in_titles);
+        }
+    }
+    match = std::move(candidates);
 
     const std::string language = detect_language(question);
     struct candidate {
@@ -398,12 +447,12 @@ core::result<search_result> searcher::search(std::string_view question) {
     }
     for (const auto& c : best) {
         search_hit hit{.section_id = c.section, .score = c.score};
+        auto present = terms_in(terms, c.section);
+        if (!present) {
+            return std::move(present).error();
+        }
         for (std::size_t i = 0; i < terms.size(); ++i) {
-            auto m = section_matches(terms[i].match, c.section);
-            if (!m) {
-                return std::move(m).error();
-            }
-            hit.coverage += *m ? weights[i] : 0.0;
+            hit.coverage += (*present)[i] ? weights[i] : 0.0;
         }
         hit.coverage = total > 0 ? hit.coverage / total : 0.0;
         auto st = db_->prepare(
@@ -415,7 +464,7 @@ core::result<search_result> searcher::search(std::string_view question) {
         if (!st) {
             return std::move(st).error();
         }
-        st->bind_all(everything, c.section);
+        st->bind_all(highlighted, c.section);
         auto row = st->step();
         if (!row) {
             return std::move(row).error();

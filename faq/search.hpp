@@ -62,6 +62,7 @@ struct search_result {
 struct query_term {
     std::string word;
     std::string match;  ///< FTS5 expression: a phrase, or phrases OR-ed in parentheses
+    std::vector<std::string> phrases;  ///< the phrases of `match`, unquoted
 };
 
 /// The term groups of `question` (exposed for tests and the CLI's --json output).
@@ -85,7 +86,9 @@ public:
 private:
     /// How many sections a term group matches, cached until forget_statistics.
     core::result<std::int64_t> count(const std::string& match);
-    core::result<bool> section_matches(const std::string& match, std::int64_t section_id);
+    /// Which terms occur in the section (same phrase semantics as FTS5, checked on its text).
+    core::result<std::vector<bool>> terms_in(const std::vector<query_term>& terms,
+                                             std::int64_t section_id);
     core::result<std::int64_t> section_count();
 
     storage::database* db_;
