@@ -276,30 +276,19 @@ searcher::searcher(storage::database& db, search_options options)
     (void)db_->exec("PRAGMA mmap_size = 268435456");
 }
 
-core::result<std::int64_t> searcher::section_count() {
-    if (sections_ < 0) {
-        auto st = db_->prepare("SELECT count(*) FROM faq_search");
-        if (!st) {
-            return std::move(st).error();
-        }
-        auto row = st->step();
-        if (!row) {
-            return std::move(row).error();
-        }
-        sections_ = st->get_int(0);
-    }
-    return sections_;
-}
-
 core::result<std::int64_t> searcher::count(const std::string& match) {
     if (auto it = counts_.find(match); it != counts_.end()) {
         return it->second;
     }
-    auto st = db_->prepare("SELECT count(*) FROM faq_search WHERE faq_search MATCH ?");
+    auto st =
+        db_->prepare(match.empty() ? "SELECT count(*) FROM faq_search"
+                                   : "SELECT count(*) FROM faq_search WHERE faq_search MATCH ?");
     if (!st) {
         return std::move(st).error();
     }
-    st->bind(1, match);
+    if (!match.empty()) {
+        st->bind(1, match);
+    }
     auto row = st->step();
     if (!row) {
         return std::move(row).error();
@@ -351,7 +340,7 @@ core::result<search_result> searcher::search(std::string_view question) {
     if (terms.empty()) {
         return result;
     }
-    auto sections = section_count();
+    auto sections = count("");
     if (!sections) {
         return std::move(sections).error();
     }

@@ -77,24 +77,20 @@ public:
     /// Errors: storage_error. An empty or stop-word-only question gives no hits, not an error.
     core::result<search_result> search(std::string_view question);
 
-    void forget_statistics() {
-        counts_.clear();
-        sections_ = -1;
-    }
+    void forget_statistics() { counts_.clear(); }
     const search_options& options() const { return options_; }
 
 private:
-    /// How many sections a term group matches, cached until forget_statistics.
+    /// How many sections a term group matches ("": all sections), cached until
+    /// forget_statistics.
     core::result<std::int64_t> count(const std::string& match);
     /// Which terms occur in the section (same phrase semantics as FTS5, checked on its text).
     core::result<std::vector<bool>> terms_in(const std::vector<query_term>& terms,
                                              std::int64_t section_id);
-    core::result<std::int64_t> section_count();
 
     storage::database* db_;
     search_options options_;
     std::map<std::string, std::int64_t> counts_;
-    std::int64_t sections_ = -1;
     glossary synonyms_;  ///< normalized word → alternatives, both directions
 };
 
