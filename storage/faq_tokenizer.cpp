@@ -114,7 +114,7 @@ public:
             step4();
             step5();
         }
-        return b_.substr(0, static_cast<std::size_t>(k_ + 1));
+        return b_.substr(0, static_cast<std::size_t>(k_) + 1);
     }
 
 private:
@@ -179,7 +179,8 @@ private:
 
     bool ends(std::string_view s) {
         const int len = static_cast<int>(s.size());
-        if (len > k_ + 1 || b_.compare(static_cast<std::size_t>(k_ - len + 1), s.size(), s) != 0) {
+        const int from = k_ - len + 1;
+        if (from < 0 || b_.compare(static_cast<std::size_t>(from), s.size(), s) != 0) {
             return false;
         }
         j_ = k_ - len;
@@ -187,7 +188,7 @@ private:
     }
 
     void set_to(std::string_view s) {
-        b_.replace(static_cast<std::size_t>(j_ + 1), std::string::npos, s);
+        b_.replace(static_cast<std::size_t>(j_) + 1, std::string::npos, s);
         k_ = j_ + static_cast<int>(s.size());
     }
 
