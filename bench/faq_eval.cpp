@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
             std::cerr << db.error().message << "\n";
             return 1;
         }
-        faq::indexer idx(*db, {corpus + "/" + language}, clock);
+        faq::indexer idx(*db, {(std::filesystem::path(corpus) / language).string()}, clock);
         if (auto r = idx.sync(); !r || r->files == 0) {
             std::cerr << "cannot index " << corpus << "/" << language << "\n";
             return 1;

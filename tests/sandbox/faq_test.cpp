@@ -76,7 +76,8 @@ struct world : test::sandbox_world {
     std::string say(std::vector<std::string> lines) {
         ephemeral_mark = app->slack().ephemerals().size();
         call_mark = app->slack().calls().size();
-        REQUIRE(script(std::move(lines)) == 0);
+        const int rc = script(std::move(lines));
+        REQUIRE(rc == 0);
         std::string out;
         const auto& eph = app->slack().ephemerals();
         for (std::size_t i = ephemeral_mark; i < eph.size(); ++i) {
