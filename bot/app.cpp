@@ -9,6 +9,7 @@
 #include "commands/access.hpp"
 #include "commands/command.hpp"
 #include "commands/deploy.hpp"
+#include "commands/faq.hpp"
 #include "commands/logs.hpp"
 #include "commands/status.hpp"
 #include "core/work_tracker.hpp"
@@ -47,6 +48,7 @@ struct app::parts {
     std::unique_ptr<commands::access_command> access_cmd;
     std::unique_ptr<commands::status_command> status_cmd;
     std::unique_ptr<commands::logs_command> logs_cmd;
+    std::unique_ptr<commands::faq_command> faq_cmd;
     commands::command_registry registry;
     allow_all_policy policy;
     std::optional<router> routes;
@@ -139,6 +141,9 @@ struct app::parts {
         if (auto r = attach_access(); !r) {
             return r.error();
         }
+        if (auto r = attach_faq(); !r) {
+            return r;
+        }
         return registry.attach_actions("deploy", *deploy_cmd);
     }
 
@@ -157,6 +162,19 @@ struct app::parts {
             return r;
         }
         return registry.attach_actions("access", *access_cmd);
+    }
+
+    /// /faq, indexed once now so the first question does not wait for it.
+    core::result<void> attach_faq() {
+        faq_cmd =
+            std::make_unique<commands::faq_command>(commands::faq_deps{*db, config, log, *clock});
+        if (auto r = faq_cmd->reload(); !r) {
+            return r.error();
+        }
+        if (auto r = registry.attach(*faq_cmd); !r) {
+            return r;
+        }
+        return registry.attach_actions("faq", *faq_cmd);
     }
 
     /// auth.test: is the bot token good, and who is the bot?

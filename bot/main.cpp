@@ -5,6 +5,7 @@
 #include "bot/app.hpp"
 #include "bot/config_loader.hpp"
 #include "bot/doctor.hpp"
+#include "faq/cli.hpp"
 #include "integrations/http_client.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -30,6 +31,8 @@ Commands:
   doctor CONFIG                   check tokens, scopes, channels, Jenkins and clusters
   check-config FILE [--offline]   check a configuration file; prints every problem with file:line
   access-rbac CONFIG              print the Kubernetes RBAC /access needs (bind the catalog roles)
+  faq search --docs DIR [--json] QUESTION
+                                  rank the FAQ sections under DIR for QUESTION, as the bot would
   version                         print the version
   help                            this text
 
@@ -155,6 +158,9 @@ int main(int argc, char** argv) {
             return 2;
         }
         return cmd == "run" ? run_bot(*cfg) : run_doctor(*cfg);
+    }
+    if (cmd == "faq") {
+        return faq::run_cli({rest.begin(), rest.end()}, std::cout, std::cerr);
     }
     if (cmd == "version" || cmd == "--version") {
         std::cout << "tugboat " << TUGBOAT_VERSION << "\n";

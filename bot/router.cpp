@@ -98,6 +98,14 @@ boost::asio::awaitable<route_outcome> router::route_text(commands::inbound_event
                          {"actor", ev.actor},
                          {"channel", ev.channel},
                          {"text", ev.text}});
+    // A mention or DM that does not start with a command is a question for the FAQ.
+    if (ev.kind != event_kind::slash_command && registry_.enabled("faq")) {
+        auto first = ev.text.substr(0, ev.text.find_first_of(" \t\n"));
+        if (!first.empty() && registry_.find(first) == nullptr &&
+            (first.find('?') != std::string::npos || ev.text.find(' ') != std::string::npos)) {
+            ev.text = "faq " + ev.text;
+        }
+    }
     auto parsed = commands::parse(registry_.specs(), ev.text, config_);
     if (!parsed) {
         log_.info("command_rejected", {{"actor", ev.actor},

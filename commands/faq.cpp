@@ -1,5 +1,13 @@
 #include "commands/faq.hpp"
 
+#include "core/text.hpp"
+#include "storage/faq_repository.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <charconv>
+
 namespace tugboat::commands {
 
 namespace {
@@ -38,6 +46,283 @@ command_spec make() {
 const command_spec& faq_spec() {
     static const command_spec spec = make();
     return spec;
+}
+
+namespace {
+
+faq::search_options search_options_of(const core::config& cfg) {
+    return {.answer_threshold = cfg.faq.answer_threshold, .extra_glossary = cfg.faq.glossary};
+}
+
+std::string link_of(const faq::search_hit& h) {
+    if (!h.url.empty()) {
+        auto target = h.anchor.empty() ? h.url : h.url + "#" + h.anchor;
+        return fmt::format("<{}|{}>", target, escape_mrkdwn(h.title));
+    }
+    return fmt::format("`{}`", h.ref());
+}
+
+std::optional<std::int64_t> ask_id_of(std::string_view value) {
+    std::int64_t id = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
+    if (ec != std::errc{} || end != value.data() + value.size() || id <= 0) {
+        return std::nullopt;
+    }
+    return id;
+}
+
+core::error unknown_ask(std::string_view value) {
+    return core::make_error(core::errc::not_found,
+                            fmt::format("I have no question number `{}`. Ask it again with "
+                                        "`/faq <question>`.",
+                                        value));
+}
+
+}  // namespace
+
+message faq_answer_message(const faq::search_result& result, std::int64_t ask_id,
+                           bool can_escalate) {
+    message m;
+    const std::string id = std::to_string(ask_id);
+    if (result.answer) {
+        const auto& top = result.hits.front();
+        m.text = fmt::format("From the docs: {}", top.title);
+        std::string heading = top.heading_path == top.title
+                                  ? top.title
+                                  : fmt::format("{} › {}", top.title, top.heading_path);
+        m.add(section{fmt::format("*{}*\n{}\n{}", escape_mrkdwn(heading),
+                                  escape_mrkdwn(top.snippet), link_of(top)),
+                      {}});
+        std::vector<std::string> others;
+        for (std::size_t i = 1; i < result.hits.size(); ++i) {
+            others.push_back(fmt::format("{} {}", escape_mrkdwn(result.hits[i].heading_path),
+                                         link_of(result.hits[i])));
+        }
+        if (!others.empty()) {
+            m.add(context{{"Also: " + fmt::format("{}", fmt::join(others, " · "))}});
+        }
+        m.add(context{{fmt::format("Confidence {:.0f} %. Did this answer your question?",
+                                   100 * result.confidence)}});
+        m.add(actions{{button{"👍 Yes", "faq.up", id, button_style::primary, std::nullopt},
+                       button{"👎 No", "faq.down", id, button_style::normal, std::nullopt}}});
+        return m;
+    }
+    m.text = "I'm not sure I know the answer to that.";
+    std::string body = "I'm not sure I know the answer to that";
+    body += result.hits.empty() ? ": nothing in the docs matches your question."
+                                : ". The closest pages I found:";
+    m.add(section{body, {}});
+    if (!result.hits.empty()) {
+        std::vector<std::string> lines;
+        for (const auto& h : result.hits) {
+            lines.push_back(fmt::format("• {} {}", escape_mrkdwn(h.heading_path), link_of(h)));
+        }
+        m.add(section{fmt::format("{}", fmt::join(lines, "\n")), {}});
+    }
+    if (can_escalate) {
+        m.add(actions{{button{"Ask the platform team", "faq.escalate", id, button_style::primary,
+                              std::nullopt}}});
+    } else {
+        m.add(context{{"Ask in your team's help channel; no `faq.help_channel` is configured."}});
+    }
+    return m;
+}
+
+faq_command::faq_command(faq_deps deps)
+    : d_(deps),
+      indexer_(deps.db, deps.config.faq.folders, deps.clock),
+      searcher_(deps.db, search_options_of(deps.config)) {}
+
+core::result<faq::sync_report> faq_command::reload() {
+    auto r = indexer_.sync();
+    searcher_.forget_statistics();
+    last_sync_ = d_.clock.now();
+    if (!r) {
+        d_.log.warn("faq_reindex_failed", {{"error", r.error().message}});
+        return r;
+    }
+    d_.log.info("faq_reindexed", {{"files", r->files},
+                                  {"indexed", r->indexed},
+                                  {"removed", r->removed},
+                                  {"problems", static_cast<int>(r->problems.size())}});
+    for (const auto& p : r->problems) {
+        d_.log.warn("faq_reindex_problem", {{"problem", p}});
+    }
+    return r;
+}
+
+void faq_command::reload_now_and_then() {
+    if (!last_sync_ || d_.clock.now() - *last_sync_ >= d_.config.faq.reindex_every) {
+        (void)reload();
+    }
+}
+
+boost::asio::awaitable<core::result<void>> faq_command::handle(request req) {
+    const std::string sub = req.input.subcommand ? req.input.subcommand->name : "ask";
+    if (sub == "reload") {
+        auto r = reload();
+        if (!r) {
+            co_return r.error();
+        }
+        std::string text =
+            fmt::format("Re-read {} files: {} new or changed, {} removed, {} unchanged.", r->files,
+                        r->indexed, r->removed, r->files - r->indexed);
+        for (const auto& p : r->problems) {
+            text += "\n• " + escape_mrkdwn(p);
+        }
+        co_return co_await req.answer(plain_message(std::move(text)));
+    }
+    if (sub == "stats") {
+        co_return co_await stats(std::move(req));
+    }
+    std::string question;
+    if (auto it = req.input.args.find("question"); it != req.input.args.end()) {
+        question = it->second;
+    }
+    co_return co_await ask(std::move(req), std::move(question));
+}
+
+boost::asio::awaitable<core::result<void>> faq_command::ask(request req, std::string question) {
+    reload_now_and_then();
+    auto found = searcher_.search(question);
+    if (!found) {
+        co_return found.error();
+    }
+    storage::faq_repository repo(d_.db);
+    storage::faq_ask asked{
+        .question = question,
+        .user = req.event.actor,
+        .channel = req.event.channel,
+        .thread_ts = req.event.thread_ts.empty() ? req.event.message_ts : req.event.thread_ts,
+        .section = found->answer ? found->hits.front().ref() : "",
+        .answered = found->answer,
+        .at = d_.clock.now()};
+    if (auto r = repo.record_ask(asked); !r) {
+        co_return r.error();
+    }
+    if (!found->answer) {
+        storage::faq_unanswered q{.question = question,
+                                  .user = req.event.actor,
+                                  .channel = req.event.channel,
+                                  .at = d_.clock.now()};
+        if (auto r = repo.record_unanswered(q); !r) {
+            co_return r.error();
+        }
+    }
+    d_.log.info("faq_asked", {{"actor", req.event.actor},
+                              {"answered", found->answer},
+                              {"confidence", found->confidence},
+                              {"section", asked.section}});
+    const bool can_escalate = !req.config.channel_id(req.config.faq.help_channel).empty();
+    co_return co_await req.answer(faq_answer_message(*found, asked.id, can_escalate));
+}
+
+boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
+    storage::faq_repository repo(d_.db);
+    auto counts = repo.ask_counts();
+    auto unanswered = repo.list_unanswered(10);
+    auto down = repo.recent_feedback(10, true);
+    if (!counts || !unanswered || !down) {
+        co_return core::make_error(core::errc::storage_error,
+                                   "cannot read the FAQ statistics from the database; see the "
+                                   "bot's log");
+    }
+    message m;
+    m.add(header{"FAQ"});
+    m.add(section{fmt::format("{} questions asked, {} answered from the docs.", counts->first,
+                              counts->second),
+                  {}});
+    std::vector<std::string> lines;
+    for (const auto& q : *unanswered) {
+        lines.push_back(fmt::format("• {} (<@{}>)", escape_mrkdwn(q.question), q.user));
+    }
+    m.add(section{"*Not answered*\n" + (lines.empty() ? std::string{"none"}
+                                                      : fmt::format("{}", fmt::join(lines, "\n"))),
+                  {}});
+    lines.clear();
+    for (const auto& f : *down) {
+        lines.push_back(fmt::format("• {} → `{}`", escape_mrkdwn(f.question), f.section));
+    }
+    m.add(section{
+        "*Answers marked 👎*\n" +
+            (lines.empty() ? std::string{"none"} : fmt::format("{}", fmt::join(lines, "\n"))),
+        {}});
+    m.add(
+        context{{"Doc owners: add the missing answers to the docs folders; `/faq reload` "
+                 "picks them up at once."}});
+    co_return co_await req.answer(std::move(m));
+}
+
+boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, std::int64_t ask_id) {
+    storage::faq_repository repo(d_.db);
+    auto asked = repo.get_ask(ask_id);
+    if (!asked) {
+        co_return asked.error();
+    }
+    if (!*asked) {
+        co_return unknown_ask(std::to_string(ask_id));
+    }
+    const std::string channel = req.config.channel_id(req.config.faq.help_channel);
+    if (channel.empty()) {
+        co_return core::make_error(core::errc::config_error,
+                                   "No help channel is configured (`faq.help_channel`); ask in "
+                                   "your team's help channel yourself.");
+    }
+    message question;
+    question.text = fmt::format("Question from <@{}>: {}", req.event.actor, (*asked)->question);
+    question.add(section{fmt::format("<@{}> asked, and the docs had no good answer:\n>{}",
+                                     req.event.actor, escape_mrkdwn((*asked)->question)),
+                         {}});
+    question.add(
+        context{{"Answer in this thread. If the answer belongs in the docs, add it "
+                 "there so the bot knows it next time."}});
+    auto posted = co_await req.chat.post(channel, std::move(question));
+    if (!posted) {
+        co_return posted.error();
+    }
+    co_return co_await req.answer(plain_message(fmt::format(
+        "I asked the platform team in <#{}>; the answer will come in that thread.", channel)));
+}
+
+boost::asio::awaitable<core::result<void>> faq_command::handle_action(request req) {
+    auto id = ask_id_of(req.event.action_value);
+    if (!id) {
+        co_return unknown_ask(req.event.action_value);
+    }
+    if (req.event.action_id == "faq.escalate") {
+        co_return co_await escalate(std::move(req), *id);
+    }
+    const int vote = req.event.action_id == "faq.up" ? 1 : -1;
+    if (req.event.action_id != "faq.up" && req.event.action_id != "faq.down") {
+        co_return core::make_error(core::errc::invalid_argument,
+                                   fmt::format("Unknown FAQ button `{}`.", req.event.action_id));
+    }
+    storage::faq_repository repo(d_.db);
+    auto asked = repo.get_ask(*id);
+    if (!asked) {
+        co_return asked.error();
+    }
+    if (!*asked) {
+        co_return unknown_ask(req.event.action_value);
+    }
+    storage::faq_feedback f{.question = (*asked)->question,
+                            .section = (*asked)->section,
+                            .vote = vote,
+                            .user = req.event.actor,
+                            .at = d_.clock.now()};
+    if (auto r = repo.record_feedback(f); !r) {
+        co_return r.error();
+    }
+    d_.log.info("faq_feedback",
+                {{"actor", req.event.actor}, {"vote", vote}, {"section", f.section}});
+    std::string thanks = vote > 0 ? "Thanks, glad it helped."
+                                  : "Thanks, noted: the doc owners see this in `/faq stats`.";
+    message m = plain_message(thanks);
+    if (vote < 0 && !req.config.channel_id(req.config.faq.help_channel).empty()) {
+        m.add(actions{{button{"Ask the platform team", "faq.escalate", req.event.action_value,
+                              button_style::normal, std::nullopt}}});
+    }
+    co_return co_await req.answer(std::move(m));
 }
 
 }  // namespace tugboat::commands

@@ -1,10 +1,57 @@
 #pragma once
 
+#include "commands/command.hpp"
 #include "commands/grammar.hpp"
+#include "faq/indexer.hpp"
+#include "faq/search.hpp"
+#include "storage/database.hpp"
+
+#include <optional>
 
 namespace tugboat::commands {
 
 /// The declaration of `/faq` (grammar, usage and help), listed in commands/registry.cpp.
 const command_spec& faq_spec();
+
+/// What `/faq` needs. The database outlives the command.
+struct faq_deps {
+    storage::database& db;
+    const core::config& config;
+    core::logger& log;
+    const core::clock& clock;
+};
+
+/// `/faq <question>` (also @mentions and DMs that are not a command): the best section of the
+/// docs with up to two other matches and 👍/👎 buttons, or — below the confidence threshold — "not
+/// sure" with an "Ask the platform team" button that posts the question to the help channel.
+/// `/faq reload` re-indexes changed files now; `/faq stats` lists unanswered and down-voted
+/// questions. Buttons: faq.up / faq.down / faq.escalate with the ask id as value.
+class faq_command final : public command, public action_handler {
+public:
+    explicit faq_command(faq_deps deps);
+    const command_spec& spec() const override { return faq_spec(); }
+    boost::asio::awaitable<core::result<void>> handle(request req) override;
+    boost::asio::awaitable<core::result<void>> handle_action(request req) override;
+
+    /// Re-indexes changed files now. Errors: storage_error.
+    core::result<faq::sync_report> reload();
+
+private:
+    /// Re-indexes when `reindex_every` has passed since the last pass (checked on each question,
+    /// so no timer outlives the bot).
+    void reload_now_and_then();
+    boost::asio::awaitable<core::result<void>> ask(request req, std::string question);
+    boost::asio::awaitable<core::result<void>> stats(request req);
+    boost::asio::awaitable<core::result<void>> escalate(request req, std::int64_t ask_id);
+
+    faq_deps d_;
+    faq::indexer indexer_;
+    faq::searcher searcher_;
+    std::optional<core::time_point> last_sync_;
+};
+
+/// The answer (or the decline) as it is shown; `ask_id` goes into the buttons.
+message faq_answer_message(const faq::search_result& result, std::int64_t ask_id,
+                           bool can_escalate);
 
 }  // namespace tugboat::commands

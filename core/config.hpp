@@ -186,7 +186,7 @@ struct access_config {
 struct faq_config {
     std::vector<std::string> folders;                          ///< directories of Markdown answers
     std::string help_channel;                                  ///< channel name, or ""
-    double answer_threshold = 0.35;                            ///< 0 < t <= 1
+    double answer_threshold = 0.4;                             ///< 0 < t <= 1; see docs/faq.md
     std::map<std::string, std::vector<std::string>> glossary;  ///< term → synonyms
     std::chrono::seconds reindex_every{std::chrono::minutes{10}};
 };

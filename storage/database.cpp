@@ -13,6 +13,10 @@
 namespace tugboat::storage {
 
 namespace detail {
+int register_faq_tokenizer(sqlite3* db);  // storage/faq_tokenizer.cpp
+}  // namespace detail
+
+namespace detail {
 
 struct cached_statement {
     sqlite3_stmt* handle = nullptr;
@@ -357,6 +361,10 @@ core::result<database> database::open(const std::string& path, core::logger& log
     }
     sqlite3_extended_result_codes(state->db, 1);
     sqlite3_busy_timeout(state->db, static_cast<int>(options.busy_timeout.count()));
+    // Before migrating: the FAQ index (migration 2) is an FTS5 table using this tokenizer.
+    if (int rc = detail::register_faq_tokenizer(state->db); rc != SQLITE_OK) {
+        return state->failure(rc, "opening");
+    }
     // SQLite quietly falls back to read-only when the file is not writable; we need writes.
     if (sqlite3_db_readonly(state->db, "main") == 1) {
         return state->failure(SQLITE_READONLY, "opening");

@@ -153,4 +153,52 @@ core::result<bool> faq_repository::remove_unanswered(std::int64_t id) {
     return db_->changes() > 0;
 }
 
+core::result<std::int64_t> faq_repository::record_ask(faq_ask& a) {
+    auto r = db_->execute(
+        "INSERT INTO faq_asks (question, user, channel, thread_ts, section, answered, at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        a.question, a.user, a.channel, a.thread_ts, a.section, a.answered ? 1 : 0, a.at);
+    if (!r) {
+        return std::move(r).error();
+    }
+    a.id = db_->last_insert_rowid();
+    return a.id;
+}
+
+core::result<std::optional<faq_ask>> faq_repository::get_ask(std::int64_t id) {
+    return query_one(
+        *db_,
+        "SELECT id, question, user, channel, thread_ts, section, answered, at FROM faq_asks "
+        "WHERE id = ?",
+        [](statement& st) {
+            return faq_ask{st.get_int(0),  st.get_text(1), st.get_text(2),     st.get_text(3),
+                           st.get_text(4), st.get_text(5), st.get_int(6) != 0, st.get_time(7)};
+        },
+        id);
+}
+
+core::result<std::vector<faq_feedback>> faq_repository::recent_feedback(int limit, bool down_only) {
+    return query_all(
+        *db_,
+        "SELECT id, question, section, vote, user, at FROM faq_feedback "
+        "WHERE (? = 0 OR vote < 0) ORDER BY at DESC, id DESC LIMIT ?",
+        [](statement& st) {
+            return faq_feedback{st.get_int(0),  st.get_text(1),
+                                st.get_text(2), static_cast<int>(st.get_int(3)),
+                                st.get_text(4), st.get_time(5)};
+        },
+        down_only ? 1 : 0, limit);
+}
+
+core::result<std::pair<std::int64_t, std::int64_t>> faq_repository::ask_counts() {
+    auto row = query_one(*db_, "SELECT count(*), coalesce(sum(answered), 0) FROM faq_asks",
+                         [](statement& st) {
+                             return std::pair{st.get_int(0), st.get_int(1)};
+                         });
+    if (!row) {
+        return std::move(row).error();
+    }
+    return row->value_or(std::pair<std::int64_t, std::int64_t>{0, 0});
+}
+
 }  // namespace tugboat::storage

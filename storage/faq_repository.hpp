@@ -54,6 +54,18 @@ struct faq_unanswered {
     core::time_point at{};
 };
 
+/// One question put to the FAQ and what it was shown; buttons refer to it by id.
+struct faq_ask {
+    std::int64_t id = 0;
+    std::string question;
+    std::string user;
+    std::string channel;
+    std::string thread_ts;
+    std::string section;  ///< "path#anchor" of the answer shown, "" when declined
+    bool answered = false;
+    core::time_point at{};
+};
+
 /// FAQ tables. Cheap; keeps a reference to `db`, which must outlive it.
 class faq_repository {
 public:
@@ -88,6 +100,14 @@ public:
     core::result<std::vector<faq_unanswered>> list_unanswered(int limit);
     /// Removes one (it has been answered in the docs); true when it existed.
     core::result<bool> remove_unanswered(std::int64_t id);
+
+    /// Stores the question; sets and returns its id.
+    core::result<std::int64_t> record_ask(faq_ask& a);
+    core::result<std::optional<faq_ask>> get_ask(std::int64_t id);
+    /// Every vote, newest first, at most `limit`; only down-votes when `down_only`.
+    core::result<std::vector<faq_feedback>> recent_feedback(int limit, bool down_only);
+    /// How many questions were asked and how many of them answered.
+    core::result<std::pair<std::int64_t, std::int64_t>> ask_counts();
 
 private:
     database* db_;

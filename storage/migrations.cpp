@@ -175,12 +175,52 @@ CREATE TABLE faq_unanswered (
 );
 )sql";
 
-constexpr std::array<migration, 1> list{{
+// Full-text search over FAQ sections with the project tokenizer (storage/faq_tokenizer.hpp).
+// A table with its own copy of the text rather than external content: each row also carries its
+// document's title and alternative questions, which live in front_matter_json, and a delete must
+// not depend on the document row still holding the values it was indexed with.
+constexpr std::string_view faq_search = R"sql(
+CREATE VIRTUAL TABLE faq_search USING fts5 (title, questions, heading, body, tokenize = 'tugboat');
+CREATE TRIGGER faq_sections_indexed AFTER INSERT ON faq_sections BEGIN
+    INSERT INTO faq_search (rowid, title, questions, heading, body)
+    SELECT new.id, coalesce(json_extract(d.front_matter_json, '$.title'), ''),
+           coalesce((SELECT group_concat(value, char(10))
+                     FROM json_each(d.front_matter_json, '$.questions')), '') || char(10) ||
+           coalesce((SELECT group_concat(value, ' ')
+                     FROM json_each(d.front_matter_json, '$.tags')), ''),
+           new.heading_path, new.body
+    FROM faq_documents d WHERE d.id = new.document_id;
+END;
+CREATE TRIGGER faq_sections_unindexed AFTER DELETE ON faq_sections BEGIN
+    DELETE FROM faq_search WHERE rowid = old.id;
+END;
+CREATE TRIGGER faq_sections_reindexed AFTER UPDATE ON faq_sections BEGIN
+    UPDATE faq_search SET heading = new.heading_path, body = new.body WHERE rowid = old.id;
+END;
+INSERT INTO faq_search (rowid, title, questions, heading, body)
+SELECT s.id, coalesce(json_extract(d.front_matter_json, '$.title'), ''),
+       coalesce((SELECT group_concat(value, char(10))
+                 FROM json_each(d.front_matter_json, '$.questions')), '') || char(10) ||
+       coalesce((SELECT group_concat(value, ' ') FROM json_each(d.front_matter_json, '$.tags')), ''),
+       s.heading_path, s.body
+FROM faq_sections s JOIN faq_documents d ON d.id = s.document_id;
+-- Every question answered or declined, so a button pressed later (even after a restart) knows
+-- what was asked and what was shown.
+CREATE TABLE faq_asks (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    question  TEXT NOT NULL,
+    user      TEXT NOT NULL,
+    channel   TEXT NOT NULL DEFAULT '',
+    thread_ts TEXT NOT NULL DEFAULT '',
+    section   TEXT NOT NULL DEFAULT '',
+    answered  INTEGER NOT NULL CHECK (answered IN (0, 1)),
+    at        INTEGER NOT NULL
+);
+)sql";
+
+constexpr std::array<migration, 2> list{{
     {1, "initial schema", initial_schema},
-    // Next: FAQ full-text search — an FTS5 external-content table over
-    // faq_sections (heading_path, body) with the project tokenizer, plus AFTER INSERT/DELETE/UPDATE
-    // triggers on faq_sections that keep it in sync and a one-off 'rebuild'. Add it here as
-    // {2, "faq search", ...}; never edit a migration that has shipped.
+    {2, "faq search", faq_search},
 }};
 
 }  // namespace

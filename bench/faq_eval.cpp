@@ -1,0 +1,186 @@
+// FAQ retrieval evaluation (issue 7): indexes the bilingual Kubernetes docs corpus one language at
+// a time and runs the labelled questions in bench/faq_eval/questions.tsv against it, printing
+// top-1, top-3, correct declines and wrong declines per language.
+//
+//   bench_faq_eval [--split held|dev|all] [--corpus DIR] [--questions FILE] [--glossary FILE]
+//                  [--threshold X] [--misses]
+//
+// questions.tsv: language, split, expected file(s) ("a.md|b.md", or "-" when the corpus has no
+// answer), question — tab-separated. The glossary file has "term: synonym, synonym" lines.
+
+#include "core/clock.hpp"
+#include "core/text.hpp"
+#include "faq/indexer.hpp"
+#include "faq/search.hpp"
+#include "storage/database.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+using namespace tugboat;
+
+namespace {
+
+struct labelled {
+    std::string language;
+    std::string split;
+    std::vector<std::string> expected;  // empty: out of scope
+    std::string question;
+};
+
+std::vector<labelled> read_questions(const std::string& path) {
+    std::vector<labelled> out;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') {
+            continue;
+        }
+        auto cols = core::split(line, '\t');
+        if (cols.size() != 4) {
+            std::cerr << "skipping malformed line: " << line << "\n";
+            continue;
+        }
+        labelled q{cols[0], cols[1], {}, cols[3]};
+        if (cols[2] != "-") {
+            q.expected = core::split(cols[2], '|');
+        }
+        out.push_back(std::move(q));
+    }
+    return out;
+}
+
+faq::glossary read_glossary(const std::string& path) {
+    faq::glossary g;
+    if (path.empty()) {
+        return g;
+    }
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto colon = line.find(':');
+        if (line.empty() || line[0] == '#' || colon == std::string::npos) {
+            continue;
+        }
+        auto& synonyms = g[std::string{core::trim(line.substr(0, colon))}];
+        for (auto& s : core::split(line.substr(colon + 1), ',')) {
+            if (auto t = core::trim(s); !t.empty()) {
+                synonyms.emplace_back(t);
+            }
+        }
+    }
+    return g;
+}
+
+std::string file_name(const std::string& relative) {
+    return std::filesystem::path(relative).filename().string();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string source = TUGBOAT_SOURCE_DIR;
+    std::string split = "held";
+    std::string corpus = source + "/../shared/faq-corpus/k8s-docs";
+    std::string questions = source + "/bench/faq_eval/questions.tsv";
+    std::string glossary_file = source + "/bench/faq_eval/glossary.txt";
+    double threshold = faq::search_options{}.answer_threshold;
+    bool misses = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+        if (a == "--split") {
+            split = value();
+        } else if (a == "--corpus") {
+            corpus = value();
+        } else if (a == "--questions") {
+            questions = value();
+        } else if (a == "--glossary") {
+            glossary_file = value();
+        } else if (a == "--threshold") {
+            threshold = std::stod(value());
+        } else if (a == "--misses") {
+            misses = true;
+        } else {
+            std::cerr << "unknown argument " << a
+                      << "; try --split held|dev|all, --corpus DIR, --questions FILE, "
+                         "--glossary FILE, --threshold X, --misses\n";
+            return 2;
+        }
+    }
+    const auto all = read_questions(questions);
+    const auto glossary = read_glossary(glossary_file);
+    core::system_clock clock;
+
+    fmt::print("FAQ evaluation: split={} threshold={:.2f} corpus={}\n\n", split, threshold, corpus);
+    fmt::print(
+        "| language | answerable | top-1 | top-3 | wrong declines | out of scope | correct "
+        "declines |\n|---|---|---|---|---|---|---|\n");
+    for (const std::string language : {"en", "ko"}) {
+        auto db = storage::database::open(":memory:", core::null_logger());
+        if (!db) {
+            std::cerr << db.error().message << "\n";
+            return 1;
+        }
+        faq::indexer idx(*db, {(std::filesystem::path(corpus) / language).string()}, clock);
+        if (auto r = idx.sync(); !r || r->files == 0) {
+            std::cerr << "cannot index " << corpus << "/" << language << "\n";
+            return 1;
+        }
+        faq::searcher search(*db, {.answer_threshold = threshold, .extra_glossary = glossary});
+        int answerable = 0, top1 = 0, top3 = 0, wrong_declines = 0;
+        int out_of_scope = 0, correct_declines = 0;
+        for (const auto& q : all) {
+            if (q.language != language || (split != "all" && q.split != split)) {
+                continue;
+            }
+            auto r = search.search(q.question);
+            if (!r) {
+                std::cerr << r.error().message << "\n";
+                return 1;
+            }
+            std::vector<std::string> got;
+            for (const auto& h : r->hits) {
+                got.push_back(file_name(h.relative_path));
+            }
+            auto rank = got.size();
+            for (std::size_t i = 0; i < got.size(); ++i) {
+                if (std::find(q.expected.begin(), q.expected.end(), got[i]) != q.expected.end()) {
+                    rank = i;
+                    break;
+                }
+            }
+            const bool ok = q.expected.empty() ? !r->answer : rank == 0 && r->answer;
+            if (q.expected.empty()) {
+                ++out_of_scope;
+                correct_declines += r->answer ? 0 : 1;
+            } else {
+                ++answerable;
+                top1 += rank == 0 ? 1 : 0;
+                top3 += rank < 3 ? 1 : 0;
+                wrong_declines += r->answer ? 0 : 1;
+            }
+            if (misses && !ok) {
+                fmt::print(stderr, "MISS {} [{}] conf={:.2f} expected={} got={} terms={} q={}\n",
+                           language, q.split, r->confidence,
+                           q.expected.empty() ? "-" : q.expected.front(), fmt::join(got, ","),
+                           fmt::join(r->terms, "/"), q.question);
+            }
+        }
+        auto pct = [](int a, int n) { return n == 0 ? 0.0 : 100.0 * a / n; };
+        fmt::print("| {} | {} | {:.1f} % | {:.1f} % | {:.1f} % | {} | {:.1f} % |\n", language,
+                   answerable, pct(top1, answerable), pct(top3, answerable),
+                   pct(wrong_declines, answerable), out_of_scope,
+                   pct(correct_declines, out_of_scope));
+    }
+    fmt::print(
+        "\ntargets: top-1 ≥ 85 %, top-3 ≥ 95 %, wrong declines ≤ 5 %, correct declines ≥ "
+        "80 %\n");
+    return 0;
+}

@@ -1,0 +1,243 @@
+// FAQ speed (issue 7): a synthetic corpus of 1,000 Markdown documents with 10 sections each
+// (10,000 sections, English and Korean; words drawn Zipf-like from 4,000 per language), indexed
+// into a SQLite file as the bot does.
+// Prints: full index time, re-index time of one changed file, and query latency percentiles —
+// with the per-term statistics cached (the bot's steady state) and with them cleared before
+// every query (a question of words never asked before).
+//
+//   bench_faq_speed [--documents N] [--queries N]
+
+#include "core/clock.hpp"
+#include "faq/indexer.hpp"
+#include "faq/search.hpp"
+#include "storage/database.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace tugboat;
+namespace fs = std::filesystem;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+const std::vector<std::string> english{
+    "deploy",      "rollback",   "pod",        "service",   "cluster",   "namespace", "secret",
+    "config",      "volume",     "ingress",    "probe",     "container", "image",     "registry",
+    "logs",        "metrics",    "alert",      "timeout",   "retry",     "network",   "policy",
+    "access",      "permission", "approval",   "pipeline",  "build",     "release",   "version",
+    "database",    "backup",     "restore",    "migration", "schema",    "queue",     "topic",
+    "cache",       "memory",     "cpu",        "limit",     "request",   "quota",     "node",
+    "scheduler",   "affinity",   "toleration", "taint",     "label",     "selector",  "replica",
+    "autoscale",   "rollout",    "restart",    "crash",     "pending",   "evicted",   "oom",
+    "certificate", "tls",        "dns",        "proxy",     "gateway",   "route",     "token"};
+const std::vector<std::string> korean{
+    "배포", "롤백",   "파드",         "서비스",   "클러스터", "네임스페이스", "시크릿",
+    "설정", "볼륨",   "인그레스",     "프로브",   "컨테이너", "이미지",       "레지스트리",
+    "로그", "지표",   "알림",         "시간초과", "재시도",   "네트워크",     "정책",
+    "권한", "승인",   "파이프라인",   "빌드",     "릴리스",   "버전",         "데이터베이스",
+    "백업", "복구",   "마이그레이션", "큐",       "캐시",     "메모리",       "제한",
+    "요청", "할당량", "노드",         "스케줄러", "레플리카"};
+const std::vector<std::string> particles{"를", "을", "이", "가", "에서", "으로", "는", ""};
+
+/// A vocabulary like real docs: the domain words above plus generated ones, drawn with a Zipf
+/// distribution (a few words everywhere, most words rare), as natural text is.
+struct vocabulary {
+    std::vector<std::string> words;
+    std::vector<double> cumulative;
+
+    vocabulary(const std::vector<std::string>& seed, bool ko, std::mt19937& rng) : words(seed) {
+        const std::string consonants = "bcdfghklmnprstvz";
+        const std::string vowels = "aeiou";
+        while (words.size() < 4000) {
+            std::string w;
+            if (ko) {
+                const int syllables = 2 + static_cast<int>(rng() % 3);
+                for (int i = 0; i < syllables; ++i) {
+                    std::string utf8;
+                    char32_t c = 0xAC00 + rng() % 11172;
+                    utf8 += static_cast<char>(0xE0 | (c >> 12));
+                    utf8 += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+                    utf8 += static_cast<char>(0x80 | (c & 0x3F));
+                    w += utf8;
+                }
+            } else {
+                const int syllables = 2 + static_cast<int>(rng() % 3);
+                for (int i = 0; i < syllables; ++i) {
+                    w += consonants[rng() % consonants.size()];
+                    w += vowels[rng() % vowels.size()];
+                }
+            }
+            words.push_back(w);
+        }
+        double sum = 0;
+        for (std::size_t r = 1; r <= words.size(); ++r) {
+            sum += 1.0 / static_cast<double>(r);
+            cumulative.push_back(sum);
+        }
+        for (auto& c : cumulative) {
+            c /= sum;
+        }
+    }
+
+    const std::string& draw(std::mt19937& rng) const {
+        const double u = std::uniform_real_distribution<double>(0, 1)(rng);
+        auto it = std::lower_bound(cumulative.begin(), cumulative.end(), u);
+        return words[static_cast<std::size_t>(it - cumulative.begin()) % words.size()];
+    }
+};
+
+const vocabulary* english_words = nullptr;
+const vocabulary* korean_words = nullptr;
+
+std::string words(std::mt19937& rng, int n, bool ko) {
+    std::string out;
+    const auto& vocab = ko ? *korean_words : *english_words;
+    for (int i = 0; i < n; ++i) {
+        out += vocab.draw(rng);
+        if (ko) {
+            out += particles[rng() % particles.size()];
+        }
+        out += (i % 12 == 11) ? ".\n" : " ";
+    }
+    return out;
+}
+
+std::string document(std::mt19937& rng, int id) {
+    const bool ko = id % 2 == 1;
+    std::string md = fmt::format("---\ntitle: {} {}\nquestions:\n  - {}\n---\n\n# {}\n\n",
+                                 words(rng, 3, ko), id, words(rng, 6, ko), words(rng, 3, ko));
+    for (int s = 0; s < 10; ++s) {
+        md += fmt::format("## {} {}\n\n{}\n\n```\nkubectl get pods -n ns-{}\n```\n\n",
+                          words(rng, 3, ko), s, words(rng, 60, ko), id);
+    }
+    return md;
+}
+
+double ms(steady::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+}
+
+double percentile(std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int documents = 1000;
+    int queries = 2000;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string a = argv[i];
+        if (a == "--documents") {
+            documents = std::stoi(argv[i + 1]);
+        } else if (a == "--queries") {
+            queries = std::stoi(argv[i + 1]);
+        }
+    }
+    const fs::path dir =
+        fs::temp_directory_path() / ("tugboat-faq-bench-" + std::to_string(std::random_device{}()));
+    const fs::path docs = dir / "docs";
+    fs::create_directories(docs);
+    std::mt19937 rng(7);
+    const vocabulary en(english, false, rng);
+    const vocabulary ko(korean, true, rng);
+    english_words = &en;
+    korean_words = &ko;
+    for (int d = 0; d < documents; ++d) {
+        std::ofstream(docs / fmt::format("doc-{:04}.md", d)) << document(rng, d);
+    }
+
+    auto db = storage::database::open((dir / "faq.db").string(), core::null_logger());
+    if (!db) {
+        std::cerr << db.error().message << "\n";
+        return 1;
+    }
+    core::system_clock clock;
+    faq::indexer idx(*db, {docs.string()}, clock);
+
+    auto t0 = steady::now();
+    auto full = idx.sync();
+    const double full_ms = ms(steady::now() - t0);
+    if (!full) {
+        std::cerr << full.error().message << "\n";
+        return 1;
+    }
+
+    // One file changes: new content and a later modification time.
+    const fs::path changed = docs / "doc-0042.md";
+    std::ofstream(changed, std::ios::app) << "\n## Kafka topics\n\nUse kafkactl.\n";
+    fs::last_write_time(changed, fs::last_write_time(changed) + std::chrono::seconds{10});
+    t0 = steady::now();
+    auto one = idx.sync();
+    const double one_ms = ms(steady::now() - t0);
+
+    t0 = steady::now();
+    auto none = idx.sync();
+    const double none_ms = ms(steady::now() - t0);
+
+    faq::searcher search(*db, {});
+    std::vector<std::string> questions;
+    for (int q = 0; q < queries; ++q) {
+        const bool ko = q % 2 == 1;
+        questions.push_back(
+            ko ? words(rng, 3 + static_cast<int>(rng() % 3), true) + "어떻게 하나요?"
+               : "how do I " + words(rng, 3 + static_cast<int>(rng() % 3), false) + "?");
+    }
+    std::vector<double> warm;
+    std::vector<double> cold;
+    int answered = 0;
+    for (const auto& q : questions) {
+        search.forget_statistics();
+        t0 = steady::now();
+        auto r = search.search(q);
+        cold.push_back(ms(steady::now() - t0));
+        t0 = steady::now();
+        auto again = search.search(q);
+        warm.push_back(ms(steady::now() - t0));
+        if (!r || !again) {
+            std::cerr << "query failed\n";
+            return 1;
+        }
+        answered += r->answer ? 1 : 0;
+    }
+
+    fmt::print("FAQ speed: {} documents, {} sections, {} queries (half Korean)\n\n", documents,
+               full->sections, queries);
+    fmt::print("| measure | result | target |\n|---|---|---|\n");
+    fmt::print("| full index of {} documents | {:.0f} ms | ≤ 2000 ms |\n", documents, full_ms);
+    fmt::print("| re-index of one changed file | {:.1f} ms ({} file re-indexed) | ≤ 50 ms |\n",
+               one_ms, one ? one->indexed : -1);
+    fmt::print("| pass with nothing changed | {:.1f} ms | |\n", none_ms);
+    fmt::print("| query p50 / p99, statistics cached | {:.2f} / {:.2f} ms | p99 ≤ 5 ms |\n",
+               percentile(warm, 0.5), percentile(warm, 0.99));
+    fmt::print(
+        "| query p50 / p99, statistics cleared each time | {:.2f} / {:.2f} ms | p99 ≤ 5 ms "
+        "|\n",
+        percentile(cold, 0.5), percentile(cold, 0.99));
+    std::vector<std::size_t> order(questions.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return warm[a] > warm[b]; });
+    fmt::print("\nslowest (cached):\n");
+    for (std::size_t i = 0; i < 5 && i < order.size(); ++i) {
+        fmt::print("  {:.2f} ms  {}\n", warm[order[i]], questions[order[i]]);
+    }
+    fmt::print(
+        "\n{} of {} random questions answered (they are word salad; this only shows the "
+        "decline path runs too)\n",
+        answered, queries);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    return 0;
+}

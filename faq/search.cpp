@@ -1,0 +1,488 @@
+#include "faq/search.hpp"
+
+#include "faq/markdown.hpp"
+#include "storage/faq_tokenizer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <set>
+#include <utility>
+
+namespace tugboat::faq {
+namespace {
+
+// bm25 column weights, in the order of faq_search's columns: a match in the title or an
+// alternative question says more about what a page answers than one in passing in its body.
+constexpr std::string_view ranking_sql =
+    "SELECT s.id, s.document_id, r.score, "
+    "coalesce(json_extract(d.front_matter_json, '$.language'), '') FROM (SELECT rowid, "
+    "-bm25(faq_search, 6.0, 6.0, 3.0, 1.0) AS score FROM faq_search WHERE faq_search MATCH ? "
+    "ORDER BY score DESC LIMIT 60) r JOIN faq_sections s ON s.id = r.rowid "
+    "JOIN faq_documents d ON d.id = s.document_id ORDER BY r.score DESC";
+
+constexpr std::int64_t scoring_budget = 1000;
+
+// A page in the language of the question is preferred over an equally good one in the other:
+// glossary words and code match both, but people want to read the answer in their language.
+constexpr double other_language = 0.5;
+
+// Question words and particles carry no topic; matching them only adds noise to bm25 and makes
+// any question look covered.
+constexpr std::array<std::string_view, 95> english_stop_words{
+    "a",     "an",    "the",   "i",          "me",     "my",    "we",   "our",   "you",   "your",
+    "it",    "its",   "is",    "are",        "was",    "were",  "be",   "been",  "am",    "do",
+    "does",  "did",   "done",  "how",        "what",   "why",   "when", "where", "which", "who",
+    "whom",  "whose", "can",   "could",      "should", "would", "will", "shall", "may",   "might",
+    "must",  "to",    "of",    "in",         "on",     "at",    "for",  "with",  "from",  "by",
+    "about", "into",  "onto",  "and",        "or",     "not",   "no",   "yes",   "there", "here",
+    "this",  "that",  "these", "those",      "then",   "than",  "so",   "if",    "as",    "have",
+    "has",   "had",   "need",  "want",       "like",   "make",  "use",  "using", "way",   "please",
+    "help",  "tell",  "know",  "some",       "any",    "all",   "just", "also",  "get",   "s",
+    "t",     "m",     "there", "difference", "between"};
+
+constexpr auto korean_stop_words = std::to_array<std::string_view>(
+    {"어떻게", "어떻",     "무엇",     "무엇인가요", "뭐",       "뭔가요", "뭐예요", "왜",
+     "어디",   "어디서",   "언제",     "누가",       "어떤",     "무슨",   "어느",   "있나요",
+     "있어요", "있습니까", "있는",     "있을",       "없나요",   "방법",   "알려",   "주세요",
+     "싶어요", "싶어",     "싶습니다", "하나요",     "하나",     "되나요", "되나",   "인가요",
+     "건가요", "것",       "때",       "좀",         "제",       "내",     "우리",   "이",
+     "그",     "저",       "수",       "해야",       "하면",     "하는",   "합니다", "뭘",
+     "알고",   "중인",     "일이",     "가나",       "궁금해요", "궁금",   "로",     "를",
+     "을",     "가",       "은",       "는",         "의",       "에",     "도",     "와",
+     "과",     "만",       "할",       "하고",       "되는",     "경우",   "계속",   "해요",
+     "돼요",   "하려면",   "되려면"});
+
+// Longest first. Only stripped when at least two syllables remain, so "잡을" stays whole.
+constexpr auto korean_suffixes = std::to_array<std::string_view>(
+    {"시키려면", "으려면", "하려면", "하려고", "하는데", "하나요", "합니까", "할까요", "하는지",
+     "했는데",   "했어요", "됩니까", "되나요", "에서는", "이라는", "으로는", "습니다", "에서",
+     "으로",     "에게",   "까지",   "부터",   "이란",   "이나",   "라는",   "하는",   "하기",
+     "하고",     "하면",   "해야",   "해서",   "해요",   "한다",   "되는",   "되지",   "되면",
+     "돼요",     "시키는", "인가요", "나요",   "가요",   "어요",   "아요",   "세요",   "려면",
+     "으면",     "인지",   "할",     "한",     "된",     "와",     "과",     "을",     "를",
+     "이",       "가",     "은",     "는",     "의",     "에",     "로",     "도",     "만",
+     "란",       "요",     "죠",     "게",     "면"});
+
+bool is_hangul_token(std::string_view t) {
+    std::size_t i = 0;
+    return !t.empty() && storage::is_hangul_syllable(storage::next_code_point(t, i));
+}
+
+constexpr std::size_t syllable_bytes = 3;  // every composed Hangul syllable is 3 bytes of UTF-8
+
+std::string strip_korean(std::string word) {
+    for (int pass = 0; pass < 2; ++pass) {
+        bool stripped = false;
+        for (auto suffix : korean_suffixes) {
+            if (word.ends_with(suffix) && word.size() >= suffix.size() + 2 * syllable_bytes) {
+                word.resize(word.size() - suffix.size());
+                stripped = true;
+                break;
+            }
+        }
+        if (!stripped) {
+            break;
+        }
+    }
+    return word;
+}
+
+struct question_word {
+    std::string surface;  // what FTS5 is given (it tokenizes it the same way as the index)
+    std::string norm;     // for stop words and the glossary: stemmed, or the stripped Hangul
+    std::string asked;    // Hangul before stripping particles and endings
+};
+
+/// Words of `text`: Hangul words rebuilt from their overlapping bigrams (NFC, as the tokenizer
+/// composed them), other words as written plus their stemmed form.
+std::vector<question_word> split_words(std::string_view text) {
+    std::vector<question_word> words;
+    int prev_end = -1;
+    bool prev_hangul = false;
+    for (const auto& t : storage::faq_tokens(text)) {
+        const bool hangul = is_hangul_token(t.text);
+        if (hangul && prev_hangul && t.start < prev_end) {
+            words.back().surface += t.text.substr(t.text.size() - syllable_bytes);
+        } else if (hangul) {
+            words.push_back({t.text, {}, {}});
+        } else {
+            words.push_back({std::string{text.substr(static_cast<std::size_t>(t.start),
+                                                     static_cast<std::size_t>(t.end - t.start))},
+                             t.text,
+                             {}});
+        }
+        prev_end = t.end;
+        prev_hangul = hangul;
+    }
+    for (auto& w : words) {
+        if (w.norm.empty()) {
+            w.asked = w.surface;
+            w.surface = strip_korean(std::move(w.surface));
+            w.norm = w.surface;
+        }
+    }
+    return words;
+}
+
+std::string normalize(std::string_view phrase) {
+    std::string out;
+    for (auto& w : split_words(phrase)) {
+        out += out.empty() ? "" : " ";
+        out += w.norm;
+    }
+    return out;
+}
+
+const std::set<std::string>& stop_words() {
+    static const std::set<std::string> words = [] {
+        std::set<std::string> out;
+        for (auto w : english_stop_words) {
+            out.insert(storage::porter_stem(std::string{w}));
+            out.insert(std::string{w});
+        }
+        for (auto w : korean_stop_words) {
+            out.insert(std::string{w});
+        }
+        return out;
+    }();
+    return words;
+}
+
+std::string quoted(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        out += c;
+        if (c == '"') {
+            out += '"';
+        }
+    }
+    out += '"';
+    return out;
+}
+
+glossary both_ways(const glossary& extra) {
+    glossary out;
+    auto add = [&](const glossary& g) {
+        for (const auto& [term, synonyms] : g) {
+            std::vector<std::string> all{term};
+            all.insert(all.end(), synonyms.begin(), synonyms.end());
+            for (const auto& a : all) {
+                auto& alternatives = out[normalize(a)];
+                for (const auto& b : all) {
+                    if (&a != &b && std::find(alternatives.begin(), alternatives.end(), b) ==
+                                        alternatives.end()) {
+                        alternatives.push_back(b);
+                    }
+                }
+            }
+        }
+    };
+    add(default_glossary());
+    add(extra);
+    return out;
+}
+
+std::vector<query_term> parse_with(std::string_view question, const glossary& synonyms) {
+    std::vector<query_term> terms;
+    std::set<std::string> seen;
+    auto words = split_words(question);
+    // Two-word glossary entries ("roll back") are one term, so "rollback" can match them.
+    for (std::size_t i = 0; i + 1 < words.size(); ++i) {
+        auto pair = words[i].norm + " " + words[i + 1].norm;
+        auto it = synonyms.find(pair);
+        if (it == synonyms.end()) {
+            continue;
+        }
+        query_term t{words[i].surface + " " + words[i + 1].surface,
+                     "(" + quoted(words[i].surface + " " + words[i + 1].surface),
+                     {words[i].surface + " " + words[i + 1].surface}};
+        for (const auto& s : it->second) {
+            t.match += " OR " + quoted(s);
+            t.phrases.push_back(s);
+        }
+        t.match += ")";
+        terms.push_back(std::move(t));
+        seen.insert(words[i].norm);
+        seen.insert(words[i + 1].norm);
+    }
+    for (auto& w : words) {
+        if (w.norm.empty() || stop_words().contains(w.norm) || stop_words().contains(w.asked) ||
+            !seen.insert(w.norm).second) {
+            continue;
+        }
+        query_term t{w.surface, quoted(w.surface), {w.surface}};
+        std::vector<std::string> alternatives;
+        if (auto it = synonyms.find(w.norm); it != synonyms.end()) {
+            alternatives = it->second;
+        }
+        // Korean compounds and verb stems vary in their last syllables (디버깅, 디버그하기): a
+        // long word also matches its first two syllables.
+        if (is_hangul_token(w.surface) && w.surface.size() >= 3 * syllable_bytes) {
+            alternatives.push_back(w.surface.substr(0, 2 * syllable_bytes));
+        }
+        if (!alternatives.empty()) {
+            t.match = "(" + t.match;
+            for (const auto& s : alternatives) {
+                t.match += " OR " + quoted(s);
+                t.phrases.push_back(s);
+            }
+            t.match += ")";
+        }
+        terms.push_back(std::move(t));
+    }
+    return terms;
+}
+
+double idf(std::int64_t sections, std::int64_t matching) {
+    const auto n = static_cast<double>(sections);
+    const auto m = static_cast<double>(matching);
+    return std::log(1.0 + (n - m + 0.5) / (m + 0.5));
+}
+
+/// The snippet on one line, without code marks: bold inside a code span shows as asterisks.
+std::string one_line(std::string s) {
+    std::replace(s.begin(), s.end(), '\n', ' ');
+    std::erase(s, '`');
+    auto first = s.find_first_not_of(' ');
+    auto last = s.find_last_not_of(' ');
+    return first == std::string::npos ? std::string{} : s.substr(first, last - first + 1);
+}
+
+}  // namespace
+
+const glossary& default_glossary() {
+    static const glossary g{
+        {"배포", {"deploy", "deployment", "release"}},
+        {"권한", {"access", "permission"}},
+        {"롤백", {"rollback", "roll back"}},
+        {"로그", {"log", "logs"}},
+        {"상태", {"status"}},
+    };
+    return g;
+}
+
+std::vector<query_term> parse_question(std::string_view question, const glossary& extra) {
+    return parse_with(question, both_ways(extra));
+}
+
+searcher::searcher(storage::database& db, search_options options)
+    : db_(&db), options_(std::move(options)), synonyms_(both_ways(options_.extra_glossary)) {
+    // The connection keeps a small page cache on purpose (database.cpp); the FTS index is read
+    // over and over, and copying its pages in with pread was most of a query's time. Mapped
+    // pages are shared with the OS cache instead. Best effort: without it search is slower.
+    (void)db_->exec("PRAGMA mmap_size = 268435456");
+}
+
+core::result<std::int64_t> searcher::count(const std::string& match) {
+    if (auto it = counts_.find(match); it != counts_.end()) {
+        return it->second;
+    }
+    auto st =
+        db_->prepare(match.empty() ? "SELECT count(*) FROM faq_search"
+                                   : "SELECT count(*) FROM faq_search WHERE faq_search MATCH ?");
+    if (!st) {
+        return std::move(st).error();
+    }
+    if (!match.empty()) {
+        st->bind(1, match);
+    }
+    auto row = st->step();
+    if (!row) {
+        return std::move(row).error();
+    }
+    return counts_[match] = st->get_int(0);
+}
+
+core::result<std::vector<bool>> searcher::terms_in(const std::vector<query_term>& terms,
+                                                   std::int64_t section_id) {
+    // One row read and a scan of its tokens instead of an FTS5 query per term: on a large index
+    // those queries, each loading the doclists of every word, were most of a question's time.
+    auto st =
+        db_->prepare("SELECT title, questions, heading, body FROM faq_search WHERE rowid = ?");
+    if (!st) {
+        return std::move(st).error();
+    }
+    st->bind(1, section_id);
+    auto row = st->step();
+    if (!row) {
+        return std::move(row).error();
+    }
+    std::vector<bool> found(terms.size(), false);
+    if (!*row) {
+        return found;
+    }
+    for (int column = 0; column < 4; ++column) {
+        std::vector<std::string> tokens;
+        storage::faq_tokenize(st->get_text(column),
+                              [&](const storage::faq_token& t) { tokens.push_back(t.text); });
+        for (std::size_t i = 0; i < terms.size(); ++i) {
+            for (const auto& phrase : terms[i].phrases) {
+                if (found[i]) {
+                    break;
+                }
+                std::vector<std::string> want;
+                storage::faq_tokenize(phrase,
+                                      [&](const storage::faq_token& t) { want.push_back(t.text); });
+                found[i] = !want.empty() && std::search(tokens.begin(), tokens.end(), want.begin(),
+                                                        want.end()) != tokens.end();
+            }
+        }
+    }
+    return found;
+}
+
+core::result<search_result> searcher::search(std::string_view question) {
+    search_result result;
+    auto terms = parse_with(question, synonyms_);
+    if (terms.empty()) {
+        return result;
+    }
+    auto sections = count("");
+    if (!sections) {
+        return std::move(sections).error();
+    }
+    std::vector<double> weights;
+    std::vector<std::pair<std::int64_t, std::size_t>> by_rarity;  // (sections matching, term)
+    double total = 0;
+    std::string match;
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+        result.terms.push_back(terms[i].word);
+        auto n = count(terms[i].match);
+        if (!n) {
+            return std::move(n).error();
+        }
+        weights.push_back(idf(*sections, *n));
+        total += weights.back();
+        by_rarity.emplace_back(*n, i);
+        match += match.empty() ? "" : " OR ";
+        match += terms[i].match;
+    }
+    // Scoring every section that shares one common word with the question is what makes a
+    // query slow on a large index. The best sections contain the question's rare words, so when
+    // the whole OR would touch more than `scoring_budget` sections, only the rarest terms (up to
+    // the budget, at least one) rank; the common ones, which bm25 weighs least, still count in
+    // the coverage. Small indexes (every team's docs so far) rank with every term.
+    std::sort(by_rarity.begin(), by_rarity.end());
+    std::string candidates;
+    std::int64_t touched = 0;
+    for (const auto& [n, i] : by_rarity) {
+        if (!candidates.empty() && touched + n > scoring_budget) {
+            break;
+        }
+        touched += n;
+        candidates += candidates.empty() ? "" : " OR ";
+        candidates += terms[i].match;
+    }
+    // Even the rarest word is everywhere ("deploy" in a deploy FAQ): bm25 weighs such words
+    // near zero, so rank the sections that have them in their title, questions or heading.
+    // Snippets highlight the words that ranked (reading every common word's doclist again for
+    // each snippet cost more than the ranking).
+    const std::string highlighted = candidates;
+    if (touched > scoring_budget) {
+        // Its own spelling only: glossary twins of a word found everywhere add rows, not rank.
+        auto in_titles =
+            "{title questions heading} : " + quoted(terms[by_rarity.front().second].word);
+        auto n = count(in_titles);
+        if (!n) {
+            return std::move(n).error();
+        }
+        if (*n > 0) {
+            candidates = std::move(in_titles);
+        }
+    }
+    match = std::move(candidates);
+
+    const std::string language = detect_language(question);
+    struct candidate {
+        std::int64_t section;
+        std::int64_t document;
+        double score;
+    };
+    std::vector<candidate> best;  // one per document
+    {
+        auto st = db_->prepare(ranking_sql);
+        if (!st) {
+            return std::move(st).error();
+        }
+        st->bind(1, match);
+        for (;;) {
+            auto row = st->step();
+            if (!row) {
+                return std::move(row).error();
+            }
+            if (!*row) {
+                break;
+            }
+            candidate c{st->get_int(0), st->get_int(1), st->get_double(2)};
+            if (auto lang = st->get_text(3); !lang.empty() && lang != language) {
+                c.score *= other_language;
+            }
+            auto same = std::find_if(best.begin(), best.end(),
+                                     [&](const candidate& b) { return b.document == c.document; });
+            if (same == best.end()) {
+                best.push_back(c);
+            }
+        }
+    }
+    std::stable_sort(best.begin(), best.end(),
+                     [](const candidate& a, const candidate& b) { return a.score > b.score; });
+    // Re-ranking the leading documents by coverage (in the section or the whole document) was
+    // tried and lost top-1 on the dev questions: bm25 with weighted columns orders best.
+    if (best.size() > static_cast<std::size_t>(options_.max_hits)) {
+        best.resize(static_cast<std::size_t>(options_.max_hits));
+    }
+    for (const auto& c : best) {
+        search_hit hit{.section_id = c.section, .score = c.score};
+        auto present = terms_in(terms, c.section);
+        if (!present) {
+            return std::move(present).error();
+        }
+        for (std::size_t i = 0; i < terms.size(); ++i) {
+            hit.coverage += (*present)[i] ? weights[i] : 0.0;
+        }
+        hit.coverage = total > 0 ? hit.coverage / total : 0.0;
+        auto st = db_->prepare(
+            "SELECT d.path, d.front_matter_json, s.heading_path, s.anchor, "
+            "snippet(faq_search, 3, '*', '*', '…', 24) FROM faq_search "
+            "JOIN faq_sections s ON s.id = faq_search.rowid "
+            "JOIN faq_documents d ON d.id = s.document_id "
+            "WHERE faq_search MATCH ? AND faq_search.rowid = ?");
+        if (!st) {
+            return std::move(st).error();
+        }
+        st->bind_all(highlighted, c.section);
+        auto row = st->step();
+        if (!row) {
+            return std::move(row).error();
+        }
+        if (!*row) {
+            continue;
+        }
+        hit.document = st->get_text(0);
+        auto meta = front_matter_from_json(st->get_text(1), &hit.relative_path);
+        hit.title = meta.title;
+        hit.url = meta.url;
+        hit.owner = meta.owner;
+        hit.heading_path = st->get_text(2);
+        // Shown after the title, so the title's own heading is not repeated.
+        if (hit.heading_path.starts_with(hit.title + " > ")) {
+            hit.heading_path.erase(0, hit.title.size() + 3);
+        }
+        hit.anchor = st->get_text(3);
+        hit.snippet = one_line(st->get_text(4));
+        result.hits.push_back(std::move(hit));
+    }
+    if (result.hits.empty()) {
+        return result;
+    }
+    // Coverage alone: adding the bm25 margin over the runner-up declined fewer out-of-scope
+    // questions on the dev set (a lone weak match has a large margin).
+    result.confidence = std::clamp(result.hits[0].coverage, 0.0, 1.0);
+    result.answer = result.confidence >= options_.answer_threshold;
+    return result;
+}
+
+}  // namespace tugboat::faq

@@ -1,0 +1,97 @@
+#pragma once
+
+// Ranked FAQ search with a confidence score that decides whether the bot answers or declines.
+//
+// A question becomes OR-ed term groups: words minus question words and English stop words,
+// Korean words minus their particles and endings ("배포하려면" → 배포) matched as phrases of
+// syllable bigrams, each widened by the glossary (배포 → deploy). Sections are ranked with bm25,
+// title and alternative questions weighted above headings and the body, best section per
+// document. Confidence = how much of the question (terms weighted by rarity, idf) the top
+// section covers; a question whose rare words appear nowhere is declined.
+
+#include "core/result.hpp"
+#include "storage/database.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tugboat::faq {
+
+using glossary = std::map<std::string, std::vector<std::string>>;
+
+/// The built-in ko↔en glossary; configured entries add to it.
+const glossary& default_glossary();
+
+struct search_options {
+    double answer_threshold = 0.4;  ///< answer when confidence ≥ this, else decline
+    glossary extra_glossary;        ///< term → synonyms; used in both directions
+    int max_hits = 3;               ///< documents returned
+};
+
+/// One ranked section (the best one of its document).
+struct search_hit {
+    std::int64_t section_id = 0;
+    std::string document;       ///< key in the index: folder/relative/path.md
+    std::string relative_path;  ///< relative to its folder
+    std::string title;
+    std::string heading_path;
+    std::string anchor;
+    std::string url;      ///< front matter `url`, "" when the page has none
+    std::string owner;    ///< front matter `owner`
+    std::string snippet;  ///< plain text with matched words in *bold* (Slack mrkdwn)
+    double score = 0;     ///< -bm25: higher is better
+    double coverage = 0;  ///< 0–1: idf-weighted share of the question's terms found here
+
+    /// "relative/path.md#anchor": how feedback names a section across re-indexing.
+    std::string ref() const {
+        return anchor.empty() ? relative_path : relative_path + "#" + anchor;
+    }
+};
+
+struct search_result {
+    std::vector<search_hit> hits;    ///< best first, one per document
+    std::vector<std::string> terms;  ///< the words searched for, after stripping
+    double confidence = 0;           ///< 0–1
+    bool answer = false;             ///< confidence ≥ the threshold
+};
+
+/// One term group of a question: the word as asked and what the FTS5 query matches.
+struct query_term {
+    std::string word;
+    std::string match;  ///< FTS5 expression: a phrase, or phrases OR-ed in parentheses
+    std::vector<std::string> phrases;  ///< the phrases of `match`, unquoted
+};
+
+/// The term groups of `question` (exposed for tests and the CLI's --json output).
+std::vector<query_term> parse_question(std::string_view question, const glossary& extra = {});
+
+/// Searches the database's FAQ index. Keeps per-term document counts between calls; call
+/// `forget_statistics` after re-indexing.
+class searcher {
+public:
+    searcher(storage::database& db, search_options options);
+
+    /// Errors: storage_error. An empty or stop-word-only question gives no hits, not an error.
+    core::result<search_result> search(std::string_view question);
+
+    void forget_statistics() { counts_.clear(); }
+    const search_options& options() const { return options_; }
+
+private:
+    /// How many sections a term group matches ("": all sections), cached until
+    /// forget_statistics.
+    core::result<std::int64_t> count(const std::string& match);
+    /// Which terms occur in the section (same phrase semantics as FTS5, checked on its text).
+    core::result<std::vector<bool>> terms_in(const std::vector<query_term>& terms,
+                                             std::int64_t section_id);
+
+    storage::database* db_;
+    search_options options_;
+    std::map<std::string, std::int64_t> counts_;
+    glossary synonyms_;  ///< normalized word → alternatives, both directions
+};
+
+}  // namespace tugboat::faq

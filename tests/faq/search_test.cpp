@@ -1,0 +1,188 @@
+// The FAQ index and search on a small fixture corpus (tests/fixtures/faq): Markdown sections,
+// re-indexing only what changed, ranking, Korean and mixed-script questions, declining.
+
+#include "faq/search.hpp"
+#include "core/clock.hpp"
+#include "faq/indexer.hpp"
+#include "faq/markdown.hpp"
+#include "storage/database.hpp"
+#include "storage/faq_repository.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+using namespace tugboat;
+using namespace std::chrono_literals;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+template <class T>
+T must(core::result<T> r) {
+    if (!r) {
+        FAIL(r.error().message);
+    }
+    return std::move(r).value();
+}
+
+/// A copy of the fixture corpus in a scratch folder, indexed into an in-memory database.
+struct corpus {
+    fs::path dir =
+        fs::temp_directory_path() / ("tugboat-faq-" + std::to_string(std::random_device{}()));
+    core::manual_clock clock{core::from_unix(2'000'000'000)};
+    storage::database db = must(storage::database::open(":memory:", core::null_logger()));
+    faq::indexer indexer{db, {dir.string()}, clock};
+    faq::searcher search{db, {}};
+
+    corpus() {
+        fs::copy(fs::path(TUGBOAT_FIXTURE_DIR) / "faq", dir, fs::copy_options::recursive);
+        auto r = must(indexer.sync());
+        REQUIRE(r.problems.empty());
+    }
+    ~corpus() {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    corpus(const corpus&) = delete;
+    corpus& operator=(const corpus&) = delete;
+
+    std::string top(std::string_view question) {
+        auto r = must(search.search(question));
+        return r.hits.empty() ? "" : r.hits.front().ref();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("faq markdown: front matter and one section per heading", "[unit]") {
+    auto doc = faq::parse_markdown(R"(---
+title: "Rolling back"
+tags: [deploy, rollback]
+questions:
+  - How do I undo a release?
+  - 배포를 되돌리려면?
+owner: "@sre"
+last_reviewed: 2026-01-01
+---
+# Ignored because the front matter names the page
+
+Intro text.
+
+## With the bot
+
+Type it.
+
+```
+# not a heading
+```
+
+### Details
+More.
+)",
+                                   "rollback");
+    CHECK(doc.meta.title == "Rolling back");
+    CHECK(doc.meta.tags == std::vector<std::string>{"deploy", "rollback"});
+    CHECK(doc.meta.questions.size() == 2);
+    CHECK(doc.meta.owner == "@sre");
+    CHECK(doc.meta.last_reviewed == "2026-01-01");
+    REQUIRE(doc.sections.size() == 3);
+    CHECK(doc.sections[0].heading_path == "Ignored because the front matter names the page");
+    CHECK(doc.sections[1].heading_path ==
+          "Ignored because the front matter names the page > With the bot");
+    CHECK(doc.sections[1].anchor == "with-the-bot");
+    CHECK(doc.sections[1].body.find("# not a heading") != std::string::npos);
+    CHECK(doc.sections[2].heading_path.ends_with("With the bot > Details"));
+    CHECK(faq::heading_anchor("Rolling back (fast)!") == "rolling-back-fast");
+}
+
+TEST_CASE("faq search: ranks the page that answers first", "[unit]") {
+    corpus c;
+    CHECK(c.top("how do I roll back a deploy?").starts_with("en/rollback.md"));
+    CHECK(c.top("where are the logs of my service?").starts_with("en/logs.md"));
+    CHECK(c.top("who can approve a production deploy?").starts_with("en/approvals.md"));
+    SECTION("an alternative question in the front matter counts above the body") {
+        CHECK(c.top("How do I undo a release?").starts_with("en/rollback.md"));
+    }
+}
+
+TEST_CASE("faq search: Korean questions, particles and mixed scripts", "[unit]") {
+    corpus c;
+    CHECK(c.top("배포를 롤백하려면 어떻게 하나요?").starts_with("ko/rollback.md"));
+    CHECK(c.top("kubeconfig를 어디서 받나요?").starts_with("ko/kubeconfig.md"));
+    CHECK(c.top("로그는 어디서 봐요?").starts_with("ko/logs.md"));
+    SECTION("the glossary finds English pages from Korean words") {
+        auto r = must(c.search.search("권한"));
+        bool english = false;
+        for (const auto& h : r.hits) {
+            english = english || h.relative_path == "en/approvals.md";
+        }
+        CHECK(english);
+    }
+    SECTION("NFD input finds the same page") {
+        // 롤백 as conjoining jamo
+        CHECK(c.top("\u1105\u1169\u11af\u1107\u1162\u11a8").starts_with("ko/rollback.md"));
+    }
+}
+
+TEST_CASE("faq search: declines questions the docs do not answer", "[unit]") {
+    corpus c;
+    auto lunch = must(c.search.search("what is on the lunch menu today?"));
+    CHECK_FALSE(lunch.answer);
+    auto vpn = must(c.search.search("VPN 비밀번호를 재설정하려면?"));
+    CHECK_FALSE(vpn.answer);
+    auto empty = must(c.search.search("how do I?"));
+    CHECK(empty.hits.empty());
+    CHECK_FALSE(empty.answer);
+    auto answered = must(c.search.search("how do I roll back a deploy?"));
+    CHECK(answered.answer);
+    CHECK(answered.confidence > lunch.confidence);
+}
+
+TEST_CASE("faq search: question words and particles are stripped", "[unit]") {
+    auto terms = faq::parse_question("배포를 롤백하려면 어떻게 하나요?");
+    REQUIRE(terms.size() == 2);
+    CHECK(terms[0].word == "배포");
+    CHECK(terms[0].match.find("\"deploy\"") != std::string::npos);
+    CHECK(terms[1].word == "롤백");
+    auto english = faq::parse_question("How do I roll back the deployment?");
+    REQUIRE(english.size() == 2);
+    CHECK(english[0].word == "roll back");
+    CHECK(english[0].match.find("\"rollback\"") != std::string::npos);
+}
+
+TEST_CASE("faq indexer: re-indexes only files that changed", "[unit]") {
+    corpus c;
+    c.clock.advance(1h);
+    auto again = must(c.indexer.sync());
+    CHECK(again.indexed == 0);
+    CHECK(again.removed == 0);
+
+    const auto logs = c.dir / "en" / "logs.md";
+    const auto before = fs::last_write_time(logs);
+    std::ofstream(logs, std::ios::app) << "\n## Kafka\n\nUse kafkactl.\n";
+    // Within the same second as the first pass; a later time stands for a later edit.
+    fs::last_write_time(logs, before + 5s);
+    auto changed = must(c.indexer.sync());
+    CHECK(changed.indexed == 1);
+    c.search.forget_statistics();
+    CHECK(c.top("kafkactl").starts_with("en/logs.md#kafka"));
+
+    fs::remove(c.dir / "en" / "approvals.md");
+    auto removed = must(c.indexer.sync());
+    CHECK(removed.removed == 1);
+    storage::faq_repository repo(c.db);
+    CHECK(must(repo.list_documents()).size() == 5);
+}
+
+TEST_CASE("faq indexer: a missing folder is a problem, not an error", "[unit]") {
+    core::manual_clock clock;
+    auto db = must(storage::database::open(":memory:", core::null_logger()));
+    faq::indexer idx(db, {"/nonexistent/faq"}, clock);
+    auto r = must(idx.sync());
+    REQUIRE(r.problems.size() == 1);
+    CHECK(r.problems[0].find("faq.folders") != std::string::npos);
+}

@@ -1,0 +1,176 @@
+// /faq end to end in the sandbox: the real bot, asked through the fake Slack, answering from a
+// scratch docs folder. Each case reads what the person (or the help channel) was shown.
+
+#include "sandbox/fake_slack.hpp"
+#include "sandbox/sandbox_app.hpp"
+#include "tests/support/run_test.hpp"
+#include "tests/support/sandbox_world.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace tugboat;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string rollback_md = R"(---
+title: Rolling back a deploy
+questions:
+  - How do I undo a release?
+owner: "@sre"
+url: https://docs.example.com/rollback
+---
+
+# Rolling back a deploy
+
+## With the bot
+
+Type `/deploy rollback payments-api prod` to go back to the previous version.
+이전 버전으로 롤백하려면 `/deploy rollback` 을 입력하세요.
+
+## When a rollback is stuck
+
+Ask in the help channel with the id it showed.
+)";
+
+const std::string logs_md = R"(# Reading logs
+
+## Recent logs of a service
+
+`/logs payments-api prod --since 1h` shows the last hour of logs, secrets redacted.
+)";
+
+struct world : test::sandbox_world {
+    std::filesystem::path docs;
+    std::size_t ephemeral_mark = 0;
+    std::size_t call_mark = 0;
+
+    static std::filesystem::path make_docs() {
+        auto dir = std::filesystem::temp_directory_path() /
+                   ("tugboat-faq-docs-" + std::to_string(std::random_device{}()));
+        std::filesystem::create_directories(dir);
+        std::ofstream(dir / "rollback.md") << rollback_md;
+        std::ofstream(dir / "logs.md") << logs_md;
+        return dir;
+    }
+
+    explicit world(std::filesystem::path dir = make_docs())
+        : sandbox_world("faq",
+                        [dir](core::config& c) {
+                            c.faq.folders = {dir.string()};
+                            c.faq.help_channel = "help";
+                        }),
+          docs(dir) {}
+    ~world() {
+        std::error_code ec;
+        std::filesystem::remove_all(docs, ec);
+    }
+    world(const world&) = delete;
+    world& operator=(const world&) = delete;
+
+    /// Types the lines; returns the texts of everything the bot said meanwhile.
+    std::string say(std::vector<std::string> lines) {
+        ephemeral_mark = app->slack().ephemerals().size();
+        call_mark = app->slack().calls().size();
+        const int rc = script(std::move(lines));
+        REQUIRE(rc == 0);
+        std::string out;
+        const auto& eph = app->slack().ephemerals();
+        for (std::size_t i = ephemeral_mark; i < eph.size(); ++i) {
+            out += eph[i].text + "\n" + eph[i].blocks_json + "\n";
+        }
+        const auto& calls = app->slack().calls();
+        for (std::size_t i = call_mark; i < calls.size(); ++i) {
+            if (calls[i].method == "chat.postMessage") {
+                out += calls[i].args_json + "\n";
+            }
+        }
+        return out;
+    }
+
+    std::string help_channel() const {
+        std::string out;
+        for (const auto& m : app->slack().messages("C0HELP")) {
+            out += m.text + "\n" + m.blocks_json + "\n";
+        }
+        return out;
+    }
+};
+
+bool has(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("sandbox: faq answers from the docs with feedback buttons", "[loopback]") {
+    world w;
+    auto said = w.say({"/faq how do I roll back a deploy?"});
+    CHECK(has(said, "Rolling back a deploy"));
+    CHECK(has(said, "https://docs.example.com/rollback#with-the-bot"));
+    CHECK(has(said, "faq.up"));
+    CHECK(has(said, "faq.down"));
+
+    SECTION("a 👎 is stored and listed by /faq stats") {
+        said = w.say({"faq.down 1"});
+        CHECK(has(said, "doc owners see this"));
+        said = w.say({"/faq stats"});
+        CHECK(has(said, "how do I roll back a deploy?"));
+        CHECK(has(said, "rollback.md#with-the-bot"));
+        CHECK(has(said, "1 questions asked, 1 answered"));
+    }
+    SECTION("a 👍 is thanked and not listed as down-voted") {
+        said = w.say({"faq.up 1"});
+        CHECK(has(said, "glad it helped"));
+        said = w.say({"/faq stats"});
+        CHECK_FALSE(has(said, "rollback.md#with-the-bot"));
+    }
+}
+
+TEST_CASE("sandbox: faq answers Korean questions and mixed scripts", "[loopback]") {
+    world w;
+    auto said = w.say({"/faq 이전 버전으로 롤백하려면 어떻게 하나요?"});
+    CHECK(has(said, "Rolling back a deploy"));
+    CHECK(has(said, "faq.up"));
+}
+
+TEST_CASE("sandbox: a DM or mention that is not a command is a question", "[loopback]") {
+    world w;
+    auto said = w.say({"how do I read the logs of a service?"});
+    CHECK(has(said, "Reading logs"));
+    said = w.say({"@tugboat how do I undo a release?"});
+    CHECK(has(said, "Rolling back a deploy"));
+}
+
+TEST_CASE("sandbox: faq declines what the docs do not answer and asks the platform team",
+          "[loopback]") {
+    world w;
+    auto said = w.say({"/faq what is on the lunch menu today?"});
+    CHECK(has(said, "not sure"));
+    CHECK(has(said, "faq.escalate"));
+    CHECK_FALSE(has(said, "faq.up"));
+
+    said = w.say({"faq.escalate 1"});
+    CHECK(has(said, "asked the platform team"));
+    CHECK(has(w.help_channel(), "what is on the lunch menu today?"));
+    said = w.say({"/faq stats"});
+    CHECK(has(said, "what is on the lunch menu today?"));
+}
+
+TEST_CASE("sandbox: faq reload picks up a changed file", "[loopback]") {
+    world w;
+    auto said = w.say({"/faq how do I create a kafka topic?"});
+    CHECK(has(said, "not sure"));
+    std::ofstream(w.docs / "logs.md") << logs_md
+                                      << "\n## Kafka topics\n\nCreate a Kafka topic "
+                                         "with `kafkactl create topic NAME`.\n";
+    said = w.say({"@bob: /faq reload"});
+    CHECK(has(said, "1 new or changed"));
+    said = w.say({"/faq how do I create a kafka topic?"});
+    CHECK(has(said, "Kafka topics"));
+    CHECK(has(said, "faq.up"));
+}
