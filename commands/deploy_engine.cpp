@@ -865,6 +865,9 @@ struct deploy_engine::impl {
                 fmt::format("no Jenkins server `{}` is configured", svc->jenkins));
         }
         saved_state st = read_state(r);
+        if (st.queue_id != 0) {
+            co_return core::ok();  // resumed after the trigger was saved: follow that item
+        }
         std::string version = version_for_build(r, st);
         if (version.empty()) {
             co_return core::make_error(core::errc::not_found,
@@ -884,8 +887,19 @@ struct deploy_engine::impl {
             }
             params[name] = v;
         }
-        // Resumed after the trigger may have reached Jenkins: find that build, never start two.
+        // Resumed after the trigger may have reached Jenkins: find that item or build, never
+        // start two.
         if (!id_param.empty()) {
+            auto queued = co_await j->find_queued_by_parameter(job, id_param, id);
+            if (queued && *queued) {
+                auto saved = modify(r.id, [&](deploy_record& x) {
+                    x.jenkins_queue_url = (*queued)->url;
+                    saved_state s = read_state(x);
+                    s.queue_id = (*queued)->id;
+                    write_state(x, s);
+                });
+                co_return saved ? core::ok() : core::result<void>(saved.error());
+            }
             auto found = co_await j->find_build_by_parameter(job, id_param, id, 50);
             if (found && *found) {
                 auto saved = modify(r.id, [&](deploy_record& x) {
@@ -956,7 +970,12 @@ struct deploy_engine::impl {
                                            "the build was cancelled in Jenkins' queue");
             }
             if (item && item->status == integrations::jenkins_queue_item::state::gone) {
-                (void)modify(rec.id, [&](deploy_record& x) { x.phase = phase::triggering; });
+                (void)modify(rec.id, [&](deploy_record& x) {
+                    x.phase = phase::triggering;
+                    saved_state s = read_state(x);
+                    s.queue_id = 0;
+                    write_state(x, s);
+                });
                 co_return core::make_error(core::errc::not_found,
                                            "Jenkins forgot the queue item before it started");
             }

@@ -242,6 +242,8 @@ public:
     asio::awaitable<core::result<jenkins_queue_item>> queue_item(std::int64_t id);
     asio::awaitable<core::result<std::optional<jenkins_build>>> find_build_by_parameter(
         std::string job_path, std::string name, std::string value, std::size_t limit);
+    asio::awaitable<core::result<std::optional<jenkins_queue_ref>>> find_queued_by_parameter(
+        std::string job_path, std::string name, std::string value);
     asio::awaitable<core::result<jenkins_build>> build(std::string job_path, int number);
     asio::awaitable<core::result<jenkins_run>> stages(std::string job_path, int number);
     asio::awaitable<core::result<std::vector<jenkins_run>>> recent_runs(std::string job_path);
@@ -644,6 +646,44 @@ jenkins_http_client::impl::find_build_by_parameter(std::string job_path, std::st
     co_return found;
 }
 
+asio::awaitable<core::result<std::optional<jenkins_queue_ref>>>
+jenkins_http_client::impl::find_queued_by_parameter(std::string job_path, std::string name,
+                                                    std::string value) {
+    auto job = job_url_path(job_path);
+    if (!job) {
+        co_return std::move(job).error();
+    }
+    auto j = co_await get_json(
+        "/queue/api/json?" + tree_query("items[id,url,task[url],actions[parameters[name,value]]]"),
+        fmt::format("looking in the queue for \"{}\" with {}={}", job_path, name, value), "");
+    if (!j) {
+        co_return std::move(j).error();
+    }
+    std::optional<jenkins_queue_ref> found;
+    auto items = j->find("items");
+    if (items == j->end() || !items->is_array()) {
+        co_return found;
+    }
+    for (const auto& item : *items) {
+        const json* task = item.contains("task") ? &item["task"] : nullptr;
+        std::string task_url = task != nullptr && task->is_object() ? task->value("url", "") : "";
+        // Items name their job by absolute URL; the job's path is its tail.
+        if (!task_url.ends_with(*job)) {
+            continue;
+        }
+        auto params = parse_parameters(item);
+        if (auto it = params.find(name); it != params.end() && it->second == value) {
+            std::string url = item.value("url", "");
+            if (!url.starts_with("http")) {
+                url = config_.url + (config_.url.ends_with('/') ? "" : "/") + url;
+            }
+            found = jenkins_queue_ref{item.value("id", std::int64_t{0}), url, false};
+            break;
+        }
+    }
+    co_return found;
+}
+
 asio::awaitable<core::result<jenkins_build>> jenkins_http_client::impl::build(std::string job_path,
                                                                               int number) {
     auto job = job_url_path(job_path);
@@ -882,6 +922,12 @@ jenkins_http_client::find_build_by_parameter(std::string job_path, std::string n
                                              std::string value, std::size_t limit) {
     return impl_->find_build_by_parameter(std::move(job_path), std::move(name), std::move(value),
                                           limit);
+}
+
+asio::awaitable<core::result<std::optional<jenkins_queue_ref>>>
+jenkins_http_client::find_queued_by_parameter(std::string job_path, std::string name,
+                                              std::string value) {
+    return impl_->find_queued_by_parameter(std::move(job_path), std::move(name), std::move(value));
 }
 
 asio::awaitable<core::result<jenkins_build>> jenkins_http_client::build(std::string job_path,

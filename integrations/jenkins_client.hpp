@@ -149,6 +149,12 @@ public:
     find_build_by_parameter(std::string job_path, std::string name, std::string value,
                             std::size_t limit) = 0;
 
+    /// The item of `job_path` still waiting in Jenkins' queue whose parameter `name` equals
+    /// `value`, or nullopt: with find_build_by_parameter, how a bot restarted right after a
+    /// trigger finds what it queued before the answer was saved.
+    virtual boost::asio::awaitable<core::result<std::optional<jenkins_queue_ref>>>
+    find_queued_by_parameter(std::string job_path, std::string name, std::string value) = 0;
+
     /// Build `number` of `job_path`.
     virtual boost::asio::awaitable<core::result<jenkins_build>> build(std::string job_path,
                                                                       int number) = 0;
@@ -216,6 +222,8 @@ public:
     boost::asio::awaitable<core::result<jenkins_queue_item>> queue_item(std::int64_t id) override;
     boost::asio::awaitable<core::result<std::optional<jenkins_build>>> find_build_by_parameter(
         std::string job_path, std::string name, std::string value, std::size_t limit) override;
+    boost::asio::awaitable<core::result<std::optional<jenkins_queue_ref>>> find_queued_by_parameter(
+        std::string job_path, std::string name, std::string value) override;
     boost::asio::awaitable<core::result<jenkins_build>> build(std::string job_path,
                                                               int number) override;
     boost::asio::awaitable<core::result<jenkins_run>> stages(std::string job_path,

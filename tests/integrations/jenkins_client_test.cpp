@@ -339,6 +339,36 @@ TEST_CASE("jenkins_client: the same parameters already queued reuse that item (3
     CHECK(f.jenkins.build_count(payments) == 1);
 }
 
+TEST_CASE("jenkins_client: an item still in the queue is found by deploy id",
+          "[loopback][jenkins]") {
+    fixture f;
+    auto job = payments_job();
+    job.queue_delay = 60s;  // 600 ms in the queue
+    f.jenkins.add_job(job);
+    run_test(
+        f.ioc,
+        [&]() -> asio::awaitable<void> {
+            auto queued = co_await f.client.trigger(payments, deploy_params("1.0.0", "d-7"));
+            REQUIRE(queued);
+            auto found = co_await f.client.find_queued_by_parameter(payments, "DEPLOY_ID", "d-7");
+            REQUIRE(found);
+            REQUIRE(*found);
+            CHECK((*found)->id == queued->id);
+            CHECK((*found)->url.find("/queue/item/") != std::string::npos);
+            auto other = co_await f.client.find_queued_by_parameter(payments, "DEPLOY_ID", "d-8");
+            REQUIRE(other);
+            CHECK_FALSE(*other);
+            // Once it left the queue it is a build, found by find_build_by_parameter.
+            auto item = co_await f.follow(queued->id);
+            CHECK(item.status == jenkins_queue_item::state::started);
+            auto left = co_await f.client.find_queued_by_parameter(payments, "DEPLOY_ID", "d-7");
+            REQUIRE(left);
+            CHECK_FALSE(*left);
+        }(),
+        10s);
+    CHECK(f.jenkins.trigger_count(payments) == 1);
+}
+
 TEST_CASE("jenkins_client: CSRF crumbs", "[loopback][jenkins]") {
     SECTION("a stale crumb is refetched once") {
         fixture f;
