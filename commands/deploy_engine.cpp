@@ -887,17 +887,20 @@ struct deploy_engine::impl {
             }
             params[name] = v;
         }
+        auto remember = [&](const integrations::jenkins_queue_ref& item) {
+            return modify(r.id, [&](deploy_record& x) {
+                x.jenkins_queue_url = item.url;
+                saved_state s = read_state(x);
+                s.queue_id = item.id;
+                write_state(x, s);
+            });
+        };
         // Resumed after the trigger may have reached Jenkins: find that item or build, never
         // start two.
         if (!id_param.empty()) {
             auto queued = co_await j->find_queued_by_parameter(job, id_param, id);
             if (queued && *queued) {
-                auto saved = modify(r.id, [&](deploy_record& x) {
-                    x.jenkins_queue_url = (*queued)->url;
-                    saved_state s = read_state(x);
-                    s.queue_id = (*queued)->id;
-                    write_state(x, s);
-                });
+                auto saved = remember(**queued);
                 co_return saved ? core::ok() : core::result<void>(saved.error());
             }
             auto found = co_await j->find_build_by_parameter(job, id_param, id, 50);
@@ -917,12 +920,7 @@ struct deploy_engine::impl {
                 queued.error().code, "Jenkins did not start the build: " + queued.error().message);
         }
         audit("tugboat", "deploy.build_triggered", id, {{"job", job}, {"queue_id", queued->id}});
-        auto saved = modify(r.id, [&](deploy_record& x) {
-            x.jenkins_queue_url = queued->url;
-            saved_state s = read_state(x);
-            s.queue_id = queued->id;
-            write_state(x, s);
-        });
+        auto saved = remember(*queued);
         if (!saved) {
             co_return saved.error();
         }
