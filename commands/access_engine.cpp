@@ -335,9 +335,13 @@ struct access_engine::impl {
     }
 
     std::string link(const grant_record& g) const {
-        return g.slack_card_ts.empty()
-                   ? std::string{}
-                   : fmt::format(" (see <#{}>, the card of `{}`)", g.slack_channel, id_of(g));
+        if (g.slack_card_ts.empty()) {
+            return {};
+        }
+        auto url = d.chat.link({g.slack_channel, g.slack_card_ts});
+        return url.empty()
+                   ? fmt::format(" (see <#{}>, the card of `{}`)", g.slack_channel, id_of(g))
+                   : fmt::format(" (see <{}|its card> in <#{}>)", url, g.slack_channel);
     }
 
     // ---- checks at request time ----

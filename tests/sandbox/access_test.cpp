@@ -165,6 +165,9 @@ TEST_CASE("access: request, approval in the thread, bindings in every cluster",
     CHECK(card[0].blocks_json.find("access.approve") != std::string::npos);
     CHECK(card[0].blocks_json.find("investigate INC-123") != std::string::npos);
     CHECK(w.dms("U0ALICE").find("waiting for approval") != std::string::npos);
+    // The DM links to the card itself (a permalink), not just to the channel.
+    CHECK(w.dms("U0ALICE").find(".slack.com/archives/") != std::string::npos);
+    CHECK(w.dms("U0ALICE").find("|its card>") != std::string::npos);
     CHECK(w.bindings("cloud").empty());
 
     REQUIRE(w.script({"@bob: access.approve g-000001"}) == 0);
@@ -299,10 +302,13 @@ TEST_CASE("access: the grant is revoked on time and the requester reminded befor
     CHECK(g.state == storage::grant_state::expired);
     CHECK(late_by_at_most(g, 30s));
     CHECK(w.dms("U0ALICE").find("access.extend") != std::string::npos);  // the reminder
-    CHECK(w.dms("U0ALICE").find("has ended") != std::string::npos);
+    // The DM and the card's edit go out after the binding is gone.
+    CHECK(w.wait([&] { return w.dms("U0ALICE").find("has ended") != std::string::npos; }));
     CHECK(w.audited("g-000001", "grant.reminded"));
     CHECK(w.audited("g-000001", "grant.expired"));
-    CHECK(w.roots("C0APPROVALS").at(0).text.find("expired") != std::string::npos);
+    CHECK(w.wait([&] {
+        return w.roots("C0APPROVALS").at(0).text.find("expired") != std::string::npos;
+    }));
 }
 
 TEST_CASE("access: a restart during a grant still revokes it on time", "[loopback][access]") {
