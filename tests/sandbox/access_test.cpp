@@ -306,9 +306,8 @@ TEST_CASE("access: the grant is revoked on time and the requester reminded befor
     CHECK(w.wait([&] { return w.dms("U0ALICE").find("has ended") != std::string::npos; }));
     CHECK(w.audited("g-000001", "grant.reminded"));
     CHECK(w.audited("g-000001", "grant.expired"));
-    CHECK(w.wait([&] {
-        return w.roots("C0APPROVALS").at(0).text.find("expired") != std::string::npos;
-    }));
+    CHECK(w.wait(
+        [&] { return w.roots("C0APPROVALS").at(0).text.find("expired") != std::string::npos; }));
 }
 
 TEST_CASE("access: a restart during a grant still revokes it on time", "[loopback][access]") {
