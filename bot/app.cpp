@@ -50,7 +50,7 @@ struct app::parts {
     std::unique_ptr<commands::logs_command> logs_cmd;
     std::unique_ptr<commands::faq_command> faq_cmd;
     commands::command_registry registry;
-    allow_all_policy policy;
+    std::optional<admin_policy> policy;
     std::optional<router> routes;
     core::work_tracker tracker;
     std::optional<dispatcher> dispatch;
@@ -243,7 +243,8 @@ core::result<std::unique_ptr<app>> app::create(boost::asio::any_io_executor exec
     if (auto r = p->build_workflows(); !r) {
         return r.error();
     }
-    p->routes.emplace(p->registry, config, *p->chat, log, *p->clock, p->policy);
+    p->policy.emplace(config, *p->people, log);
+    p->routes.emplace(p->registry, config, *p->chat, log, *p->clock, *p->policy);
     p->dispatch.emplace(executor, *p->db, *p->routes, p->tracker, log, *p->clock,
                         p->options.max_handlers);
     return std::unique_ptr<app>(new app(std::move(p)));

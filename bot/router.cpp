@@ -1,9 +1,12 @@
 #include "bot/router.hpp"
 
+#include "commands/deploy_policy.hpp"
+
 #include <fmt/format.h>
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <exception>
 
 // Arguments of co_await calls are named locals on purpose: GCC 12 can destroy temporaries of a
@@ -56,6 +59,36 @@ std::string_view to_string(route_outcome outcome) noexcept {
 
 boost::asio::awaitable<core::result<void>> allow_all_policy::authorize(authorization_request) {
     co_return core::ok();
+}
+
+boost::asio::awaitable<core::result<void>> admin_policy::authorize(authorization_request req) {
+    if (req.level != commands::access_level::admin) {
+        co_return core::ok();
+    }
+    std::vector<std::string> admins = config_.bot.admins;
+    if (req.command == "access") {
+        for (const auto& id : config_.access.admins) {
+            if (std::ranges::find(admins, id) == admins.end()) {
+                admins.push_back(id);
+            }
+        }
+    }
+    const std::string shown =
+        req.subcommand.empty() ? req.command : req.command + " " + req.subcommand;
+    if (admins.empty()) {
+        co_return core::make_error(
+            core::errc::permission_denied,
+            fmt::format("`{}` is for the bot's admins, and none are configured: an operator can "
+                        "add people or user groups to `bot.admins`.",
+                        shown));
+    }
+    auto who = co_await commands::principal_of(people_, log_, req.actor);
+    if (commands::matches(who, admins)) {
+        co_return core::ok();
+    }
+    co_return core::make_error(
+        core::errc::permission_denied,
+        fmt::format("`{}` is for admins: {}. Ask one of them.", shown, commands::mentions(admins)));
 }
 
 router::router(const commands::command_registry& registry, const core::config& cfg,

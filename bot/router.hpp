@@ -4,6 +4,7 @@
 // check the policy, dispatch, and tell the person what went wrong when anything did.
 
 #include "commands/command.hpp"
+#include "commands/directory.hpp"
 #include "commands/event.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
@@ -41,6 +42,21 @@ public:
 class allow_all_policy final : public policy {
 public:
     boost::asio::awaitable<core::result<void>> authorize(authorization_request req) override;
+};
+
+/// Commands declared admin-only (`/faq reload`, `/access audit`) are for `bot.admins` (and, for
+/// `/access`, `access.admins`), people or user groups; everything else is let through, as the
+/// commands check their own rules (deployers, readers, approvers).
+class admin_policy final : public policy {
+public:
+    admin_policy(const core::config& cfg, commands::directory& people, core::logger& log)
+        : config_(cfg), people_(people), log_(log) {}
+    boost::asio::awaitable<core::result<void>> authorize(authorization_request req) override;
+
+private:
+    const core::config& config_;
+    commands::directory& people_;
+    core::logger& log_;
 };
 
 /// How an event ended, for logs and tests.

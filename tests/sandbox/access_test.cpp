@@ -452,7 +452,7 @@ TEST_CASE("access: the audit log is for admins", "[loopback][access]") {
     world w;
     REQUIRE(w.script({"/access request view prod 1h \"INC-11\"", "@bob: access.approve g-000001",
                       "/access audit", "@bob: /access audit view"}) == 0);
-    CHECK(w.said("Only access admins"));
+    CHECK(w.said("`access audit` is for admins"));
     CHECK(w.said("grant.approved by <@U0BOB>"));
 }
 

@@ -168,6 +168,10 @@ TEST_CASE("sandbox: faq reload picks up a changed file", "[loopback]") {
     std::ofstream(w.docs / "logs.md") << logs_md
                                       << "\n## Kafka topics\n\nCreate a Kafka topic "
                                          "with `kafkactl create topic NAME`.\n";
+    // Reloading is for the bot's admins (the SRE group); others are told whom to ask.
+    said = w.say({"/faq reload"});
+    CHECK(has(said, "`faq reload` is for admins"));
+    CHECK_FALSE(has(said, "new or changed"));
     said = w.say({"@bob: /faq reload"});
     CHECK(has(said, "1 new or changed"));
     said = w.say({"/faq how do I create a kafka topic?"});
