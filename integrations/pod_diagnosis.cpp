@@ -179,8 +179,11 @@ std::vector<pod_problem> diagnose(const std::vector<pod_info>& pods,
                 c.state == "running" && !c.ready && c.restart_count > 0 &&
                 c.last_exit_code.value_or(0) != 0 &&
                 std::ranges::any_of(warnings, [&](const event_info* e) {
-                    return e->reason == "BackOff" &&
-                           (container_of(*e).empty() || container_of(*e) == c.name);
+                    if (e->reason != "BackOff") {
+                        return false;
+                    }
+                    auto about = container_of(*e);
+                    return about.empty() || about == c.name;
                 });
             if ((c.state == "waiting" && why == "CrashLoopBackOff") || restarted_after_crash) {
                 p.kind = pod_problem_kind::crash_loop;

@@ -86,6 +86,15 @@ bool contains(std::string_view hay, std::string_view needle) {
     return hay.find(needle) != std::string_view::npos;
 }
 
+/// dev runs on both sandbox clusters instead of onprem only.
+void dev_on_both_clusters(core::config& c) {
+    for (auto& e : c.environments) {
+        if (e.name == "dev") {
+            e.clusters = {"onprem", "cloud"};
+        }
+    }
+}
+
 std::string suffix(const std::string& pod) {
     return pod.substr(pod.rfind('-') + 1);
 }
@@ -254,13 +263,7 @@ TEST_CASE("logs: --container picks a container of a multi-container pod", "[loop
 
 TEST_CASE("logs: huge logs become a file with a truncated note", "[loopback][logs]") {
     SECTION("more lines than the total cap: the newest are kept") {
-        world w([](core::config& c) {
-            for (auto& e : c.environments) {
-                if (e.name == "dev") {
-                    e.clusters = {"onprem", "cloud"};
-                }
-            }
-        });
+        world w(dev_on_both_clusters);
         auto a = w.pods(w.onprem());
         auto b = w.pods(w.cloud());
         for (auto* k : {&w.onprem(), &w.cloud()}) {
@@ -306,11 +309,7 @@ TEST_CASE("logs: many pods are read in two steps and show the same newest lines"
     // 3 Deployments × 2 clusters × 2 pods: twice each pod's share of the 20,000 kept lines is
     // 3,334, less than --tail 10000, so each pod is read with that tail first.
     world w([](core::config& c) {
-        for (auto& e : c.environments) {
-            if (e.name == "dev") {
-                e.clusters = {"onprem", "cloud"};
-            }
-        }
+        dev_on_both_clusters(c);
         for (auto& s : c.services) {
             if (s.name == "payments-api") {
                 auto& dev = s.workloads["dev"];
@@ -356,13 +355,7 @@ TEST_CASE("logs: many pods are read in two steps and show the same newest lines"
 }
 
 TEST_CASE("logs: an environment with two clusters reads both", "[loopback][logs]") {
-    world w([](core::config& c) {
-        for (auto& e : c.environments) {
-            if (e.name == "dev") {
-                e.clusters = {"onprem", "cloud"};
-            }
-        }
-    });
+    world w(dev_on_both_clusters);
     auto a = w.pods(w.onprem());
     auto b = w.pods(w.cloud());
     REQUIRE(w.onprem().append_pod_log("dev", a[0], "payments-api", "hello-from-onprem"));
