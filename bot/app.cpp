@@ -17,7 +17,6 @@
 #include "integrations/jenkins_client.hpp"
 #include "integrations/kubernetes_client.hpp"
 #include "storage/database.hpp"
-#include "storage/inbox_repository.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/steady_timer.hpp>
@@ -73,8 +72,7 @@ struct app::parts {
             return;
         }
         last_purge = now;
-        storage::inbox_repository inbox(*db);
-        auto purged = inbox.purge_older_than(now, options.inbox_retention);
+        auto purged = dispatch->purge_inbox(now, options.inbox_retention);
         if (!purged) {
             log.warn("inbox_purge_failed", {{"error", purged.error().message}});
         }

@@ -39,6 +39,11 @@ public:
     /// it read in one go). Element i tells whether events[i] was started.
     std::vector<bool> submit_batch(std::vector<commands::inbound_event> events);
 
+    /// Forgets event keys older than `retention` (see inbox_repository::purge_older_than).
+    core::result<std::int64_t> purge_inbox(core::time_point now, std::chrono::seconds retention) {
+        return inbox_.purge_older_than(now, retention);
+    }
+
     /// Events dropped as duplicates so far.
     std::size_t duplicates() const noexcept { return duplicates_; }
     /// Events being handled, and accepted events waiting for a free slot.

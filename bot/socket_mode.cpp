@@ -1,6 +1,7 @@
 #include "bot/socket_mode.hpp"
 
 #include "bot/slack_events.hpp"
+#include "integrations/corking_stream.hpp"
 #include "integrations/http_client.hpp"
 
 #include <fmt/format.h>
@@ -45,8 +46,9 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-using plain_ws = websocket::stream<beast::tcp_stream>;
-using tls_ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+using plain_ws = websocket::stream<integrations::corking_stream<beast::tcp_stream>>;
+using tls_ws =
+    websocket::stream<integrations::corking_stream<beast::ssl_stream<beast::tcp_stream>>>;
 
 // Keys seen within a time window, bounded in number; the oldest are forgotten first. Only a
 // 64-bit hash of each key is kept (16 B in the ring, 8-16 B in the table, instead of a string
@@ -768,14 +770,14 @@ private:
         // An ack must leave at once, not wait behind Nagle for the ACK of the previous write.
         stream.socket().set_option(tcp::no_delay(true), ec);
         if (s.tls) {
-            auto* native = s.tls->next_layer().native_handle();
+            auto* native = s.tls->next_layer().next_layer().native_handle();
             if (auto prepared = integrations::prepare_client_tls(native, u.host); !prepared) {
                 co_return std::move(prepared).error();
             }
-            s.tls->next_layer().set_verify_callback(ssl::host_name_verification(u.host));
+            s.tls->next_layer().next_layer().set_verify_callback(ssl::host_name_verification(u.host));
             stream.expires_at(deadline);
             auto [hs_ec] =
-                co_await s.tls->next_layer().async_handshake(ssl::stream_base::client, use_tuple);
+                co_await s.tls->next_layer().next_layer().async_handshake(ssl::stream_base::client, use_tuple);
             if (hs_ec) {
                 auto why = integrations::tls_verify_failure(native);
                 if (!why.empty()) {
@@ -902,21 +904,19 @@ private:
     asio::awaitable<void> writer(socket_session& s) {
         for (;;) {
             if (!s.outbox.empty()) {
-                std::string msg = std::move(s.outbox.front());
-                s.outbox.pop_front();
-                s.writing = s.tickets.front();
-                s.tickets.pop_front();
-                auto [ec, n] = co_await s.with_ws(
-                    [&](auto& ws) { return ws.async_write(asio::buffer(msg), use_tuple); });
-                s.writing = 0;
-                recycle(std::move(msg));
-                if (ec) {
-                    // The reader notices the broken socket and ends the session.
-                    s.force_close();
-                    break;
+                // Acks of frames already received are queued by the reader within a few hops;
+                // waiting for them sends one TLS record and one system call instead of many.
+                for (std::size_t seen = 0, hops = 0; seen != s.outbox.size() && hops < 8; ++hops) {
+                    seen = s.outbox.size();
+                    co_await asio::post(ex_, use_tuple);
                 }
-                ++stats_.acks;
-                continue;
+                const bool written = co_await write_acks(s);
+                if (written) {
+                    continue;
+                }
+                // The reader notices the broken socket and ends the session.
+                s.force_close();
+                break;
             }
             if (s.reader_done) {
                 break;
@@ -940,6 +940,32 @@ private:
         }
         s.outbox.clear();
         s.tickets.clear();
+    }
+
+    // Writes every queued ack; all but the last are held back and leave with it. The acks
+    // count as written (see unwritten_floor) only once the last write completed.
+    asio::awaitable<bool> write_acks(socket_session& s) {
+        const std::size_t count = s.outbox.size();
+        s.writing = s.tickets.front();
+        error_code ec;
+        for (std::size_t i = 0; i < count && !ec; ++i) {
+            std::string msg = std::move(s.outbox.front());
+            s.outbox.pop_front();
+            const bool hold = i + 1 < count;
+            s.with_ws([&](auto& ws) { ws.next_layer().cork(hold); });
+            auto [write_ec, n] = co_await s.with_ws(
+                [&](auto& ws) { return ws.async_write(asio::buffer(msg), use_tuple); });
+            ec = write_ec;
+            recycle(std::move(msg));
+        }
+        s.with_ws([](auto& ws) { ws.next_layer().cork(false); });
+        s.tickets.erase(s.tickets.begin(),
+                        s.tickets.begin() + static_cast<std::ptrdiff_t>(count));
+        s.writing = 0;
+        if (!ec) {
+            stats_.acks += count;
+        }
+        co_return !ec;
     }
 
     void wake_writer(socket_session& s) {
@@ -1134,8 +1160,18 @@ private:
             flush_seen_ = 0;
             flush_hops_ = 0;
             flush_stuck_ = 0;
+            batch_due_ = steady::now() + opt_.batch_window;
             post_flush();
         }
+    }
+
+    void flush_at(steady::time_point due) {
+        flush_timer_.expires_at(due);
+        flush_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+            if (auto a = alive.lock(); a && *a && !ec) {
+                flush_step();
+            }
+        });
     }
 
     void post_flush() {
@@ -1153,8 +1189,12 @@ private:
             flush_posted_ = false;
             return;
         }
-        const bool growing = pending_.size() != flush_seen_;
         const bool full = pending_.size() >= opt_.max_batch;
+        if (!full && steady::now() < batch_due_) {
+            flush_at(batch_due_);
+            return;
+        }
+        const bool growing = pending_.size() != flush_seen_;
         flush_seen_ = pending_.size();
         if (growing && !full && flush_hops_ < max_hops) {
             ++flush_hops_;
@@ -1183,6 +1223,7 @@ private:
         if (pending_.empty()) {
             flush_posted_ = false;
         } else {
+            batch_due_ = steady::now() + opt_.batch_window;
             post_flush();
         }
     }
@@ -1246,11 +1287,13 @@ private:
     bool flush_posted_ = false;
     std::vector<std::uint64_t> pending_tickets_;  // ack ticket of each pending event
     std::size_t flush_seen_ = 0;
+    steady::time_point batch_due_{};  // when the oldest pending event is handed over at the latest
     int flush_hops_ = 0;   // hops spent waiting for a burst to end
     int flush_stuck_ = 0;  // hops without any ack written
     std::uint64_t flush_floor_ = 0;
     std::uint64_t ack_tickets_ = 0;     // last ticket issued
     std::vector<bool> slot_connected_;  // by slot: reached hello before
+    asio::steady_timer flush_timer_{ex_};
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     std::vector<socket_session*> sessions_;
     std::vector<asio::steady_timer*> waiters_;    // slots, run(), retire()

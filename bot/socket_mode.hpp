@@ -70,6 +70,9 @@ struct socket_mode_options {
     /// A burst is handed over once this many events are waiting (and their acks are written),
     /// even while more keep arriving.
     std::size_t max_batch = 256;
+    /// How long the first event of a batch waits for others before it is handed over (its ack
+    /// does not wait). Under load one inbox commit then covers many events instead of one each.
+    std::chrono::milliseconds batch_window{2};
 
     backoff_policy backoff;            ///< delays between connection attempts
     std::function<double()> random01;  ///< jitter source in [0, 1); null = seeded at random

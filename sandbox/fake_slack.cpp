@@ -5,6 +5,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
@@ -2098,9 +2099,16 @@ struct fake_slack::state : std::enable_shared_from_this<fake_slack::state> {
                 co_await c->wake.async_wait(use_tuple);
                 continue;
             }
-            auto text = std::move(c->out.front());
-            c->out.pop_front();
-            auto written = co_await c->ws->write(std::move(text));
+            // Everything queued goes out in one write, as envelopes reach a client from a
+            // busy Slack together; the acks already received are handled first (a few hops).
+            for (std::size_t seen = 0, hops = 0; seen != c->out.size() && hops < 8; ++hops) {
+                seen = c->out.size();
+                co_await asio::post(c->wake.get_executor(), use_tuple);
+            }
+            std::vector<std::string> texts(std::make_move_iterator(c->out.begin()),
+                                           std::make_move_iterator(c->out.end()));
+            c->out.clear();
+            auto written = co_await c->ws->write_all(std::move(texts));
             if (!written) {
                 c->ws->drop();
                 co_return;

@@ -1,5 +1,7 @@
 #include "sandbox/http_server.hpp"
 
+#include "integrations/corking_stream.hpp"
+
 #include <fmt/format.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -290,8 +292,20 @@ public:
     }
 
     asio::awaitable<core::result<void>> write(std::string text) override {
+        std::vector<std::string> one;
+        one.push_back(std::move(text));
+        co_return co_await write_all(std::move(one));
+    }
+
+    asio::awaitable<core::result<void>> write_all(std::vector<std::string> texts) override {
         ws_.text(true);
-        auto [ec, n] = co_await ws_.async_write(asio::buffer(text), use_tuple);
+        error_code ec;
+        for (std::size_t i = 0; i < texts.size() && !ec; ++i) {
+            ws_.next_layer().cork(i + 1 < texts.size());
+            auto [write_ec, n] = co_await ws_.async_write(asio::buffer(texts[i]), use_tuple);
+            ec = write_ec;
+        }
+        ws_.next_layer().cork(false);
         if (ec) {
             co_return core::make_error(core::errc::unavailable,
                                        "WebSocket write failed: " + ec.message());
@@ -312,7 +326,7 @@ public:
     int close_code() const override { return close_code_; }
 
 private:
-    websocket::stream<Stream&> ws_;
+    websocket::stream<integrations::corking_stream<Stream&>> ws_;
     int close_code_ = 0;
 };
 

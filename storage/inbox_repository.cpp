@@ -1,43 +1,93 @@
 #include "storage/inbox_repository.hpp"
 
 #include <algorithm>
+#include <functional>
 
 namespace tugboat::storage {
+namespace {
 
-core::result<bool> inbox_repository::insert(std::string_view key, core::time_point now) {
-    if (key.empty()) {
-        return core::make_error(core::errc::invalid_argument,
-                                "an event idempotency key must not be empty");
+std::uint64_t hash_of(std::string_view key) {
+    return std::hash<std::string_view>{}(key);
+}
+
+}  // namespace
+
+core::result<void> inbox_repository::load() {
+    if (loaded_) {
+        return core::ok();
     }
-    auto r = db_->execute("INSERT OR IGNORE INTO processed_events (key, seen_at) VALUES (?, ?)",
-                          key, now);
-    if (!r) {
-        return std::move(r).error();
+    auto st = db_->prepare("SELECT key, seen_at FROM inbox_keys");
+    if (!st) {
+        return std::move(st).error();
     }
-    return db_->changes() == 1;
+    for (;;) {
+        auto row = st->step();
+        if (!row) {
+            return std::move(row).error();
+        }
+        if (!*row) {
+            break;
+        }
+        seen_.try_emplace(hash_of(st->get_text(0)), st->get_int(1));
+    }
+    loaded_ = true;
+    return core::ok();
 }
 
 core::result<bool> inbox_repository::record_if_new(std::string_view key, core::time_point now) {
-    return insert(key, now);
+    const std::string one[] = {std::string{key}};
+    auto fresh = record_batch(one, now);
+    if (!fresh) {
+        return std::move(fresh).error();
+    }
+    return static_cast<bool>(fresh->front());
 }
 
 core::result<std::vector<bool>> inbox_repository::record_batch(std::span<const std::string> keys,
                                                                core::time_point now) {
-    // One commit for the whole batch instead of one per key: this is the hot path.
-    auto tx = transaction::begin(*db_);
-    if (!tx) {
-        return std::move(tx).error();
+    if (std::any_of(keys.begin(), keys.end(), [](const std::string& k) { return k.empty(); })) {
+        return core::make_error(core::errc::invalid_argument,
+                                "an event idempotency key must not be empty");
     }
-    std::vector<bool> fresh;
-    fresh.reserve(keys.size());
-    for (const auto& key : keys) {
-        auto r = insert(key, now);
-        if (!r) {
-            return std::move(r).error();
+    if (auto r = load(); !r) {
+        return std::move(r).error();
+    }
+    // Remembered before the commit so a key repeated inside the batch is new only once; taken
+    // back if the commit fails.
+    const auto at = core::to_unix(now);
+    std::vector<bool> fresh(keys.size(), false);
+    std::vector<std::uint64_t> added;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        const auto h = hash_of(keys[i]);
+        if (seen_.try_emplace(h, at).second) {
+            fresh[i] = true;
+            added.push_back(h);
         }
-        fresh.push_back(*r);
     }
-    if (auto r = tx->commit(); !r) {
+    auto write = [&]() -> core::result<void> {
+        if (added.empty()) {
+            return core::ok();
+        }
+        // One commit for the whole batch: this is the hot path.
+        auto tx = transaction::begin(*db_);
+        if (!tx) {
+            return std::move(tx).error();
+        }
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            if (fresh[i]) {
+                if (auto r = db_->execute("INSERT INTO inbox_keys (key, seen_at) VALUES (?, ?)",
+                                          keys[i], at);
+                    !r) {
+                    return r;
+                }
+            }
+        }
+        return tx->commit();
+    };
+    if (auto r = write(); !r) {
+        for (auto h : added) {
+            seen_.erase(h);
+        }
         return std::move(r).error();
     }
     return fresh;
@@ -45,11 +95,12 @@ core::result<std::vector<bool>> inbox_repository::record_batch(std::span<const s
 
 core::result<std::int64_t> inbox_repository::purge_older_than(core::time_point now,
                                                               std::chrono::seconds retention) {
-    const auto cutoff = now - std::max(retention, min_retention);
-    auto r = db_->execute("DELETE FROM processed_events WHERE seen_at < ?", cutoff);
+    const auto cutoff = core::to_unix(now - std::max(retention, min_retention));
+    auto r = db_->execute("DELETE FROM inbox_keys WHERE seen_at < ?", cutoff);
     if (!r) {
         return std::move(r).error();
     }
+    std::erase_if(seen_, [&](const auto& entry) { return entry.second < cutoff; });
     return db_->changes();
 }
 

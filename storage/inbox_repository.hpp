@@ -9,12 +9,16 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace tugboat::storage {
 
 /// Idempotency keys of processed events, so an envelope Slack re-delivers is handled once.
-/// Keys are kept at least `min_retention` (Slack retries within minutes).
+/// Keys are kept at least `min_retention` (Slack retries within minutes). The table is the
+/// durable record; lookups go to a copy in memory, read from it on first use, so recording a
+/// key only appends a row. One instance per database: keys another instance records later are
+/// not seen by this one.
 class inbox_repository {
 public:
     static constexpr std::chrono::seconds min_retention{std::chrono::minutes{10}};
@@ -37,8 +41,13 @@ public:
                                                 std::chrono::seconds retention = default_retention);
 
 private:
-    core::result<bool> insert(std::string_view key, core::time_point now);
+    core::result<void> load();
+
     database* db_;
+    bool loaded_ = false;
+    // Hash of the key → when it was first seen (unix seconds). Two keys with one 64-bit hash
+    // would make the second look like a duplicate: ≈ keys / 2^64 per event, accepted.
+    std::unordered_map<std::uint64_t, std::int64_t> seen_;
 };
 
 }  // namespace tugboat::storage

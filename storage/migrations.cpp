@@ -218,9 +218,22 @@ CREATE TABLE faq_asks (
 );
 )sql";
 
-constexpr std::array<migration, 2> list{{
+// Event keys are looked up in memory (inbox_repository loads them at start), so the table is
+// only appended to: with the key as primary key every insert dirtied a random page, and at
+// Socket Mode rates that page write per event was most of the bot's system time.
+constexpr std::string_view append_only_inbox = R"sql(
+CREATE TABLE inbox_keys (
+    key     TEXT NOT NULL,
+    seen_at INTEGER NOT NULL
+);
+INSERT INTO inbox_keys (key, seen_at) SELECT key, seen_at FROM processed_events;
+DROP TABLE processed_events;
+)sql";
+
+constexpr std::array<migration, 3> list{{
     {1, "initial schema", initial_schema},
     {2, "faq search", faq_search},
+    {3, "append-only inbox", append_only_inbox},
 }};
 
 }  // namespace

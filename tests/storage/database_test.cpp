@@ -91,7 +91,7 @@ TEST_CASE("database: a new file is created, migrated and set to WAL", "[unit]") 
     CHECK(must(db.schema_version()) == storage::database::latest_schema_version());
     CHECK(count(db,
                 "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
-                "('processed_events', 'deploys', 'deploy_locks', 'deploy_queue', "
+                "('inbox_keys', 'deploys', 'deploy_locks', 'deploy_queue', "
                 "'stage_durations', 'grants', 'grant_approvals', 'timers', 'audit_log', "
                 "'faq_documents', 'faq_sections', 'faq_feedback', 'faq_unanswered')") == 13);
     auto mode = must(db.prepare("PRAGMA journal_mode"));
