@@ -1,5 +1,6 @@
 #include "faq/search.hpp"
 
+#include "faq/korean.hpp"
 #include "faq/markdown.hpp"
 #include "storage/faq_tokenizer.hpp"
 
@@ -43,29 +44,6 @@ constexpr std::array<std::string_view, 95> english_stop_words{
     "help",  "tell",  "know",  "some",       "any",    "all",   "just", "also",  "get",   "s",
     "t",     "m",     "there", "difference", "between"};
 
-constexpr auto korean_stop_words = std::to_array<std::string_view>(
-    {"어떻게", "어떻",     "무엇",     "무엇인가요", "뭐",       "뭔가요", "뭐예요", "왜",
-     "어디",   "어디서",   "언제",     "누가",       "어떤",     "무슨",   "어느",   "있나요",
-     "있어요", "있습니까", "있는",     "있을",       "없나요",   "방법",   "알려",   "주세요",
-     "싶어요", "싶어",     "싶습니다", "하나요",     "하나",     "되나요", "되나",   "인가요",
-     "건가요", "것",       "때",       "좀",         "제",       "내",     "우리",   "이",
-     "그",     "저",       "수",       "해야",       "하면",     "하는",   "합니다", "뭘",
-     "알고",   "중인",     "일이",     "가나",       "궁금해요", "궁금",   "로",     "를",
-     "을",     "가",       "은",       "는",         "의",       "에",     "도",     "와",
-     "과",     "만",       "할",       "하고",       "되는",     "경우",   "계속",   "해요",
-     "돼요",   "하려면",   "되려면"});
-
-// Longest first. Only stripped when at least two syllables remain, so "잡을" stays whole.
-constexpr auto korean_suffixes = std::to_array<std::string_view>(
-    {"시키려면", "으려면", "하려면", "하려고", "하는데", "하나요", "합니까", "할까요", "하는지",
-     "했는데",   "했어요", "됩니까", "되나요", "에서는", "이라는", "으로는", "습니다", "에서",
-     "으로",     "에게",   "까지",   "부터",   "이란",   "이나",   "라는",   "하는",   "하기",
-     "하고",     "하면",   "해야",   "해서",   "해요",   "한다",   "되는",   "되지",   "되면",
-     "돼요",     "시키는", "인가요", "나요",   "가요",   "어요",   "아요",   "세요",   "려면",
-     "으면",     "인지",   "할",     "한",     "된",     "와",     "과",     "을",     "를",
-     "이",       "가",     "은",     "는",     "의",     "에",     "로",     "도",     "만",
-     "란",       "요",     "죠",     "게",     "면"});
-
 bool is_hangul_token(std::string_view t) {
     std::size_t i = 0;
     return !t.empty() && storage::is_hangul_syllable(storage::next_code_point(t, i));
@@ -73,27 +51,10 @@ bool is_hangul_token(std::string_view t) {
 
 constexpr std::size_t syllable_bytes = 3;  // every composed Hangul syllable is 3 bytes of UTF-8
 
-std::string strip_korean(std::string word) {
-    for (int pass = 0; pass < 2; ++pass) {
-        bool stripped = false;
-        for (auto suffix : korean_suffixes) {
-            if (word.ends_with(suffix) && word.size() >= suffix.size() + 2 * syllable_bytes) {
-                word.resize(word.size() - suffix.size());
-                stripped = true;
-                break;
-            }
-        }
-        if (!stripped) {
-            break;
-        }
-    }
-    return word;
-}
-
 struct question_word {
     std::string surface;  // what FTS5 is given (it tokenizes it the same way as the index)
     std::string norm;     // for stop words and the glossary: stemmed, or the stripped Hangul
-    std::string asked;    // Hangul before stripping particles and endings
+    std::vector<std::string> variants;  // other spellings of a Korean stem
 };
 
 /// Words of `text`: Hangul words rebuilt from their overlapping bigrams (NFC, as the tokenizer
@@ -119,9 +80,9 @@ std::vector<question_word> split_words(std::string_view text) {
     }
     for (auto& w : words) {
         if (w.norm.empty()) {
-            w.asked = w.surface;
-            w.surface = strip_korean(std::move(w.surface));
-            w.norm = w.surface;
+            auto k = analyze_korean_word(w.surface);
+            w.surface = w.norm = std::move(k.stem);
+            w.variants = std::move(k.variants);
         }
     }
     return words;
@@ -141,9 +102,6 @@ const std::set<std::string>& stop_words() {
         std::set<std::string> out;
         for (auto w : english_stop_words) {
             out.insert(storage::porter_stem(std::string{w}));
-            out.insert(std::string{w});
-        }
-        for (auto w : korean_stop_words) {
             out.insert(std::string{w});
         }
         return out;
@@ -209,14 +167,13 @@ std::vector<query_term> parse_with(std::string_view question, const glossary& sy
         seen.insert(words[i + 1].norm);
     }
     for (auto& w : words) {
-        if (w.norm.empty() || stop_words().contains(w.norm) || stop_words().contains(w.asked) ||
-            !seen.insert(w.norm).second) {
+        if (w.norm.empty() || stop_words().contains(w.norm) || !seen.insert(w.norm).second) {
             continue;
         }
         query_term t{w.surface, quoted(w.surface), {w.surface}};
-        std::vector<std::string> alternatives;
+        std::vector<std::string> alternatives = w.variants;
         if (auto it = synonyms.find(w.norm); it != synonyms.end()) {
-            alternatives = it->second;
+            alternatives.insert(alternatives.end(), it->second.begin(), it->second.end());
         }
         // Korean compounds and verb stems vary in their last syllables (디버깅, 디버그하기): a
         // long word also matches its first two syllables.
