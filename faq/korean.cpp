@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <optional>
-#include <set>
 
 namespace tugboat::faq {
 namespace {
@@ -17,9 +16,10 @@ namespace {
 constexpr auto stop_words = std::to_array<std::string_view>(
     {// question words and set phrases
      "어떻게", "어떻", "무엇", "무엇인가요", "뭐", "뭔가요", "뭐예요", "뭔지", "뭘", "왜", "어디",
-     "어디서", "언제", "누가", "누구", "어떤", "무슨", "어느", "얼마나", "몇", "방법", "법", "알려",
-     "주세요", "싶어요", "싶어", "싶습니다", "싶은데", "궁금해요", "궁금", "궁금합니다", "경우",
-     "것", "거", "건", "게", "때", "수", "일이", "중인", "중",
+     "어디서", "언제", "건가요", "건지", "건데", "거예요", "누가", "누구", "어떤", "무슨", "어느",
+     "얼마나", "몇", "방법", "법", "알려", "주세요", "싶어요", "싶어", "싶습니다", "싶은데",
+     "궁금해요", "궁금", "궁금합니다", "경우", "것", "것들", "거", "건", "게", "번", "알려줘",
+     "알려주세요", "때", "수", "일이", "중인", "중",
      // pronouns and determiners
      "제", "내", "제가", "내가", "저는", "나는", "저희", "우리", "이", "그", "저", "이거", "그거",
      "이것", "그것", "여기", "거기", "이런", "그런", "이렇게", "그렇게",
@@ -28,10 +28,16 @@ constexpr auto stop_words = std::to_array<std::string_view>(
      "먼저", "직접", "아직", "이미", "너무", "많이", "조금", "가장", "제일", "정말", "진짜",
      "갑자기", "계속", "일단", "우선", "미리", "매번", "전부", "모두", "다", "같이", "함께", "따로",
      "쉽게", "빨리", "간단히", "도대체", "대체", "만약", "그리고", "그런데", "근데", "그래서",
-     "하지만", "또는", "혹은", "안", "못",
+     "하지만", "또는", "혹은", "안", "못", "잠깐", "꽉", "함부로", "한꺼번에", "한번에", "마음대로",
+     "억지로", "저절로", "스스로", "아무리", "가끔", "종종", "자꾸", "살짝", "전혀", "별로", "거의",
+     "대략", "대충", "얼른", "천천히", "완전히", "특히", "주로", "자세히", "정확히", "이제",
+     "여전히", "이유",
      // the form of the answer, not its topic
      "모음", "정리", "요약", "총정리", "차이", "차이점", "관련", "대해", "대한", "관한", "관해",
      "필요", "가능",
+     // one-syllable nouns of place, time and quantity
+     "전", "후", "위", "앞", "뒤", "각", "및", "등", "약", "총", "첫", "새", "모든", "온", "밖",
+     "속", "안에", "많은", "작은", "같은",
      // particles written apart
      "로", "를", "을", "가", "은", "는", "의", "에", "도", "와", "과", "만"});
 
@@ -47,23 +53,49 @@ constexpr auto suffixes = std::to_array<std::string_view>(
      "하지",     "하자",     "할래",   "했어",   "인데",   "할",     "한",     "된",     "될",
      "해",       "함",       "됨",     "와",     "과",     "을",     "를",     "이",     "가",
      "은",       "는",       "의",     "에",     "로",     "도",     "만",     "란",     "요",
-     "죠",       "게",       "면",     "임"});
+     "죠",       "게",       "면",     "임",     "되는데", "는데",   "는지",   "려고",   "니까",
+     "면서",     "지만",     "어서",   "아서",   "도록",   "되고"});
 
-// One-syllable case particles, for nouns as short as 셸 or 키.
-constexpr std::u32string_view particles = U"을를이가은는의에로와과도만";
+constexpr auto particle_suffixes = std::to_array<std::string_view>(
+    {"에서는", "이라는", "으로는", "에서", "으로", "에게", "까지", "부터", "이란",
+     "이나",   "라는",   "와",     "과",   "을",   "를",   "이",   "가",   "은",
+     "는",     "의",     "에",     "로",   "도",   "만",   "란"});
+
+// What turns a Sino-Korean noun into a verb (재시작 → 재시작되다, 설정 → 설정하다).
+constexpr auto light_verbs =
+    std::to_array<std::u32string_view>({U"시키", U"하", U"되", U"해", U"돼", U"했", U"됐"});
+
+// Native verbs people ask with, and the Sino-Korean words the docs write for them (멈추다 stop →
+// 중지, 고르다 pick → 선택). Dictionary stems without 다.
+constexpr auto verb_synonyms = std::to_array<std::pair<std::u32string_view, std::string_view>>({
+    {U"멈추", "중지"},   {U"고르", "선택"},   {U"막", "차단"},     {U"바꾸", "변경"},
+    {U"지우", "삭제"},   {U"없애", "삭제"},   {U"늘리", "증가"},   {U"늘리", "확장"},
+    {U"줄이", "감소"},   {U"줄이", "축소"},   {U"고치", "수정"},   {U"찾", "검색"},
+    {U"옮기", "이동"},   {U"나누", "분리"},   {U"켜", "활성화"},   {U"끄", "비활성화"},
+    {U"쫓아내", "축출"}, {U"쫓겨나", "축출"}, {U"보내", "전송"},   {U"기다리", "대기"},
+    {U"알아보", "확인"}, {U"살펴보", "확인"}, {U"들어가", "접속"}, {U"붙이", "연결"},
+    {U"넣", "추가"},     {U"더하", "추가"},   {U"빼", "제거"},     {U"되돌리", "롤백"},
+    {U"죽", "종료"},     {U"죽이", "종료"},   {U"끝나", "완료"},   {U"끝내", "종료"},
+    {U"합치", "병합"},   {U"늘어나", "증가"}, {U"줄어들", "감소"},
+});
+
+// One-syllable particles after a one-syllable noun (셸에, 키를). The first ones never end a
+// two-syllable noun; the others often do (경로, 결과, 속도, 추가, 회의).
+constexpr std::u32string_view clear_particles = U"을를은는에";
+constexpr std::u32string_view other_particles = U"이가로와과도의만";
 
 // Verbs as generic as the English stop words make, use, get, have, know, want (하다 do, 되다
 // become, 쓰다 use, 주다 give, 갖다/가지다 have, 보다 see, 알다 know, 받다/얻다 get, 만들다
 // make, 있다/없다 exist…), as dictionary stems without 다.
 constexpr auto generic_stems = std::to_array<std::u32string_view>(
-    {U"하",   U"되",   U"쓰",   U"주",   U"갖", U"가지", U"보", U"보이", U"알", U"받",
-     U"얻",   U"있",   U"없",   U"싶",   U"않", U"만들", U"두", U"놓",   U"가", U"오",
-     U"생기", U"시키", U"드리", U"원하", U"이", U"아니", U"같", U"말"});
+    {U"하",   U"되",   U"쓰",   U"주",   U"갖", U"가지", U"보", U"보이", U"알",  U"받",
+     U"얻",   U"있",   U"없",   U"싶",   U"않", U"만들", U"두", U"놓",   U"가",  U"오",
+     U"생기", U"시키", U"드리", U"원하", U"이", U"아니", U"같", U"말",   U"알리"});
 
 // Hangul syllable = 0xAC00 + (lead × 21 + vowel) × 28 + tail.
 constexpr char32_t first_syllable = 0xAC00;
 constexpr int tail_count = 28;
-constexpr int tail_none = 0, tail_n = 4, tail_l = 8, tail_b = 17, tail_ss = 20;
+constexpr int tail_none = 0, tail_n = 4, tail_l = 8, tail_m = 16, tail_b = 17, tail_ss = 20;
 constexpr int lead_h = 18;
 enum vowel : int {
     a = 0,
@@ -109,6 +141,7 @@ struct ending {
     int tail = tail_none;
     bool strong = false;
     bool drops_l = false;
+    std::size_t min_stem = 1;  ///< 기 ends many two-syllable nouns (주기, 보기): longer stems only
 };
 
 constexpr auto endings = std::to_array<ending>({
@@ -167,6 +200,16 @@ constexpr auto endings = std::to_array<ending>({
     {U"아", tail_none, false},
     {U"서", tail_none, false},
     {U"도", tail_none, false},
+    {U"어져", tail_none, true},
+    {U"아져", tail_none, true},
+    {U"어지", tail_none, true},
+    {U"아지", tail_none, true},
+    {U"기", tail_none, false, false, 2},
+    {U"야", tail_none, false},
+    {U"을", tail_none, false},
+    {U"은", tail_none, false},
+    {U"음", tail_none, false},
+    {U"", tail_m, false},
     {U"", tail_n, false, true},
     {U"", tail_l, false},
     {U"", tail_none, false},
@@ -191,6 +234,23 @@ std::optional<char32_t> uncontracted(char32_t c) {
     }
 }
 
+// The stem's last syllable with 어/아 fused into it (붙이 → 붙여, 바꾸 → 바꿔, 하 → 해), as pages
+// write it before 서, 야, 요 and the past tense; nothing when the syllable has a final consonant.
+std::optional<char32_t> contracted(char32_t c) {
+    if (tail_of(c) != tail_none) {
+        return std::nullopt;
+    }
+    switch (vowel_of(c)) {
+        case i: return with_vowel(c, yeo);
+        case u: return with_vowel(c, wo);
+        case eu: return with_vowel(c, eo);
+        case o: return with_vowel(c, wa);
+        case oe: return with_vowel(c, wae);
+        case a: return lead_of(c) == lead_h ? std::optional{with_vowel(c, ae)} : std::nullopt;
+        default: return std::nullopt;
+    }
+}
+
 struct reading {
     std::u32string stem;
     bool strong;
@@ -204,6 +264,9 @@ std::vector<reading> predicate_readings(const std::u32string& word) {
             continue;
         }
         std::u32string rest = word.substr(0, word.size() - e.text.size());
+        if (rest.size() < e.min_stem) {
+            continue;
+        }
         if (e.tail != tail_none) {
             if (tail_of(rest.back()) != e.tail) {
                 continue;
@@ -220,6 +283,17 @@ std::vector<reading> predicate_readings(const std::u32string& word) {
             auto stem = rest;
             stem.back() = with_tail(stem.back(), tail_l);
             out.push_back({stem, e.strong});
+        }
+    }
+    // "Do it for me" is the verb in its 어 form plus 주다 (알려 주세요, 보여줘): the verb is what
+    // was asked for.
+    for (std::size_t n = out.size(), k = 0; k < n; ++k) {
+        if (out[k].stem.size() >= 2 && out[k].stem.back() == U'주') {
+            auto verb = out[k].stem.substr(0, out[k].stem.size() - 1);
+            if (auto plain = uncontracted(verb.back())) {
+                verb.back() = *plain;
+                out.push_back({verb, true});
+            }
         }
     }
     return out;
@@ -245,18 +319,35 @@ bool is_stop_word(std::string_view w) {
     return std::find(stop_words.begin(), stop_words.end(), w) != stop_words.end();
 }
 
+// Particles stack (컨테이너에서도); an ending is the last thing a stem takes, and what precedes
+// it is the stem (재정의하려면 → 재정의, not 재정).
+bool is_particle(std::string_view suffix) {
+    return std::find(particle_suffixes.begin(), particle_suffixes.end(), suffix) !=
+           particle_suffixes.end();
+}
+
 std::u32string strip_particles(std::u32string word) {
     for (int pass = 0; pass < 2; ++pass) {
-        bool stripped = false;
+        std::string_view stripped;
         for (auto suffix : suffixes) {
             auto s = decode(suffix);
             if (std::u32string_view{word}.ends_with(s) && word.size() >= s.size() + 2) {
                 word.resize(word.size() - s.size());
-                stripped = true;
+                stripped = suffix;
                 break;
             }
         }
-        if (!stripped) {
+        if (stripped.empty()) {
+            break;
+        }
+        if (!is_particle(stripped)) {
+            // Before an ending is a stem, and a 하다/되다 verb's stem is its noun.
+            for (auto light : light_verbs) {
+                if (std::u32string_view{word}.ends_with(light) && word.size() >= light.size() + 2) {
+                    word.resize(word.size() - light.size());
+                    break;
+                }
+            }
             break;
         }
     }
@@ -270,45 +361,78 @@ korean_term analyze_korean_word(std::string_view text) {
     if (word.empty() || !std::all_of(word.begin(), word.end(), hangul)) {
         return {std::string{text}, {}};
     }
-    if (is_stop_word(text)) {
+    // A particle or ending on its own followed a word in another script (git에서, Pod으로).
+    if (is_stop_word(text) || std::find(suffixes.begin(), suffixes.end(), text) != suffixes.end()) {
         return {};
     }
     const auto readings = predicate_readings(word);
+    bool short_stem = false;
     for (const auto& r : readings) {
-        const bool generic =
-            std::find(generic_stems.begin(), generic_stems.end(), r.stem) != generic_stems.end();
-        // A one-syllable stem is found in a bigram index only in the very form asked, so it
-        // cannot tell pages apart; generic verbs never could.
-        if (generic || (r.strong && r.stem.size() == 1)) {
+        if (std::find(generic_stems.begin(), generic_stems.end(), r.stem) != generic_stems.end()) {
             return {};
         }
+        short_stem = short_stem || (r.strong && r.stem.size() == 1);
     }
     korean_term out;
-    const auto stem = strip_particles(word);
+    for (const auto& r : readings) {
+        for (const auto& [verb, synonym] : verb_synonyms) {
+            if (verb == r.stem) {
+                out.variants.emplace_back(synonym);
+            }
+        }
+        if (!out.variants.empty()) {
+            out.stem = encode(r.stem);
+            out.prefix = r.stem.size() == 1;
+            if (auto c = contracted(r.stem.back()); c && r.stem.size() >= 2) {
+                auto v = r.stem;
+                v.back() = *c;
+                out.variants.push_back(encode(v));
+            }
+            return out;
+        }
+    }
+    auto stem = strip_particles(word);
+    // One syllable is in the index only as the first half of its pairs (셸에 → 셸에, 찾아 →
+    // 찾아), so a one-syllable noun with its particle (셸로, 키를), a one-syllable word (밤) or a
+    // one-syllable verb stem (찾으려면) is searched as a prefix: 셸* finds 셸에, 셸이, 셸.
+    if (word.size() == 1 ||
+        (word.size() == 2 && clear_particles.find(word.back()) != std::u32string_view::npos)) {
+        stem = word.substr(0, 1);
+        out.prefix = true;
+    } else if (word.size() == 2 && other_particles.find(word.back()) != std::u32string_view::npos) {
+        // 셸로 or 경로: search the word, and the noun where the page writes it alone ("셸 접속").
+        if (is_stop_word(encode(word.substr(0, 1)))) {
+            return {};
+        }
+        out.variants.push_back(encode(word.substr(0, 1)));
+    } else if (short_stem) {
+        stem = word.substr(0, 1);
+        out.prefix = true;
+    }
     out.stem = encode(stem);
     if (is_stop_word(out.stem)) {
         return {};
     }
+    // Irregular and contracted stems are spelled differently on the pages (만드세요 → 만들어,
+    // 붙이려면 → 붙여, 멈췄어요 → 멈추고): search those spellings as well. Only after an ending
+    // that marks a predicate, so a noun (서비스는, 서버) is not given a verb's spelling.
     auto add = [&](const std::u32string& v) {
         auto s = encode(v);
-        if (v.size() >= 2 && s != out.stem &&
+        if (s != out.stem &&
             std::find(out.variants.begin(), out.variants.end(), s) == out.variants.end()) {
             out.variants.push_back(std::move(s));
         }
     };
-    // Irregular and contracted stems are spelled differently on the pages (만드세요 → 만들어,
-    // 멈췄어요 → 멈추고): search the dictionary stem as well. Only after an ending that marks a
-    // predicate, so a noun (서비스는, 서버) is not given a verb's spelling.
     for (const auto& r : readings) {
-        if (r.strong && r.stem.size() >= 2 && r.stem.size() == stem.size() && r.stem != stem) {
-            add(r.stem);
+        if (!r.strong || r.stem.size() < 2 || r.stem.size() != stem.size()) {
+            continue;
         }
-    }
-    // A one-syllable noun keeps its particle (셸로, 키를: stripping it would leave a syllable that
-    // no bigram contains), but pages also write it on its own ("셸 접속"): search that too.
-    if (word.size() == 2 && stem == word &&
-        std::find(particles.begin(), particles.end(), word.back()) != particles.end()) {
-        out.variants.push_back(encode(word.substr(0, 1)));
+        add(r.stem);
+        if (auto c = contracted(r.stem.back())) {
+            auto v = r.stem;
+            v.back() = *c;
+            add(v);
+        }
     }
     return out;
 }

@@ -18,6 +18,7 @@ namespace tugboat::faq {
 struct korean_term {
     std::string stem;                   ///< particles and endings removed; "" = no topic
     std::vector<std::string> variants;  ///< other spellings of the stem that the pages may use
+    bool prefix = false;  ///< a one-syllable stem: match the pairs that begin with it (셸*)
 };
 
 /// Analyses one Hangul word as the tokenizer rebuilt it (NFC, no spaces): question words,
