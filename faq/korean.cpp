@@ -144,111 +144,66 @@ struct ending {
     std::size_t min_stem = 1;  ///< 기 ends many two-syllable nouns (주기, 보기): longer stems only
 };
 
+constexpr int none = tail_none;
+// One group of endings to a few lines reads better than one ending a line.
+// clang-format off
 constexpr auto endings = std::to_array<ending>({
-    {U"으려면", tail_none, true},
-    {U"려면", tail_none, true},
-    {U"으려고", tail_none, true},
-    {U"려고", tail_none, true},
-    {U"으려는", tail_none, true},
-    {U"려는", tail_none, true},
-    {U"나요", tail_none, true, true},
-    {U"으니까", tail_none, true},
-    {U"니까", tail_none, true},
-    {U"는데", tail_none, true, true},
-    {U"는지", tail_none, true, true},
-    {U"으세요", tail_none, true},
-    {U"세요", tail_none, true, true},
-    {U"었어요", tail_none, true},
-    {U"았어요", tail_none, true},
-    {U"었나요", tail_none, true},
-    {U"았나요", tail_none, true},
-    {U"어요", tail_none, true},
-    {U"아요", tail_none, true},
-    {U"어야", tail_none, true},
-    {U"아야", tail_none, true},
-    {U"어서", tail_none, true},
-    {U"아서", tail_none, true},
-    {U"어도", tail_none, true},
-    {U"아도", tail_none, true},
-    {U"으면", tail_none, true},
-    {U"면서", tail_none, true},
-    {U"지만", tail_none, true},
-    {U"습니까", tail_none, true},
-    {U"습니다", tail_none, true},
-    {U"을까요", tail_none, true},
-    {U"을까", tail_none, true},
-    {U"을래", tail_none, true},
-    {U"는다", tail_none, true},
-    {U"까요", tail_l, true},
-    {U"까", tail_l, true},
-    {U"래요", tail_l, true},
-    {U"래", tail_l, true},
-    {U"니다", tail_b, true, true},
-    {U"니까", tail_b, true, true},
-    {U"데", tail_n, true, true},
-    {U"는", tail_none, false, true},
-    {U"니", tail_none, false, true},
-    {U"나", tail_none, false, true},
-    {U"면", tail_none, false},
-    {U"고", tail_none, false},
-    {U"지", tail_none, false},
-    {U"게", tail_none, false},
-    {U"자", tail_none, false},
-    {U"죠", tail_none, false},
-    {U"요", tail_none, false},
-    {U"어", tail_none, false},
-    {U"아", tail_none, false},
-    {U"서", tail_none, false},
-    {U"도", tail_none, false},
-    {U"어져", tail_none, true},
-    {U"아져", tail_none, true},
-    {U"어지", tail_none, true},
-    {U"아지", tail_none, true},
-    {U"기", tail_none, false, false, 2},
-    {U"야", tail_none, false},
-    {U"을", tail_none, false},
-    {U"은", tail_none, false},
-    {U"음", tail_none, false},
-    {U"", tail_m, false},
-    {U"", tail_n, false, true},
-    {U"", tail_l, false},
-    {U"", tail_none, false},
+    // only after a predicate
+    {U"으려면", none, true}, {U"려면", none, true}, {U"으려고", none, true}, {U"려고", none, true},
+    {U"으려는", none, true}, {U"려는", none, true}, {U"나요", none, true, true},
+    {U"으니까", none, true}, {U"니까", none, true}, {U"는데", none, true, true},
+    {U"는지", none, true, true}, {U"으세요", none, true}, {U"세요", none, true, true},
+    {U"었어요", none, true}, {U"았어요", none, true}, {U"었나요", none, true},
+    {U"았나요", none, true}, {U"어요", none, true}, {U"아요", none, true}, {U"어야", none, true},
+    {U"아야", none, true}, {U"어서", none, true}, {U"아서", none, true}, {U"어도", none, true},
+    {U"아도", none, true}, {U"으면", none, true}, {U"면서", none, true}, {U"지만", none, true},
+    {U"습니까", none, true}, {U"습니다", none, true}, {U"을까요", none, true},
+    {U"을까", none, true}, {U"을래", none, true}, {U"는다", none, true}, {U"어져", none, true},
+    {U"아져", none, true}, {U"어지", none, true}, {U"아지", none, true},
+    // beginning inside the stem's last syllable: 쓸까요, 할래, 합니다, 인데
+    {U"까요", tail_l, true}, {U"까", tail_l, true}, {U"래요", tail_l, true}, {U"래", tail_l, true},
+    {U"니다", tail_b, true, true}, {U"니까", tail_b, true, true}, {U"데", tail_n, true, true},
+    // also particles or the last syllable of nouns
+    {U"는", none, false, true}, {U"니", none, false, true}, {U"나", none, false, true},
+    {U"면", none, false}, {U"고", none, false}, {U"지", none, false}, {U"게", none, false},
+    {U"자", none, false}, {U"죠", none, false}, {U"요", none, false}, {U"어", none, false},
+    {U"아", none, false}, {U"서", none, false}, {U"도", none, false}, {U"야", none, false},
+    {U"을", none, false}, {U"은", none, false}, {U"음", none, false},
+    {U"기", none, false, false, 2},
+    // only a final consonant (쓸, 만든, 함) or nothing (써, 해)
+    {U"", tail_m, false}, {U"", tail_n, false, true}, {U"", tail_l, false}, {U"", none, false},
 });
+// clang-format on
 
-// The stem before a contracted 어/아 (써 = 쓰 + 어, 줘 = 주 + 어, 가져 = 가지 + 어, 해 = 하 + 여)
-// or the past 었/았 (썼, 했): the dictionary stem, or nothing when the syllable is not one.
+// A stem's last vowel and the vowel it becomes with 어/아 fused into it (쓰 + 어 → 써, 주 → 줘,
+// 보 → 봐, 되 → 돼, 가지 → 가져; 하 → 해 only after ㅎ).
+constexpr std::array<std::pair<int, int>, 6> fusions{
+    {{eu, eo}, {u, wo}, {o, wa}, {oe, wae}, {i, yeo}, {a, ae}}};
+
+std::optional<char32_t> fuse_vowel(char32_t c, bool fuse) {
+    for (auto [plain, fused] : fusions) {
+        if (vowel_of(c) == (fuse ? plain : fused) && (plain != a || lead_of(c) == lead_h)) {
+            return with_vowel(c, fuse ? fused : plain);
+        }
+    }
+    return std::nullopt;
+}
+
+// The stem before a contracted 어/아 (써 → 쓰, 가져 → 가지) or the past 었/았 (썼, 했): the
+// dictionary stem, or nothing when the syllable is not one.
 std::optional<char32_t> uncontracted(char32_t c) {
     if (tail_of(c) == tail_ss) {
         c = with_tail(c, tail_none);
     } else if (tail_of(c) != tail_none) {
         return std::nullopt;
     }
-    switch (vowel_of(c)) {
-        case eo: return with_vowel(c, eu);
-        case wo: return with_vowel(c, u);
-        case wa: return with_vowel(c, o);
-        case wae: return with_vowel(c, oe);
-        case yeo: return with_vowel(c, i);
-        case ae: return lead_of(c) == lead_h ? std::optional{with_vowel(c, a)} : std::nullopt;
-        default: return std::nullopt;
-    }
+    return fuse_vowel(c, false);
 }
 
-// The stem's last syllable with 어/아 fused into it (붙이 → 붙여, 바꾸 → 바꿔, 하 → 해), as pages
-// write it before 서, 야, 요 and the past tense; nothing when the syllable has a final consonant.
+// The stem's last syllable with 어/아 fused into it (붙이 → 붙여, 바꾸 → 바꿔), as pages write it
+// before 서, 야, 요 and the past tense; nothing when the syllable has a final consonant.
 std::optional<char32_t> contracted(char32_t c) {
-    if (tail_of(c) != tail_none) {
-        return std::nullopt;
-    }
-    switch (vowel_of(c)) {
-        case i: return with_vowel(c, yeo);
-        case u: return with_vowel(c, wo);
-        case eu: return with_vowel(c, eo);
-        case o: return with_vowel(c, wa);
-        case oe: return with_vowel(c, wae);
-        case a: return lead_of(c) == lead_h ? std::optional{with_vowel(c, ae)} : std::nullopt;
-        default: return std::nullopt;
-    }
+    return tail_of(c) == tail_none ? fuse_vowel(c, true) : std::nullopt;
 }
 
 struct reading {
