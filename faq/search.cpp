@@ -185,8 +185,18 @@ std::vector<query_term> parse_with(std::string_view question, const glossary& sy
             t.phrases.front() += "*";
         }
         std::vector<std::string> alternatives = w.variants;
-        if (auto it = synonyms.find(w.norm); it != synonyms.end()) {
-            alternatives.insert(alternatives.end(), it->second.begin(), it->second.end());
+        // The glossary may know the word in another spelling (셸 for 셸로, 삭제 for 지우려면).
+        std::vector<std::string> spellings{w.norm};
+        spellings.insert(spellings.end(), w.variants.begin(), w.variants.end());
+        for (const auto& spelling : spellings) {
+            if (auto it = synonyms.find(spelling); it != synonyms.end()) {
+                for (const auto& s : it->second) {
+                    if (std::find(alternatives.begin(), alternatives.end(), s) ==
+                        alternatives.end()) {
+                        alternatives.push_back(s);
+                    }
+                }
+            }
         }
         // Korean compounds and verb stems vary in their last syllables (디버깅, 디버그하기): a
         // long word also matches its first two syllables.

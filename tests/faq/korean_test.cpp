@@ -111,3 +111,11 @@ TEST_CASE("faq korean: fillers and the endings of casual and polite speech are d
     }
     CHECK(words("배포인데 롤백하고 싶어요") == std::vector<std::string>{"배포", "롤백"});
 }
+
+TEST_CASE("faq korean: the glossary is looked up in every spelling of a word", "[unit]") {
+    const faq::glossary extra{{"셸", {"shell"}}};
+    auto terms = faq::parse_question("셸로 접속하려면?", extra);
+    REQUIRE_FALSE(terms.empty());
+    CHECK(terms[0].word == "셸로");
+    CHECK(has(terms[0].phrases, "shell"));
+}
