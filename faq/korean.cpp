@@ -350,17 +350,15 @@ korean_term analyze_korean_word(std::string_view text) {
     // One syllable is in the index only as the first half of its pairs (셸에 → 셸에, 찾아 →
     // 찾아), so a one-syllable noun with its particle (셸로, 키를), a one-syllable word (밤) or a
     // one-syllable verb stem (찾으려면) is searched as a prefix: 셸* finds 셸에, 셸이, 셸.
-    if (word.size() == 1 ||
-        (word.size() == 2 && clear_particles.find(word.back()) != std::u32string_view::npos)) {
-        stem = word.substr(0, 1);
-        out.prefix = true;
-    } else if (word.size() == 2 && other_particles.find(word.back()) != std::u32string_view::npos) {
+    const bool one_syllable_noun =
+        word.size() == 2 && clear_particles.find(word.back()) != std::u32string_view::npos;
+    if (word.size() == 2 && other_particles.find(word.back()) != std::u32string_view::npos) {
         // 셸로 or 경로: search the word, and the noun where the page writes it alone ("셸 접속").
         if (is_stop_word(encode(word.substr(0, 1)))) {
             return {};
         }
         out.variants.push_back(encode(word.substr(0, 1)));
-    } else if (short_stem) {
+    } else if (word.size() == 1 || one_syllable_noun || short_stem) {
         stem = word.substr(0, 1);
         out.prefix = true;
     }
