@@ -6,8 +6,9 @@
 // Korean words minus their particles and endings ("배포하려면" → 배포) matched as phrases of
 // syllable bigrams, each widened by the glossary (배포 → deploy). Sections are ranked with bm25,
 // title and alternative questions weighted above headings and the body, best section per
-// document. Confidence = how much of the question (terms weighted by rarity, idf) the top
-// section covers; a question whose rare words appear nowhere is declined.
+// document. Confidence = how much of the question (terms weighted by rarity, idf; a word found
+// nowhere weighs 1.5×) the top section covers; a question whose rare words appear nowhere is
+// declined. Korean words are analysed by faq/korean.hpp.
 
 #include "core/result.hpp"
 #include "storage/database.hpp"
@@ -62,7 +63,7 @@ struct search_result {
 struct query_term {
     std::string word;
     std::string match;  ///< FTS5 expression: a phrase, or phrases OR-ed in parentheses
-    std::vector<std::string> phrases;  ///< the phrases of `match`, unquoted
+    std::vector<std::string> phrases;  ///< the phrases of `match`, unquoted; "키*": a prefix
 };
 
 /// The term groups of `question` (exposed for tests and the CLI's --json output).

@@ -186,3 +186,12 @@ TEST_CASE("faq indexer: a missing folder is a problem, not an error", "[unit]") 
     REQUIRE(r.problems.size() == 1);
     CHECK(r.problems[0].find("faq.folders") != std::string::npos);
 }
+
+TEST_CASE("faq search: a one-syllable Korean noun is found with any particle", "[unit]") {
+    corpus c;
+    // The page writes "값은"; the question "값을".
+    auto r = must(c.search.search("비밀 값을 어디서 보나요?"));
+    REQUIRE_FALSE(r.hits.empty());
+    CHECK(r.hits.front().relative_path == "ko/logs.md");
+    CHECK(r.confidence == Approx(1.0));
+}
