@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
     std::string glossary_file = source + "/bench/faq_eval/glossary.txt";
     double threshold = faq::search_options{}.answer_threshold;
     bool misses = false;
+    std::string features_file;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -107,10 +108,12 @@ int main(int argc, char** argv) {
             threshold = std::stod(value());
         } else if (a == "--misses") {
             misses = true;
+        } else if (a == "--features") {
+            features_file = value();
         } else {
             std::cerr << "unknown argument " << a
                       << "; try --split held|dev|all, --corpus DIR, --questions FILE, "
-                         "--glossary FILE, --threshold X, --misses\n";
+                         "--glossary FILE, --threshold X, --misses, --features FILE\n";
             return 2;
         }
     }
@@ -118,6 +121,12 @@ int main(int argc, char** argv) {
     const auto glossary = read_glossary(glossary_file);
     core::system_clock clock;
 
+    // One line per question with what its confidence was computed from, to study the decline
+    // rule: language, split, expected rank (-1: out of scope), confidence, word:sections:found….
+    std::ofstream features;
+    if (!features_file.empty()) {
+        features.open(features_file);
+    }
     fmt::print("FAQ evaluation: split={} threshold={:.2f} corpus={}\n\n", split, threshold, corpus);
     fmt::print(
         "| language | answerable | top-1 | top-3 | wrong declines | out of scope | correct "
@@ -134,6 +143,12 @@ int main(int argc, char** argv) {
             return 1;
         }
         faq::searcher search(*db, {.answer_threshold = threshold, .extra_glossary = glossary});
+        if (features.is_open()) {
+            auto st = db->prepare("SELECT count(*) FROM faq_search");
+            if (st && st->step()) {
+                features << "# " << language << " sections " << st->get_int(0) << '\n';
+            }
+        }
         int answerable = 0, top1 = 0, top3 = 0, wrong_declines = 0;
         int out_of_scope = 0, correct_declines = 0;
         for (const auto& q : all) {
@@ -165,6 +180,16 @@ int main(int argc, char** argv) {
                 top1 += rank == 0 ? 1 : 0;
                 top3 += rank < 3 ? 1 : 0;
                 wrong_declines += r->answer ? 0 : 1;
+            }
+            if (features.is_open()) {
+                features << language << '\t' << q.split << '\t'
+                         << (q.expected.empty() ? -1 : static_cast<int>(rank)) << '\t'
+                         << r->confidence;
+                for (std::size_t i = 0; i < r->term_stats.size(); ++i) {
+                    features << '\t' << r->terms[i] << ':' << r->term_stats[i].sections << ':'
+                             << r->term_stats[i].in_top;
+                }
+                features << '\n';
             }
             if (misses && !ok) {
                 fmt::print(stderr, "MISS {} [{}] conf={:.2f} expected={} got={} terms={} q={}\n",

@@ -52,11 +52,18 @@ struct search_hit {
     }
 };
 
+/// How one question word fared: what the confidence is computed from.
+struct term_stat {
+    std::int64_t sections = 0;  ///< sections of the index containing it (0: a word never used)
+    bool in_top = false;        ///< found in the first hit
+};
+
 struct search_result {
-    std::vector<search_hit> hits;    ///< best first, one per document
-    std::vector<std::string> terms;  ///< the words searched for, after stripping
-    double confidence = 0;           ///< 0–1
-    bool answer = false;             ///< confidence ≥ the threshold
+    std::vector<search_hit> hits;       ///< best first, one per document
+    std::vector<std::string> terms;     ///< the words searched for, after stripping
+    std::vector<term_stat> term_stats;  ///< one per element of `terms`
+    double confidence = 0;              ///< 0–1
+    bool answer = false;                ///< confidence ≥ the threshold
 };
 
 /// One term group of a question: the word as asked and what the FTS5 query matches.

@@ -142,6 +142,24 @@ TEST_CASE("faq search: declines questions the docs do not answer", "[unit]") {
     CHECK(answered.confidence > lunch.confidence);
 }
 
+TEST_CASE("faq search: a long question is answered on the rare words it shares", "[unit]") {
+    corpus c;
+    // Most of its words are in no doc, so their share alone would decline it.
+    auto r = must(c.search.search(
+        "checkout throws errors since friday, how do we roll back the deploy to the previous "
+        "version?"));
+    REQUIRE_FALSE(r.hits.empty());
+    CHECK(r.hits.front().ref() == "en/rollback.md#with-the-bot");
+    CHECK(r.hits.front().coverage < 0.4);
+    CHECK(r.answer);
+    // Under 15 % coverage shared words are not trusted, however rare.
+    auto diluted = must(c.search.search(
+        "we shipped a new build on friday night and now checkout is throwing errors everywhere "
+        "and the whole team is panicking, how do we roll back the deploy to the previous "
+        "version quickly?"));
+    CHECK_FALSE(diluted.answer);
+}
+
 TEST_CASE("faq search: question words and particles are stripped", "[unit]") {
     auto terms = faq::parse_question("배포를 롤백하려면 어떻게 하나요?");
     REQUIRE(terms.size() == 2);
