@@ -19,7 +19,10 @@ constexpr auto stop_words = std::to_array<std::string_view>(
      "어디서", "언제", "건가요", "건지", "건데", "거예요", "누가", "누구", "어떤", "무슨", "어느",
      "얼마나", "몇", "방법", "법", "알려", "주세요", "싶어요", "싶어", "싶습니다", "싶은데",
      "궁금해요", "궁금", "궁금합니다", "경우", "것", "것들", "거", "건", "게", "번", "알려줘",
-     "알려주세요", "때", "수", "일이", "중인", "중",
+     "알려주세요", "때", "수", "일이", "중인", "중", "이에요", "예요", "이야", "이다", "입니다",
+     "걸로", "거야", "걸", "이건", "그건", "저건", "그럴까요", "그럴까", "그래요", "왜죠",
+     // counters and numbers ("두 개", "하나씩")
+     "개", "명", "하나", "둘", "셋", "한", "두", "세", "네",
      // pronouns and determiners
      "제", "내", "제가", "내가", "저는", "나는", "저희", "우리", "이", "그", "저", "이거", "그거",
      "이것", "그것", "여기", "거기", "이런", "그런", "이렇게", "그렇게",
@@ -54,12 +57,13 @@ constexpr auto suffixes = std::to_array<std::string_view>(
      "해",       "함",       "됨",     "와",     "과",     "을",     "를",     "이",     "가",
      "은",       "는",       "의",     "에",     "로",     "도",     "만",     "란",     "요",
      "죠",       "게",       "면",     "임",     "되는데", "는데",   "는지",   "려고",   "니까",
-     "면서",     "지만",     "어서",   "아서",   "도록",   "되고"});
+     "면서",     "지만",     "어서",   "아서",   "도록",   "되고",   "대로",   "처럼",   "들",
+     "씩"});
 
 constexpr auto particle_suffixes = std::to_array<std::string_view>(
-    {"에서는", "이라는", "으로는", "에서", "으로", "에게", "까지", "부터", "이란",
-     "이나",   "라는",   "와",     "과",   "을",   "를",   "이",   "가",   "은",
-     "는",     "의",     "에",     "로",   "도",   "만",   "란"});
+    {"에서는", "이라는", "으로는", "에서", "으로", "에게", "까지", "부터", "이란", "대로",
+     "처럼",   "들",     "씩",     "이나", "라는", "와",   "과",   "을",   "를",   "이",
+     "가",     "은",     "는",     "의",   "에",   "로",   "도",   "만",   "란"});
 
 // What turns a Sino-Korean noun into a verb (재시작 → 재시작되다, 설정 → 설정하다).
 constexpr auto light_verbs =
@@ -76,7 +80,7 @@ constexpr auto verb_synonyms = std::to_array<std::pair<std::u32string_view, std:
     {U"알아보", "확인"}, {U"살펴보", "확인"}, {U"들어가", "접속"}, {U"붙이", "연결"},
     {U"넣", "추가"},     {U"더하", "추가"},   {U"빼", "제거"},     {U"되돌리", "롤백"},
     {U"죽", "종료"},     {U"죽이", "종료"},   {U"끝나", "완료"},   {U"끝내", "종료"},
-    {U"합치", "병합"},   {U"늘어나", "증가"}, {U"줄어들", "감소"},
+    {U"합치", "병합"},   {U"늘어나", "증가"}, {U"줄어들", "감소"}, {U"뜨", "실행"},
 });
 
 // One-syllable particles after a one-syllable noun (셸에, 키를). The first ones never end a
@@ -88,9 +92,9 @@ constexpr std::u32string_view other_particles = U"이가로와과도의만";
 // become, 쓰다 use, 주다 give, 갖다/가지다 have, 보다 see, 알다 know, 받다/얻다 get, 만들다
 // make, 있다/없다 exist…), as dictionary stems without 다.
 constexpr auto generic_stems = std::to_array<std::u32string_view>(
-    {U"하",   U"되",   U"쓰",   U"주",   U"갖", U"가지", U"보", U"보이", U"알",  U"받",
-     U"얻",   U"있",   U"없",   U"싶",   U"않", U"만들", U"두", U"놓",   U"가",  U"오",
-     U"생기", U"시키", U"드리", U"원하", U"이", U"아니", U"같", U"말",   U"알리"});
+    {U"하",   U"되",   U"쓰", U"주",   U"갖",   U"가지", U"보",   U"보이", U"알", U"받",   U"얻",
+     U"있",   U"없",   U"싶", U"않",   U"만들", U"두",   U"놓",   U"가",   U"오", U"생기", U"시키",
+     U"드리", U"원하", U"이", U"아니", U"같",   U"말",   U"알리", U"나오", U"좋"});
 
 // Hangul syllable = 0xAC00 + (lead × 21 + vowel) × 28 + tail.
 constexpr char32_t first_syllable = 0xAC00;
@@ -150,6 +154,7 @@ constexpr int none = tail_none;
 constexpr auto endings = std::to_array<ending>({
     // only after a predicate
     {U"으려면", none, true}, {U"려면", none, true}, {U"으려고", none, true}, {U"려고", none, true},
+    {U"으려는데", none, true}, {U"려는데", none, true}, {U"던데", none, true},
     {U"으려는", none, true}, {U"려는", none, true}, {U"나요", none, true, true},
     {U"으니까", none, true}, {U"니까", none, true}, {U"는데", none, true, true},
     {U"는지", none, true, true}, {U"으세요", none, true}, {U"세요", none, true, true},
@@ -160,6 +165,8 @@ constexpr auto endings = std::to_array<ending>({
     {U"습니까", none, true}, {U"습니다", none, true}, {U"을까요", none, true},
     {U"을까", none, true}, {U"을래", none, true}, {U"는다", none, true}, {U"어져", none, true},
     {U"아져", none, true}, {U"어지", none, true}, {U"아지", none, true},
+    {U"었더니", none, true}, {U"았더니", none, true}, {U"더니", none, true},
+    {U"었던", none, true}, {U"았던", none, true}, {U"던", none, true},
     // beginning inside the stem's last syllable: 쓸까요, 할래, 합니다, 인데
     {U"까요", tail_l, true}, {U"까", tail_l, true}, {U"래요", tail_l, true}, {U"래", tail_l, true},
     {U"니다", tail_b, true, true}, {U"니까", tail_b, true, true}, {U"데", tail_n, true, true},
@@ -286,7 +293,10 @@ std::u32string strip_particles(std::u32string word) {
         std::string_view stripped;
         for (auto suffix : suffixes) {
             auto s = decode(suffix);
-            if (std::u32string_view{word}.ends_with(s) && word.size() >= s.size() + 2) {
+            // A particle of two syllables or more is not a noun's end, so it may leave one
+            // syllable (값으로 → 값, not 값으).
+            const std::size_t keep = is_particle(suffix) && s.size() >= 2 ? 1 : 2;
+            if (std::u32string_view{word}.ends_with(s) && word.size() >= s.size() + keep) {
                 word.resize(word.size() - s.size());
                 stripped = suffix;
                 break;
@@ -358,7 +368,7 @@ korean_term analyze_korean_word(std::string_view text) {
             return {};
         }
         out.variants.push_back(encode(word.substr(0, 1)));
-    } else if (word.size() == 1 || one_syllable_noun || short_stem) {
+    } else if (word.size() == 1 || one_syllable_noun || short_stem || stem.size() == 1) {
         stem = word.substr(0, 1);
         out.prefix = true;
     }

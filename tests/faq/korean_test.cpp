@@ -119,3 +119,28 @@ TEST_CASE("faq korean: the glossary is looked up in every spelling of a word", "
     CHECK(terms[0].word == "셸로");
     CHECK(has(terms[0].phrases, "shell"));
 }
+
+TEST_CASE("faq korean: particles of two syllables, plurals and chat endings", "[unit]") {
+    SECTION("a particle of two syllables may leave a one-syllable noun") {
+        auto value = faq::analyze_korean_word("값으로");
+        CHECK(value.stem == "값");
+        CHECK(value.prefix);
+        CHECK(faq::analyze_korean_word("뭐부터").stem.empty());  // 뭐 is a question word
+    }
+    SECTION("according-to, plural and each are particles") {
+        CHECK(faq::analyze_korean_word("순서대로").stem == "순서");
+        CHECK(faq::analyze_korean_word("파드들은").stem == "파드");
+    }
+    SECTION("retrospective endings on generic verbs carry no topic") {
+        for (std::string_view w : {"했더니", "있던", "나오던데", "좋아요"}) {
+            INFO(w);
+            CHECK(faq::analyze_korean_word(w).stem.empty());
+        }
+        CHECK(faq::analyze_korean_word("넣으려는데").stem == "넣");
+    }
+    SECTION("counters, numbers and the copula are not topics") {
+        CHECK(words("컨테이너 두 개 넣으면 동시에 떠요?") ==
+              std::vector<std::string>{"컨테이너", "넣", "동시", "뜨"});
+        CHECK(words("상태가 Unknown이에요") == std::vector<std::string>{"상태", "Unknown"});
+    }
+}
