@@ -122,7 +122,8 @@ int main(int argc, char** argv) {
     core::system_clock clock;
 
     // One line per question with what its confidence was computed from, to study the decline
-    // rule: language, split, expected rank (-1: out of scope), confidence, word:sections:found….
+    // rule: language, split, expected rank (-1: out of scope), confidence, first and second
+    // hit's score, word:sections:found….
     std::ofstream features;
     if (!features_file.empty()) {
         features.open(features_file);
@@ -184,7 +185,8 @@ int main(int argc, char** argv) {
             if (features.is_open()) {
                 features << language << '\t' << q.split << '\t'
                          << (q.expected.empty() ? -1 : static_cast<int>(rank)) << '\t'
-                         << r->confidence;
+                         << r->confidence << '\t' << (r->hits.empty() ? 0.0 : r->hits[0].score)
+                         << '\t' << (r->hits.size() < 2 ? 0.0 : r->hits[1].score);
                 for (std::size_t i = 0; i < r->term_stats.size(); ++i) {
                     features << '\t' << r->terms[i] << ':' << r->term_stats[i].sections << ':'
                              << r->term_stats[i].in_top;
