@@ -1,5 +1,7 @@
 #include "storage/inbox_repository.hpp"
 
+#include "storage/query.hpp"
+
 #include <algorithm>
 #include <functional>
 
@@ -16,19 +18,15 @@ core::result<void> inbox_repository::load() {
     if (loaded_) {
         return core::ok();
     }
-    auto st = db_->prepare("SELECT key, seen_at FROM inbox_keys");
-    if (!st) {
-        return std::move(st).error();
+    auto rows = query_all(*db_, "SELECT key, seen_at FROM inbox_keys", [](statement& st) {
+        return std::pair{hash_of(st.get_text(0)), st.get_int(1)};
+    });
+    if (!rows) {
+        return std::move(rows).error();
     }
-    for (;;) {
-        auto row = st->step();
-        if (!row) {
-            return std::move(row).error();
-        }
-        if (!*row) {
-            break;
-        }
-        seen_.try_emplace(hash_of(st->get_text(0)), st->get_int(1));
+    seen_.reserve(rows->size());
+    for (const auto& [hash, at] : *rows) {
+        seen_.try_emplace(hash, at);
     }
     loaded_ = true;
     return core::ok();

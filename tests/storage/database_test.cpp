@@ -352,3 +352,24 @@ TEST_CASE("database: processed events, timers and unfinished deploys survive a r
     REQUIRE(unfinished.size() == 1);
     CHECK(unfinished[0].phase == "building");
 }
+
+TEST_CASE("database: keys of processed events survive the move to the append-only inbox",
+          "[unit]") {
+    temp_dir dir;
+    const auto path = dir.file("t.db");
+    {
+        // The inbox as schema version 2 had it, with one key recorded.
+        auto db = must(storage::database::open(path, core::null_logger()));
+        must(
+            db.exec("DROP TABLE inbox_keys; "
+                    "CREATE TABLE processed_events (key TEXT PRIMARY KEY, seen_at INTEGER NOT "
+                    "NULL) WITHOUT ROWID; "
+                    "INSERT INTO processed_events VALUES ('Ev-before-upgrade', 2000000000); "
+                    "PRAGMA user_version = 2"));
+    }
+    auto db = must(storage::database::open(path, core::null_logger()));
+    CHECK(must(db.schema_version()) == storage::database::latest_schema_version());
+    storage::inbox_repository inbox(db);
+    CHECK_FALSE(must(inbox.record_if_new("Ev-before-upgrade", t0 + 1min)));
+    CHECK(must(inbox.record_if_new("Ev-after-upgrade", t0 + 1min)));
+}
