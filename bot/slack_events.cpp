@@ -3,19 +3,21 @@
 #include "core/text.hpp"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
+#include <boost/json.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <exception>
 #include <string>
 #include <utility>
-#include <vector>
 
 namespace tugboat::bot {
 
 namespace {
 
-using json = nlohmann::json;
+namespace bj = boost::json;
+using json = bj::value;
 using commands::event_kind;
 using commands::inbound_event;
 
@@ -23,13 +25,14 @@ core::error bad(std::string message) {
     return core::make_error(core::errc::invalid_argument, std::move(message));
 }
 
+std::string_view view_of(const bj::string& s) noexcept {
+    return {s.data(), s.size()};
+}
+
 // Member `key` of `node` when `node` is an object that has it; never throws.
 const json* member(const json& node, std::string_view key) {
-    if (!node.is_object()) {
-        return nullptr;
-    }
-    auto it = node.find(key);
-    return it == node.end() ? nullptr : &*it;
+    const bj::object* object = node.if_object();
+    return object == nullptr ? nullptr : object->if_contains({key.data(), key.size()});
 }
 
 const json* member(const json* node, std::string_view key) {
@@ -37,8 +40,8 @@ const json* member(const json* node, std::string_view key) {
 }
 
 // The string at `node`, or nullptr when absent or not a string.
-const std::string* string_at(const json* node) {
-    return node != nullptr && node->is_string() ? node->get_ptr<const std::string*>() : nullptr;
+const bj::string* string_at(const json* node) {
+    return node == nullptr ? nullptr : node->if_string();
 }
 
 // Member `key` as text: "" when absent or null; nullopt when present with another type.
@@ -48,7 +51,7 @@ std::optional<std::string_view> optional_string(const json* node, std::string_vi
         return std::string_view{};
     }
     if (const auto* s = string_at(m)) {
-        return std::string_view{*s};
+        return view_of(*s);
     }
     return std::nullopt;
 }
@@ -75,7 +78,7 @@ public:
             fail(fmt::format("{} is missing or not a string", path));
             return {};
         }
-        return *s;
+        return std::string{view_of(*s)};
     }
 
     void fail(std::string message) {
@@ -141,12 +144,12 @@ std::string_view bot_user(const json& payload, const event_parse_options& option
         return options.bot_user_id;
     }
     const json* auths = member(payload, "authorizations");
-    if (auths != nullptr && auths->is_array() && !auths->empty()) {
-        const json& first = (*auths)[0];
+    if (auths != nullptr && auths->is_array() && !auths->get_array().empty()) {
+        const json& first = auths->get_array()[0];
         const json* is_bot = member(first, "is_bot");
-        if (is_bot == nullptr || (is_bot->is_boolean() && is_bot->get<bool>())) {
+        if (is_bot == nullptr || (is_bot->is_bool() && is_bot->get_bool())) {
             if (const auto* id = string_at(member(first, "user_id"))) {
-                return *id;
+                return view_of(*id);
             }
         }
     }
@@ -241,11 +244,11 @@ std::optional<std::string> element_value(const json& element) {
         return std::nullopt;
     }
     if (const auto* v = string_at(member(element, "value"))) {
-        return *v;
+        return std::string{view_of(*v)};
     }
     if (const json* option = member(element, "selected_option")) {
         if (const auto* v = string_at(member(option, "value"))) {
-            return *v;
+            return std::string{view_of(*v)};
         }
     }
     static constexpr std::string_view singles[] = {
@@ -257,11 +260,14 @@ std::optional<std::string> element_value(const json& element) {
         if (m == nullptr || m->is_null()) {
             continue;
         }
-        if (m->is_string()) {
-            return m->get<std::string>();
+        if (const auto* s = m->if_string()) {
+            return std::string{view_of(*s)};
         }
-        if (m->is_number_integer()) {
-            return std::to_string(m->get<std::int64_t>());
+        if (m->is_int64()) {
+            return std::to_string(m->get_int64());
+        }
+        if (m->is_uint64()) {
+            return std::to_string(m->get_uint64());
         }
     }
     static constexpr std::string_view lists[] = {"selected_options", "selected_users",
@@ -272,8 +278,8 @@ std::optional<std::string> element_value(const json& element) {
             continue;
         }
         std::string joined;
-        for (const json& item : *m) {
-            const std::string* v =
+        for (const json& item : m->get_array()) {
+            const bj::string* v =
                 item.is_object() ? string_at(member(item, "value")) : string_at(&item);
             if (v == nullptr) {
                 continue;
@@ -281,7 +287,7 @@ std::optional<std::string> element_value(const json& element) {
             if (!joined.empty()) {
                 joined += ',';
             }
-            joined += *v;
+            joined += view_of(*v);
         }
         return joined;
     }
@@ -291,11 +297,11 @@ std::optional<std::string> element_value(const json& element) {
 core::result<parsed_payload> block_actions(const json& payload, reader& r,
                                            const event_parse_options& options) {
     const json* actions = member(payload, "actions");
-    if (actions == nullptr || !actions->is_array() || actions->empty() ||
-        !(*actions)[0].is_object()) {
+    if (actions == nullptr || !actions->is_array() || actions->get_array().empty() ||
+        !actions->get_array()[0].is_object()) {
         return bad("block_actions payload rejected: actions is missing or empty");
     }
-    const json& action = (*actions)[0];
+    const json& action = actions->get_array()[0];
     const json* user = member(payload, "user");
     const json* container = member(payload, "container");
     const json* message = member(payload, "message");
@@ -360,8 +366,9 @@ core::result<parsed_payload> view_event(const json& payload, reader& r, bool sub
     ev.action_value = r.opt(view, "private_metadata", "view.private_metadata");
     ev.trigger_id = r.opt(&payload, "trigger_id", "trigger_id");
     const json* urls = member(payload, "response_urls");
-    if (urls != nullptr && urls->is_array() && !urls->empty()) {
-        ev.response_url = r.opt(&(*urls)[0], "response_url", "response_urls[0].response_url");
+    if (urls != nullptr && urls->is_array() && !urls->get_array().empty()) {
+        ev.response_url =
+            r.opt(&urls->get_array()[0], "response_url", "response_urls[0].response_url");
     }
     if (!r.ok()) {
         return r.error();
@@ -369,14 +376,15 @@ core::result<parsed_payload> view_event(const json& payload, reader& r, bool sub
     std::size_t total = ev.action_value.size();
     const json* values = member(member(view, "state"), "values");
     if (values != nullptr && values->is_object()) {
-        for (const auto& [block_id, block] : values->items()) {
-            if (!block.is_object()) {
+        for (const auto& block : values->get_object()) {
+            if (!block.value().is_object()) {
                 continue;
             }
-            for (const auto& [action_id, element] : block.items()) {
-                if (auto v = element_value(element)) {
+            for (const auto& element : block.value().get_object()) {
+                if (auto v = element_value(element.value())) {
                     total += v->size();
-                    ev.values[action_id] = std::move(*v);
+                    const auto key = element.key();
+                    ev.values[std::string{key.data(), key.size()}] = std::move(*v);
                 }
             }
         }
@@ -461,161 +469,25 @@ core::result<parsed_payload> slash_command_json(const json& payload,
                          options);
 }
 
-// Builds a DOM like json::parse, but never builds the members of a payload that no event
-// reads: a modal's blocks, title, close and submit, a message's blocks, attachments and files,
-// block_actions' state. Those are most of an interactive payload's size and, in a std::map DOM,
-// most of its allocations. Only members at fixed places below the payload root are dropped, so
-// user-chosen names deeper down (block and action IDs in view.state.values) are never matched.
-class pruning_dom_builder {
-public:
-    // `envelope`: the text is a Socket Mode frame whose `payload` member holds the payload;
-    // otherwise the text is the payload itself.
-    pruning_dom_builder(json& root, bool envelope) : root_(root), base_(envelope ? 2 : 1) {}
-
-    bool null() { return value(nullptr); }
-    bool boolean(bool v) { return value(v); }
-    bool number_integer(json::number_integer_t v) { return value(v); }
-    bool number_unsigned(json::number_unsigned_t v) { return value(v); }
-    bool number_float(json::number_float_t v, const json::string_t& /*text*/) { return value(v); }
-    bool string(json::string_t& v) { return value(std::move(v)); }
-    bool binary(json::binary_t& /*v*/) { return false; }  // not produced by the JSON lexer
-
-    bool start_object(std::size_t /*size*/) { return open(json::value_t::object); }
-    bool start_array(std::size_t /*size*/) { return open(json::value_t::array); }
-    bool end_object() { return close(); }
-    bool end_array() { return close(); }
-
-    bool key(json::string_t& k) {
-        if (skipping_ > 0) {
-            return true;
-        }
-        if (prunable(k)) {
-            skip_next_ = true;
-            return true;
-        }
-        if (stack_.size() < max_named) {
-            pending_name_ = k;
-        }
-        member_ = &(*stack_.back())[std::move(k)];
-        return true;
-    }
-
-    bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
-                     const nlohmann::detail::exception& /*ex*/) {
-        failed_ = true;
-        return false;
-    }
-
-    bool failed() const noexcept { return failed_; }
-
-private:
-    // Names are kept only as deep as the rules look.
-    static constexpr std::size_t max_named = 4;
-
-    // Whether member `k` of the object on top of the stack is one never read.
-    bool prunable(std::string_view k) const {
-        const std::size_t depth = stack_.size();  // of the object holding `k`
-        if (depth < base_ || depth > base_ + 1) {
-            return false;
-        }
-        if (base_ == 2 && names_[1] != "payload") {
-            return false;  // an envelope member other than the payload
-        }
-        if (depth == base_) {
-            return k == "state";  // block_actions' copy of the inputs; the action is enough
-        }
-        const std::string& parent = names_[depth - 1];
-        if (parent != "view" && parent != "message" && parent != "event") {
-            return false;
-        }
-        return k == "blocks" || k == "attachments" || k == "files" ||
-               (parent == "view" && (k == "title" || k == "close" || k == "submit"));
-    }
-
-    // Where the next value goes; nullptr when it is dropped.
-    json* slot(bool& drop) {
-        drop = skipping_ > 0 || skip_next_;
-        skip_next_ = false;
-        if (drop) {
-            return nullptr;
-        }
-        if (stack_.empty()) {
-            return &root_;
-        }
-        if (stack_.back()->is_array()) {
-            return &stack_.back()->emplace_back();
-        }
-        return member_;
-    }
-
-    template <class V>
-    bool value(V&& v) {
-        bool drop = false;
-        if (json* at = slot(drop)) {
-            *at = json(std::forward<V>(v));
-        }
-        return true;
-    }
-
-    bool open(json::value_t type) {
-        if (skipping_ > 0) {
-            ++skipping_;
-            return true;
-        }
-        bool drop = false;
-        json* at = slot(drop);
-        if (drop) {
-            skipping_ = 1;
-            return true;
-        }
-        *at = json(type);
-        if (stack_.size() < max_named) {
-            const bool in_array = !stack_.empty() && stack_.back()->is_array();
-            names_[stack_.size()] = in_array || stack_.empty() ? std::string{} : pending_name_;
-        }
-        stack_.push_back(at);
-        return true;
-    }
-
-    bool close() {
-        if (skipping_ > 0) {
-            --skipping_;
-            return true;
-        }
-        stack_.pop_back();
-        return true;
-    }
-
-    json& root_;
-    std::size_t base_;
-    std::vector<json*> stack_;
-    std::array<std::string, max_named> names_;  // key of each open container, by depth
-    std::string pending_name_;                  // last key read at a named depth
-    json* member_ = nullptr;                    // the member the next value fills
-    int skipping_ = 0;                          // nesting depth inside a dropped container
-    bool skip_next_ = false;                    // the next value belongs to a dropped member
-    bool failed_ = false;
-};
-
-// Parses without exceptions (pruning as above); nullopt for invalid JSON.
-std::optional<json> parse_json(std::string_view text, bool envelope) {
-    json doc;
-    pruning_dom_builder builder(doc, envelope);
-    const bool ok = json::sax_parse(text.begin(), text.end(), &builder);
-    if (!ok || builder.failed()) {
-        return std::nullopt;
-    }
-    return doc;
+// Slack payloads nest a dozen levels at most (blocks in a message in an event); the bound
+// keeps a hostile frame from making the parser's stack grow.
+bj::parse_options json_limits() {
+    bj::parse_options limits;
+    limits.max_depth = 64;
+    return limits;
 }
 
 template <class Fn>
 core::result<parsed_payload> parse_standalone(std::string_view text, std::string_view what, Fn fn) {
     try {
-        auto doc = parse_json(text, /*envelope=*/false);
-        if (!doc) {
+        // One HTTP-mode request: every node of its document is freed at once, at the end.
+        bj::monotonic_resource arena;
+        bj::error_code ec;
+        const json doc = bj::parse({text.data(), text.size()}, ec, &arena, json_limits());
+        if (ec) {
             return bad(fmt::format("{} payload rejected: not valid JSON", what));
         }
-        return fn(*doc);
+        return fn(doc);
     } catch (const std::exception& e) {
         // The accessors above check types first; this is a last line of defence.
         return bad(fmt::format("{} payload rejected: {}", what, e.what()));
@@ -643,10 +515,16 @@ frame_type frame_type_of(std::string_view type) {
 
 int int_member(const json& node, std::string_view key) {
     const json* m = member(node, key);
-    if (m == nullptr || !m->is_number_integer()) {
+    if (m == nullptr) {
         return 0;
     }
-    auto v = m->get<std::int64_t>();
+    if (m->is_uint64()) {
+        return static_cast<int>(std::min<std::uint64_t>(m->get_uint64(), 1'000'000));
+    }
+    if (!m->is_int64()) {
+        return 0;
+    }
+    auto v = m->get_int64();
     return v < 0 ? 0 : static_cast<int>(std::min<std::int64_t>(v, 1'000'000));
 }
 
@@ -659,40 +537,40 @@ core::result<socket_frame> header_from(const json& doc) {
     if (!doc.is_object()) {
         return protocol("not a JSON object");
     }
-    const auto* type = string_at(member(doc, "type"));
-    if (type == nullptr) {
+    const auto* type_string = string_at(member(doc, "type"));
+    if (type_string == nullptr) {
         return protocol("no string \"type\"");
     }
+    const std::string_view type = view_of(*type_string);
     socket_frame frame;
-    frame.type = frame_type_of(*type);
-    frame.type_name = *type;
+    frame.type = frame_type_of(type);
+    frame.type_name = type;
     if (frame.type == frame_type::hello) {
         frame.num_connections = int_member(doc, "num_connections");
         return frame;
     }
     if (frame.type == frame_type::disconnect) {
         if (const auto* reason = string_at(member(doc, "reason"))) {
-            frame.disconnect_reason = *reason;
+            frame.disconnect_reason = view_of(*reason);
         }
         return frame;
     }
-    const json* id = member(doc, "envelope_id");
-    if (id != nullptr && id->is_string()) {
-        frame.envelope_id = id->get<std::string>();
+    if (const auto* id = string_at(member(doc, "envelope_id"))) {
+        frame.envelope_id = view_of(*id);
     }
     if (frame.type == frame_type::other) {
         return frame;
     }
     if (frame.envelope_id.empty()) {
-        return protocol(fmt::format("{} envelope without a string envelope_id", *type));
+        return protocol(fmt::format("{} envelope without a string envelope_id", type));
     }
     if (const json* accepts = member(doc, "accepts_response_payload");
-        accepts != nullptr && accepts->is_boolean()) {
-        frame.accepts_response_payload = accepts->get<bool>();
+        accepts != nullptr && accepts->is_bool()) {
+        frame.accepts_response_payload = accepts->get_bool();
     }
     frame.retry_attempt = int_member(doc, "retry_attempt");
     if (const auto* reason = string_at(member(doc, "retry_reason"))) {
-        frame.retry_reason = *reason;
+        frame.retry_reason = view_of(*reason);
     }
     return frame;
 }
@@ -762,10 +640,33 @@ core::result<parsed_payload> parse_slash_command_form(
 }
 
 struct socket_frame_parser::state {
-    json doc;
+    // A frame's nodes are carved out of `arena`, which starts in `first_block` and is rewound
+    // for the next frame: an envelope of a few KiB costs no malloc at all.
+    std::array<unsigned char, 16 * 1024> first_block{};
+    bj::monotonic_resource arena{first_block.data(), first_block.size()};
+    // Kept across frames so its stack is allocated once.
+    bj::parser parser{bj::storage_ptr{}, json_limits()};
+    // The last frame, in `arena`. Optional because assigning a json::value copies it into the
+    // target's memory resource; emplacing moves it, resource and all.
+    std::optional<json> doc;
     frame_type type = frame_type::other;
     std::string type_name;
     bool have_header = false;
+
+    // Parses `text` into `doc`; false when it is not one valid JSON text.
+    bool parse(std::string_view text) {
+        doc.reset();
+        parser.reset();  // drops whatever a failed parse left in the arena before rewinding it
+        arena.release();
+        parser.reset(&arena);
+        bj::error_code ec;
+        parser.write(text.data(), text.size(), ec);
+        if (ec) {
+            return false;
+        }
+        doc.emplace(parser.release());
+        return true;
+    }
 };
 
 socket_frame_parser::socket_frame_parser(event_parse_options options)
@@ -777,15 +678,12 @@ socket_frame_parser& socket_frame_parser::operator=(socket_frame_parser&&) noexc
 
 core::result<socket_frame> socket_frame_parser::parse_header(std::string_view text) {
     state_->have_header = false;
-    state_->doc = json{};
     try {
-        auto doc = parse_json(text, /*envelope=*/true);
-        if (!doc) {
+        if (!state_->parse(text)) {
             return core::make_error(core::errc::protocol_error,
                                     "Socket Mode frame rejected: not valid JSON");
         }
-        state_->doc = std::move(*doc);
-        auto frame = header_from(state_->doc);
+        auto frame = header_from(*state_->doc);
         if (frame) {
             state_->type = frame->type;
             state_->type_name = frame->type_name;
@@ -804,7 +702,7 @@ core::result<parsed_payload> socket_frame_parser::parse_payload() {
     }
     state_->have_header = false;  // the payload is turned into an event once
     try {
-        return payload_from(state_->doc, state_->type, state_->type_name, options_);
+        return payload_from(*state_->doc, state_->type, state_->type_name, options_);
     } catch (const std::exception& e) {
         // The accessors check types first; this is a last line of defence.
         return bad(fmt::format("{} payload rejected: {}", state_->type_name, e.what()));
