@@ -3,21 +3,24 @@
 #include "core/text.hpp"
 
 #include <fmt/format.h>
-#include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/monotonic_resource.hpp>
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <exception>
+#include <limits>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace tugboat::bot {
 
 namespace {
 
 namespace bj = boost::json;
-using json = bj::value;
 using commands::event_kind;
 using commands::inbound_event;
 
@@ -25,14 +28,74 @@ core::error bad(std::string message) {
     return core::make_error(core::errc::invalid_argument, std::move(message));
 }
 
-std::string_view view_of(const bj::string& s) noexcept {
-    return {s.data(), s.size()};
-}
+// One value of a parsed JSON text. A document is a vector of nodes in document order where a
+// container's members follow it (`span` nodes with it), so nothing points anywhere and one
+// vector serves frame after frame without allocating. Strings are views into the parsed text,
+// or into the document's arena when unescaping changed them.
+struct json {
+    enum class type : std::uint8_t { null, boolean, int64, uint64, number, string, object, array };
 
-// Member `key` of `node` when `node` is an object that has it; never throws.
+    type t = type::null;
+    bool flag = false;       // a boolean's value
+    std::uint32_t span = 1;  // this node and every node nested in it
+    std::uint64_t bits = 0;  // an int64's or uint64's value
+    std::string_view key;    // the member's name when the parent is an object
+    std::string_view text;   // a string's value
+
+    bool is_null() const noexcept { return t == type::null; }
+    bool is_bool() const noexcept { return t == type::boolean; }
+    bool is_int64() const noexcept { return t == type::int64; }
+    bool is_uint64() const noexcept { return t == type::uint64; }
+    bool is_string() const noexcept { return t == type::string; }
+    bool is_object() const noexcept { return t == type::object; }
+    bool is_array() const noexcept { return t == type::array; }
+    bool get_bool() const noexcept { return flag; }
+    std::int64_t get_int64() const noexcept { return static_cast<std::int64_t>(bits); }
+    std::uint64_t get_uint64() const noexcept { return bits; }
+};
+
+// The members of an object or the elements of an array, in document order.
+class items {
+public:
+    class iterator {
+    public:
+        explicit iterator(const json* at) : at_(at) {}
+        const json& operator*() const { return *at_; }
+        iterator& operator++() {
+            at_ += at_->span;
+            return *this;
+        }
+        bool operator!=(const iterator& other) const { return at_ != other.at_; }
+
+    private:
+        const json* at_;
+    };
+
+    explicit items(const json& container)
+        : first_(&container + 1), last_(&container + container.span) {}
+    iterator begin() const { return iterator{first_}; }
+    iterator end() const { return iterator{last_}; }
+    bool empty() const { return first_ == last_; }
+    const json& front() const { return *first_; }
+
+private:
+    const json* first_;
+    const json* last_;
+};
+
+// Member `key` of `node` when `node` is an object that has it; never throws. Of duplicate
+// names the last counts, as with the DOM parsers before.
 const json* member(const json& node, std::string_view key) {
-    const bj::object* object = node.if_object();
-    return object == nullptr ? nullptr : object->if_contains({key.data(), key.size()});
+    if (!node.is_object()) {
+        return nullptr;
+    }
+    const json* found = nullptr;
+    for (const json& m : items(node)) {
+        if (m.key == key) {
+            found = &m;
+        }
+    }
+    return found;
 }
 
 const json* member(const json* node, std::string_view key) {
@@ -40,8 +103,8 @@ const json* member(const json* node, std::string_view key) {
 }
 
 // The string at `node`, or nullptr when absent or not a string.
-const bj::string* string_at(const json* node) {
-    return node == nullptr ? nullptr : node->if_string();
+const std::string_view* string_at(const json* node) {
+    return node != nullptr && node->is_string() ? &node->text : nullptr;
 }
 
 // Member `key` as text: "" when absent or null; nullopt when present with another type.
@@ -51,7 +114,7 @@ std::optional<std::string_view> optional_string(const json* node, std::string_vi
         return std::string_view{};
     }
     if (const auto* s = string_at(m)) {
-        return view_of(*s);
+        return (*s);
     }
     return std::nullopt;
 }
@@ -78,7 +141,7 @@ public:
             fail(fmt::format("{} is missing or not a string", path));
             return {};
         }
-        return std::string{view_of(*s)};
+        return std::string{(*s)};
     }
 
     void fail(std::string message) {
@@ -144,12 +207,12 @@ std::string_view bot_user(const json& payload, const event_parse_options& option
         return options.bot_user_id;
     }
     const json* auths = member(payload, "authorizations");
-    if (auths != nullptr && auths->is_array() && !auths->get_array().empty()) {
-        const json& first = auths->get_array()[0];
+    if (auths != nullptr && auths->is_array() && !items(*auths).empty()) {
+        const json& first = items(*auths).front();
         const json* is_bot = member(first, "is_bot");
         if (is_bot == nullptr || (is_bot->is_bool() && is_bot->get_bool())) {
             if (const auto* id = string_at(member(first, "user_id"))) {
-                return view_of(*id);
+                return (*id);
             }
         }
     }
@@ -244,11 +307,11 @@ std::optional<std::string> element_value(const json& element) {
         return std::nullopt;
     }
     if (const auto* v = string_at(member(element, "value"))) {
-        return std::string{view_of(*v)};
+        return std::string{(*v)};
     }
     if (const json* option = member(element, "selected_option")) {
         if (const auto* v = string_at(member(option, "value"))) {
-            return std::string{view_of(*v)};
+            return std::string{(*v)};
         }
     }
     static constexpr std::string_view singles[] = {
@@ -260,8 +323,8 @@ std::optional<std::string> element_value(const json& element) {
         if (m == nullptr || m->is_null()) {
             continue;
         }
-        if (const auto* s = m->if_string()) {
-            return std::string{view_of(*s)};
+        if (const auto* s = string_at(m)) {
+            return std::string{(*s)};
         }
         if (m->is_int64()) {
             return std::to_string(m->get_int64());
@@ -278,8 +341,8 @@ std::optional<std::string> element_value(const json& element) {
             continue;
         }
         std::string joined;
-        for (const json& item : m->get_array()) {
-            const bj::string* v =
+        for (const json& item : items(*m)) {
+            const std::string_view* v =
                 item.is_object() ? string_at(member(item, "value")) : string_at(&item);
             if (v == nullptr) {
                 continue;
@@ -287,7 +350,7 @@ std::optional<std::string> element_value(const json& element) {
             if (!joined.empty()) {
                 joined += ',';
             }
-            joined += view_of(*v);
+            joined += (*v);
         }
         return joined;
     }
@@ -297,11 +360,11 @@ std::optional<std::string> element_value(const json& element) {
 core::result<parsed_payload> block_actions(const json& payload, reader& r,
                                            const event_parse_options& options) {
     const json* actions = member(payload, "actions");
-    if (actions == nullptr || !actions->is_array() || actions->get_array().empty() ||
-        !actions->get_array()[0].is_object()) {
+    if (actions == nullptr || !actions->is_array() || items(*actions).empty() ||
+        !items(*actions).front().is_object()) {
         return bad("block_actions payload rejected: actions is missing or empty");
     }
-    const json& action = actions->get_array()[0];
+    const json& action = items(*actions).front();
     const json* user = member(payload, "user");
     const json* container = member(payload, "container");
     const json* message = member(payload, "message");
@@ -366,9 +429,9 @@ core::result<parsed_payload> view_event(const json& payload, reader& r, bool sub
     ev.action_value = r.opt(view, "private_metadata", "view.private_metadata");
     ev.trigger_id = r.opt(&payload, "trigger_id", "trigger_id");
     const json* urls = member(payload, "response_urls");
-    if (urls != nullptr && urls->is_array() && !urls->get_array().empty()) {
+    if (urls != nullptr && urls->is_array() && !items(*urls).empty()) {
         ev.response_url =
-            r.opt(&urls->get_array()[0], "response_url", "response_urls[0].response_url");
+            r.opt(&items(*urls).front(), "response_url", "response_urls[0].response_url");
     }
     if (!r.ok()) {
         return r.error();
@@ -376,15 +439,14 @@ core::result<parsed_payload> view_event(const json& payload, reader& r, bool sub
     std::size_t total = ev.action_value.size();
     const json* values = member(member(view, "state"), "values");
     if (values != nullptr && values->is_object()) {
-        for (const auto& block : values->get_object()) {
-            if (!block.value().is_object()) {
+        for (const json& block : items(*values)) {
+            if (!block.is_object()) {
                 continue;
             }
-            for (const auto& element : block.value().get_object()) {
-                if (auto v = element_value(element.value())) {
+            for (const json& element : items(block)) {
+                if (auto v = element_value(element)) {
                     total += v->size();
-                    const auto key = element.key();
-                    ev.values[std::string{key.data(), key.size()}] = std::move(*v);
+                    ev.values[std::string{element.key}] = std::move(*v);
                 }
             }
         }
@@ -469,25 +531,238 @@ core::result<parsed_payload> slash_command_json(const json& payload,
                          options);
 }
 
+// Builds a document (see `json`) from Boost.JSON's SAX-style parser, but never builds the
+// members of a payload that no event reads: a modal's blocks, title, close and submit, a
+// message's or event's blocks, attachments and files, block_actions' state. Those are most of
+// an interactive payload's size. Only members at fixed places below the payload root are
+// dropped, so user-chosen names deeper down (block and action IDs in view.state.values) are
+// never matched.
+class document_builder {
+public:
+    static constexpr std::size_t max_object_size = std::numeric_limits<std::uint32_t>::max();
+    static constexpr std::size_t max_array_size = max_object_size;
+    static constexpr std::size_t max_key_size = max_object_size;
+    static constexpr std::size_t max_string_size = max_object_size;
+
+    // Forgets the last document. `envelope`: the text is a Socket Mode frame whose `payload`
+    // member holds the payload; otherwise the text is the payload itself.
+    void start(std::string_view text, bool envelope) {
+        // One huge frame must not keep its memory for the life of the connection.
+        if (nodes_.capacity() > 4096) {
+            nodes_ = {};
+        }
+        if (scratch_.capacity() > 64 * 1024) {
+            scratch_ = {};
+        }
+        nodes_.clear();
+        open_.clear();
+        scratch_.clear();
+        arena_.release();
+        text_ = text;
+        base_ = envelope ? 2 : 1;
+        key_ = {};
+        skipping_ = 0;
+        skip_next_ = false;
+    }
+
+    // The root of the document parsed last.
+    const json& root() const { return nodes_.front(); }
+
+    bool on_document_begin(bj::error_code& /*ec*/) { return true; }
+    bool on_document_end(bj::error_code& /*ec*/) { return true; }
+    bool on_object_begin(bj::error_code& /*ec*/) { return open(json::type::object); }
+    bool on_object_end(std::size_t /*n*/, bj::error_code& /*ec*/) { return close(); }
+    bool on_array_begin(bj::error_code& /*ec*/) { return open(json::type::array); }
+    bool on_array_end(std::size_t /*n*/, bj::error_code& /*ec*/) { return close(); }
+
+    bool on_key_part(bj::string_view s, std::size_t /*n*/, bj::error_code& /*ec*/) {
+        if (skipping_ == 0) {
+            scratch_.append(s.data(), s.size());
+        }
+        return true;
+    }
+    bool on_key(bj::string_view s, std::size_t /*n*/, bj::error_code& /*ec*/) {
+        if (skipping_ > 0) {
+            return true;
+        }
+        const std::string_view k = finish(s);
+        if (prunable(k)) {
+            skip_next_ = true;
+        } else {
+            key_ = k;
+        }
+        return true;
+    }
+    bool on_string_part(bj::string_view s, std::size_t /*n*/, bj::error_code& /*ec*/) {
+        if (skipping_ == 0 && !skip_next_) {
+            scratch_.append(s.data(), s.size());
+        }
+        return true;
+    }
+    bool on_string(bj::string_view s, std::size_t /*n*/, bj::error_code& /*ec*/) {
+        if (json* n = add(json::type::string)) {
+            n->text = finish(s);
+        }
+        return true;
+    }
+    bool on_number_part(bj::string_view /*s*/, bj::error_code& /*ec*/) { return true; }
+    bool on_int64(std::int64_t i, bj::string_view /*s*/, bj::error_code& /*ec*/) {
+        if (json* n = add(json::type::int64)) {
+            n->bits = static_cast<std::uint64_t>(i);
+        }
+        return true;
+    }
+    bool on_uint64(std::uint64_t u, bj::string_view /*s*/, bj::error_code& /*ec*/) {
+        if (json* n = add(json::type::uint64)) {
+            n->bits = u;
+        }
+        return true;
+    }
+    bool on_double(double /*d*/, bj::string_view /*s*/, bj::error_code& /*ec*/) {
+        add(json::type::number);  // no payload field the bot reads is fractional
+        return true;
+    }
+    bool on_bool(bool b, bj::error_code& /*ec*/) {
+        if (json* n = add(json::type::boolean)) {
+            n->flag = b;
+        }
+        return true;
+    }
+    bool on_null(bj::error_code& /*ec*/) {
+        add(json::type::null);
+        return true;
+    }
+    bool on_comment_part(bj::string_view /*s*/, bj::error_code& /*ec*/) { return true; }
+    bool on_comment(bj::string_view /*s*/, bj::error_code& /*ec*/) { return true; }
+
+private:
+    // Whether member `k` of the object being read is one never read.
+    bool prunable(std::string_view k) const {
+        const std::size_t depth = open_.size();  // of the object holding `k`
+        if (depth < base_ || depth > base_ + 1) {
+            return false;
+        }
+        if (base_ == 2 && nodes_[open_[1]].key != "payload") {
+            return false;  // an envelope member other than the payload
+        }
+        if (depth == base_) {
+            return k == "state";  // block_actions' copy of the inputs; the action is enough
+        }
+        const std::string_view parent = nodes_[open_[depth - 1]].key;
+        if (parent != "view" && parent != "message" && parent != "event") {
+            return false;
+        }
+        return k == "blocks" || k == "attachments" || k == "files" ||
+               (parent == "view" && (k == "title" || k == "close" || k == "submit"));
+    }
+
+    // The node for the next value; nullptr when the value is dropped.
+    json* add(json::type t) {
+        if (skipping_ > 0) {
+            return nullptr;
+        }
+        if (skip_next_) {
+            skip_next_ = false;
+            scratch_.clear();  // parts of a dropped string
+            return nullptr;
+        }
+        json& n = nodes_.emplace_back();
+        n.t = t;
+        n.key = std::exchange(key_, {});
+        return &n;
+    }
+
+    bool open(json::type t) {
+        if (skipping_ > 0 || skip_next_) {
+            skip_next_ = false;
+            ++skipping_;
+            return true;
+        }
+        add(t);
+        open_.push_back(static_cast<std::uint32_t>(nodes_.size() - 1));
+        return true;
+    }
+
+    bool close() {
+        if (skipping_ > 0) {
+            --skipping_;
+            return true;
+        }
+        const std::uint32_t at = open_.back();
+        open_.pop_back();
+        nodes_[at].span = static_cast<std::uint32_t>(nodes_.size() - at);
+        return true;
+    }
+
+    // A string or key whose last piece is `last`: a view into the text when the parser handed
+    // it over in one piece from there, else a copy in the arena (escapes, or pieces).
+    std::string_view finish(bj::string_view last) {
+        const char* begin = text_.data();
+        const char* end = begin + text_.size();
+        if (scratch_.empty() && last.data() >= begin && last.data() + last.size() <= end) {
+            return {last.data(), last.size()};
+        }
+        scratch_.append(last.data(), last.size());
+        if (scratch_.empty()) {
+            return {};
+        }
+        auto* copy = static_cast<char*>(arena_.allocate(scratch_.size(), 1));
+        std::memcpy(copy, scratch_.data(), scratch_.size());
+        const std::string_view out{copy, scratch_.size()};
+        scratch_.clear();
+        return out;
+    }
+
+    std::vector<json> nodes_;
+    std::vector<std::uint32_t> open_;  // index of each open container, outermost first
+    std::string scratch_;              // pieces of the string or key being read
+    // Unescaped strings of one document; rewound, not freed, for the next.
+    std::array<unsigned char, 4096> first_block_{};
+    bj::monotonic_resource arena_{first_block_.data(), first_block_.size()};
+    std::string_view text_;
+    std::size_t base_ = 1;
+    std::string_view key_;    // name of the member whose value comes next
+    int skipping_ = 0;        // nesting depth inside a dropped container
+    bool skip_next_ = false;  // the next value belongs to a dropped member
+};
+
 // Slack payloads nest a dozen levels at most (blocks in a message in an event); the bound
-// keeps a hostile frame from making the parser's stack grow.
+// keeps a hostile frame from growing the parser's stack.
 bj::parse_options json_limits() {
     bj::parse_options limits;
     limits.max_depth = 64;
     return limits;
 }
 
+// A reusable parser for one JSON text at a time.
+class json_parser {
+public:
+    // The document in `text`, valid until the next call and while `text` lives; nullptr when
+    // `text` is not exactly one valid JSON text.
+    const json* parse(std::string_view text, bool envelope) {
+        parser_.reset();
+        parser_.handler().start(text, envelope);
+        bj::error_code ec;
+        const std::size_t used = parser_.write_some(false, text.data(), text.size(), ec);
+        if (ec || used != text.size()) {
+            return nullptr;
+        }
+        return &parser_.handler().root();
+    }
+
+private:
+    bj::basic_parser<document_builder> parser_{json_limits()};
+};
+
 template <class Fn>
 core::result<parsed_payload> parse_standalone(std::string_view text, std::string_view what, Fn fn) {
     try {
-        // One HTTP-mode request: every node of its document is freed at once, at the end.
-        bj::monotonic_resource arena;
-        bj::error_code ec;
-        const json doc = bj::parse({text.data(), text.size()}, ec, &arena, json_limits());
-        if (ec) {
+        auto parser = std::make_unique<json_parser>();
+        const json* doc = parser->parse(text, /*envelope=*/false);
+        if (doc == nullptr) {
             return bad(fmt::format("{} payload rejected: not valid JSON", what));
         }
-        return fn(doc);
+        return fn(*doc);
     } catch (const std::exception& e) {
         // The accessors above check types first; this is a last line of defence.
         return bad(fmt::format("{} payload rejected: {}", what, e.what()));
@@ -541,7 +816,7 @@ core::result<socket_frame> header_from(const json& doc) {
     if (type_string == nullptr) {
         return protocol("no string \"type\"");
     }
-    const std::string_view type = view_of(*type_string);
+    const std::string_view type = (*type_string);
     socket_frame frame;
     frame.type = frame_type_of(type);
     frame.type_name = type;
@@ -551,12 +826,12 @@ core::result<socket_frame> header_from(const json& doc) {
     }
     if (frame.type == frame_type::disconnect) {
         if (const auto* reason = string_at(member(doc, "reason"))) {
-            frame.disconnect_reason = view_of(*reason);
+            frame.disconnect_reason = (*reason);
         }
         return frame;
     }
     if (const auto* id = string_at(member(doc, "envelope_id"))) {
-        frame.envelope_id = view_of(*id);
+        frame.envelope_id = (*id);
     }
     if (frame.type == frame_type::other) {
         return frame;
@@ -570,7 +845,7 @@ core::result<socket_frame> header_from(const json& doc) {
     }
     frame.retry_attempt = int_member(doc, "retry_attempt");
     if (const auto* reason = string_at(member(doc, "retry_reason"))) {
-        frame.retry_reason = view_of(*reason);
+        frame.retry_reason = (*reason);
     }
     return frame;
 }
@@ -640,33 +915,14 @@ core::result<parsed_payload> parse_slash_command_form(
 }
 
 struct socket_frame_parser::state {
-    // A frame's nodes are carved out of `arena`, which starts in `first_block` and is rewound
-    // for the next frame: an envelope of a few KiB costs no malloc at all.
-    std::array<unsigned char, 16 * 1024> first_block{};
-    bj::monotonic_resource arena{first_block.data(), first_block.size()};
-    // Kept across frames so its stack is allocated once.
-    bj::parser parser{bj::storage_ptr{}, json_limits()};
-    // The last frame, in `arena`. Optional because assigning a json::value copies it into the
-    // target's memory resource; emplacing moves it, resource and all.
-    std::optional<json> doc;
+    json_parser parser;  // reused: a frame of a few KiB then costs no allocation
+    // The last frame's text: parse_payload may run after the caller's buffer is gone, and the
+    // document points into it.
+    std::string text;
+    const json* doc = nullptr;
     frame_type type = frame_type::other;
     std::string type_name;
     bool have_header = false;
-
-    // Parses `text` into `doc`; false when it is not one valid JSON text.
-    bool parse(std::string_view text) {
-        doc.reset();
-        parser.reset();  // drops whatever a failed parse left in the arena before rewinding it
-        arena.release();
-        parser.reset(&arena);
-        bj::error_code ec;
-        parser.write(text.data(), text.size(), ec);
-        if (ec) {
-            return false;
-        }
-        doc.emplace(parser.release());
-        return true;
-    }
 };
 
 socket_frame_parser::socket_frame_parser(event_parse_options options)
@@ -679,7 +935,12 @@ socket_frame_parser& socket_frame_parser::operator=(socket_frame_parser&&) noexc
 core::result<socket_frame> socket_frame_parser::parse_header(std::string_view text) {
     state_->have_header = false;
     try {
-        if (!state_->parse(text)) {
+        if (state_->text.capacity() > 64 * 1024) {
+            state_->text = std::string{};  // one huge frame must not keep its memory
+        }
+        state_->text.assign(text);
+        state_->doc = state_->parser.parse(state_->text, /*envelope=*/true);
+        if (state_->doc == nullptr) {
             return core::make_error(core::errc::protocol_error,
                                     "Socket Mode frame rejected: not valid JSON");
         }

@@ -382,6 +382,64 @@ TEST_CASE("slack_events: two-step parsing acks first and skips unread members", 
     }
 }
 
+TEST_CASE(
+    "slack_events: the frame parser unescapes, keeps the last duplicate, rejects trailing text",
+    "[unit]") {
+    SECTION("escaped strings and keys, in values the bot reads and in members it skips") {
+        auto envelope = dm_envelope("deploy \"api\" \\ caf\u00e9 \t&amp; \xf0\x9f\x9a\xa2");
+        envelope["payload"]["event"]["blocks"] = json::array({{{"text", "a \"quoted\" \\ block"}}});
+        auto text = envelope.dump();
+        // The same key written with an escape is the same key.
+        const std::string plain = R"("channel_type":"im")";
+        const auto at = text.find(plain);
+        REQUIRE(at != std::string::npos);
+        text.replace(at, plain.size(), R"("channel\u005ftype":"\u0069m")");
+        auto parsed = parse_socket_frame(text);
+        REQUIRE(parsed);
+        REQUIRE(parsed->payload);
+        REQUIRE(parsed->payload->event);
+        CHECK(parsed->payload->event->text == "deploy \"api\" \\ caf\u00e9 \t& \xf0\x9f\x9a\xa2");
+    }
+    SECTION("a long escaped string comes through whole") {
+        std::string longtext;
+        for (int i = 0; i < 2000; ++i) {
+            longtext += "line \"" + std::to_string(i) + "\"\n";
+        }
+        auto event = event_of(dm_envelope(longtext));
+        CHECK(event.text == longtext);
+    }
+    SECTION("of duplicate members the last counts") {
+        auto text = dm_envelope("status").dump();
+        const std::string user = R"("user":"U42")";
+        const auto at = text.find(user);
+        REQUIRE(at != std::string::npos);
+        text.insert(at, R"("user":"U_FIRST",)");
+        auto parsed = parse_socket_frame(text);
+        REQUIRE(parsed);
+        REQUIRE(parsed->payload);
+        REQUIRE(parsed->payload->event);
+        CHECK(parsed->payload->event->actor == "U42");
+    }
+    SECTION("whitespace around the frame is fine, anything else after it is not") {
+        auto text = dm_envelope("status").dump();
+        CHECK(parse_socket_frame(" \n" + text + " \r\n\t"));
+        for (std::string tail : {"x", "{}", ",", "]", "\"", "0"}) {
+            INFO(tail);
+            auto frame = parse_socket_frame(text + tail);
+            REQUIRE_FALSE(frame);
+            CHECK_THAT(frame.error().message, Catch::Contains("not valid JSON"));
+        }
+    }
+    SECTION("invalid UTF-8, comments and trailing commas are not JSON") {
+        for (std::string text :
+             {std::string(R"({"type":"hello","x":")") + "\xff\xfe" + "\"}",
+              std::string(R"({"type":"hello"/*c*/})"), std::string(R"({"type":"hello",})")}) {
+            INFO(text);
+            CHECK_FALSE(parse_socket_frame(text));
+        }
+    }
+}
+
 TEST_CASE("slack_events: bad frames are errors, not crashes", "[unit]") {
     for (std::string text :
          {"", "not json", "{", "[]", "42", "null", R"({"type":42})", R"({"envelope_id":"x"})",
