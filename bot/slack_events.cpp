@@ -551,7 +551,7 @@ public:
         if (nodes_.capacity() > 4096) {
             nodes_ = {};
         }
-        if (scratch_.capacity() > 64 * 1024) {
+        if (scratch_.capacity() > std::size_t{64} * 1024) {
             scratch_ = {};
         }
         nodes_.clear();
@@ -935,7 +935,7 @@ socket_frame_parser& socket_frame_parser::operator=(socket_frame_parser&&) noexc
 core::result<socket_frame> socket_frame_parser::parse_header(std::string_view text) {
     state_->have_header = false;
     try {
-        if (state_->text.capacity() > 64 * 1024) {
+        if (state_->text.capacity() > std::size_t{64} * 1024) {
             state_->text = std::string{};  // one huge frame must not keep its memory
         }
         state_->text.assign(text);
