@@ -34,13 +34,25 @@ json python_messages() {
 }
 
 // Parses a frame that must carry an event and returns it.
-commands::inbound_event event_of(const json& frame, const bot::event_parse_options& options = {}) {
-    auto parsed = parse_socket_frame(frame.dump(), options);
+commands::inbound_event event_of_text(const std::string& frame,
+                                      const bot::event_parse_options& options = {}) {
+    auto parsed = parse_socket_frame(frame, options);
     REQUIRE(parsed);
     REQUIRE(parsed->payload);
     INFO(parsed->payload->ignored);
     REQUIRE(parsed->payload->event);
     return *parsed->payload->event;
+}
+
+commands::inbound_event event_of(const json& frame, const bot::event_parse_options& options = {}) {
+    return event_of_text(frame.dump(), options);
+}
+
+// `text` with its one occurrence of `what` replaced by `with`.
+std::string replaced(std::string text, const std::string& what, const std::string& with) {
+    const auto at = text.find(what);
+    REQUIRE(at != std::string::npos);
+    return text.replace(at, what.size(), with);
 }
 
 // Parses a frame whose payload must be ignored and returns the reason.
@@ -388,17 +400,10 @@ TEST_CASE(
     SECTION("escaped strings and keys, in values the bot reads and in members it skips") {
         auto envelope = dm_envelope("deploy \"api\" \\ caf\u00e9 \t&amp; \xf0\x9f\x9a\xa2");
         envelope["payload"]["event"]["blocks"] = json::array({{{"text", "a \"quoted\" \\ block"}}});
-        auto text = envelope.dump();
         // The same key written with an escape is the same key.
-        const std::string plain = R"("channel_type":"im")";
-        const auto at = text.find(plain);
-        REQUIRE(at != std::string::npos);
-        text.replace(at, plain.size(), R"("channel\u005ftype":"\u0069m")");
-        auto parsed = parse_socket_frame(text);
-        REQUIRE(parsed);
-        REQUIRE(parsed->payload);
-        REQUIRE(parsed->payload->event);
-        CHECK(parsed->payload->event->text == "deploy \"api\" \\ caf\u00e9 \t& \xf0\x9f\x9a\xa2");
+        auto event = event_of_text(replaced(envelope.dump(), R"("channel_type":"im")",
+                                            R"("channel\u005ftype":"\u0069m")"));
+        CHECK(event.text == "deploy \"api\" \\ caf\u00e9 \t& \xf0\x9f\x9a\xa2");
     }
     SECTION("a long escaped string comes through whole") {
         std::string longtext;
@@ -409,16 +414,9 @@ TEST_CASE(
         CHECK(event.text == longtext);
     }
     SECTION("of duplicate members the last counts") {
-        auto text = dm_envelope("status").dump();
-        const std::string user = R"("user":"U42")";
-        const auto at = text.find(user);
-        REQUIRE(at != std::string::npos);
-        text.insert(at, R"("user":"U_FIRST",)");
-        auto parsed = parse_socket_frame(text);
-        REQUIRE(parsed);
-        REQUIRE(parsed->payload);
-        REQUIRE(parsed->payload->event);
-        CHECK(parsed->payload->event->actor == "U42");
+        auto event = event_of_text(replaced(dm_envelope("status").dump(), R"("user":"U42")",
+                                            R"("user":"U_FIRST","user":"U42")"));
+        CHECK(event.actor == "U42");
     }
     SECTION("whitespace around the frame is fine, anything else after it is not") {
         auto text = dm_envelope("status").dump();
