@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <string>
 #include <utility>
@@ -697,9 +698,13 @@ private:
     // A string or key whose last piece is `last`: a view into the text when the parser handed
     // it over in one piece from there, else a copy in the arena (escapes, or pieces).
     std::string_view finish(bj::string_view last) {
+        // std::less_equal: `last` may point into the parser's own buffer, and only the library
+        // comparators order pointers into different objects.
+        const std::less_equal<const char*> before_or_at;
         const char* begin = text_.data();
         const char* end = begin + text_.size();
-        if (scratch_.empty() && last.data() >= begin && last.data() + last.size() <= end) {
+        if (scratch_.empty() && before_or_at(begin, last.data()) &&
+            before_or_at(last.data() + last.size(), end)) {
             return {last.data(), last.size()};
         }
         scratch_.append(last.data(), last.size());
