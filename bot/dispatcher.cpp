@@ -24,17 +24,23 @@ bool dispatcher::submit(commands::inbound_event ev) {
 }
 
 std::vector<bool> dispatcher::submit_batch(std::vector<commands::inbound_event> events) {
+    // The keys are lent to the inbox and given back: a copy would be an allocation per event.
     std::vector<std::string> keys;
     std::vector<std::size_t> keyed;  // index in `events` of each key
+    keys.reserve(events.size());
+    keyed.reserve(events.size());
     for (std::size_t i = 0; i < events.size(); ++i) {
         if (!events[i].idempotency_key.empty()) {
-            keys.push_back(events[i].idempotency_key);
+            keys.push_back(std::move(events[i].idempotency_key));
             keyed.push_back(i);
         }
     }
     std::vector<bool> started(events.size(), true);
     if (!keys.empty()) {
         auto fresh = inbox_.record_batch(keys, clock_.now());
+        for (std::size_t k = 0; k < keyed.size(); ++k) {
+            events[keyed[k]].idempotency_key = std::move(keys[k]);
+        }
         if (!fresh) {
             log_.error("inbox_failed", {{"error", fresh.error().message}, {"events", keys.size()}});
         } else {
