@@ -6,15 +6,6 @@
 
 namespace tugboat::bot {
 
-namespace {
-
-boost::asio::awaitable<void> run_routed(router& r, commands::inbound_event ev,
-                                        core::work_tracker::scope /*work*/) {
-    co_await r.route(std::move(ev));
-}
-
-}  // namespace
-
 dispatcher::dispatcher(boost::asio::any_io_executor executor, storage::database& db, router& router,
                        core::work_tracker& tracker, core::logger& log, const core::clock& clock,
                        std::size_t max_in_flight)
@@ -33,17 +24,23 @@ bool dispatcher::submit(commands::inbound_event ev) {
 }
 
 std::vector<bool> dispatcher::submit_batch(std::vector<commands::inbound_event> events) {
+    // The keys are lent to the inbox and given back: a copy would be an allocation per event.
     std::vector<std::string> keys;
     std::vector<std::size_t> keyed;  // index in `events` of each key
+    keys.reserve(events.size());
+    keyed.reserve(events.size());
     for (std::size_t i = 0; i < events.size(); ++i) {
         if (!events[i].idempotency_key.empty()) {
-            keys.push_back(events[i].idempotency_key);
+            keys.push_back(std::move(events[i].idempotency_key));
             keyed.push_back(i);
         }
     }
     std::vector<bool> started(events.size(), true);
     if (!keys.empty()) {
         auto fresh = inbox_.record_batch(keys, clock_.now());
+        for (std::size_t k = 0; k < keyed.size(); ++k) {
+            events[keyed[k]].idempotency_key = std::move(keys[k]);
+        }
         if (!fresh) {
             log_.error("inbox_failed", {{"error", fresh.error().message}, {"events", keys.size()}});
         } else {
@@ -64,7 +61,7 @@ std::vector<bool> dispatcher::submit_batch(std::vector<commands::inbound_event> 
     return started;
 }
 
-void dispatcher::start(commands::inbound_event ev) {
+void dispatcher::start(commands::inbound_event&& ev) {
     if (in_flight_ < max_in_flight_) {
         spawn(std::move(ev), tracker_.start());
         return;
@@ -85,10 +82,11 @@ void dispatcher::finished() {
     }
 }
 
-void dispatcher::spawn(commands::inbound_event ev, core::work_tracker::scope work) {
+void dispatcher::spawn(commands::inbound_event&& ev, core::work_tracker::scope work) {
     peak_in_flight_ = std::max(peak_in_flight_, ++in_flight_);
-    boost::asio::co_spawn(executor_, run_routed(router_, std::move(ev), std::move(work)),
-                          [this](std::exception_ptr e) {
+    // The work scope ends with the completion, when the router's coroutine is done.
+    boost::asio::co_spawn(executor_, router_.route(std::move(ev)),
+                          [this, work = std::move(work)](std::exception_ptr e, route_outcome) {
                               finished();
                               if (!e) {
                                   return;

@@ -3,10 +3,16 @@
 #include "core/text.hpp"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/monotonic_resource.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
+#include <cstring>
 #include <exception>
+#include <functional>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,7 +21,7 @@ namespace tugboat::bot {
 
 namespace {
 
-using json = nlohmann::json;
+namespace bj = boost::json;
 using commands::event_kind;
 using commands::inbound_event;
 
@@ -23,13 +29,74 @@ core::error bad(std::string message) {
     return core::make_error(core::errc::invalid_argument, std::move(message));
 }
 
-// Member `key` of `node` when `node` is an object that has it; never throws.
+// One value of a parsed JSON text. A document is a vector of nodes in document order where a
+// container's members follow it (`span` nodes with it), so nothing points anywhere and one
+// vector serves frame after frame without allocating. Strings are views into the parsed text,
+// or into the document's arena when unescaping changed them.
+struct json {
+    enum class type : std::uint8_t { null, boolean, int64, uint64, number, string, object, array };
+
+    type t = type::null;
+    bool flag = false;       // a boolean's value
+    std::uint32_t span = 1;  // this node and every node nested in it
+    std::uint64_t bits = 0;  // an int64's or uint64's value
+    std::string_view key;    // the member's name when the parent is an object
+    std::string_view text;   // a string's value
+
+    bool is_null() const noexcept { return t == type::null; }
+    bool is_bool() const noexcept { return t == type::boolean; }
+    bool is_int64() const noexcept { return t == type::int64; }
+    bool is_uint64() const noexcept { return t == type::uint64; }
+    bool is_string() const noexcept { return t == type::string; }
+    bool is_object() const noexcept { return t == type::object; }
+    bool is_array() const noexcept { return t == type::array; }
+    bool get_bool() const noexcept { return flag; }
+    std::int64_t get_int64() const noexcept { return static_cast<std::int64_t>(bits); }
+    std::uint64_t get_uint64() const noexcept { return bits; }
+};
+
+// The members of an object or the elements of an array, in document order.
+class items {
+public:
+    class iterator {
+    public:
+        explicit iterator(const json* at) : at_(at) {}
+        const json& operator*() const { return *at_; }
+        iterator& operator++() {
+            at_ += at_->span;
+            return *this;
+        }
+        bool operator!=(const iterator& other) const { return at_ != other.at_; }
+
+    private:
+        const json* at_;
+    };
+
+    explicit items(const json& container)
+        : first_(&container + 1), last_(&container + container.span) {}
+    iterator begin() const { return iterator{first_}; }
+    iterator end() const { return iterator{last_}; }
+    bool empty() const { return first_ == last_; }
+    const json& front() const { return *first_; }
+
+private:
+    const json* first_;
+    const json* last_;
+};
+
+// Member `key` of `node` when `node` is an object that has it; never throws. Of duplicate
+// names the last counts, as with the DOM parsers before.
 const json* member(const json& node, std::string_view key) {
     if (!node.is_object()) {
         return nullptr;
     }
-    auto it = node.find(key);
-    return it == node.end() ? nullptr : &*it;
+    const json* found = nullptr;
+    for (const json& m : items(node)) {
+        if (m.key == key) {
+            found = &m;
+        }
+    }
+    return found;
 }
 
 const json* member(const json* node, std::string_view key) {
@@ -37,8 +104,8 @@ const json* member(const json* node, std::string_view key) {
 }
 
 // The string at `node`, or nullptr when absent or not a string.
-const std::string* string_at(const json* node) {
-    return node != nullptr && node->is_string() ? node->get_ptr<const std::string*>() : nullptr;
+const std::string_view* string_at(const json* node) {
+    return node != nullptr && node->is_string() ? &node->text : nullptr;
 }
 
 // Member `key` as text: "" when absent or null; nullopt when present with another type.
@@ -48,7 +115,7 @@ std::optional<std::string_view> optional_string(const json* node, std::string_vi
         return std::string_view{};
     }
     if (const auto* s = string_at(m)) {
-        return std::string_view{*s};
+        return (*s);
     }
     return std::nullopt;
 }
@@ -75,7 +142,7 @@ public:
             fail(fmt::format("{} is missing or not a string", path));
             return {};
         }
-        return *s;
+        return std::string{(*s)};
     }
 
     void fail(std::string message) {
@@ -141,12 +208,12 @@ std::string_view bot_user(const json& payload, const event_parse_options& option
         return options.bot_user_id;
     }
     const json* auths = member(payload, "authorizations");
-    if (auths != nullptr && auths->is_array() && !auths->empty()) {
-        const json& first = (*auths)[0];
+    if (auths != nullptr && auths->is_array() && !items(*auths).empty()) {
+        const json& first = items(*auths).front();
         const json* is_bot = member(first, "is_bot");
-        if (is_bot == nullptr || (is_bot->is_boolean() && is_bot->get<bool>())) {
+        if (is_bot == nullptr || (is_bot->is_bool() && is_bot->get_bool())) {
             if (const auto* id = string_at(member(first, "user_id"))) {
-                return *id;
+                return (*id);
             }
         }
     }
@@ -241,11 +308,11 @@ std::optional<std::string> element_value(const json& element) {
         return std::nullopt;
     }
     if (const auto* v = string_at(member(element, "value"))) {
-        return *v;
+        return std::string{(*v)};
     }
     if (const json* option = member(element, "selected_option")) {
         if (const auto* v = string_at(member(option, "value"))) {
-            return *v;
+            return std::string{(*v)};
         }
     }
     static constexpr std::string_view singles[] = {
@@ -257,11 +324,14 @@ std::optional<std::string> element_value(const json& element) {
         if (m == nullptr || m->is_null()) {
             continue;
         }
-        if (m->is_string()) {
-            return m->get<std::string>();
+        if (const auto* s = string_at(m)) {
+            return std::string{(*s)};
         }
-        if (m->is_number_integer()) {
-            return std::to_string(m->get<std::int64_t>());
+        if (m->is_int64()) {
+            return std::to_string(m->get_int64());
+        }
+        if (m->is_uint64()) {
+            return std::to_string(m->get_uint64());
         }
     }
     static constexpr std::string_view lists[] = {"selected_options", "selected_users",
@@ -272,8 +342,8 @@ std::optional<std::string> element_value(const json& element) {
             continue;
         }
         std::string joined;
-        for (const json& item : *m) {
-            const std::string* v =
+        for (const json& item : items(*m)) {
+            const std::string_view* v =
                 item.is_object() ? string_at(member(item, "value")) : string_at(&item);
             if (v == nullptr) {
                 continue;
@@ -281,7 +351,7 @@ std::optional<std::string> element_value(const json& element) {
             if (!joined.empty()) {
                 joined += ',';
             }
-            joined += *v;
+            joined += (*v);
         }
         return joined;
     }
@@ -291,11 +361,11 @@ std::optional<std::string> element_value(const json& element) {
 core::result<parsed_payload> block_actions(const json& payload, reader& r,
                                            const event_parse_options& options) {
     const json* actions = member(payload, "actions");
-    if (actions == nullptr || !actions->is_array() || actions->empty() ||
-        !(*actions)[0].is_object()) {
+    if (actions == nullptr || !actions->is_array() || items(*actions).empty() ||
+        !items(*actions).front().is_object()) {
         return bad("block_actions payload rejected: actions is missing or empty");
     }
-    const json& action = (*actions)[0];
+    const json& action = items(*actions).front();
     const json* user = member(payload, "user");
     const json* container = member(payload, "container");
     const json* message = member(payload, "message");
@@ -360,8 +430,9 @@ core::result<parsed_payload> view_event(const json& payload, reader& r, bool sub
     ev.action_value = r.opt(view, "private_metadata", "view.private_metadata");
     ev.trigger_id = r.opt(&payload, "trigger_id", "trigger_id");
     const json* urls = member(payload, "response_urls");
-    if (urls != nullptr && urls->is_array() && !urls->empty()) {
-        ev.response_url = r.opt(&(*urls)[0], "response_url", "response_urls[0].response_url");
+    if (urls != nullptr && urls->is_array() && !items(*urls).empty()) {
+        ev.response_url =
+            r.opt(&items(*urls).front(), "response_url", "response_urls[0].response_url");
     }
     if (!r.ok()) {
         return r.error();
@@ -369,14 +440,14 @@ core::result<parsed_payload> view_event(const json& payload, reader& r, bool sub
     std::size_t total = ev.action_value.size();
     const json* values = member(member(view, "state"), "values");
     if (values != nullptr && values->is_object()) {
-        for (const auto& [block_id, block] : values->items()) {
+        for (const json& block : items(*values)) {
             if (!block.is_object()) {
                 continue;
             }
-            for (const auto& [action_id, element] : block.items()) {
+            for (const json& element : items(block)) {
                 if (auto v = element_value(element)) {
                     total += v->size();
-                    ev.values[action_id] = std::move(*v);
+                    ev.values[std::string{element.key}] = std::move(*v);
                 }
             }
         }
@@ -461,70 +532,124 @@ core::result<parsed_payload> slash_command_json(const json& payload,
                          options);
 }
 
-// Builds a DOM like json::parse, but never builds the members of a payload that no event
-// reads: a modal's blocks, title, close and submit, a message's blocks, attachments and files,
-// block_actions' state. Those are most of an interactive payload's size and, in a std::map DOM,
-// most of its allocations. Only members at fixed places below the payload root are dropped, so
-// user-chosen names deeper down (block and action IDs in view.state.values) are never matched.
-class pruning_dom_builder {
+// Builds a document (see `json`) from Boost.JSON's SAX-style parser, but never builds the
+// members of a payload that no event reads: a modal's blocks, title, close and submit, a
+// message's or event's blocks, attachments and files, block_actions' state. Those are most of
+// an interactive payload's size. Only members at fixed places below the payload root are
+// dropped, so user-chosen names deeper down (block and action IDs in view.state.values) are
+// never matched.
+class document_builder {
 public:
-    // `envelope`: the text is a Socket Mode frame whose `payload` member holds the payload;
-    // otherwise the text is the payload itself.
-    pruning_dom_builder(json& root, bool envelope) : root_(root), base_(envelope ? 2 : 1) {}
+    static constexpr std::size_t max_object_size = std::numeric_limits<std::uint32_t>::max();
+    static constexpr std::size_t max_array_size = max_object_size;
+    static constexpr std::size_t max_key_size = max_object_size;
+    static constexpr std::size_t max_string_size = max_object_size;
 
-    bool null() { return value(nullptr); }
-    bool boolean(bool v) { return value(v); }
-    bool number_integer(json::number_integer_t v) { return value(v); }
-    bool number_unsigned(json::number_unsigned_t v) { return value(v); }
-    bool number_float(json::number_float_t v, const json::string_t& /*text*/) { return value(v); }
-    bool string(json::string_t& v) { return value(std::move(v)); }
-    bool binary(json::binary_t& /*v*/) { return false; }  // not produced by the JSON lexer
+    // Forgets the last document. `envelope`: the text is a Socket Mode frame whose `payload`
+    // member holds the payload; otherwise the text is the payload itself.
+    void start(std::string_view text, bool envelope) {
+        // One huge frame must not keep its memory for the life of the connection.
+        if (nodes_.capacity() > 4096) {
+            nodes_ = {};
+        }
+        if (scratch_.capacity() > std::size_t{64} * 1024) {
+            scratch_ = {};
+        }
+        nodes_.clear();
+        open_.clear();
+        scratch_.clear();
+        arena_.release();
+        text_ = text;
+        base_ = envelope ? 2 : 1;
+        key_ = {};
+        skipping_ = 0;
+        skip_next_ = false;
+    }
 
-    bool start_object(std::size_t /*size*/) { return open(json::value_t::object); }
-    bool start_array(std::size_t /*size*/) { return open(json::value_t::array); }
-    bool end_object() { return close(); }
-    bool end_array() { return close(); }
+    // The root of the document parsed last.
+    const json& root() const { return nodes_.front(); }
 
-    bool key(json::string_t& k) {
+    bool on_document_begin(bj::error_code& /*ec*/) { return true; }
+    bool on_document_end(bj::error_code& /*ec*/) { return true; }
+    bool on_object_begin(bj::error_code& /*ec*/) { return open(json::type::object); }
+    bool on_object_end(std::size_t /*n*/, bj::error_code& /*ec*/) { return close(); }
+    bool on_array_begin(bj::error_code& /*ec*/) { return open(json::type::array); }
+    bool on_array_end(std::size_t /*n*/, bj::error_code& /*ec*/) { return close(); }
+
+    bool on_key_part(bj::string_view s, std::size_t /*n*/, bj::error_code& /*ec*/) {
+        if (skipping_ == 0) {
+            scratch_.append(s.data(), s.size());
+        }
+        return true;
+    }
+    bool on_key(bj::string_view s, std::size_t /*n*/, bj::error_code& /*ec*/) {
         if (skipping_ > 0) {
             return true;
         }
+        const std::string_view k = finish(s);
         if (prunable(k)) {
             skip_next_ = true;
-            return true;
+        } else {
+            key_ = k;
         }
-        if (stack_.size() < max_named) {
-            pending_name_ = k;
-        }
-        member_ = &(*stack_.back())[std::move(k)];
         return true;
     }
-
-    bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
-                     const nlohmann::detail::exception& /*ex*/) {
-        failed_ = true;
-        return false;
+    bool on_string_part(bj::string_view s, std::size_t /*n*/, bj::error_code& /*ec*/) {
+        if (skipping_ == 0 && !skip_next_) {
+            scratch_.append(s.data(), s.size());
+        }
+        return true;
     }
-
-    bool failed() const noexcept { return failed_; }
+    bool on_string(bj::string_view s, std::size_t /*n*/, bj::error_code& /*ec*/) {
+        if (json* n = add(json::type::string)) {
+            n->text = finish(s);
+        }
+        return true;
+    }
+    bool on_number_part(bj::string_view /*s*/, bj::error_code& /*ec*/) { return true; }
+    bool on_int64(std::int64_t i, bj::string_view /*s*/, bj::error_code& /*ec*/) {
+        if (json* n = add(json::type::int64)) {
+            n->bits = static_cast<std::uint64_t>(i);
+        }
+        return true;
+    }
+    bool on_uint64(std::uint64_t u, bj::string_view /*s*/, bj::error_code& /*ec*/) {
+        if (json* n = add(json::type::uint64)) {
+            n->bits = u;
+        }
+        return true;
+    }
+    bool on_double(double /*d*/, bj::string_view /*s*/, bj::error_code& /*ec*/) {
+        add(json::type::number);  // no payload field the bot reads is fractional
+        return true;
+    }
+    bool on_bool(bool b, bj::error_code& /*ec*/) {
+        if (json* n = add(json::type::boolean)) {
+            n->flag = b;
+        }
+        return true;
+    }
+    bool on_null(bj::error_code& /*ec*/) {
+        add(json::type::null);
+        return true;
+    }
+    bool on_comment_part(bj::string_view /*s*/, bj::error_code& /*ec*/) { return true; }
+    bool on_comment(bj::string_view /*s*/, bj::error_code& /*ec*/) { return true; }
 
 private:
-    // Names are kept only as deep as the rules look.
-    static constexpr std::size_t max_named = 4;
-
-    // Whether member `k` of the object on top of the stack is one never read.
+    // Whether member `k` of the object being read is one never read.
     bool prunable(std::string_view k) const {
-        const std::size_t depth = stack_.size();  // of the object holding `k`
+        const std::size_t depth = open_.size();  // of the object holding `k`
         if (depth < base_ || depth > base_ + 1) {
             return false;
         }
-        if (base_ == 2 && names_[1] != "payload") {
+        if (base_ == 2 && nodes_[open_[1]].key != "payload") {
             return false;  // an envelope member other than the payload
         }
         if (depth == base_) {
             return k == "state";  // block_actions' copy of the inputs; the action is enough
         }
-        const std::string& parent = names_[depth - 1];
+        const std::string_view parent = nodes_[open_[depth - 1]].key;
         if (parent != "view" && parent != "message" && parent != "event") {
             return false;
         }
@@ -532,48 +657,30 @@ private:
                (parent == "view" && (k == "title" || k == "close" || k == "submit"));
     }
 
-    // Where the next value goes; nullptr when it is dropped.
-    json* slot(bool& drop) {
-        drop = skipping_ > 0 || skip_next_;
-        skip_next_ = false;
-        if (drop) {
+    // The node for the next value; nullptr when the value is dropped.
+    json* add(json::type t) {
+        if (skipping_ > 0) {
             return nullptr;
         }
-        if (stack_.empty()) {
-            return &root_;
+        if (skip_next_) {
+            skip_next_ = false;
+            scratch_.clear();  // parts of a dropped string
+            return nullptr;
         }
-        if (stack_.back()->is_array()) {
-            return &stack_.back()->emplace_back();
-        }
-        return member_;
+        json& n = nodes_.emplace_back();
+        n.t = t;
+        n.key = std::exchange(key_, {});
+        return &n;
     }
 
-    template <class V>
-    bool value(V&& v) {
-        bool drop = false;
-        if (json* at = slot(drop)) {
-            *at = json(std::forward<V>(v));
-        }
-        return true;
-    }
-
-    bool open(json::value_t type) {
-        if (skipping_ > 0) {
+    bool open(json::type t) {
+        if (skipping_ > 0 || skip_next_) {
+            skip_next_ = false;
             ++skipping_;
             return true;
         }
-        bool drop = false;
-        json* at = slot(drop);
-        if (drop) {
-            skipping_ = 1;
-            return true;
-        }
-        *at = json(type);
-        if (stack_.size() < max_named) {
-            const bool in_array = !stack_.empty() && stack_.back()->is_array();
-            names_[stack_.size()] = in_array || stack_.empty() ? std::string{} : pending_name_;
-        }
-        stack_.push_back(at);
+        add(t);
+        open_.push_back(static_cast<std::uint32_t>(nodes_.size() - 1));
         return true;
     }
 
@@ -582,37 +689,82 @@ private:
             --skipping_;
             return true;
         }
-        stack_.pop_back();
+        const std::uint32_t at = open_.back();
+        open_.pop_back();
+        nodes_[at].span = static_cast<std::uint32_t>(nodes_.size() - at);
         return true;
     }
 
-    json& root_;
-    std::size_t base_;
-    std::vector<json*> stack_;
-    std::array<std::string, max_named> names_;  // key of each open container, by depth
-    std::string pending_name_;                  // last key read at a named depth
-    json* member_ = nullptr;                    // the member the next value fills
-    int skipping_ = 0;                          // nesting depth inside a dropped container
-    bool skip_next_ = false;                    // the next value belongs to a dropped member
-    bool failed_ = false;
+    // A string or key whose last piece is `last`: a view into the text when the parser handed
+    // it over in one piece from there, else a copy in the arena (escapes, or pieces).
+    std::string_view finish(bj::string_view last) {
+        // std::less_equal: `last` may point into the parser's own buffer, and only the library
+        // comparators order pointers into different objects.
+        const std::less_equal<const char*> before_or_at;
+        const char* begin = text_.data();
+        const char* end = begin + text_.size();
+        if (scratch_.empty() && before_or_at(begin, last.data()) &&
+            before_or_at(last.data() + last.size(), end)) {
+            return {last.data(), last.size()};
+        }
+        scratch_.append(last.data(), last.size());
+        if (scratch_.empty()) {
+            return {};
+        }
+        auto* copy = static_cast<char*>(arena_.allocate(scratch_.size(), 1));
+        std::memcpy(copy, scratch_.data(), scratch_.size());
+        const std::string_view out{copy, scratch_.size()};
+        scratch_.clear();
+        return out;
+    }
+
+    std::vector<json> nodes_;
+    std::vector<std::uint32_t> open_;  // index of each open container, outermost first
+    std::string scratch_;              // pieces of the string or key being read
+    // Unescaped strings of one document; rewound, not freed, for the next.
+    std::array<unsigned char, 4096> first_block_{};
+    bj::monotonic_resource arena_{first_block_.data(), first_block_.size()};
+    std::string_view text_;
+    std::size_t base_ = 1;
+    std::string_view key_;    // name of the member whose value comes next
+    int skipping_ = 0;        // nesting depth inside a dropped container
+    bool skip_next_ = false;  // the next value belongs to a dropped member
 };
 
-// Parses without exceptions (pruning as above); nullopt for invalid JSON.
-std::optional<json> parse_json(std::string_view text, bool envelope) {
-    json doc;
-    pruning_dom_builder builder(doc, envelope);
-    const bool ok = json::sax_parse(text.begin(), text.end(), &builder);
-    if (!ok || builder.failed()) {
-        return std::nullopt;
-    }
-    return doc;
+// Slack payloads nest a dozen levels at most (blocks in a message in an event); the bound
+// keeps a hostile frame from growing the parser's stack.
+bj::parse_options json_limits() {
+    bj::parse_options limits;
+    limits.max_depth = 64;
+    return limits;
 }
+
+// A reusable parser for one JSON text at a time.
+class json_parser {
+public:
+    // The document in `text`, valid until the next call and while `text` lives; nullptr when
+    // `text` is not exactly one valid JSON text.
+    const json* parse(std::string_view text, bool envelope) {
+        parser_.reset();
+        parser_.handler().start(text, envelope);
+        bj::error_code ec;
+        const std::size_t used = parser_.write_some(false, text.data(), text.size(), ec);
+        if (ec || used != text.size()) {
+            return nullptr;
+        }
+        return &parser_.handler().root();
+    }
+
+private:
+    bj::basic_parser<document_builder> parser_{json_limits()};
+};
 
 template <class Fn>
 core::result<parsed_payload> parse_standalone(std::string_view text, std::string_view what, Fn fn) {
     try {
-        auto doc = parse_json(text, /*envelope=*/false);
-        if (!doc) {
+        auto parser = std::make_unique<json_parser>();
+        const json* doc = parser->parse(text, /*envelope=*/false);
+        if (doc == nullptr) {
             return bad(fmt::format("{} payload rejected: not valid JSON", what));
         }
         return fn(*doc);
@@ -643,10 +795,16 @@ frame_type frame_type_of(std::string_view type) {
 
 int int_member(const json& node, std::string_view key) {
     const json* m = member(node, key);
-    if (m == nullptr || !m->is_number_integer()) {
+    if (m == nullptr) {
         return 0;
     }
-    auto v = m->get<std::int64_t>();
+    if (m->is_uint64()) {
+        return static_cast<int>(std::min<std::uint64_t>(m->get_uint64(), 1'000'000));
+    }
+    if (!m->is_int64()) {
+        return 0;
+    }
+    auto v = m->get_int64();
     return v < 0 ? 0 : static_cast<int>(std::min<std::int64_t>(v, 1'000'000));
 }
 
@@ -659,40 +817,40 @@ core::result<socket_frame> header_from(const json& doc) {
     if (!doc.is_object()) {
         return protocol("not a JSON object");
     }
-    const auto* type = string_at(member(doc, "type"));
-    if (type == nullptr) {
+    const auto* type_string = string_at(member(doc, "type"));
+    if (type_string == nullptr) {
         return protocol("no string \"type\"");
     }
+    const std::string_view type = (*type_string);
     socket_frame frame;
-    frame.type = frame_type_of(*type);
-    frame.type_name = *type;
+    frame.type = frame_type_of(type);
+    frame.type_name = type;
     if (frame.type == frame_type::hello) {
         frame.num_connections = int_member(doc, "num_connections");
         return frame;
     }
     if (frame.type == frame_type::disconnect) {
         if (const auto* reason = string_at(member(doc, "reason"))) {
-            frame.disconnect_reason = *reason;
+            frame.disconnect_reason = (*reason);
         }
         return frame;
     }
-    const json* id = member(doc, "envelope_id");
-    if (id != nullptr && id->is_string()) {
-        frame.envelope_id = id->get<std::string>();
+    if (const auto* id = string_at(member(doc, "envelope_id"))) {
+        frame.envelope_id = (*id);
     }
     if (frame.type == frame_type::other) {
         return frame;
     }
     if (frame.envelope_id.empty()) {
-        return protocol(fmt::format("{} envelope without a string envelope_id", *type));
+        return protocol(fmt::format("{} envelope without a string envelope_id", type));
     }
     if (const json* accepts = member(doc, "accepts_response_payload");
-        accepts != nullptr && accepts->is_boolean()) {
-        frame.accepts_response_payload = accepts->get<bool>();
+        accepts != nullptr && accepts->is_bool()) {
+        frame.accepts_response_payload = accepts->get_bool();
     }
     frame.retry_attempt = int_member(doc, "retry_attempt");
     if (const auto* reason = string_at(member(doc, "retry_reason"))) {
-        frame.retry_reason = *reason;
+        frame.retry_reason = (*reason);
     }
     return frame;
 }
@@ -762,7 +920,11 @@ core::result<parsed_payload> parse_slash_command_form(
 }
 
 struct socket_frame_parser::state {
-    json doc;
+    json_parser parser;  // reused: a frame of a few KiB then costs no allocation
+    // The last frame's text: parse_payload may run after the caller's buffer is gone, and the
+    // document points into it.
+    std::string text;
+    const json* doc = nullptr;
     frame_type type = frame_type::other;
     std::string type_name;
     bool have_header = false;
@@ -777,15 +939,17 @@ socket_frame_parser& socket_frame_parser::operator=(socket_frame_parser&&) noexc
 
 core::result<socket_frame> socket_frame_parser::parse_header(std::string_view text) {
     state_->have_header = false;
-    state_->doc = json{};
     try {
-        auto doc = parse_json(text, /*envelope=*/true);
-        if (!doc) {
+        if (state_->text.capacity() > std::size_t{64} * 1024) {
+            state_->text = std::string{};  // one huge frame must not keep its memory
+        }
+        state_->text.assign(text);
+        state_->doc = state_->parser.parse(state_->text, /*envelope=*/true);
+        if (state_->doc == nullptr) {
             return core::make_error(core::errc::protocol_error,
                                     "Socket Mode frame rejected: not valid JSON");
         }
-        state_->doc = std::move(*doc);
-        auto frame = header_from(state_->doc);
+        auto frame = header_from(*state_->doc);
         if (frame) {
             state_->type = frame->type;
             state_->type_name = frame->type_name;
@@ -804,7 +968,7 @@ core::result<parsed_payload> socket_frame_parser::parse_payload() {
     }
     state_->have_header = false;  // the payload is turned into an event once
     try {
-        return payload_from(state_->doc, state_->type, state_->type_name, options_);
+        return payload_from(*state_->doc, state_->type, state_->type_name, options_);
     } catch (const std::exception& e) {
         // The accessors check types first; this is a last line of defence.
         return bad(fmt::format("{} payload rejected: {}", state_->type_name, e.what()));

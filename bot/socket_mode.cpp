@@ -81,6 +81,11 @@ public:
             rehash(std::max<std::size_t>(table_.size() * 2, 64));
         }
         place(h);
+        // The next insert at capacity erases the oldest hash, whose cell was last touched long
+        // ago: start loading it now rather than stall on it then.
+        if (count_ >= capacity_ && !table_.empty()) {
+            __builtin_prefetch(&table_[ring_[head_].hash & mask()]);
+        }
         return true;
     }
 
@@ -774,10 +779,11 @@ private:
             if (auto prepared = integrations::prepare_client_tls(native, u.host); !prepared) {
                 co_return std::move(prepared).error();
             }
-            s.tls->next_layer().next_layer().set_verify_callback(ssl::host_name_verification(u.host));
+            s.tls->next_layer().next_layer().set_verify_callback(
+                ssl::host_name_verification(u.host));
             stream.expires_at(deadline);
-            auto [hs_ec] =
-                co_await s.tls->next_layer().next_layer().async_handshake(ssl::stream_base::client, use_tuple);
+            auto [hs_ec] = co_await s.tls->next_layer().next_layer().async_handshake(
+                ssl::stream_base::client, use_tuple);
             if (hs_ec) {
                 auto why = integrations::tls_verify_failure(native);
                 if (!why.empty()) {
@@ -959,8 +965,7 @@ private:
             recycle(std::move(msg));
         }
         s.with_ws([](auto& ws) { ws.next_layer().cork(false); });
-        s.tickets.erase(s.tickets.begin(),
-                        s.tickets.begin() + static_cast<std::ptrdiff_t>(count));
+        s.tickets.erase(s.tickets.begin(), s.tickets.begin() + static_cast<std::ptrdiff_t>(count));
         s.writing = 0;
         if (!ec) {
             stats_.acks += count;
@@ -1152,7 +1157,7 @@ private:
     // the events whose acks are written are handed over, so the handler's work never delays an
     // ack already due. Only when acks make no progress for a while (a socket that takes no
     // writes) are the rest handed over anyway: a re-delivery of theirs is de-duplicated.
-    void enqueue(commands::inbound_event ev, std::uint64_t ack_ticket) {
+    void enqueue(commands::inbound_event&& ev, std::uint64_t ack_ticket) {
         pending_.push_back(std::move(ev));
         pending_tickets_.push_back(ack_ticket);
         if (!flush_posted_) {
@@ -1288,8 +1293,8 @@ private:
     std::vector<std::uint64_t> pending_tickets_;  // ack ticket of each pending event
     std::size_t flush_seen_ = 0;
     steady::time_point batch_due_{};  // when the oldest pending event is handed over at the latest
-    int flush_hops_ = 0;   // hops spent waiting for a burst to end
-    int flush_stuck_ = 0;  // hops without any ack written
+    int flush_hops_ = 0;              // hops spent waiting for a burst to end
+    int flush_stuck_ = 0;             // hops without any ack written
     std::uint64_t flush_floor_ = 0;
     std::uint64_t ack_tickets_ = 0;     // last ticket issued
     std::vector<bool> slot_connected_;  // by slot: reached hello before

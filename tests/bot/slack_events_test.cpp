@@ -34,13 +34,25 @@ json python_messages() {
 }
 
 // Parses a frame that must carry an event and returns it.
-commands::inbound_event event_of(const json& frame, const bot::event_parse_options& options = {}) {
-    auto parsed = parse_socket_frame(frame.dump(), options);
+commands::inbound_event event_of_text(const std::string& frame,
+                                      const bot::event_parse_options& options = {}) {
+    auto parsed = parse_socket_frame(frame, options);
     REQUIRE(parsed);
     REQUIRE(parsed->payload);
     INFO(parsed->payload->ignored);
     REQUIRE(parsed->payload->event);
     return *parsed->payload->event;
+}
+
+commands::inbound_event event_of(const json& frame, const bot::event_parse_options& options = {}) {
+    return event_of_text(frame.dump(), options);
+}
+
+// `text` with its one occurrence of `what` replaced by `with`.
+std::string replaced(std::string text, const std::string& what, const std::string& with) {
+    const auto at = text.find(what);
+    REQUIRE(at != std::string::npos);
+    return text.replace(at, what.size(), with);
 }
 
 // Parses a frame whose payload must be ignored and returns the reason.
@@ -379,6 +391,50 @@ TEST_CASE("slack_events: two-step parsing acks first and skips unread members", 
         REQUIRE(once->payload);
         REQUIRE(once->payload->event);
         CHECK(once->payload->event->values == payload->event->values);
+    }
+}
+
+TEST_CASE(
+    "slack_events: the frame parser unescapes, keeps the last duplicate, rejects trailing text",
+    "[unit]") {
+    SECTION("escaped strings and keys, in values the bot reads and in members it skips") {
+        auto envelope = dm_envelope("deploy \"api\" \\ caf\u00e9 \t&amp; \xf0\x9f\x9a\xa2");
+        envelope["payload"]["event"]["blocks"] = json::array({{{"text", "a \"quoted\" \\ block"}}});
+        // The same key written with an escape is the same key.
+        auto event = event_of_text(replaced(envelope.dump(), R"("channel_type":"im")",
+                                            R"("channel\u005ftype":"\u0069m")"));
+        CHECK(event.text == "deploy \"api\" \\ caf\u00e9 \t& \xf0\x9f\x9a\xa2");
+    }
+    SECTION("a long escaped string comes through whole") {
+        std::string longtext;
+        for (int i = 0; i < 2000; ++i) {
+            longtext += "line \"" + std::to_string(i) + "\"\n";
+        }
+        auto event = event_of(dm_envelope(longtext));
+        CHECK(event.text == longtext);
+    }
+    SECTION("of duplicate members the last counts") {
+        auto event = event_of_text(replaced(dm_envelope("status").dump(), R"("user":"U42")",
+                                            R"("user":"U_FIRST","user":"U42")"));
+        CHECK(event.actor == "U42");
+    }
+    SECTION("whitespace around the frame is fine, anything else after it is not") {
+        auto text = dm_envelope("status").dump();
+        CHECK(parse_socket_frame(" \n" + text + " \r\n\t"));
+        for (std::string tail : {"x", "{}", ",", "]", "\"", "0"}) {
+            INFO(tail);
+            auto frame = parse_socket_frame(text + tail);
+            REQUIRE_FALSE(frame);
+            CHECK_THAT(frame.error().message, Catch::Contains("not valid JSON"));
+        }
+    }
+    SECTION("invalid UTF-8, comments and trailing commas are not JSON") {
+        for (std::string text :
+             {std::string(R"({"type":"hello","x":")") + "\xff\xfe" + "\"}",
+              std::string(R"({"type":"hello"/*c*/})"), std::string(R"({"type":"hello",})")}) {
+            INFO(text);
+            CHECK_FALSE(parse_socket_frame(text));
+        }
     }
 }
 
