@@ -733,15 +733,18 @@ private:
 
 // Slack payloads nest a dozen levels at most (blocks in a message in an event); the bound
 // keeps a hostile frame from growing the parser's stack.
-bj::parse_options json_limits() {
+bj::parse_options json_limits(bool utf8_checked) {
     bj::parse_options limits;
     limits.max_depth = 64;
+    limits.allow_invalid_utf8 = utf8_checked;  // checked once is enough
     return limits;
 }
 
 // A reusable parser for one JSON text at a time.
 class json_parser {
 public:
+    explicit json_parser(bool utf8_checked = false) : parser_{json_limits(utf8_checked)} {}
+
     // The document in `text`, valid until the next call and while `text` lives; nullptr when
     // `text` is not exactly one valid JSON text.
     const json* parse(std::string_view text, bool envelope) {
@@ -756,7 +759,7 @@ public:
     }
 
 private:
-    bj::basic_parser<document_builder> parser_{json_limits()};
+    bj::basic_parser<document_builder> parser_;
 };
 
 template <class Fn>
@@ -920,18 +923,16 @@ core::result<parsed_payload> parse_slash_command_form(
 }
 
 struct socket_frame_parser::state {
+    explicit state(bool utf8_checked) : parser(utf8_checked) {}
     json_parser parser;  // reused: a frame of a few KiB then costs no allocation
-    // The last frame's text: parse_payload may run after the caller's buffer is gone, and the
-    // document points into it.
-    std::string text;
-    const json* doc = nullptr;
+    const json* doc = nullptr;  // points into the caller's text
     frame_type type = frame_type::other;
     std::string type_name;
     bool have_header = false;
 };
 
 socket_frame_parser::socket_frame_parser(event_parse_options options)
-    : options_(std::move(options)), state_(std::make_unique<state>()) {}
+    : options_(std::move(options)), state_(std::make_unique<state>(options_.utf8_checked)) {}
 
 socket_frame_parser::~socket_frame_parser() = default;
 socket_frame_parser::socket_frame_parser(socket_frame_parser&&) noexcept = default;
@@ -940,11 +941,7 @@ socket_frame_parser& socket_frame_parser::operator=(socket_frame_parser&&) noexc
 core::result<socket_frame> socket_frame_parser::parse_header(std::string_view text) {
     state_->have_header = false;
     try {
-        if (state_->text.capacity() > std::size_t{64} * 1024) {
-            state_->text = std::string{};  // one huge frame must not keep its memory
-        }
-        state_->text.assign(text);
-        state_->doc = state_->parser.parse(state_->text, /*envelope=*/true);
+        state_->doc = state_->parser.parse(text, /*envelope=*/true);
         if (state_->doc == nullptr) {
             return core::make_error(core::errc::protocol_error,
                                     "Socket Mode frame rejected: not valid JSON");

@@ -26,6 +26,9 @@ struct event_parse_options {
     /// Longest message or command text accepted, in bytes; longer is a bad payload. Slack
     /// truncates messages at 40 000 characters, and no command needs more than a few hundred.
     std::size_t max_text_bytes = 40'000;
+    /// The transport already rejected invalid UTF-8 (WebSocket text frames: Beast checks them),
+    /// so the JSON parser need not check it again.
+    bool utf8_checked = false;
 };
 
 /// A payload turned into an event, or deliberately into nothing.
@@ -111,7 +114,8 @@ public:
     socket_frame_parser& operator=(socket_frame_parser&&) noexcept;
 
     /// The frame without its payload (`payload` stays an empty parsed_payload). Errors as
-    /// parse_socket_frame's.
+    /// parse_socket_frame's. `text` must stay valid until parse_payload: the parsed document
+    /// points into it (copying every frame cost more than parsing it).
     core::result<socket_frame> parse_header(std::string_view text);
 
     /// The payload of the frame parse_header last accepted, as parse_socket_frame would put it

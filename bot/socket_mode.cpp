@@ -299,6 +299,7 @@ public:
         event_parse_options parse;
         parse.bot_user_id = opt_.bot_user_id;
         parse.max_text_bytes = opt_.max_text_bytes;
+        parse.utf8_checked = true;  // only text frames are parsed, and Beast checks those
         frames_ = socket_frame_parser(std::move(parse));
         if (!opt_.random01) {
             opt_.random01 = default_random01();
@@ -1152,21 +1153,21 @@ private:
 
     // ---- handing events over in batches ----
 
-    // Events read in one burst go out together, so the dispatcher records their keys in one
-    // SQLite transaction. The flush is posted, and re-posted while the burst keeps growing; then
-    // the events whose acks are written are handed over, so the handler's work never delays an
-    // ack already due. Only when acks make no progress for a while (a socket that takes no
-    // writes) are the rest handed over anyway: a re-delivery of theirs is de-duplicated.
+    // Events that arrive within `batch_window` of each other go out together, so the dispatcher
+    // records their keys in one SQLite transaction; then the events whose acks are written are
+    // handed over, so the handler's work never delays an ack already due. Only when acks make
+    // no progress for a while (a socket that takes no writes) are the rest handed over anyway:
+    // a re-delivery of theirs is de-duplicated. A timer, not re-posted hops: each trip through
+    // the queue also polls the reactor, which was one system call per event under load.
     void enqueue(commands::inbound_event&& ev, std::uint64_t ack_ticket) {
         pending_.push_back(std::move(ev));
         pending_tickets_.push_back(ack_ticket);
-        if (!flush_posted_) {
-            flush_posted_ = true;
-            flush_seen_ = 0;
-            flush_hops_ = 0;
-            flush_stuck_ = 0;
+        if (!flush_armed_) {
+            flush_armed_ = true;
             batch_due_ = steady::now() + opt_.batch_window;
-            post_flush();
+            flush_at(batch_due_);
+        } else if (pending_.size() == opt_.max_batch) {
+            flush_at(steady::now());
         }
     }
 
@@ -1179,31 +1180,17 @@ private:
         });
     }
 
-    void post_flush() {
-        asio::post(ex_, [this, alive = std::weak_ptr<bool>(alive_)] {
-            if (auto a = alive.lock(); a && *a) {
-                flush_step();
-            }
-        });
-    }
-
     void flush_step() {
-        // Each hop lets every ready reader and writer run once, so a few hops cover a burst.
-        constexpr int max_hops = 64;
+        // How long events wait for acks that cannot be written before they are handed over.
+        constexpr auto ack_patience = milliseconds{50};
         if (pending_.empty()) {
-            flush_posted_ = false;
+            flush_armed_ = false;
             return;
         }
+        const auto now = steady::now();
         const bool full = pending_.size() >= opt_.max_batch;
-        if (!full && steady::now() < batch_due_) {
+        if (!full && now < batch_due_) {
             flush_at(batch_due_);
-            return;
-        }
-        const bool growing = pending_.size() != flush_seen_;
-        flush_seen_ = pending_.size();
-        if (growing && !full && flush_hops_ < max_hops) {
-            ++flush_hops_;
-            post_flush();
             return;
         }
         const std::uint64_t floor = unwritten_floor();
@@ -1213,23 +1200,21 @@ private:
         if (acked == 0) {
             if (floor != flush_floor_) {
                 flush_floor_ = floor;
-                flush_stuck_ = 0;
+                stuck_since_ = now;
             }
-            if (++flush_stuck_ < max_hops) {
-                post_flush();
+            if (now - stuck_since_ < ack_patience) {
+                flush_at(now + milliseconds{1});
                 return;
             }
             acked = pending_.size();
         }
         hand_over(acked);
-        flush_hops_ = 0;
-        flush_stuck_ = 0;
-        flush_seen_ = pending_.size();
+        stuck_since_ = now;
         if (pending_.empty()) {
-            flush_posted_ = false;
+            flush_armed_ = false;
         } else {
-            batch_due_ = steady::now() + opt_.batch_window;
-            post_flush();
+            batch_due_ = now + opt_.batch_window;
+            flush_at(batch_due_);
         }
     }
 
@@ -1289,12 +1274,10 @@ private:
     recent_keys envelopes_;
     recent_keys keys_;
     std::vector<commands::inbound_event> pending_;
-    bool flush_posted_ = false;
+    bool flush_armed_ = false;  // the flush timer runs for the pending events
     std::vector<std::uint64_t> pending_tickets_;  // ack ticket of each pending event
-    std::size_t flush_seen_ = 0;
     steady::time_point batch_due_{};  // when the oldest pending event is handed over at the latest
-    int flush_hops_ = 0;              // hops spent waiting for a burst to end
-    int flush_stuck_ = 0;             // hops without any ack written
+    steady::time_point stuck_since_{};  // since when no pending event's ack was written
     std::uint64_t flush_floor_ = 0;
     std::uint64_t ack_tickets_ = 0;     // last ticket issued
     std::vector<bool> slot_connected_;  // by slot: reached hello before

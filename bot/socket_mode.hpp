@@ -66,7 +66,7 @@ struct socket_mode_options {
     std::chrono::milliseconds dedupe_window{std::chrono::minutes{10}};
     /// Most keys remembered per set (as 64-bit hashes); the oldest go first beyond it. Slack
     /// re-delivers within minutes, and the dispatcher's inbox catches whatever falls out.
-    std::size_t dedupe_capacity = 20'000;
+    std::size_t dedupe_capacity = 10'000;
     /// A burst is handed over once this many events are waiting (and their acks are written),
     /// even while more keep arriving.
     std::size_t max_batch = 256;

@@ -71,11 +71,14 @@ core::result<std::vector<bool>> inbox_repository::record_batch(std::span<const s
         if (!tx) {
             return std::move(tx).error();
         }
+        // Prepared once for the batch; SQLite resets it after each row is done.
+        auto insert = db_->prepare("INSERT INTO inbox_keys (key, seen_at) VALUES (?, ?)");
+        if (!insert) {
+            return std::move(insert).error();
+        }
         for (std::size_t i = 0; i < keys.size(); ++i) {
             if (fresh[i]) {
-                if (auto r = db_->execute("INSERT INTO inbox_keys (key, seen_at) VALUES (?, ?)",
-                                          keys[i], at);
-                    !r) {
+                if (auto r = insert->bind_all(keys[i], at).run(); !r) {
                     return r;
                 }
             }

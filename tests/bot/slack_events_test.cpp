@@ -354,7 +354,8 @@ TEST_CASE("slack_events: two-step parsing acks first and skips unread members", 
     view["state"]["values"]["view"] = {{"blocks", {{"type", "plain_text_input"}, {"value", "y"}}}};
 
     bot::socket_frame_parser parser;
-    auto header = parser.parse_header(envelope.dump());
+    const std::string text = envelope.dump();  // must outlive parse_payload
+    auto header = parser.parse_header(text);
     REQUIRE(header);
     CHECK(header->type == frame_type::interactive);
     CHECK(header->envelope_id == "env-view-1");
