@@ -85,7 +85,7 @@ private:
 };
 
 // Member `key` of `node` when `node` is an object that has it; never throws. Of duplicate
-// names the last counts, as with the DOM parsers before.
+// names the last counts, as in nlohmann and Boost.JSON DOMs.
 const json* member(const json& node, std::string_view key) {
     if (!node.is_object()) {
         return nullptr;
@@ -115,7 +115,7 @@ std::optional<std::string_view> optional_string(const json* node, std::string_vi
         return std::string_view{};
     }
     if (const auto* s = string_at(m)) {
-        return (*s);
+        return *s;
     }
     return std::nullopt;
 }
@@ -142,7 +142,7 @@ public:
             fail(fmt::format("{} is missing or not a string", path));
             return {};
         }
-        return std::string{(*s)};
+        return std::string{*s};
     }
 
     void fail(std::string message) {
@@ -213,7 +213,7 @@ std::string_view bot_user(const json& payload, const event_parse_options& option
         const json* is_bot = member(first, "is_bot");
         if (is_bot == nullptr || (is_bot->is_bool() && is_bot->get_bool())) {
             if (const auto* id = string_at(member(first, "user_id"))) {
-                return (*id);
+                return *id;
             }
         }
     }
@@ -308,11 +308,11 @@ std::optional<std::string> element_value(const json& element) {
         return std::nullopt;
     }
     if (const auto* v = string_at(member(element, "value"))) {
-        return std::string{(*v)};
+        return std::string{*v};
     }
     if (const json* option = member(element, "selected_option")) {
         if (const auto* v = string_at(member(option, "value"))) {
-            return std::string{(*v)};
+            return std::string{*v};
         }
     }
     static constexpr std::string_view singles[] = {
@@ -325,7 +325,7 @@ std::optional<std::string> element_value(const json& element) {
             continue;
         }
         if (const auto* s = string_at(m)) {
-            return std::string{(*s)};
+            return std::string{*s};
         }
         if (m->is_int64()) {
             return std::to_string(m->get_int64());
@@ -351,7 +351,7 @@ std::optional<std::string> element_value(const json& element) {
             if (!joined.empty()) {
                 joined += ',';
             }
-            joined += (*v);
+            joined += *v;
         }
         return joined;
     }
@@ -824,7 +824,7 @@ core::result<socket_frame> header_from(const json& doc) {
     if (type_string == nullptr) {
         return protocol("no string \"type\"");
     }
-    const std::string_view type = (*type_string);
+    const std::string_view type = *type_string;
     socket_frame frame;
     frame.type = frame_type_of(type);
     frame.type_name = type;
@@ -834,12 +834,12 @@ core::result<socket_frame> header_from(const json& doc) {
     }
     if (frame.type == frame_type::disconnect) {
         if (const auto* reason = string_at(member(doc, "reason"))) {
-            frame.disconnect_reason = (*reason);
+            frame.disconnect_reason = *reason;
         }
         return frame;
     }
     if (const auto* id = string_at(member(doc, "envelope_id"))) {
-        frame.envelope_id = (*id);
+        frame.envelope_id = *id;
     }
     if (frame.type == frame_type::other) {
         return frame;
@@ -853,7 +853,7 @@ core::result<socket_frame> header_from(const json& doc) {
     }
     frame.retry_attempt = int_member(doc, "retry_attempt");
     if (const auto* reason = string_at(member(doc, "retry_reason"))) {
-        frame.retry_reason = (*reason);
+        frame.retry_reason = *reason;
     }
     return frame;
 }
