@@ -202,6 +202,7 @@ core::result<void> statement::run() {
             return std::move(row).error();
         }
         if (!*row) {
+            sqlite3_reset(stmt_->handle);
             return core::ok();
         }
     }

@@ -78,7 +78,8 @@ public:
     /// foreign-key and trigger violations (e.g. the append-only audit log); invalid_argument for
     /// CHECK and NOT NULL violations.
     core::result<bool> step();
-    /// Steps to completion, ignoring any rows; for INSERT/UPDATE/DELETE.
+    /// Steps to completion, ignoring any rows; for INSERT/UPDATE/DELETE. Leaves the statement
+    /// ready to be bound and run again.
     core::result<void> run();
 
     bool is_null(int column) const;
