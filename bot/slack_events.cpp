@@ -924,7 +924,7 @@ core::result<parsed_payload> parse_slash_command_form(
 
 struct socket_frame_parser::state {
     explicit state(bool utf8_checked) : parser(utf8_checked) {}
-    json_parser parser;  // reused: a frame of a few KiB then costs no allocation
+    json_parser parser;         // reused: a frame of a few KiB then costs no allocation
     const json* doc = nullptr;  // points into the caller's text
     frame_type type = frame_type::other;
     std::string type_name;

@@ -1274,7 +1274,7 @@ private:
     recent_keys envelopes_;
     recent_keys keys_;
     std::vector<commands::inbound_event> pending_;
-    bool flush_armed_ = false;  // the flush timer runs for the pending events
+    bool flush_armed_ = false;                    // the flush timer runs for the pending events
     std::vector<std::uint64_t> pending_tickets_;  // ack ticket of each pending event
     steady::time_point batch_due_{};  // when the oldest pending event is handed over at the latest
     steady::time_point stuck_since_{};  // since when no pending event's ack was written
