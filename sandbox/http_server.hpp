@@ -64,7 +64,8 @@ public:
     virtual boost::asio::awaitable<core::result<void>> write(std::string text) = 0;
     /// Sends several text messages in one write (one TLS record while they fit), as a busy
     /// server's frames reach a client together.
-    virtual boost::asio::awaitable<core::result<void>> write_all(std::vector<std::string> texts) = 0;
+    virtual boost::asio::awaitable<core::result<void>> write_all(
+        std::vector<std::string> texts) = 0;
     /// Sends a close frame with `code` and waits for the client's answer (bounded).
     virtual boost::asio::awaitable<void> close(int code, std::string reason = {}) = 0;
     /// Drops the TCP connection without a close frame, like a crashed server.
