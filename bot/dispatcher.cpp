@@ -62,6 +62,13 @@ std::vector<bool> dispatcher::submit_batch(std::vector<commands::inbound_event> 
 }
 
 void dispatcher::start(commands::inbound_event&& ev) {
+    if (router_.ignores(ev)) {
+        if (log_.enabled(core::log_level::debug)) {
+            log_.debug("event_ignored",
+                       {{"kind", commands::to_string(ev.kind)}, {"action_id", ev.action_id}});
+        }
+        return;
+    }
     if (in_flight_ < max_in_flight_) {
         spawn(std::move(ev), tracker_.start());
         return;

@@ -222,6 +222,12 @@ boost::asio::awaitable<route_outcome> router::route_text(commands::inbound_event
     co_return route_outcome::handled;
 }
 
+bool router::ignores(const commands::inbound_event& ev) const {
+    return !is_text_event(ev.kind) &&
+           (ev.action_id.empty() || (ev.kind == event_kind::modal_closed &&
+                                     registry_.action_handler_for(ev.action_id) == nullptr));
+}
+
 boost::asio::awaitable<route_outcome> router::route_action(commands::inbound_event ev) {
     log_.debug(
         "route",

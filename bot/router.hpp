@@ -86,6 +86,10 @@ public:
     /// propagates.
     boost::asio::awaitable<route_outcome> route(commands::inbound_event ev);
 
+    /// True when route() would do nothing with `ev` (a modal closed that no command listens
+    /// for, an action without an id): the dispatcher then spends no coroutine on it.
+    bool ignores(const commands::inbound_event& ev) const;
+
 private:
     boost::asio::awaitable<route_outcome> route_text(commands::inbound_event ev);
     boost::asio::awaitable<route_outcome> route_action(commands::inbound_event ev);

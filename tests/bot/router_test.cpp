@@ -378,6 +378,14 @@ TEST_CASE("router: modal events answer by DM, unhandled closes are ignored", "[u
     closed.action_id = "faq.feedback";
     CHECK(f.route(closed) == bot::route_outcome::ignored);
     CHECK(f.chat.calls.empty());
+
+    // The dispatcher asks first, and spends no coroutine on what would be ignored.
+    CHECK(f.router.ignores(closed));
+    CHECK_FALSE(f.router.ignores(submit));
+    inbound_event listened = closed;
+    listened.action_id = "deploy.reject_reason";  // a handler exists: it may want the close
+    CHECK_FALSE(f.router.ignores(listened));
+    CHECK_FALSE(f.router.ignores(text_event(event_kind::direct_message, "help")));
 }
 
 TEST_CASE("router: a DM written in a thread is answered in that thread", "[unit]") {
