@@ -103,28 +103,30 @@ boost::asio::awaitable<core::result<void>> slack_chat::update(message_ref ref, m
     co_return core::ok();
 }
 
-boost::asio::awaitable<core::result<void>> slack_chat::react(message_ref ref, std::string name) {
-    json body = {{"channel", ref.channel}, {"timestamp", ref.ts}, {"name", std::move(name)}};
-    auto r = co_await queue_.submit("reactions.add", ref.channel, "", body.dump());
-    if (r && !r->ok && r->error == "already_reacted") {
+boost::asio::awaitable<core::result<void>> slack_chat::submit_idempotent(std::string method,
+                                                                         std::string channel,
+                                                                         std::string body,
+                                                                         std::string done_already) {
+    auto r = co_await queue_.submit(method, channel, "", std::move(body));
+    if (r && !r->ok && r->error == done_already) {
         co_return core::ok();
     }
     if (!r || !r->ok) {
-        co_return failure("reactions.add", r, ref.channel);
+        co_return failure(method, r, channel);
     }
     co_return core::ok();
 }
 
+boost::asio::awaitable<core::result<void>> slack_chat::react(message_ref ref, std::string name) {
+    json body = {{"channel", ref.channel}, {"timestamp", ref.ts}, {"name", std::move(name)}};
+    co_return co_await submit_idempotent("reactions.add", ref.channel, body.dump(),
+                                         "already_reacted");
+}
+
 boost::asio::awaitable<core::result<void>> slack_chat::remove(message_ref ref) {
     json body = {{"channel", ref.channel}, {"ts", ref.ts}};
-    auto r = co_await queue_.submit("chat.delete", ref.channel, "", body.dump());
-    if (r && !r->ok && r->error == "message_not_found") {
-        co_return core::ok();
-    }
-    if (!r || !r->ok) {
-        co_return failure("chat.delete", r, ref.channel);
-    }
-    co_return core::ok();
+    co_return co_await submit_idempotent("chat.delete", ref.channel, body.dump(),
+                                         "message_not_found");
 }
 
 boost::asio::awaitable<core::result<message_ref>> slack_chat::reply(message_ref root, message msg,

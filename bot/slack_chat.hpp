@@ -55,6 +55,12 @@ private:
                                                                              std::string thread_ts,
                                                                              commands::message msg,
                                                                              bool broadcast);
+    /// Sends a call whose `done_already` error means the wanted state holds (already reacted,
+    /// already deleted), so a retry after a lost answer is not a failure.
+    boost::asio::awaitable<core::result<void>> submit_idempotent(std::string method,
+                                                                 std::string channel,
+                                                                 std::string body,
+                                                                 std::string done_already);
     core::error failure(std::string_view method, const core::result<slack_reply>& r,
                         std::string_view channel) const;
     std::string where(std::string_view channel) const;

@@ -18,14 +18,8 @@ std::uint64_t hash_of(std::string_view key) {
 bool inbox_repository::seen_keys::insert(std::uint64_t hash, std::int64_t at) {
     // Up to 3/4 full: a probe for a new key reads about two cache lines of four slots.
     if ((size_ + 1) * 4 > slots_.size() * 3) {
-        std::vector<slot> old(std::max<std::size_t>(slots_.size() * 2, 1024));
-        old.swap(slots_);
-        size_ = 0;
-        for (const auto& s : old) {
-            if (s.hash != 0) {
-                insert(s.hash, s.at);
-            }
-        }
+        rebuild(std::max<std::size_t>(slots_.size() * 2, 1024),
+                [](std::uint64_t, std::int64_t) { return true; });
     }
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t i = hash & mask;; i = (i + 1) & mask) {

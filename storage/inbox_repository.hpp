@@ -54,7 +54,14 @@ private:
         /// Keeps only the entries for which `keep(hash, at)` is true.
         template <class Keep>
         void retain(Keep keep) {
-            std::vector<slot> old;
+            rebuild(slots_.size(), keep);
+        }
+
+    private:
+        // Re-inserts the entries `keep` accepts into `capacity` slots (a power of two, or 0).
+        template <class Keep>
+        void rebuild(std::size_t capacity, Keep keep) {
+            std::vector<slot> old(capacity);
             old.swap(slots_);
             size_ = 0;
             for (const auto& s : old) {
@@ -64,7 +71,6 @@ private:
             }
         }
 
-    private:
         struct slot {
             std::uint64_t hash = 0;  // 0: free
             std::int64_t at = 0;
