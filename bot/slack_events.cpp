@@ -732,18 +732,18 @@ private:
 };
 
 // Slack payloads nest a dozen levels at most (blocks in a message in an event); the bound
-// keeps a hostile frame from growing the parser's stack.
-bj::parse_options json_limits(bool utf8_checked) {
+// keeps a hostile frame from growing the parser's stack. The parser also checks UTF-8, which
+// a WebSocket text frame must be: Socket Mode reads frames without checking it first.
+bj::parse_options json_limits() {
     bj::parse_options limits;
     limits.max_depth = 64;
-    limits.allow_invalid_utf8 = utf8_checked;  // checked once is enough
     return limits;
 }
 
 // A reusable parser for one JSON text at a time.
 class json_parser {
 public:
-    explicit json_parser(bool utf8_checked = false) : parser_{json_limits(utf8_checked)} {}
+    json_parser() : parser_{json_limits()} {}
 
     // The document in `text`, valid until the next call and while `text` lives; nullptr when
     // `text` is not exactly one valid JSON text.
@@ -923,7 +923,6 @@ core::result<parsed_payload> parse_slash_command_form(
 }
 
 struct socket_frame_parser::state {
-    explicit state(bool utf8_checked) : parser(utf8_checked) {}
     json_parser parser;         // reused: a frame of a few KiB then costs no allocation
     const json* doc = nullptr;  // points into the caller's text
     frame_type type = frame_type::other;
@@ -932,7 +931,7 @@ struct socket_frame_parser::state {
 };
 
 socket_frame_parser::socket_frame_parser(event_parse_options options)
-    : options_(std::move(options)), state_(std::make_unique<state>(options_.utf8_checked)) {}
+    : options_(std::move(options)), state_(std::make_unique<state>()) {}
 
 socket_frame_parser::~socket_frame_parser() = default;
 socket_frame_parser::socket_frame_parser(socket_frame_parser&&) noexcept = default;

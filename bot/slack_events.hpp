@@ -26,9 +26,6 @@ struct event_parse_options {
     /// Longest message or command text accepted, in bytes; longer is a bad payload. Slack
     /// truncates messages at 40 000 characters, and no command needs more than a few hundred.
     std::size_t max_text_bytes = 40'000;
-    /// The transport already rejected invalid UTF-8 (WebSocket text frames: Beast checks them),
-    /// so the JSON parser need not check it again.
-    bool utf8_checked = false;
 };
 
 /// A payload turned into an event, or deliberately into nothing.

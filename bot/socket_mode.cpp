@@ -1,8 +1,8 @@
 #include "bot/socket_mode.hpp"
 
 #include "bot/slack_events.hpp"
-#include "integrations/corking_stream.hpp"
 #include "integrations/http_client.hpp"
+#include "integrations/websocket_wire.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
@@ -10,15 +10,13 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <nlohmann/json.hpp>
 
@@ -35,7 +33,7 @@ namespace tugboat::bot {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
+namespace wire = integrations::websocket_wire;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using steady = std::chrono::steady_clock;
@@ -46,9 +44,10 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-using plain_ws = websocket::stream<integrations::corking_stream<beast::tcp_stream>>;
-using tls_ws =
-    websocket::stream<integrations::corking_stream<beast::ssl_stream<beast::tcp_stream>>>;
+// Room for one full TLS record per read.
+constexpr std::size_t read_size = 16 * 1024;
+
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
 // Keys seen within a time window, bounded in number; the oldest are forgotten first. Only a
 // 64-bit hash of each key is kept (16 B in the ring, 8-16 B in the table, instead of a string
@@ -228,12 +227,17 @@ struct open_outcome {
     milliseconds retry_after{0};
 };
 
-// One WebSocket and its reader and writer coroutines. Owned by the slot that opened it; it
-// registers itself with the client so stop() can reach it. Destroyed only once `finished`.
+// One WebSocket and its reader, writer and keep-alive coroutines. Owned by the slot that opened
+// it; it registers itself with the client so stop() can reach it. Destroyed only once `finished`.
 struct socket_session {
     socket_session(asio::any_io_executor ex, std::size_t id_, std::size_t slot_,
-                   std::vector<socket_session*>& registry_)
-        : id(id_), slot(slot_), wake(ex, steady::time_point::max()), registry(&registry_) {
+                   std::size_t max_message, std::vector<socket_session*>& registry_)
+        : id(id_),
+          slot(slot_),
+          frames(max_message),
+          wake(ex, steady::time_point::max()),
+          keepalive(ex),
+          registry(&registry_) {
         registry->push_back(this);
     }
     ~socket_session() { std::erase(*registry, this); }
@@ -242,7 +246,7 @@ struct socket_session {
 
     // Runs `f` on whichever stream this session uses; both branches return the same type.
     template <class F>
-    decltype(auto) with_ws(F&& f) {
+    decltype(auto) with_stream(F&& f) {
         return tls ? f(*tls) : f(*plain);
     }
 
@@ -258,15 +262,24 @@ struct socket_session {
 
     std::size_t id;
     std::size_t slot;
-    std::optional<plain_ws> plain;
-    std::optional<tls_ws> tls;
-    beast::flat_buffer buffer;
+    std::optional<beast::tcp_stream> plain;
+    std::optional<tls_stream> tls;
+    beast::flat_buffer buffer;  // received bytes not yet parsed into frames
+    wire::frame_reader frames;
     std::deque<std::string> outbox;     // acks waiting for the writer
     std::deque<std::uint64_t> tickets;  // their tickets (see send_ack)
+    std::string control;                // pong and close frames waiting for the writer
+    std::string sending;                // the frames of the write in progress
     std::uint64_t writing = 0;          // ticket of the ack being written, 0 = none
     asio::steady_timer wake;            // cancelled to wake the writer
+    asio::steady_timer keepalive;       // paces the keep-alive check; cancelled at the end
+    steady::time_point heard{};         // when bytes last arrived
+    bool ping_sent = false;             // since bytes last arrived
+    bool timed_out = false;             // the keep-alive gave up on a silent connection
+    bool close_sent = false;            // our close frame is queued or written
+    std::optional<std::uint16_t> close_received;  // Slack's close frame and its code
     bool writer_waiting = false;
-    int running = 0;  // reader and writer coroutines alive
+    int running = 0;  // reader, writer and keep-alive coroutines alive
     bool handshaken = false;
     bool hello = false;
     bool counted_open = false;
@@ -299,7 +312,6 @@ public:
         event_parse_options parse;
         parse.bot_user_id = opt_.bot_user_id;
         parse.max_text_bytes = opt_.max_text_bytes;
-        parse.utf8_checked = true;  // only text frames are parsed, and Beast checks those
         frames_ = socket_frame_parser(std::move(parse));
         if (!opt_.random01) {
             opt_.random01 = default_random01();
@@ -572,7 +584,8 @@ private:
                 co_await after_end(slot, end_reason::open_failed, delays);
                 continue;
             }
-            auto s = std::make_unique<socket_session>(ex_, ++session_ids_, slot, sessions_);
+            auto s = std::make_unique<socket_session>(ex_, ++session_ids_, slot,
+                                                      opt_.max_message_bytes, sessions_);
             auto connected = co_await connect(*s, *url);
             if (!connected) {
                 log_.warn("socket_mode_connect_failed",
@@ -776,15 +789,13 @@ private:
         // An ack must leave at once, not wait behind Nagle for the ACK of the previous write.
         stream.socket().set_option(tcp::no_delay(true), ec);
         if (s.tls) {
-            auto* native = s.tls->next_layer().next_layer().native_handle();
+            auto* native = s.tls->native_handle();
             if (auto prepared = integrations::prepare_client_tls(native, u.host); !prepared) {
                 co_return std::move(prepared).error();
             }
-            s.tls->next_layer().next_layer().set_verify_callback(
-                ssl::host_name_verification(u.host));
+            s.tls->set_verify_callback(ssl::host_name_verification(u.host));
             stream.expires_at(deadline);
-            auto [hs_ec] = co_await s.tls->next_layer().next_layer().async_handshake(
-                ssl::stream_base::client, use_tuple);
+            auto [hs_ec] = co_await s.tls->async_handshake(ssl::stream_base::client, use_tuple);
             if (hs_ec) {
                 auto why = integrations::tls_verify_failure(native);
                 if (!why.empty()) {
@@ -797,32 +808,38 @@ private:
                 co_return failed("TLS handshake", hs_ec);
             }
         }
-        stream.expires_never();
-        auto [ws_ec] = co_await s.with_ws([&](auto& ws) {
-            auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
-            timeouts.handshake_timeout =
-                std::max<steady::duration>(deadline - steady::now(), milliseconds{1});
-            timeouts.idle_timeout = opt_.idle_timeout;
-            timeouts.keep_alive_pings = true;  // ping at idle/2; drop when still silent
-            ws.set_option(timeouts);
-            ws.read_message_max(opt_.max_message_bytes);
-            ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-                req.set(beast::http::field::user_agent, "tugboat/0.1");
-            }));
-            return ws.async_handshake(u.host_header, u.target, use_tuple);
-        });
-        if (ws_ec) {
-            co_return failed("WebSocket handshake", ws_ec);
+        // The upgrade: our request, then Slack's 101. Frames that follow it in the same read
+        // stay in the buffer for the reader.
+        const std::string key = wire::make_key();
+        const std::string request =
+            wire::upgrade_request(u.host_header, u.target, key, "tugboat/0.1");
+        stream.expires_at(deadline);
+        auto [write_ec, written] = co_await s.with_stream(
+            [&](auto& st) { return asio::async_write(st, asio::buffer(request), use_tuple); });
+        if (write_ec) {
+            co_return failed("WebSocket handshake", write_ec);
         }
-        s.with_ws([&](auto& ws) {
-            // From now on handshake_timeout bounds our close handshake.
-            auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
-            timeouts.handshake_timeout = opt_.close_timeout;
-            timeouts.idle_timeout = opt_.idle_timeout;
-            timeouts.keep_alive_pings = true;
-            ws.set_option(timeouts);
-            ws.text(true);
-        });
+        for (;;) {
+            auto [read_ec, n] = co_await s.with_stream(
+                [&](auto& st) { return st.async_read_some(s.buffer.prepare(4096), use_tuple); });
+            if (read_ec) {
+                co_return failed("WebSocket handshake", read_ec);
+            }
+            s.buffer.commit(n);
+            auto answer = wire::parse_upgrade_response(buffered(s), key);
+            if (!answer) {
+                co_return core::make_error(
+                    answer.error().code,
+                    fmt::format("Socket Mode WebSocket handshake with {} failed: {}", u.log_host,
+                                answer.error().message));
+            }
+            if (*answer > 0) {
+                s.buffer.consume(*answer);
+                break;
+            }
+        }
+        stream.expires_never();
+        s.heard = steady::now();
         s.handshaken = true;
         co_return core::ok();
     }
@@ -831,7 +848,7 @@ private:
 
     void serve(socket_session& s) {
         s.finished = false;
-        s.running = 2;
+        s.running = 3;
         auto done = [this, &s](std::exception_ptr e) {
             log_crash("socket_mode_session_crashed", e, static_cast<int>(s.id));
             if (--s.running == 0) {
@@ -841,34 +858,88 @@ private:
         };
         asio::co_spawn(ex_, reader(s), done);
         asio::co_spawn(ex_, writer(s), done);
+        asio::co_spawn(ex_, keep_alive(s), done);
     }
 
+    static std::string_view buffered(const socket_session& s) {
+        auto data = s.buffer.cdata();
+        return {static_cast<const char*>(data.data()), data.size()};
+    }
+
+    // Handles every whole frame received, then reads more. All frames of one read are handled
+    // in one pass, without a trip through the event loop per frame.
     asio::awaitable<void> reader(socket_session& s) {
         error_code ec;
+        std::string failure;
         try {
             for (;;) {
-                std::size_t n = 0;
-                std::tie(ec, n) = co_await s.with_ws(
-                    [&](auto& ws) { return ws.async_read(s.buffer, use_tuple); });
-                if (ec) {
+                const std::string_view received = buffered(s);
+                std::size_t used = 0;
+                for (;;) {
+                    auto m = s.frames.next(received, used);
+                    if (!m) {
+                        failure = m.error().message;
+                        break;
+                    }
+                    if (!*m) {
+                        break;
+                    }
+                    on_message(s, **m);
+                }
+                s.buffer.consume(used);
+                if (!failure.empty()) {
+                    // A peer that breaks the protocol gets no close handshake.
+                    s.force_close();
                     break;
                 }
-                if (s.with_ws([](auto& ws) { return ws.got_text(); })) {
-                    auto data = s.buffer.cdata();
-                    on_frame(s,
-                             std::string_view(static_cast<const char*>(data.data()), data.size()));
+                auto [read_ec, n] = co_await s.with_stream([&](auto& st) {
+                    return st.async_read_some(s.buffer.prepare(read_size), use_tuple);
+                });
+                if (read_ec) {
+                    ec = read_ec;
+                    break;
                 }
-                s.buffer.consume(s.buffer.size());
+                s.buffer.commit(n);
+                s.heard = steady::now();
+                s.ping_sent = false;
             }
         } catch (...) {
-            end_reading(s, asio::error::operation_aborted);
+            end_reading(s, asio::error::operation_aborted, {});
             throw;
         }
-        end_reading(s, ec);
+        end_reading(s, ec, std::move(failure));
     }
 
-    void end_reading(socket_session& s, const error_code& ec) {
+    void on_message(socket_session& s, const wire::message& m) {
+        switch (m.op) {
+            case wire::opcode::text: on_frame(s, m.payload); break;
+            case wire::opcode::ping:
+                if (!s.close_sent) {
+                    wire::append_frame(s.control, wire::opcode::pong, m.payload, masks_);
+                    wake_writer(s);
+                }
+                break;
+            case wire::opcode::close:
+                if (!s.close_received) {
+                    s.close_received = wire::close_code(m.payload);
+                    if (!s.close_sent) {
+                        // Echo the code, then Slack closes the TCP connection.
+                        const std::uint16_t code = *s.close_received;
+                        wire::append_close(s.control, code == 1005 || code == 1006 ? 1000 : code,
+                                           masks_);
+                        s.close_sent = true;
+                        wake_writer(s);
+                        s.keepalive.cancel();  // it bounds the wait for the TCP close now
+                    }
+                }
+                break;
+            default: break;  // binary frames and pongs carry nothing for us
+        }
+    }
+
+    void end_reading(socket_session& s, const error_code& ec, std::string failure) {
         s.reader_done = true;
+        s.keepalive.cancel();
         if (s.close_requested || stopping_) {
             s.reason = stopping_ ? end_reason::stopped : s.disconnect.value_or(end_reason::stopped);
             s.detail = "closed by us";
@@ -877,11 +948,12 @@ private:
             s.detail = "closed by Slack after a disconnect message";
         } else {
             s.reason = end_reason::dropped;
-            if (ec == websocket::error::closed) {
-                auto cr = s.with_ws([](auto& ws) { return ws.reason(); });
+            if (!failure.empty()) {
+                s.detail = "protocol error: " + failure;
+            } else if (s.close_received) {
                 s.detail = fmt::format("closed by Slack without a disconnect message (code {})",
-                                       static_cast<int>(cr.code));
-            } else if (ec == beast::error::timeout) {
+                                       *s.close_received);
+            } else if (s.timed_out) {
                 s.detail = fmt::format("no data or pong for {} ms: dead connection",
                                        opt_.idle_timeout.count());
             } else {
@@ -908,16 +980,42 @@ private:
         notify();
     }
 
+    // Pings after half the idle timeout of silence and drops the connection after all of it
+    // (a half-open TCP connection never reports an error); once a close frame went either way,
+    // waits at most close_timeout for the TCP connection to end.
+    asio::awaitable<void> keep_alive(socket_session& s) {
+        const auto idle = std::max<steady::duration>(opt_.idle_timeout, milliseconds{4});
+        while (!s.reader_done) {
+            const bool closing = s.close_received || s.close_sent;
+            s.keepalive.expires_after(closing ? steady::duration(opt_.close_timeout) : idle / 4);
+            co_await s.keepalive.async_wait(use_tuple);
+            if (s.reader_done) {
+                break;
+            }
+            const auto now = steady::now();
+            if (s.close_received || s.close_sent) {
+                if (closing) {
+                    s.force_close();  // Slack did not end the connection after the close
+                }
+                continue;
+            }
+            if (now - s.heard >= idle) {
+                s.timed_out = true;
+                s.force_close();
+            } else if (now - s.heard >= idle / 2 && !s.ping_sent) {
+                wire::append_frame(s.control, wire::opcode::ping, {}, masks_);
+                s.ping_sent = true;
+                wake_writer(s);
+            }
+        }
+    }
+
     asio::awaitable<void> writer(socket_session& s) {
         for (;;) {
-            if (!s.outbox.empty()) {
-                // Acks of frames already received are queued by the reader within a few hops;
-                // waiting for them sends one TLS record and one system call instead of many.
-                for (std::size_t seen = 0, hops = 0; seen != s.outbox.size() && hops < 8; ++hops) {
-                    seen = s.outbox.size();
-                    co_await asio::post(ex_, use_tuple);
-                }
-                const bool written = co_await write_acks(s);
+            if (!s.outbox.empty() || !s.control.empty()) {
+                // The reader handles every frame of a read before this runs, so the acks of a
+                // whole read leave in one TLS record and one system call.
+                const bool written = co_await write_pending(s);
                 if (written) {
                     continue;
                 }
@@ -925,17 +1023,14 @@ private:
                 s.force_close();
                 break;
             }
-            if (s.reader_done) {
-                break;
+            if (s.reader_done || s.close_sent) {
+                break;  // no writes may follow a close frame
             }
             if (s.close_requested) {
-                auto [ec] = co_await s.with_ws([](auto& ws) {
-                    return ws.async_close(websocket::close_code::normal, use_tuple);
-                });
-                if (ec) {
-                    s.force_close();
-                }
-                break;  // no writes may follow a close frame
+                wire::append_close(s.control, 1000, masks_);
+                s.close_sent = true;
+                s.keepalive.cancel();  // it bounds the wait for Slack's close now
+                continue;
             }
             s.writer_waiting = true;
             co_await s.wake.async_wait(use_tuple);
@@ -949,23 +1044,21 @@ private:
         s.tickets.clear();
     }
 
-    // Writes every queued ack; all but the last are held back and leave with it. The acks
-    // count as written (see unwritten_floor) only once the last write completed.
-    asio::awaitable<bool> write_acks(socket_session& s) {
+    // Writes every queued ack, then any pong or close frame, in one write. The acks count as
+    // written (see unwritten_floor) only once that write completed.
+    asio::awaitable<bool> write_pending(socket_session& s) {
         const std::size_t count = s.outbox.size();
-        s.writing = s.tickets.front();
-        error_code ec;
-        for (std::size_t i = 0; i < count && !ec; ++i) {
-            std::string msg = std::move(s.outbox.front());
+        s.writing = count > 0 ? s.tickets.front() : 0;
+        s.sending.clear();
+        for (std::size_t i = 0; i < count; ++i) {
+            wire::append_frame(s.sending, wire::opcode::text, s.outbox.front(), masks_);
+            recycle(std::move(s.outbox.front()));
             s.outbox.pop_front();
-            const bool hold = i + 1 < count;
-            s.with_ws([&](auto& ws) { ws.next_layer().cork(hold); });
-            auto [write_ec, n] = co_await s.with_ws(
-                [&](auto& ws) { return ws.async_write(asio::buffer(msg), use_tuple); });
-            ec = write_ec;
-            recycle(std::move(msg));
         }
-        s.with_ws([](auto& ws) { ws.next_layer().cork(false); });
+        s.sending += s.control;
+        s.control.clear();
+        auto [ec, n] = co_await s.with_stream(
+            [&](auto& st) { return asio::async_write(st, asio::buffer(s.sending), use_tuple); });
         s.tickets.erase(s.tickets.begin(), s.tickets.begin() + static_cast<std::ptrdiff_t>(count));
         s.writing = 0;
         if (!ec) {
@@ -1287,6 +1380,7 @@ private:
     std::vector<asio::steady_timer*> waiters_;    // slots, run(), retire()
     std::vector<asio::steady_timer*> observers_;  // wait_until()
     std::vector<std::string> spare_;              // ack buffers for reuse
+    wire::mask_source masks_;
     std::size_t session_ids_ = 0;
     int slots_running_ = 0;
     bool started_ = false;

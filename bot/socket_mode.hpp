@@ -5,8 +5,8 @@
 // every envelope as soon as its envelope_id is read (before its event is built), turns payloads
 // into commands::inbound_event (bot/slack_events.hpp) and hands them over in batches.
 // Reconnects on Slack's `disconnect` messages (replacement first, so a routine refresh leaves no
-// gap) and on drops (backoff with jitter, see bot/backoff.hpp). Beast and OpenSSL stay in
-// socket_mode.cpp.
+// gap) and on drops (backoff with jitter, see bot/backoff.hpp). Beast (TCP, TLS) and OpenSSL
+// stay in socket_mode.cpp; the WebSocket framing is integrations/websocket_wire.hpp.
 
 #include "bot/backoff.hpp"
 #include "commands/event.hpp"

@@ -1,6 +1,6 @@
 #include "sandbox/http_server.hpp"
 
-#include "integrations/corking_stream.hpp"
+#include "sandbox/corking_stream.hpp"
 
 #include <fmt/format.h>
 #include <openssl/ssl.h>
@@ -326,7 +326,7 @@ public:
     int close_code() const override { return close_code_; }
 
 private:
-    websocket::stream<integrations::corking_stream<Stream&>> ws_;
+    websocket::stream<corking_stream<Stream&>> ws_;
     int close_code_ = 0;
 };
 

@@ -17,11 +17,14 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -272,7 +275,13 @@ TEST_CASE("socket_mode: every kind of envelope becomes an event and is acked", "
             REQUIRE(awaited);
         }
 
-        const auto& cmd = h.events.at(0);
+        // Across the two sockets Slack promises no order.
+        auto of_kind = [&](event_kind k) {
+            auto it = std::find_if(h.events.begin(), h.events.end(),
+                                   [&](const inbound_event& e) { return e.kind == k; });
+            return it == h.events.end() ? inbound_event{} : *it;
+        };
+        const auto cmd = of_kind(event_kind::slash_command);
         CHECK(cmd.kind == event_kind::slash_command);
         CHECK(cmd.text == "deploy payments-api beta v1.2.3");
         CHECK(cmd.actor == "U0ALICE");
@@ -287,13 +296,13 @@ TEST_CASE("socket_mode: every kind of envelope becomes an event and is acked", "
         CHECK(shown[0].text == "on it");
         CHECK(shown[0].via == "ack");
 
-        const auto& at = h.events.at(1);
+        const auto at = of_kind(event_kind::mention);
         CHECK(at.kind == event_kind::mention);
         CHECK(at.text == "status payments-api");
         CHECK(at.actor == "U0BOB");
         CHECK(at.idempotency_key == "event:" + h.fake.envelope(*mention)->event_id);
 
-        const auto& direct = h.events.at(2);
+        const auto direct = of_kind(event_kind::direct_message);
         CHECK(direct.kind == event_kind::direct_message);
         CHECK(direct.text == "help");
         CHECK(direct.channel == h.fake.dm_channel("U0CAROL"));
@@ -373,9 +382,21 @@ TEST_CASE("socket_mode: acks go out at once while handlers are slow", "[loopback
             CHECK(h.client->stats().duplicates == 0);
             // Events were handed over in batches, not one by one.
             CHECK(h.batches < static_cast<std::size_t>(n));
-            for (int i = 0; i < n; ++i) {
-                CHECK(h.events[i].text == "status payments-api " + std::to_string(i));
+            // Every command once, and in Slack's order on each connection: across two sockets
+            // Slack promises no order, and a whole read of one socket is handled in one pass.
+            std::map<std::size_t, int> last;  // connection → highest command number seen
+            std::set<std::string> seen;
+            const auto& sent = h.fake.envelopes();
+            for (const auto& ev : h.events) {
+                CHECK(seen.insert(ev.text).second);
+                const int i = std::stoi(ev.text.substr(ev.text.rfind(' ') + 1));
+                REQUIRE(i < n);
+                const std::size_t conn =
+                    sent.at(static_cast<std::size_t>(i)).deliveries.at(0).connection;
+                CHECK(last.emplace(conn, -1).first->second < i);
+                last[conn] = i;
             }
+            CHECK(seen.size() == static_cast<std::size_t>(n));
         }(),
         20s);
     for (auto& t : slow_work) {
@@ -704,6 +725,8 @@ TEST_CASE("socket_mode: bad frames and payloads are acked, counted and survived"
             REQUIRE(awaited);
         }
         h.fake.deliver_raw("this is not json");
+        // A text frame must be UTF-8; nothing checks it before the JSON parser does.
+        h.fake.deliver_raw("{\"envelope_id\":\"bad-\xff\",\"type\":\"events_api\"}");
         auto bad_payload = h.fake.deliver_raw(
             R"({"envelope_id":"bad-1","type":"events_api","payload":{"type":"event_callback"}})");
         auto unknown = h.fake.deliver_raw(R"({"envelope_id":"odd-1","type":"something_new"})");
@@ -714,12 +737,20 @@ TEST_CASE("socket_mode: bad frames and payloads are acked, counted and survived"
             auto awaited = co_await h.until_fake(acked);
             REQUIRE(awaited);
         }
-        condition counted = [&] { return h.client->stats().invalid == 2; };
+        condition counted = [&] { return h.client->stats().invalid == 3; };
         {
             auto awaited = co_await h.until_client(counted);
             REQUIRE(awaited);
         }
         CHECK(h.events.empty());
+        // The non-JSON frame and the one with invalid UTF-8 fail as frames, before any envelope.
+        const std::string log = h.sink.text();
+        std::size_t bad_frames = 0;
+        for (auto at = log.find("socket_mode_bad_frame"); at != std::string::npos;
+             at = log.find("socket_mode_bad_frame", at + 1)) {
+            ++bad_frames;
+        }
+        CHECK(bad_frames == 2);
         CHECK(h.client->stats().open_connections == 2);
         // Still serving.
         REQUIRE(h.fake.deliver_dm("U0ALICE", "help"));

@@ -1,9 +1,9 @@
 #pragma once
 
-// A stream layer under a Beast WebSocket that can hold writes back, so that several messages
-// leave in one TLS record and one system call. Beast writes one frame per message; a bot that
-// acks 50 envelopes read in one burst would otherwise pay 50 records, 50 sendmsg calls and 50
-// loopback/TCP transmits. Include only where a WebSocket is built (it pulls in Asio's write).
+// A stream layer under the fake Slack's Beast WebSocket that can hold writes back, so that the
+// envelopes queued for one socket leave in one TLS record and one system call, as a busy Slack
+// sends them. Beast writes one frame per message; 50 queued envelopes would otherwise be 50
+// records and 50 sendmsg calls, and the bench would measure the fake's overhead in the bot.
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
@@ -16,7 +16,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace tugboat::integrations {
+namespace tugboat::sandbox {
 
 template <class Next>
 class corking_stream {
@@ -98,4 +98,4 @@ void async_teardown(boost::beast::role_type role, corking_stream<Next>& s, Handl
     async_teardown(role, s.next_layer(), std::forward<Handler>(handler));
 }
 
-}  // namespace tugboat::integrations
+}  // namespace tugboat::sandbox
