@@ -650,6 +650,50 @@ TEST_CASE("socket_mode: a dead connection is detected and replaced", "[loopback]
     }());
 }
 
+TEST_CASE("socket_mode: pings keep a quiet socket open and Slack's close frame is answered",
+          "[loopback]") {
+    const bool tls = GENERATE(true, false);
+    INFO((tls ? "wss" : "ws"));
+    harness h(tls, {}, [](bot::socket_mode_options& o) {
+        o.connections = 1;
+        o.idle_timeout = 300ms;
+    });
+    h.start();
+    run_test(h.ioc, [&]() -> asio::awaitable<void> {
+        {
+            auto awaited = co_await h.ready(1);
+            REQUIRE(awaited);
+        }
+        // Three idle timeouts without an envelope: only the pongs to our pings arrive.
+        asio::steady_timer quiet(h.ioc, 1s);
+        co_await quiet.async_wait(asio::use_awaitable);
+        CHECK(h.client->stats().connects == 1);
+        CHECK(h.sink.text().find("dead connection") == std::string::npos);
+
+        // A close frame without a disconnect message: answered, and the socket replaced.
+        REQUIRE(h.fake.close_connection(1, 1001));
+        condition replaced = [&] {
+            return h.client->stats().connects == 2 && h.client->stats().open_connections == 1;
+        };
+        {
+            auto awaited = co_await h.until_client(replaced);
+            REQUIRE(awaited);
+        }
+        CHECK(h.sink.text().find("without a disconnect message (code 1001)") != std::string::npos);
+        condition one_open = [&] { return h.fake.open_connections() == 1; };
+        {
+            auto awaited = co_await h.until_fake(one_open);
+            CHECK(awaited);
+        }
+        REQUIRE(h.fake.deliver_dm("U0ALICE", "help"));
+        condition handled = [&] { return h.events.size() == 1; };
+        {
+            auto awaited = co_await h.until_client(handled);
+            CHECK(awaited);
+        }
+    }());
+}
+
 TEST_CASE("socket_mode: an invalid app token stops with a clear error", "[loopback]") {
     harness h(false, {}, [](bot::socket_mode_options& o) { o.app_token = "xapp-1-not-valid"; });
     auto r = run_test(h.ioc, h.client->run());
