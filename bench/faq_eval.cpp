@@ -188,8 +188,7 @@ int main(int argc, char** argv) {
                          << (q.expected.empty() ? -1 : static_cast<int>(rank)) << '\t'
                          << r->confidence << '\t' << (r->hits.empty() ? 0.0 : r->hits[0].score)
                          << '\t' << (r->hits.size() < 2 ? 0.0 : r->hits[1].score) << '\t'
-                         << (r->hits.empty() ? 0.0 : r->hits[0].coverage) << ','
-                         << (r->hits.empty() ? 0.0 : r->hits[0].page_coverage) << '\t'
+                         << (r->hits.empty() ? 0.0 : r->hits[0].coverage) << '\t'
                          << (r->hits.empty() ? 0.0 : r->hits[0].fit) << '\t'
                          << (r->hits.empty() ? 0.0 : r->hits[0].rank) << '\t'
                          << (r->hits.size() < 2 ? 0.0 : r->hits[1].rank);

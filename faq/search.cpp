@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <set>
 #include <utility>
@@ -410,41 +410,34 @@ core::result<std::vector<bool>> searcher::terms_in(const std::vector<query_term>
                                                    std::int64_t section_id) {
     // One row read and a scan of its tokens instead of an FTS5 query per term: on a large index
     // those queries, each loading the doclists of every word, were most of a question's time.
-    return terms_in_rows(
-        terms, "SELECT title, questions, heading, body FROM faq_search WHERE rowid = ?",
-        section_id);
-}
-
-core::result<std::vector<bool>> searcher::terms_in_rows(const std::vector<query_term>& terms,
-                                                        std::string_view sql, std::int64_t id) {
-    auto st = db_->prepare(sql);
+    auto st =
+        db_->prepare("SELECT title, questions, heading, body FROM faq_search WHERE rowid = ?");
     if (!st) {
         return std::move(st).error();
     }
-    st->bind(1, id);
+    st->bind(1, section_id);
+    auto row = st->step();
+    if (!row) {
+        return std::move(row).error();
+    }
     std::vector<bool> found(terms.size(), false);
-    for (;;) {
-        auto row = st->step();
-        if (!row) {
-            return std::move(row).error();
-        }
-        if (!*row) {
-            return found;
-        }
-        for (int column = 0; column < 4; ++column) {
-            std::vector<std::string> tokens;
-            storage::faq_tokenize(st->get_text(column),
-                                  [&](const storage::faq_token& t) { tokens.push_back(t.text); });
-            for (std::size_t i = 0; i < terms.size(); ++i) {
-                for (const auto& phrase : terms[i].phrases) {
-                    if (found[i]) {
-                        break;
-                    }
-                    found[i] = contains_phrase(tokens, phrase);
+    if (!*row) {
+        return found;
+    }
+    for (int column = 0; column < 4; ++column) {
+        std::vector<std::string> tokens;
+        storage::faq_tokenize(st->get_text(column),
+                              [&](const storage::faq_token& t) { tokens.push_back(t.text); });
+        for (std::size_t i = 0; i < terms.size(); ++i) {
+            for (const auto& phrase : terms[i].phrases) {
+                if (found[i]) {
+                    break;
                 }
+                found[i] = contains_phrase(tokens, phrase);
             }
         }
     }
+    return found;
 }
 
 core::result<search_result> searcher::search(std::string_view question) {
@@ -469,10 +462,10 @@ core::result<search_result> searcher::search(std::string_view question) {
             return std::move(n).error();
         }
         result.term_stats.push_back({.sections = *n});
-        weights.push_back(idf(*sections, *n) *
-                          (*n > 0                                      ? 1.0
-                           : in_script_of(terms[i].word, language) ? unknown_word_weight
-                                                                       : foreign_word_weight));
+        weights.push_back(idf(*sections, *n) * (*n > 0 ? 1.0
+                                                : in_script_of(terms[i].word, language)
+                                                    ? unknown_word_weight
+                                                    : foreign_word_weight));
         total += weights.back();
         by_rarity.emplace_back(*n, i);
         match += match.empty() ? "" : " OR ";
@@ -583,7 +576,8 @@ core::result<search_result> searcher::search(std::string_view question) {
         best.resize(static_cast<std::size_t>(options_.max_hits));
     }
     for (const auto& c : best) {
-        search_hit hit{.section_id = c.section, .score = c.score, .rank = c.rank_score, .fit = c.fit};
+        search_hit hit{
+            .section_id = c.section, .score = c.score, .rank = c.rank_score, .fit = c.fit};
         auto present = terms_in(terms, c.section);
         if (!present) {
             return std::move(present).error();
@@ -595,20 +589,6 @@ core::result<search_result> searcher::search(std::string_view question) {
             }
         }
         hit.coverage = total > 0 ? hit.coverage / total : 0.0;
-        if (result.hits.empty()) {
-            auto on_page = terms_in_rows(
-                terms,
-                "SELECT f.title, f.questions, f.heading, f.body FROM faq_sections s "
-                "JOIN faq_search f ON f.rowid = s.id WHERE s.document_id = ?",
-                c.document);
-            if (!on_page) {
-                return std::move(on_page).error();
-            }
-            for (std::size_t i = 0; i < terms.size(); ++i) {
-                hit.page_coverage += (*on_page)[i] ? weights[i] : 0.0;
-            }
-            hit.page_coverage = total > 0 ? hit.page_coverage / total : 0.0;
-        }
         auto st = db_->prepare(
             "SELECT d.path, d.front_matter_json, s.heading_path, s.anchor, "
             "snippet(faq_search, 3, '*', '*', '…', 24) FROM faq_search "

@@ -47,7 +47,6 @@ struct search_hit {
     double rank = 0;      ///< the page's score: its sections, language and name (ranks hits)
     double fit = 0;       ///< 0–1: how well the page's title or questions fit the question
     double coverage = 0;  ///< 0–1: idf-weighted share of the question's terms found here
-    double page_coverage = 0;  ///< the same over the whole page (first hit only)
 
     /// "relative/path.md#anchor": how feedback names a section across re-indexing.
     std::string ref() const {
@@ -98,8 +97,6 @@ private:
     /// Which terms occur in the section (same phrase semantics as FTS5, checked on its text).
     core::result<std::vector<bool>> terms_in(const std::vector<query_term>& terms,
                                              std::int64_t section_id);
-    core::result<std::vector<bool>> terms_in_rows(const std::vector<query_term>& terms,
-                                                  std::string_view sql, std::int64_t id);
 
     storage::database* db_;
     search_options options_;
