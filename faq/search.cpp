@@ -255,12 +255,29 @@ double idf(std::int64_t sections, std::int64_t matching) {
     return std::log(1.0 + (n - m + 0.5) / (m + 0.5));
 }
 
-/// Whether `tokens` hold `phrase` as FTS5 matches it: its tokens in a row, the last one only as
-/// a prefix when the phrase ends in '*'.
-bool contains_phrase(const std::vector<std::string>& tokens, std::string_view phrase) {
-    const bool prefix = phrase.ends_with('*');
-    std::vector<std::string> want;
-    storage::faq_tokenize(phrase, [&](const storage::faq_token& t) { want.push_back(t.text); });
+/// A phrase as FTS5 matches it: its tokens in a row, the last one only as a prefix when the
+/// phrase ends in '*'. Tokenized once per question, not once per text it is looked for in.
+struct phrase {
+    std::vector<std::string> tokens;
+    bool prefix = false;
+};
+
+std::vector<std::vector<phrase>> tokenized(const std::vector<query_term>& terms) {
+    std::vector<std::vector<phrase>> out;
+    for (const auto& t : terms) {
+        auto& phrases = out.emplace_back();
+        for (const auto& p : t.phrases) {
+            auto& ph = phrases.emplace_back();
+            ph.prefix = p.ends_with('*');
+            storage::faq_tokenize(
+                p, [&](const storage::faq_token& token) { ph.tokens.push_back(token.text); });
+        }
+    }
+    return out;
+}
+
+bool contains(const std::vector<std::string>& tokens, const phrase& p) {
+    const auto& want = p.tokens;
     if (want.empty() || want.size() > tokens.size()) {
         return false;
     }
@@ -268,7 +285,7 @@ bool contains_phrase(const std::vector<std::string>& tokens, std::string_view ph
         bool all = true;
         for (std::size_t k = 0; k < want.size() && all; ++k) {
             const auto& token = tokens[start + k];
-            all = prefix && k + 1 == want.size() ? token.starts_with(want[k]) : token == want[k];
+            all = p.prefix && k + 1 == want.size() ? token.starts_with(want[k]) : token == want[k];
         }
         if (all) {
             return true;
@@ -277,8 +294,43 @@ bool contains_phrase(const std::vector<std::string>& tokens, std::string_view ph
     return false;
 }
 
+bool contains_any(const std::vector<std::string>& tokens, const std::vector<phrase>& phrases) {
+    return std::any_of(phrases.begin(), phrases.end(),
+                       [&](const phrase& p) { return contains(tokens, p); });
+}
+
+/// Which terms occur in the section (same phrase semantics as FTS5, checked on its text). One
+/// row read and a scan of its tokens instead of an FTS5 query per term: on a large index those
+/// queries, each loading the doclists of every word, were most of a question's time.
+core::result<std::vector<bool>> terms_in(storage::database& db,
+                                         const std::vector<std::vector<phrase>>& terms,
+                                         std::int64_t section_id) {
+    auto st = db.prepare("SELECT title, questions, heading, body FROM faq_search WHERE rowid = ?");
+    if (!st) {
+        return std::move(st).error();
+    }
+    st->bind(1, section_id);
+    auto row = st->step();
+    if (!row) {
+        return std::move(row).error();
+    }
+    std::vector<bool> found(terms.size(), false);
+    if (!*row) {
+        return found;
+    }
+    for (int column = 0; column < 4; ++column) {
+        std::vector<std::string> tokens;
+        storage::faq_tokenize(st->get_text(column),
+                              [&](const storage::faq_token& t) { tokens.push_back(t.text); });
+        for (std::size_t i = 0; i < terms.size(); ++i) {
+            found[i] = found[i] || contains_any(tokens, terms[i]);
+        }
+    }
+    return found;
+}
+
 /// Words of a page's name (its title or one of its alternative questions) that say what it is
-/// about: stems, without question and stop words.
+/// about, each as its tokens: stems, without question and stop words.
 std::vector<std::vector<std::string>> name_words(std::string_view name) {
     std::vector<std::vector<std::string>> out;
     for (auto& w : split_words(name)) {
@@ -293,28 +345,47 @@ std::vector<std::vector<std::string>> name_words(std::string_view name) {
     return out;
 }
 
+/// The names of a page: its title and alternative questions. Words in parentheses gloss the
+/// word before them (`시크릿(Secret)`), so a name with them also counts without them.
+std::vector<page_name> page_names(std::string_view front_matter_json) {
+    auto meta = front_matter_from_json(front_matter_json);
+    std::vector<page_name> out;
+    meta.questions.push_back(meta.title);
+    for (const auto& name : meta.questions) {
+        out.push_back(name_words(name));
+        std::string bare;
+        int depth = 0;
+        for (char c : name) {
+            depth += c == '(' ? 1 : 0;
+            bare += depth > 0 ? ' ' : c;
+            depth -= c == ')' && depth > 0 ? 1 : 0;
+        }
+        if (bare != name) {
+            out.push_back(name_words(bare));
+        }
+    }
+    return out;
+}
+
 /// How well a page's name matches the question, as the F-measure of two shares: of the name's
 /// words the question asks about (precision: 초기화 컨테이너 fits "초기화 컨테이너는 무엇에 쓰나요"
 /// better than 초기화 컨테이너 디버그하기) and of the question's terms the name holds (recall:
 /// 프라이빗 레지스트리에서 이미지 받아오기 fits "프라이빗 레지스트리에서 이미지를 받으려면?" better
-/// than 이미지). Words in parentheses gloss the word before them (`시크릿(Secret)`), so the name
-/// also counts without them.
-double name_fit(std::string_view name, const std::vector<std::vector<std::string>>& terms) {
-    auto fit = [&](std::string_view text) {
-        auto words = name_words(text);
+/// than 이미지). The best of the page's names counts.
+double name_fit(const std::vector<page_name>& names,
+                const std::vector<std::vector<phrase>>& terms) {
+    double best = 0;
+    for (const auto& words : names) {
         if (words.empty() || terms.empty()) {
-            return 0.0;
+            continue;
         }
         std::vector<bool> asked(terms.size(), false);
         double covered = 0;
         for (const auto& tokens : words) {
             bool any = false;
             for (std::size_t i = 0; i < terms.size(); ++i) {
-                for (const auto& p : terms[i]) {
-                    if (contains_phrase(tokens, p)) {
-                        asked[i] = any = true;
-                        break;
-                    }
+                if (contains_any(tokens, terms[i])) {
+                    asked[i] = any = true;
                 }
             }
             covered += any ? 1.0 : 0.0;
@@ -322,16 +393,11 @@ double name_fit(std::string_view name, const std::vector<std::vector<std::string
         const double precision = covered / static_cast<double>(words.size());
         const double recall = static_cast<double>(std::count(asked.begin(), asked.end(), true)) /
                               static_cast<double>(terms.size());
-        return precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
-    };
-    std::string bare;
-    int depth = 0;
-    for (char c : name) {
-        depth += c == '(' ? 1 : 0;
-        bare += depth > 0 ? ' ' : c;
-        depth -= c == ')' && depth > 0 ? 1 : 0;
+        if (precision + recall > 0) {
+            best = std::max(best, 2 * precision * recall / (precision + recall));
+        }
     }
-    return std::max(fit(name), fit(bare));
+    return best;
 }
 
 // Words of a question about something that does not work. Such a question is about a
@@ -404,40 +470,6 @@ core::result<std::int64_t> searcher::count(const std::string& match) {
         return std::move(row).error();
     }
     return counts_[match] = st->get_int(0);
-}
-
-core::result<std::vector<bool>> searcher::terms_in(const std::vector<query_term>& terms,
-                                                   std::int64_t section_id) {
-    // One row read and a scan of its tokens instead of an FTS5 query per term: on a large index
-    // those queries, each loading the doclists of every word, were most of a question's time.
-    auto st =
-        db_->prepare("SELECT title, questions, heading, body FROM faq_search WHERE rowid = ?");
-    if (!st) {
-        return std::move(st).error();
-    }
-    st->bind(1, section_id);
-    auto row = st->step();
-    if (!row) {
-        return std::move(row).error();
-    }
-    std::vector<bool> found(terms.size(), false);
-    if (!*row) {
-        return found;
-    }
-    for (int column = 0; column < 4; ++column) {
-        std::vector<std::string> tokens;
-        storage::faq_tokenize(st->get_text(column),
-                              [&](const storage::faq_token& t) { tokens.push_back(t.text); });
-        for (std::size_t i = 0; i < terms.size(); ++i) {
-            for (const auto& phrase : terms[i].phrases) {
-                if (found[i]) {
-                    break;
-                }
-                found[i] = contains_phrase(tokens, phrase);
-            }
-        }
-    }
-    return found;
 }
 
 core::result<search_result> searcher::search(std::string_view question) {
@@ -548,23 +580,22 @@ core::result<search_result> searcher::search(std::string_view question) {
     std::stable_sort(best.begin(), best.end(), [](const candidate& a, const candidate& b) {
         return a.rank_score > b.rank_score;
     });
+    const auto wanted = tokenized(terms);
     {
-        std::vector<std::vector<std::string>> phrases;
-        for (const auto& t : terms) {
-            phrases.push_back(t.phrases);
-        }
+        auto names = wanted;
         if (about_trouble(question)) {
-            phrases.emplace_back(trouble_words.begin(), trouble_words.end());
+            static const auto trouble =
+                tokenized({{.phrases = {trouble_words.begin(), trouble_words.end()}}});
+            names.push_back(trouble.front());
         }
         const std::size_t n = std::min<std::size_t>(best.size(), 10);
         for (std::size_t i = 0; i < n; ++i) {
-            auto meta = front_matter_from_json(best[i].meta);
-            double fit = name_fit(meta.title, phrases);
-            for (const auto& q : meta.questions) {
-                fit = std::max(fit, name_fit(q, phrases));
+            auto known = names_.find(best[i].document);
+            if (known == names_.end()) {
+                known = names_.emplace(best[i].document, page_names(best[i].meta)).first;
             }
-            best[i].fit = fit;
-            best[i].rank_score *= 1.0 + name_weight * fit;
+            best[i].fit = name_fit(known->second, names);
+            best[i].rank_score *= 1.0 + name_weight * best[i].fit;
         }
         std::stable_sort(
             best.begin(), best.begin() + static_cast<std::ptrdiff_t>(n),
@@ -578,7 +609,7 @@ core::result<search_result> searcher::search(std::string_view question) {
     for (const auto& c : best) {
         search_hit hit{
             .section_id = c.section, .score = c.score, .rank = c.rank_score, .fit = c.fit};
-        auto present = terms_in(terms, c.section);
+        auto present = terms_in(*db_, wanted, c.section);
         if (!present) {
             return std::move(present).error();
         }

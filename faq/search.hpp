@@ -78,6 +78,9 @@ struct query_term {
 /// The term groups of `question` (exposed for tests and the CLI's --json output).
 std::vector<query_term> parse_question(std::string_view question, const glossary& extra = {});
 
+/// The words of one name of a page (its title or an alternative question), each as its tokens.
+using page_name = std::vector<std::vector<std::string>>;
+
 /// Searches the database's FAQ index. Keeps per-term document counts between calls; call
 /// `forget_statistics` after re-indexing.
 class searcher {
@@ -87,21 +90,22 @@ public:
     /// Errors: storage_error. An empty or stop-word-only question gives no hits, not an error.
     core::result<search_result> search(std::string_view question);
 
-    void forget_statistics() { counts_.clear(); }
+    void forget_statistics() {
+        counts_.clear();
+        names_.clear();
+    }
     const search_options& options() const { return options_; }
 
 private:
     /// How many sections a term group matches ("": all sections), cached until
     /// forget_statistics.
     core::result<std::int64_t> count(const std::string& match);
-    /// Which terms occur in the section (same phrase semantics as FTS5, checked on its text).
-    core::result<std::vector<bool>> terms_in(const std::vector<query_term>& terms,
-                                             std::int64_t section_id);
-
     storage::database* db_;
     search_options options_;
     std::map<std::string, std::int64_t> counts_;
     glossary synonyms_;  ///< normalized word → alternatives, both directions
+    /// Document id → its names (title, alternative questions), each as its words' tokens.
+    std::map<std::int64_t, std::vector<page_name>> names_;
 };
 
 }  // namespace tugboat::faq
