@@ -50,6 +50,16 @@ struct corpus {
     corpus(const corpus&) = delete;
     corpus& operator=(const corpus&) = delete;
 
+    /// Writes the files (path relative to the corpus → Markdown) and indexes them.
+    void add(const std::vector<std::pair<std::string, std::string>>& files) {
+        for (const auto& [path, text] : files) {
+            std::ofstream(dir / path) << text;
+        }
+        clock.advance(1h);
+        must(indexer.sync());
+        search.forget_statistics();
+    }
+
     std::string top(std::string_view question) {
         auto r = must(search.search(question));
         return r.hits.empty() ? "" : r.hits.front().ref();
@@ -219,21 +229,18 @@ TEST_CASE("faq search: of twin pages, the one whose title fits the question rank
     corpus c;
     // The debugging page's section matches the question a little better than the concept
     // page's: by the sections alone it wins every question about init containers.
-    std::ofstream(c.dir / "ko" / "init.md")
-        << "# 초기화 컨테이너\n\n## 개요\n\n초기화 컨테이너는 앱보다 먼저 실행되며 설치 "
-           "스크립트를 돌린다. 앱 이미지를 작게 유지한다.\n";
-    std::ofstream(c.dir / "ko" / "debug-init.md")
-        << "# 초기화 컨테이너 디버그하기\n\n## 초기화 컨테이너 상태\n\n초기화 컨테이너의 "
-           "상태와 로그를 본다.\n";
-    std::ofstream(c.dir / "en" / "init.md")
-        << "# Init Containers\n\n## Overview\n\nInit containers run before the app and run "
-           "setup scripts. They keep the app image small.\n";
-    std::ofstream(c.dir / "en" / "debug-init.md")
-        << "# Debug Init Containers\n\n## Init container status\n\nSee the status and logs "
-           "of init containers.\n";
-    c.clock.advance(1h);
-    must(c.indexer.sync());
-    c.search.forget_statistics();
+    c.add({{"ko/init.md",
+            "# 초기화 컨테이너\n\n## 개요\n\n초기화 컨테이너는 앱보다 먼저 실행되며 설치 "
+            "스크립트를 돌린다. 앱 이미지를 작게 유지한다.\n"},
+           {"ko/debug-init.md",
+            "# 초기화 컨테이너 디버그하기\n\n## 초기화 컨테이너 상태\n\n초기화 컨테이너의 "
+            "상태와 로그를 본다.\n"},
+           {"en/init.md",
+            "# Init Containers\n\n## Overview\n\nInit containers run before the app and run "
+            "setup scripts. They keep the app image small.\n"},
+           {"en/debug-init.md",
+            "# Debug Init Containers\n\n## Init container status\n\nSee the status and logs "
+            "of init containers.\n"}});
     CHECK(c.top("초기화 컨테이너는 무엇에 쓰나요?").starts_with("ko/init.md"));
     CHECK(c.top("What are init containers used for?").starts_with("en/init.md"));
 }
@@ -242,20 +249,12 @@ TEST_CASE("faq search: a question about something that fails prefers the debuggi
           "[unit]") {
     corpus c;
     // Twins that differ only in their titles.
-    for (const auto& [path, title] :
-         {std::pair{"ko/init.md", "초기화 컨테이너"},
-          std::pair{"ko/debug-init.md", "초기화 컨테이너 디버그하기"}}) {
-        std::ofstream(c.dir / path)
-            << "# " << title << "\n\n## 상태\n\n초기화 컨테이너의 상태와 로그를 본다.\n";
-    }
-    for (const auto& [path, title] : {std::pair{"en/init.md", "Init Containers"},
-                                      std::pair{"en/debug-init.md", "Debug Init Containers"}}) {
-        std::ofstream(c.dir / path)
-            << "# " << title << "\n\n## Status\n\nSee the status and logs of init containers.\n";
-    }
-    c.clock.advance(1h);
-    must(c.indexer.sync());
-    c.search.forget_statistics();
+    const std::string ko = "\n\n## 상태\n\n초기화 컨테이너의 상태와 로그를 본다.\n";
+    const std::string en = "\n\n## Status\n\nSee the status and logs of init containers.\n";
+    c.add({{"ko/init.md", "# 초기화 컨테이너" + ko},
+           {"ko/debug-init.md", "# 초기화 컨테이너 디버그하기" + ko},
+           {"en/init.md", "# Init Containers" + en},
+           {"en/debug-init.md", "# Debug Init Containers" + en}});
     CHECK(c.top("초기화 컨테이너가 계속 실패해요").starts_with("ko/debug-init.md"));
     CHECK(c.top("my init containers are stuck").starts_with("en/debug-init.md"));
     CHECK(c.top("초기화 컨테이너는 무엇에 쓰나요?").starts_with("ko/init.md"));
