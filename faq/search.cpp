@@ -582,19 +582,20 @@ core::result<search_result> searcher::search(std::string_view question) {
     });
     const auto wanted = tokenized(terms);
     {
-        auto names = wanted;
+        auto asked = wanted;
         if (about_trouble(question)) {
             static const auto trouble =
                 tokenized({{.phrases = {trouble_words.begin(), trouble_words.end()}}});
-            names.push_back(trouble.front());
+            asked.push_back(trouble.front());
         }
+        // The leading pages only: a quarter more does not lift a page from further down.
         const std::size_t n = std::min<std::size_t>(best.size(), 10);
         for (std::size_t i = 0; i < n; ++i) {
             auto known = names_.find(best[i].document);
             if (known == names_.end()) {
                 known = names_.emplace(best[i].document, page_names(best[i].meta)).first;
             }
-            best[i].fit = name_fit(known->second, names);
+            best[i].fit = name_fit(known->second, asked);
             best[i].rank_score *= 1.0 + name_weight * best[i].fit;
         }
         std::stable_sort(

@@ -6,9 +6,11 @@
 // Korean words minus their particles and endings ("배포하려면" → 배포) matched as phrases of
 // syllable bigrams, each widened by the glossary (배포 → deploy). Sections are ranked with bm25,
 // title and alternative questions weighted above headings and the body, best section per
-// document. Confidence = how much of the question (terms weighted by rarity, idf; a word found
-// nowhere weighs 1.5×) the top section covers; a question whose rare words appear nowhere is
-// declined. Korean words are analysed by faq/korean.hpp.
+// document; a page whose title or alternative question fits the question ranks up to a quarter
+// higher (twin pages: init containers / debugging init containers). Confidence = how much of the
+// question (terms weighted by rarity, idf; a word found nowhere weighs 1.5×, 3× in the other
+// script: React in a Korean question) the top section covers; a question whose rare words
+// appear nowhere is declined. Korean words are analysed by faq/korean.hpp.
 
 #include "core/result.hpp"
 #include "storage/database.hpp"
@@ -81,8 +83,8 @@ std::vector<query_term> parse_question(std::string_view question, const glossary
 /// The words of one name of a page (its title or an alternative question), each as its tokens.
 using page_name = std::vector<std::vector<std::string>>;
 
-/// Searches the database's FAQ index. Keeps per-term document counts between calls; call
-/// `forget_statistics` after re-indexing.
+/// Searches the database's FAQ index. Keeps per-term document counts and page names between
+/// calls; call `forget_statistics` after re-indexing.
 class searcher {
 public:
     searcher(storage::database& db, search_options options);
