@@ -102,6 +102,7 @@ private:
     /// How many sections a term group matches ("": all sections), cached until
     /// forget_statistics.
     core::result<std::int64_t> count(const std::string& match);
+
     storage::database* db_;
     search_options options_;
     std::map<std::string, std::int64_t> counts_;
