@@ -123,7 +123,8 @@ int main(int argc, char** argv) {
 
     // One line per question with what its confidence was computed from, to study the decline
     // rule: language, split, expected rank (-1: out of scope), confidence, first and second
-    // hit's score, word:sections:found….
+    // hit's score, first hit's coverage and name fit, first and second page's rank score,
+    // word:sections:found….
     std::ofstream features;
     if (!features_file.empty()) {
         features.open(features_file);
@@ -186,7 +187,11 @@ int main(int argc, char** argv) {
                 features << language << '\t' << q.split << '\t'
                          << (q.expected.empty() ? -1 : static_cast<int>(rank)) << '\t'
                          << r->confidence << '\t' << (r->hits.empty() ? 0.0 : r->hits[0].score)
-                         << '\t' << (r->hits.size() < 2 ? 0.0 : r->hits[1].score);
+                         << '\t' << (r->hits.size() < 2 ? 0.0 : r->hits[1].score) << '\t'
+                         << (r->hits.empty() ? 0.0 : r->hits[0].coverage) << '\t'
+                         << (r->hits.empty() ? 0.0 : r->hits[0].fit) << '\t'
+                         << (r->hits.empty() ? 0.0 : r->hits[0].rank) << '\t'
+                         << (r->hits.size() < 2 ? 0.0 : r->hits[1].rank);
                 for (std::size_t i = 0; i < r->term_stats.size(); ++i) {
                     features << '\t' << r->terms[i] << ':' << r->term_stats[i].sections << ':'
                              << r->term_stats[i].in_top;

@@ -6,9 +6,11 @@
 // Korean words minus their particles and endings ("배포하려면" → 배포) matched as phrases of
 // syllable bigrams, each widened by the glossary (배포 → deploy). Sections are ranked with bm25,
 // title and alternative questions weighted above headings and the body, best section per
-// document. Confidence = how much of the question (terms weighted by rarity, idf; a word found
-// nowhere weighs 1.5×) the top section covers; a question whose rare words appear nowhere is
-// declined. Korean words are analysed by faq/korean.hpp.
+// document; a page whose title or alternative question fits the question ranks up to a quarter
+// higher (twin pages: init containers / debugging init containers). Confidence = how much of the
+// question (terms weighted by rarity, idf; a word found nowhere weighs 1.5×, 3× in the other
+// script: React in a Korean question) the top section covers; a question whose rare words
+// appear nowhere is declined. Korean words are analysed by faq/korean.hpp.
 
 #include "core/result.hpp"
 #include "storage/database.hpp"
@@ -44,6 +46,8 @@ struct search_hit {
     std::string owner;    ///< front matter `owner`
     std::string snippet;  ///< plain text with matched words in *bold* (Slack mrkdwn)
     double score = 0;     ///< -bm25: higher is better
+    double rank = 0;      ///< the page's score: its sections, language and name (ranks hits)
+    double fit = 0;       ///< 0–1: how well the page's title or questions fit the question
     double coverage = 0;  ///< 0–1: idf-weighted share of the question's terms found here
 
     /// "relative/path.md#anchor": how feedback names a section across re-indexing.
@@ -76,8 +80,11 @@ struct query_term {
 /// The term groups of `question` (exposed for tests and the CLI's --json output).
 std::vector<query_term> parse_question(std::string_view question, const glossary& extra = {});
 
-/// Searches the database's FAQ index. Keeps per-term document counts between calls; call
-/// `forget_statistics` after re-indexing.
+/// The words of one name of a page (its title or an alternative question), each as its tokens.
+using page_name = std::vector<std::vector<std::string>>;
+
+/// Searches the database's FAQ index. Keeps per-term document counts and page names between
+/// calls; call `forget_statistics` after re-indexing.
 class searcher {
 public:
     searcher(storage::database& db, search_options options);
@@ -85,21 +92,23 @@ public:
     /// Errors: storage_error. An empty or stop-word-only question gives no hits, not an error.
     core::result<search_result> search(std::string_view question);
 
-    void forget_statistics() { counts_.clear(); }
+    void forget_statistics() {
+        counts_.clear();
+        names_.clear();
+    }
     const search_options& options() const { return options_; }
 
 private:
     /// How many sections a term group matches ("": all sections), cached until
     /// forget_statistics.
     core::result<std::int64_t> count(const std::string& match);
-    /// Which terms occur in the section (same phrase semantics as FTS5, checked on its text).
-    core::result<std::vector<bool>> terms_in(const std::vector<query_term>& terms,
-                                             std::int64_t section_id);
 
     storage::database* db_;
     search_options options_;
     std::map<std::string, std::int64_t> counts_;
     glossary synonyms_;  ///< normalized word → alternatives, both directions
+    /// Document id → its names (title, alternative questions), each as its words' tokens.
+    std::map<std::int64_t, std::vector<page_name>> names_;
 };
 
 }  // namespace tugboat::faq

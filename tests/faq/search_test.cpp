@@ -50,6 +50,16 @@ struct corpus {
     corpus(const corpus&) = delete;
     corpus& operator=(const corpus&) = delete;
 
+    /// Writes the files (path relative to the corpus → Markdown) and indexes them.
+    void add(const std::vector<std::pair<std::string, std::string>>& files) {
+        for (const auto& [path, text] : files) {
+            std::ofstream(dir / path) << text;
+        }
+        clock.advance(1h);
+        must(indexer.sync());
+        search.forget_statistics();
+    }
+
     std::string top(std::string_view question) {
         auto r = must(search.search(question));
         return r.hits.empty() ? "" : r.hits.front().ref();
@@ -212,4 +222,54 @@ TEST_CASE("faq search: a one-syllable Korean noun is found with any particle", "
     REQUIRE_FALSE(r.hits.empty());
     CHECK(r.hits.front().relative_path == "ko/logs.md");
     CHECK(r.confidence == Approx(1.0));
+}
+
+TEST_CASE("faq search: of twin pages, the one whose title fits the question ranks first",
+          "[unit]") {
+    corpus c;
+    // The debugging page's section matches the question a little better than the concept
+    // page's: by the sections alone it wins every question about init containers.
+    c.add({{"ko/init.md",
+            "# 초기화 컨테이너\n\n## 개요\n\n초기화 컨테이너는 앱보다 먼저 실행되며 설치 "
+            "스크립트를 돌린다. 앱 이미지를 작게 유지한다.\n"},
+           {"ko/debug-init.md",
+            "# 초기화 컨테이너 디버그하기\n\n## 초기화 컨테이너 상태\n\n초기화 컨테이너의 "
+            "상태와 로그를 본다.\n"},
+           {"en/init.md",
+            "# Init Containers\n\n## Overview\n\nInit containers run before the app and run "
+            "setup scripts. They keep the app image small.\n"},
+           {"en/debug-init.md",
+            "# Debug Init Containers\n\n## Init container status\n\nSee the status and logs "
+            "of init containers.\n"}});
+    CHECK(c.top("초기화 컨테이너는 무엇에 쓰나요?").starts_with("ko/init.md"));
+    CHECK(c.top("What are init containers used for?").starts_with("en/init.md"));
+}
+
+TEST_CASE("faq search: a question about something that fails prefers the debugging page",
+          "[unit]") {
+    corpus c;
+    // Twins that differ only in their titles.
+    const std::string ko = "\n\n## 상태\n\n초기화 컨테이너의 상태와 로그를 본다.\n";
+    const std::string en = "\n\n## Status\n\nSee the status and logs of init containers.\n";
+    c.add({{"ko/init.md", "# 초기화 컨테이너" + ko},
+           {"ko/debug-init.md", "# 초기화 컨테이너 디버그하기" + ko},
+           {"en/init.md", "# Init Containers" + en},
+           {"en/debug-init.md", "# Debug Init Containers" + en}});
+    CHECK(c.top("초기화 컨테이너가 계속 실패해요").starts_with("ko/debug-init.md"));
+    CHECK(c.top("my init containers are stuck").starts_with("en/debug-init.md"));
+    CHECK(c.top("초기화 컨테이너는 무엇에 쓰나요?").starts_with("ko/init.md"));
+    CHECK(c.top("What are init containers used for?").starts_with("en/init.md"));
+}
+
+TEST_CASE("faq search: a Latin word no page uses weighs more in a Korean question", "[unit]") {
+    corpus c;
+    // A product name the docs never mention means the question is about something else; a
+    // Korean word found nowhere is as often an inflection the analysis missed.
+    auto latin = must(c.search.search("Jenkins에서 서비스 로그를 볼 수 있나요?"));
+    auto hangul = must(c.search.search("젠킨스에서 서비스 로그를 볼 수 있나요?"));
+    REQUIRE_FALSE(latin.hits.empty());
+    CHECK(latin.hits.front().relative_path == "ko/logs.md");
+    CHECK(latin.confidence < hangul.confidence);
+    CHECK_FALSE(latin.answer);
+    CHECK(hangul.answer);
 }
