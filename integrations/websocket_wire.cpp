@@ -205,7 +205,8 @@ core::result<std::optional<message>> frame_reader::next(std::string_view receive
         } else if (op != opcode::continuation && op != opcode::text && op != opcode::binary) {
             return protocol(fmt::format("unknown WebSocket opcode {}", static_cast<int>(op)));
         }
-        if (length > max_message_ || fragments_.size() + length > max_message_) {
+        const std::size_t so_far = op == opcode::continuation ? fragments_.size() : 0;
+        if (length > max_message_ - so_far) {
             return core::error{
                 core::errc::invalid_argument,
                 fmt::format("a WebSocket message is larger than {} bytes", max_message_)};
