@@ -270,6 +270,19 @@ TEST_CASE("faq search: a Latin word no page uses weighs more in a Korean questio
     REQUIRE_FALSE(latin.hits.empty());
     CHECK(latin.hits.front().relative_path == "ko/logs.md");
     CHECK(latin.confidence < hangul.confidence);
-    CHECK_FALSE(latin.answer);
     CHECK(hangul.answer);
+    // With little else of the page in it, such a question is declined.
+    auto elsewhere = must(c.search.search("Splunk로 로그 보내려면?"));
+    CHECK_FALSE(elsewhere.answer);
+}
+
+TEST_CASE("faq search: words of the page's name raise the confidence", "[unit]") {
+    corpus c;
+    // "view logs" covers a fifth of the section — below English's minimum coverage, so the
+    // confidence would be that coverage — but "logs" is half of the title "Reading logs".
+    auto r = must(c.search.search("view logs"));
+    REQUIRE_FALSE(r.hits.empty());
+    CHECK(r.hits.front().relative_path == "en/logs.md");
+    CHECK(r.hits.front().coverage < 0.25);
+    CHECK(r.confidence > 1.2 * r.hits.front().coverage);
 }
