@@ -18,9 +18,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -313,6 +318,7 @@ struct row_result {
     std::uint64_t end_anon_kib = 0;   ///< RssAnon after the burst
     std::uint64_t peak_rss_kib = 0;
     double seq_p50_ms = 0, seq_p99_ms = 0, seq_max_ms = 0;
+    double seq1_p50_ms = 0, seq1_p99_ms = 0;  ///< again, the bot and the fake on one CPU
     double burst_p50_ms = 0, burst_p99_ms = 0;
     double throughput = 0;             ///< envelopes per second
     double cpu_per_1000_ms = 0;        ///< schedstat
@@ -322,6 +328,77 @@ struct row_result {
     std::size_t envelope_bytes = 0;
     int connections = 0;
 };
+
+// Keeps every thread of `pid` on `cpu`, or lets it run anywhere again (nullopt).
+void pin_process(pid_t pid, std::optional<int> cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    const unsigned n = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned c = 0; c < n; ++c) {
+        if (!cpu || static_cast<int>(c) == *cpu) {
+            CPU_SET(c, &set);
+        }
+    }
+    std::error_code ec;
+    for (const auto& task : fs::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+        sched_setaffinity(std::stoi(task.path().filename().string()), sizeof set, &set);
+    }
+}
+
+// Median round trip of one byte between this process (on `cpu_a`) and a forked echo (on
+// `cpu_b`) over loopback TCP with TCP_NODELAY: what any ack costs here before a program does
+// anything. Runs before any thread exists, so fork() is safe.
+std::optional<double> tcp_round_trip_p50_ms(int cpu_a, int cpu_b) {
+    const int listener = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        listen(listener, 1) != 0 ||
+        getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        return std::nullopt;
+    }
+    const int one = 1;
+    const pid_t echo = fork();
+    if (echo == 0) {
+        pin_process(getpid(), cpu_b);
+        const int c = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+            setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            char b = 0;
+            while (read(c, &b, 1) == 1 && write(c, &b, 1) == 1) {
+            }
+        }
+        _exit(0);
+    }
+    pin_process(getpid(), cpu_a);
+    const int s = accept(listener, nullptr, nullptr);
+    close(listener);
+    std::vector<std::chrono::microseconds> trips;
+    if (s >= 0) {
+        setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        for (int i = 0; i < 2200; ++i) {
+            char b = 'x';
+            const auto t0 = steady::now();
+            if (write(s, &b, 1) != 1 || read(s, &b, 1) != 1) {
+                break;
+            }
+            if (i >= 200) {
+                trips.push_back(
+                    std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0));
+            }
+        }
+        close(s);
+    }
+    waitpid(echo, nullptr, 0);
+    pin_process(getpid(), std::nullopt);
+    if (trips.size() != 2000) {
+        return std::nullopt;
+    }
+    std::sort(trips.begin(), trips.end());
+    return trips[trips.size() / 2].count() / 1000.0;
+}
 
 double percentile_ms(std::vector<std::chrono::microseconds> v, double q) {
     if (v.empty()) {
@@ -360,6 +437,54 @@ struct bench_env {
     std::shared_ptr<asio::ssl::context> tls;
 };
 
+// The command line and environment that run the bot of `row` against `fake`.
+std::pair<std::vector<std::string>, std::map<std::string, std::string>> bot_command(
+    const bench_env& env, const std::string& row, const fake_slack& fake) {
+    std::map<std::string, std::string> vars = {
+        {"SLACK_API_URL", fake.api_url()},
+        {"SLACK_BOT_TOKEN", fake.options().bot_token},
+        {"SLACK_APP_TOKEN", fake.options().app_token},
+        {"BENCH_DIR", env.dir.string()},
+        {"JENKINS_API_TOKEN", "bench-unused"},
+        {"NODE_EXTRA_CA_CERTS", (env.dir / "ca.pem").string()},
+    };
+    std::vector<std::string> argv =
+        row.starts_with("tugboat")
+            ? std::vector<std::string>{env.cfg.tugboat.string(), "run", env.cfg.config.string()}
+            : std::vector<std::string>{env.cfg.node, env.cfg.bolt_app.string()};
+    return {std::move(argv), std::move(vars)};
+}
+
+// One unmeasured start of the first row's bot against a throwaway fake Slack. The first child
+// of this process reached hello 10–35 ms later than every later one, whichever bot it was
+// (first TLS handshakes of this process, caches); without this, that lands on the first row's
+// "ready".
+asio::awaitable<void> warm_up(const bench_env& env) {
+    auto options = tugboat::sandbox::sandbox_slack_workspace();
+    options.tls = env.tls;
+    auto executor = co_await asio::this_coro::executor;
+    auto started = fake_slack::start(executor, std::move(options));
+    if (!started) {
+        co_return;
+    }
+    fake_slack fake = std::move(*started);
+    auto [argv, vars] = bot_command(env, env.cfg.rows.front(), fake);
+    if (auto spawned = spawn(argv, vars, env.dir / "warm-up.log")) {
+        std::function<bool()> connected = [&] { return fake.total_connections() > 0; };
+        bool up = false;
+        while (!up && spawned->alive() && steady::now() - spawned->started < 30s) {
+            up = co_await fake.wait_until(connected, 20ms);
+        }
+        kill(spawned->pid, SIGKILL);
+        waitpid(spawned->pid, nullptr, 0);
+    }
+    fake.stop();
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        std::error_code ec;
+        fs::remove(env.dir / (std::string("tugboat.db") + suffix), ec);
+    }
+}
+
 asio::awaitable<row_result> run_row(bench_env& env, std::string name) {
     row_result res;
     res.name = name;
@@ -380,22 +505,11 @@ asio::awaitable<row_result> run_row(bench_env& env, std::string name) {
         std::error_code ec;
         fs::remove(env.dir / (std::string("tugboat.db") + suffix), ec);
     }
-    std::map<std::string, std::string> vars = {
-        {"SLACK_API_URL", fake.api_url()},
-        {"SLACK_BOT_TOKEN", fake.options().bot_token},
-        {"SLACK_APP_TOKEN", fake.options().app_token},
-        {"BENCH_DIR", env.dir.string()},
-        {"JENKINS_API_TOKEN", "bench-unused"},
-        {"NODE_EXTRA_CA_CERTS", (env.dir / "ca.pem").string()},
-    };
+    auto [argv, vars] = bot_command(env, name, fake);
     // Earlier rows' writes (the previous database, logs) must not be flushed on this row's
     // clock: SQLite's first fdatasync would wait for them.
     ::sync();
     co_await sleep_for(200ms);
-    std::vector<std::string> argv =
-        is_tugboat
-            ? std::vector<std::string>{env.cfg.tugboat.string(), "run", env.cfg.config.string()}
-            : std::vector<std::string>{env.cfg.node, env.cfg.bolt_app.string()};
     auto spawned = spawn(argv, vars, env.dir / (name + ".log"));
     if (!spawned) {
         res.error = "could not start " + argv[0];
@@ -446,28 +560,50 @@ asio::awaitable<row_result> run_row(bench_env& env, std::string name) {
         return fake.deliver_raw(view_closed_envelope(counter));
     };
 
-    // Sequential: one envelope in flight at a time.
-    std::vector<std::chrono::microseconds> seq;
-    const int sequential_total = env.cfg.warmup + env.cfg.sequential;
-    for (int i = 0; i < sequential_total; ++i) {
-        std::string id = deliver();
-        std::function<bool()> is_acked = [&] {
-            const auto* e = fake.envelope(id);
-            return e != nullptr && e->acked;
-        };
-        bool acked = co_await fake.wait_until(is_acked, 5s);
-        if (!acked) {
-            fail(fmt::format("envelope {} of the sequential phase was not acked within 5 s", i));
-            co_return res;
+    // Sequential: one envelope in flight at a time. Empty when one was not acked.
+    auto sequential = [&](int warmup,
+                          int count) -> asio::awaitable<std::vector<std::chrono::microseconds>> {
+        std::vector<std::chrono::microseconds> seq;
+        for (int i = 0; i < warmup + count; ++i) {
+            std::string id = deliver();
+            std::function<bool()> is_acked = [&] {
+                const auto* e = fake.envelope(id);
+                return e != nullptr && e->acked;
+            };
+            bool acked = co_await fake.wait_until(is_acked, 5s);
+            if (!acked) {
+                fail(
+                    fmt::format("envelope {} of the sequential phase was not acked within 5 s", i));
+                co_return std::vector<std::chrono::microseconds>{};
+            }
+            if (i >= warmup) {
+                seq.push_back(fake.envelope(id)->ack_latency);
+            }
         }
-        if (i >= env.cfg.warmup) {
-            seq.push_back(fake.envelope(id)->ack_latency);
-        }
+        co_return seq;
+    };
+    auto seq = co_await sequential(env.cfg.warmup, env.cfg.sequential);
+    if (seq.empty()) {
+        co_return res;
     }
     res.envelope_bytes = fake.envelopes().empty() ? 0 : fake.envelopes().back().json.size();
     res.seq_p50_ms = percentile_ms(seq, 0.50);
     res.seq_p99_ms = percentile_ms(seq, 0.99);
     res.seq_max_ms = percentile_ms(seq, 1.0);
+    if (std::thread::hardware_concurrency() >= 2) {
+        // Again with the bot and this process on one CPU: what the bot's path costs without
+        // the machine's wake-up of a process on another CPU (see the floor in the report).
+        pin_process(getpid(), 0);
+        pin_process(proc.pid, 0);
+        auto pinned = co_await sequential(env.cfg.warmup, env.cfg.sequential);
+        pin_process(getpid(), std::nullopt);
+        pin_process(proc.pid, std::nullopt);
+        if (pinned.empty()) {
+            co_return res;
+        }
+        res.seq1_p50_ms = percentile_ms(pinned, 0.50);
+        res.seq1_p99_ms = percentile_ms(pinned, 0.99);
+    }
     co_await quiesce(proc.pid, 10s);
 
     // Burst: `in_flight` envelopes outstanding until `burst` are acked.
@@ -603,7 +739,8 @@ std::string column_title(const std::string& row) {
 }
 
 void print_report(const settings& cfg, const std::vector<row_result>& rows,
-                  const std::string& load_before) {
+                  const std::string& load_before,
+                  const std::optional<std::pair<double, double>>& floor) {
     std::string bolt_pkg =
         read_text(cfg.bolt_app.parent_path() / "node_modules" / "@slack" / "bolt" / "package.json");
     std::string bolt_version = "?";
@@ -617,8 +754,15 @@ void print_report(const settings& cfg, const std::vector<row_result>& rows,
               << "\n";
     std::cout << fmt::format(
         "Method: sequential = {} envelopes one at a time after {} warm-up; burst = {} envelopes "
-        "with {} in flight. CPU is the child process only.\n\n",
+        "with {} in flight. CPU is the child process only.\n",
         cfg.sequential, cfg.warmup, cfg.burst, cfg.in_flight);
+    if (floor) {
+        std::cout << fmt::format(
+            "Floor: a 1-byte TCP round trip between two processes (no TLS, no work) takes p50 "
+            "{:.3f} ms across CPUs, {:.3f} ms on one CPU.\n",
+            floor->first, floor->second);
+    }
+    std::cout << "\n";
 
     struct metric {
         std::string label;
@@ -640,6 +784,8 @@ void print_report(const settings& cfg, const std::vector<row_result>& rows,
          "<= 0.06 ms"},
         {"ack p99, sequential", [&](const row_result& r) { return ms(r.seq_p99_ms); }, "<= 1 ms"},
         {"ack max, sequential", [&](const row_result& r) { return ms(r.seq_max_ms); }, ""},
+        {"  p50, both on one CPU", [&](const row_result& r) { return ms(r.seq1_p50_ms); }, ""},
+        {"  p99, both on one CPU", [&](const row_result& r) { return ms(r.seq1_p99_ms); }, ""},
         {"throughput, in flight",
          [](const row_result& r) { return fmt::format("{:.0f} env/s", r.throughput); }, ""},
         {"CPU per 1,000 envelopes", [&](const row_result& r) { return ms(r.cpu_per_1000_ms); },
@@ -733,6 +879,15 @@ int main(int argc, char** argv) {
     }
     env.tls = *tls;
 
+    // Before anything else runs: the platform's own latency, across CPUs and on one.
+    std::optional<std::pair<double, double>> floor;
+    if (std::thread::hardware_concurrency() >= 2) {
+        auto across = tcp_round_trip_p50_ms(0, 1);
+        auto same = tcp_round_trip_p50_ms(0, 0);
+        if (across && same) {
+            floor = std::pair{*across, *same};
+        }
+    }
     std::string load_before = read_text("/proc/loadavg");
     load_before = load_before.substr(
         0, load_before.find(' ', load_before.find(' ', load_before.find(' ') + 1) + 1));
@@ -741,6 +896,7 @@ int main(int argc, char** argv) {
     asio::co_spawn(
         ioc,
         [&]() -> asio::awaitable<void> {
+            co_await warm_up(env);
             for (const auto& row : env.cfg.rows) {
                 std::cerr << "bench_slack: running " << column_title(row) << " …\n";
                 auto r = co_await run_row(env, row);
@@ -753,7 +909,7 @@ int main(int argc, char** argv) {
         });
     ioc.run();
 
-    print_report(env.cfg, results, load_before);
+    print_report(env.cfg, results, load_before, floor);
     if (env.cfg.keep) {
         std::cout << "\nScratch folder (logs, database): " << env.dir << "\n";
     } else {
