@@ -2,7 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 using namespace tugboat::integrations::websocket_wire;
 using tugboat::core::errc;
@@ -155,4 +158,62 @@ TEST_CASE("websocket_wire: protocol violations and oversized messages are errors
     CHECK(fails(bytes({0x81, 0x0A}) + "0123456789", 8).find("larger than 8") != std::string::npos);
     CHECK(fails(bytes({0x01, 0x05}) + "01234" + bytes({0x80, 0x05}) + "56789", 8)
               .find("larger than 8") != std::string::npos);
+}
+
+TEST_CASE("websocket_wire: any split of the received bytes gives the same messages") {
+    // Server frames (unmasked): short, 16-bit and 64-bit lengths, a fragmented message with a
+    // ping inside, and a close.
+    auto frame = [](int b0, const std::string& payload) {
+        std::string f(1, static_cast<char>(b0));
+        const std::size_t n = payload.size();
+        if (n < 126) {
+            f += static_cast<char>(n);
+        } else if (n <= 0xFFFF) {
+            f += bytes({126, static_cast<int>(n >> 8), static_cast<int>(n & 0xFF)});
+        } else {
+            f += static_cast<char>(127);
+            for (int shift = 56; shift >= 0; shift -= 8) {
+                f += static_cast<char>((n >> shift) & 0xFF);
+            }
+        }
+        return f + payload;
+    };
+    const std::string big(70'000, 'b');
+    const std::string mid(300, 'm');
+    const std::string stream = frame(0x81, "hello") + frame(0x81, mid) + frame(0x01, "frag-") +
+                               frame(0x89, "ping") + frame(0x80, "ment") + frame(0x82, big) +
+                               frame(0x88, bytes({0x03, 0xE8}));
+    const std::vector<std::pair<opcode, std::string>> expected = {
+        {opcode::text, "hello"},     {opcode::text, mid},   {opcode::ping, "ping"},
+        {opcode::text, "frag-ment"}, {opcode::binary, big}, {opcode::close, bytes({0x03, 0xE8})}};
+
+    std::mt19937 random(7);
+    for (int round = 0; round < 50; ++round) {
+        frame_reader reader(1 << 20);
+        std::string buffer;  // received and not yet consumed, as Socket Mode keeps it
+        std::vector<std::pair<opcode, std::string>> got;
+        std::size_t at = 0;
+        while (at < stream.size()) {
+            const std::size_t n = std::min<std::size_t>(
+                stream.size() - at, std::uniform_int_distribution<std::size_t>(1, 9000)(random));
+            buffer.append(stream, at, n);
+            at += n;
+            std::size_t used = 0;
+            for (;;) {
+                auto m = reader.next(buffer, used);
+                REQUIRE(m);
+                if (!*m) {
+                    break;
+                }
+                got.emplace_back((*m)->op, std::string((*m)->payload));
+            }
+            buffer.erase(0, used);
+        }
+        CHECK(buffer.empty());
+        REQUIRE(got.size() == expected.size());
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            CHECK(got[i].first == expected[i].first);
+            CHECK(got[i].second == expected[i].second);
+        }
+    }
 }
