@@ -1014,13 +1014,16 @@ private:
         for (;;) {
             if (!s.outbox.empty() || !s.control.empty()) {
                 // The reader handles every frame of a read before this runs, so the acks of a
-                // whole read leave in one TLS record and one system call.
+                // whole read leave in one TLS record and one system call. A close frame, once
+                // queued, goes out last in the next write, and nothing may follow it.
+                const bool last = s.close_sent;
                 const bool written = co_await write_pending(s);
-                if (written) {
+                if (written && !last) {
                     continue;
                 }
-                // The reader notices the broken socket and ends the session.
-                s.force_close();
+                if (!written) {
+                    s.force_close();  // the reader notices and ends the session
+                }
                 break;
             }
             if (s.reader_done || s.close_sent) {
