@@ -683,14 +683,14 @@ asio::awaitable<row_result> run_row(bench_env& env, std::string name) {
                 up = co_await fake.wait_until(reconnected, 20ms);
             }
             if (up) {
-                auto first = steady::time_point::max();
+                auto opened = steady::time_point::max();
                 for (const auto& c : fake.connections()) {
                     if (c.opened_at > again->started) {
-                        first = std::min(first, c.opened_at);
+                        opened = std::min(opened, c.opened_at);
                     }
                 }
                 res.restart_ready_ms =
-                    std::chrono::duration<double, std::milli>(first - again->started).count();
+                    std::chrono::duration<double, std::milli>(opened - again->started).count();
             }
             kill(again->pid, SIGKILL);
             waitpid(again->pid, nullptr, 0);

@@ -1,6 +1,7 @@
 #include "bot/socket_mode.hpp"
 
 #include "bot/slack_events.hpp"
+#include "core/key_table.hpp"
 #include "integrations/http_client.hpp"
 #include "integrations/websocket_wire.hpp"
 
@@ -49,11 +50,8 @@ constexpr std::size_t read_size = 16 * 1024;
 
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
-// Keys seen within a time window, bounded in number; the oldest are forgotten first. Only a
-// 64-bit hash of each key is kept (16 B in the ring, 8-16 B in the table, instead of a string
-// node of ≈140 B). Accepted risk: two different keys with one hash make the second look like a
-// duplicate; with at most `capacity` hashes remembered that is ≈ capacity / 2^64 (≈1e-15) per
-// event, and keys come from Slack, not from whoever types a command.
+// Keys seen within a time window, bounded in number; the oldest are forgotten first. Kept as
+// hashes (core::key_table): 16 B in the ring and ≈10 B in the table per key.
 class recent_keys {
 public:
     recent_keys(steady::duration window, std::size_t capacity)
@@ -62,13 +60,12 @@ public:
     // True when `key` was not seen within the window; remembers it either way.
     bool insert(std::string_view key, steady::time_point now) {
         while (count_ > 0 && (now - ring_[head_].at > window_ || count_ >= capacity_)) {
-            erase(ring_[head_].hash);
+            table_.erase(ring_[head_].hash);
             head_ = (head_ + 1) % ring_.size();
             --count_;
         }
-        std::uint64_t h = std::hash<std::string_view>{}(key);
-        h = h == 0 ? 1 : h;  // 0 marks a free table cell
-        if (contains(h)) {
+        const std::uint64_t h = core::key_table<none>::hash(key);
+        if (!table_.insert(h, {})) {
             return false;
         }
         if (count_ == ring_.size()) {
@@ -76,78 +73,20 @@ public:
         }
         ring_[(head_ + count_) % ring_.size()] = {h, now};
         ++count_;
-        if ((count_ + 1) * 2 > table_.size()) {
-            rehash(std::max<std::size_t>(table_.size() * 2, 64));
-        }
-        place(h);
-        // The next insert at capacity erases the oldest hash, whose cell was last touched long
+        // The next insert at capacity erases the oldest hash, whose slot was last touched long
         // ago: start loading it now rather than stall on it then.
-        if (count_ >= capacity_ && !table_.empty()) {
-            __builtin_prefetch(&table_[ring_[head_].hash & mask()]);
+        if (count_ >= capacity_) {
+            table_.prefetch(ring_[head_].hash);
         }
         return true;
     }
 
 private:
+    struct none {};
     struct entry {
         std::uint64_t hash;
         steady::time_point at;
     };
-
-    std::size_t mask() const { return table_.size() - 1; }
-
-    bool contains(std::uint64_t h) const {
-        if (table_.empty()) {
-            return false;
-        }
-        for (std::size_t i = h & mask();; i = (i + 1) & mask()) {
-            if (table_[i] == h) {
-                return true;
-            }
-            if (table_[i] == 0) {
-                return false;
-            }
-        }
-    }
-
-    void place(std::uint64_t h) {
-        std::size_t i = h & mask();
-        while (table_[i] != 0) {
-            i = (i + 1) & mask();
-        }
-        table_[i] = h;
-    }
-
-    // Linear probing with backward-shift deletion: no tombstones to clean up later.
-    void erase(std::uint64_t h) {
-        std::size_t i = h & mask();
-        while (table_[i] != h) {
-            if (table_[i] == 0) {
-                return;
-            }
-            i = (i + 1) & mask();
-        }
-        for (std::size_t j = (i + 1) & mask(); table_[j] != 0; j = (j + 1) & mask()) {
-            const std::size_t home = table_[j] & mask();
-            // Move table_[j] into the hole at i unless its home lies cyclically in (i, j].
-            const bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-            if (!stays) {
-                table_[i] = table_[j];
-                i = j;
-            }
-        }
-        table_[i] = 0;
-    }
-
-    void rehash(std::size_t size) {
-        std::vector<std::uint64_t> old(size, 0);
-        old.swap(table_);
-        for (std::uint64_t h : old) {
-            if (h != 0) {
-                place(h);
-            }
-        }
-    }
 
     // The ring grows with use up to `capacity`, so an idle bot keeps little.
     void grow_ring() {
@@ -163,9 +102,9 @@ private:
 
     steady::duration window_;
     std::size_t capacity_;
-    std::vector<std::uint64_t> table_;  // open addressing, power-of-two size, ≤ half full
-    std::vector<entry> ring_;           // insertion order, for expiry
-    std::size_t head_ = 0;              // oldest entry in ring_
+    core::key_table<none> table_;
+    std::vector<entry> ring_;  // insertion order, for expiry
+    std::size_t head_ = 0;     // oldest entry in ring_
     std::size_t count_ = 0;
 };
 

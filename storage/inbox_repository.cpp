@@ -3,43 +3,14 @@
 #include "storage/query.hpp"
 
 #include <algorithm>
-#include <functional>
 
 namespace tugboat::storage {
-namespace {
-
-std::uint64_t hash_of(std::string_view key) {
-    const auto h = std::hash<std::string_view>{}(key);
-    return h == 0 ? 1 : h;  // 0 marks a free slot
-}
-
-}  // namespace
-
-bool inbox_repository::seen_keys::insert(std::uint64_t hash, std::int64_t at) {
-    // Up to 3/4 full: a probe for a new key reads about two cache lines of four slots.
-    if ((size_ + 1) * 4 > slots_.size() * 3) {
-        rebuild(std::max<std::size_t>(slots_.size() * 2, 1024),
-                [](std::uint64_t, std::int64_t) { return true; });
-    }
-    const std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
-        if (slots_[i].hash == hash) {
-            return false;
-        }
-        if (slots_[i].hash == 0) {
-            slots_[i] = {hash, at};
-            ++size_;
-            return true;
-        }
-    }
-}
-
 core::result<void> inbox_repository::load() {
     if (loaded_) {
         return core::ok();
     }
     auto rows = query_all(*db_, "SELECT key, seen_at FROM inbox_keys", [](statement& st) {
-        return std::pair{hash_of(st.get_text(0)), st.get_int(1)};
+        return std::pair{core::key_table<std::int64_t>::hash(st.get_text(0)), st.get_int(1)};
     });
     if (!rows) {
         return std::move(rows).error();
@@ -75,7 +46,7 @@ core::result<std::vector<bool>> inbox_repository::record_batch(std::span<const s
     std::vector<bool> fresh(keys.size(), false);
     std::vector<std::uint64_t> added;
     for (std::size_t i = 0; i < keys.size(); ++i) {
-        const auto h = hash_of(keys[i]);
+        const auto h = core::key_table<std::int64_t>::hash(keys[i]);
         if (seen_.insert(h, at)) {
             fresh[i] = true;
             added.push_back(h);
@@ -105,9 +76,9 @@ core::result<std::vector<bool>> inbox_repository::record_batch(std::span<const s
         return tx->commit();
     };
     if (auto r = write(); !r) {
-        seen_.retain([&](std::uint64_t h, std::int64_t) {
-            return std::find(added.begin(), added.end(), h) == added.end();
-        });
+        for (const auto h : added) {
+            seen_.erase(h);
+        }
         return std::move(r).error();
     }
     return fresh;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/clock.hpp"
+#include "core/key_table.hpp"
 #include "core/result.hpp"
 #include "storage/database.hpp"
 
@@ -42,46 +43,9 @@ public:
 private:
     core::result<void> load();
 
-    // 64-bit key hashes with when each was first seen (unix seconds), in open addressing: one
-    // cache miss per lookup and 21–43 B per key, where a node-based map cost three misses
-    // and ≈48 B. Two keys with one hash would make the second look like a duplicate: ≈ keys / 2^64
-    // per event, accepted. Removal rebuilds the table; it only happens on purge and on a failed
-    // commit.
-    class seen_keys {
-    public:
-        /// False when `hash` is already there.
-        bool insert(std::uint64_t hash, std::int64_t at);
-        /// Keeps only the entries for which `keep(hash, at)` is true.
-        template <class Keep>
-        void retain(Keep keep) {
-            rebuild(slots_.size(), keep);
-        }
-
-    private:
-        // Re-inserts the entries `keep` accepts into `capacity` slots (a power of two, or 0).
-        template <class Keep>
-        void rebuild(std::size_t capacity, Keep keep) {
-            std::vector<slot> old(capacity);
-            old.swap(slots_);
-            size_ = 0;
-            for (const auto& s : old) {
-                if (s.hash != 0 && keep(s.hash, s.at)) {
-                    insert(s.hash, s.at);
-                }
-            }
-        }
-
-        struct slot {
-            std::uint64_t hash = 0;  // 0: free
-            std::int64_t at = 0;
-        };
-        std::vector<slot> slots_;
-        std::size_t size_ = 0;
-    };
-
     database* db_;
     bool loaded_ = false;
-    seen_keys seen_;
+    core::key_table<std::int64_t> seen_;  // key hash → when first seen (unix seconds)
 };
 
 }  // namespace tugboat::storage
