@@ -3,12 +3,13 @@
 // top-1, top-3, correct declines and wrong declines per language.
 //
 //   bench_faq_eval [--split held|dev|all] [--corpus DIR] [--questions FILE] [--glossary FILE]
-//                  [--threshold X] [--misses]
+//                  [--threshold X] [--words FILE] [--misses] [--features FILE]
 //
 // questions.tsv: language, split, expected file(s) ("a.md|b.md", or "-" when the corpus has no
 // answer), question — tab-separated. The glossary file has "term: synonym, synonym" lines.
 
 #include "core/clock.hpp"
+#include "core/config.hpp"
 #include "core/text.hpp"
 #include "faq/indexer.hpp"
 #include "faq/search.hpp"
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
     std::string questions = source + "/bench/faq_eval/questions.tsv";
     std::string glossary_file = source + "/bench/faq_eval/glossary.txt";
     double threshold = faq::search_options{}.answer_threshold;
+    std::string words = core::faq_config{}.words;
     bool misses = false;
     std::string features_file;
     for (int i = 1; i < argc; ++i) {
@@ -106,14 +108,17 @@ int main(int argc, char** argv) {
             glossary_file = value();
         } else if (a == "--threshold") {
             threshold = std::stod(value());
+        } else if (a == "--words") {
+            words = value();
         } else if (a == "--misses") {
             misses = true;
         } else if (a == "--features") {
             features_file = value();
         } else {
-            std::cerr << "unknown argument " << a
-                      << "; try --split held|dev|all, --corpus DIR, --questions FILE, "
-                         "--glossary FILE, --threshold X, --misses, --features FILE\n";
+            std::cerr
+                << "unknown argument " << a
+                << "; try --split held|dev|all, --corpus DIR, --questions FILE, "
+                   "--glossary FILE, --threshold X, --words FILE, --misses, --features FILE\n";
             return 2;
         }
     }
@@ -129,7 +134,8 @@ int main(int argc, char** argv) {
     if (!features_file.empty()) {
         features.open(features_file);
     }
-    fmt::print("FAQ evaluation: split={} threshold={:.2f} corpus={}\n\n", split, threshold, corpus);
+    fmt::print("FAQ evaluation: split={} threshold={:.2f} words={} corpus={}\n\n", split, threshold,
+               words.empty() ? "none" : words, corpus);
     fmt::print(
         "| language | answerable | top-1 | top-3 | wrong declines | out of scope | correct "
         "declines |\n|---|---|---|---|---|---|---|\n");
@@ -144,7 +150,8 @@ int main(int argc, char** argv) {
             std::cerr << "cannot index " << corpus << "/" << language << "\n";
             return 1;
         }
-        faq::searcher search(*db, {.answer_threshold = threshold, .extra_glossary = glossary});
+        faq::searcher search(
+            *db, {.answer_threshold = threshold, .extra_glossary = glossary, .words = words});
         if (features.is_open()) {
             auto st = db->prepare("SELECT count(*) FROM faq_search");
             if (st && st->step()) {

@@ -2085,6 +2085,16 @@ void loader::load_faq(const field& f) {
         }
     }
     duration(r, "reindex_every", q.reindex_every, std::chrono::days{1});
+    if (auto w = text(r, "words", false)) {
+        q.words = w->empty() ? "" : resolve_path(*w);
+        std::error_code ec;
+        if (opt_.check_files && !q.words.empty() && !fs::is_regular_file(q.words, ec)) {
+            report(r.get("words")->value_pos,
+                   fmt::format("`words` in `faq`: file `{}` does not exist", q.words),
+                   "install Debian's `wamerican` and write `/usr/share/dict/words`, or write "
+                   "`words: \"\"` to do without");
+        }
+    }
     if (const field* g = r.get("glossary"); g != nullptr && !g->value.IsNull()) {
         if (expect_map(*g, "`faq.glossary`", "`k8s: [kubernetes]`")) {
             map_reader terms(*this, g->value, "`faq.glossary`", g->key_pos, "term");

@@ -51,7 +51,9 @@ const command_spec& faq_spec() {
 namespace {
 
 faq::search_options search_options_of(const core::config& cfg) {
-    return {.answer_threshold = cfg.faq.answer_threshold, .extra_glossary = cfg.faq.glossary};
+    return {.answer_threshold = cfg.faq.answer_threshold,
+            .extra_glossary = cfg.faq.glossary,
+            .words = cfg.faq.words};
 }
 
 std::string link_of(const faq::search_hit& h) {

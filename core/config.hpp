@@ -189,6 +189,8 @@ struct faq_config {
     double answer_threshold = 0.4;                             ///< 0 < t <= 1; see docs/faq.md
     std::map<std::string, std::vector<std::string>> glossary;  ///< term → synonyms
     std::chrono::seconds reindex_every{std::chrono::minutes{10}};
+    /// Ordinary English words, one per line (Debian's wamerican); "" turns their use off.
+    std::string words = "/usr/share/dict/words";
 };
 
 /// `/logs` settings beyond the per-environment `readers` and `logs_require_grant`.

@@ -1,6 +1,7 @@
 #include "faq/cli.hpp"
 
 #include "core/clock.hpp"
+#include "core/config.hpp"
 #include "faq/indexer.hpp"
 #include "faq/search.hpp"
 #include "storage/database.hpp"
@@ -14,10 +15,12 @@
 namespace tugboat::faq {
 
 const char* cli_usage() {
-    return R"(Usage: tugboat faq search --docs DIR [--docs DIR]... [--json] [--threshold X] "question"
+    return R"(Usage: tugboat faq search --docs DIR [--docs DIR]... [--json] [--threshold X]
+                          [--words FILE] "question"
   Indexes the Markdown files under each DIR (in memory; nothing is written) and prints the
   ranked sections: file path relative to DIR, heading, score, coverage, and whether the bot
-  would answer or decline. --threshold is faq.answer_threshold (default 0.4).
+  would answer or decline. --threshold is faq.answer_threshold (default 0.4), --words is
+  faq.words (default /usr/share/dict/words; "" for none).
 )";
 }
 
@@ -31,15 +34,17 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     std::vector<std::string> folders;
     std::string question;
     bool json = false;
-    search_options options;
+    search_options options{.words = core::faq_config{}.words};
     for (std::size_t i = 1; i < args.size(); ++i) {
         const auto& a = args[i];
-        if ((a == "--docs" || a == "--threshold") && i + 1 >= args.size()) {
+        if ((a == "--docs" || a == "--threshold" || a == "--words") && i + 1 >= args.size()) {
             err << "tugboat faq search: " << a << " needs a value.\n" << cli_usage();
             return 2;
         }
         if (a == "--docs") {
             folders.push_back(args[++i]);
+        } else if (a == "--words") {
+            options.words = args[++i];
         } else if (a == "--json") {
             json = true;
         } else if (a == "--threshold") {

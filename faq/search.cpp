@@ -35,13 +35,22 @@ constexpr std::int64_t scoring_budget = 1000;
 // answerable ones.
 constexpr double unknown_word_weight = 1.5;
 
-// A word in the other script that no page uses — Latin in a Korean question (React, MySQL,
-// GRANT, pip, Dockerfile) — names another product: Korean questions keep English only for names,
-// while a Korean word found nowhere is as often an inflected form the analysis missed
-// (넣어두고). Such a word weighs twice as much again: 1.5 → 3 turned 3 more of 72 Korean
-// out-of-scope questions into declines and no answerable one of 225 (bench/faq.md); English
-// questions rarely hold Hangul.
-constexpr double foreign_word_weight = 3.0;
+// A word that no page uses and that names something weighs twice as much again: the question
+// is about another product. In a Korean question that is a word in Latin letters (React, MySQL,
+// GRANT, pip, Dockerfile) — Korean questions keep English only for names, while a Korean word
+// found nowhere is as often an inflected form the analysis missed (넣어두고); 1.5 → 3 turned 3
+// more of 72 Korean out-of-scope questions into declines and no answerable one of 225. In an
+// English question it is a word the English word list lacks (kubeadm, ECR, pgbouncer). Hangul
+// in an English question is a name too.
+constexpr double name_word_weight = 3.0;
+
+// An ordinary word — one the English word list has, or any Hangul word (there is no Korean
+// list) — weighs at most this, about the idf of a word in one section of eight: idf favours
+// rare words, and the rare ordinary words of a question are mostly how it is put (chunk, ago,
+// chatty, 귀찮네, 넣어두고), while its rare names (initialDelaySeconds, kubeconfig, CronJob) are
+// what it is about. Long, chatty questions were declined because such words diluted the
+// coverage. Chosen on 1,492 labelled questions, with every set left out in turn (bench/faq.md).
+constexpr double ordinary_word_cap = 2.0;
 
 // A page ranks by its best section plus its next ones at 0.35, 0.35², …: a page with several
 // sections on the question is more likely the page about it than one lucky section elsewhere
@@ -472,6 +481,27 @@ core::result<std::int64_t> searcher::count(const std::string& match) {
     return counts_[match] = st->get_int(0);
 }
 
+double searcher::term_weight(std::string_view word, std::int64_t sections, std::int64_t matching,
+                             std::string_view language) {
+    const double rarity = idf(sections, matching);
+    if (!in_script_of(word, language)) {
+        return rarity * (matching > 0 ? 1.0 : name_word_weight);
+    }
+    if (language == "ko") {
+        const double w = rarity * (matching > 0 ? 1.0 : unknown_word_weight);
+        return in_script_of(word, "en") ? w : std::min(w, ordinary_word_cap);
+    }
+    if (!words_read_ && !options_.words.empty()) {
+        words_read_ = true;
+        words_ = word_list::load(options_.words);
+    }
+    if (!words_) {
+        return rarity * (matching > 0 ? 1.0 : unknown_word_weight);
+    }
+    return words_->contains(word) ? std::min(rarity, ordinary_word_cap)
+                                  : rarity * (matching > 0 ? 1.0 : name_word_weight);
+}
+
 core::result<search_result> searcher::search(std::string_view question) {
     search_result result;
     auto terms = parse_with(question, synonyms_);
@@ -494,10 +524,7 @@ core::result<search_result> searcher::search(std::string_view question) {
             return std::move(n).error();
         }
         result.term_stats.push_back({.sections = *n});
-        weights.push_back(idf(*sections, *n) * (*n > 0 ? 1.0
-                                                : in_script_of(terms[i].word, language)
-                                                    ? unknown_word_weight
-                                                    : foreign_word_weight));
+        weights.push_back(term_weight(terms[i].word, *sections, *n, language));
         total += weights.back();
         by_rarity.emplace_back(*n, i);
         match += match.empty() ? "" : " OR ";
@@ -657,14 +684,14 @@ core::result<search_result> searcher::search(std::string_view question) {
     }
     // Coverage, or — for a long question whose many other words dilute it — the rare words the
     // section shares with it, in units of the rarest possible word (one found in no section).
-    // Below a minimum coverage a match is never trusted. Korean questions carry more words that
-    // find nothing (endings the analysis does not know), so their evidence counts sooner; an
-    // English question that shares words with the docs is more often about something else
-    // (docker-compose, nginx logs). Chosen on all 280 labelled questions (bench/faq.md); the
-    // bm25 margin over the runner-up was tried and dropped (a lone weak match has a large one).
+    // Below a minimum coverage a match is never trusted. With ordinary words capped, Korean
+    // words weigh less than English ones (every Hangul word is ordinary), so fewer units make
+    // full evidence. Chosen with the cap on 1,492 labelled questions, every set left out in turn
+    // (bench/faq.md); the bm25 margin over the runner-up was tried and dropped (a lone weak
+    // match has a large one).
     const bool korean = language == "ko";
-    const double full_evidence = korean ? 2.75 : 3.75;  // units that make confidence 1
-    const double min_coverage = korean ? 0.15 : 0.25;
+    const double full_evidence = korean ? 1.5 : 2.25;  // units that make confidence 1
+    const double min_coverage = korean ? 0.2 : 0.25;
     const double coverage = result.hits[0].coverage;
     const double evidence = coverage * total / idf(*sections, 0) / full_evidence;
     const double matched =

@@ -8,15 +8,18 @@
 // title and alternative questions weighted above headings and the body, best section per
 // document; a page whose title or alternative question fits the question ranks up to a quarter
 // higher (twin pages: init containers / debugging init containers). Confidence = how much of the
-// question (terms weighted by rarity, idf; a word found nowhere weighs 1.5×, 3× in the other
-// script: React in a Korean question) the top section covers; a question whose rare words
-// appear nowhere is declined. Korean words are analysed by faq/korean.hpp.
+// question (terms weighted by rarity, idf; an ordinary word — in the English word list, or
+// Hangul — weighs at most 2, a name found nowhere 3× its idf: React in a Korean question,
+// kubeadm in an English one) the top section covers; a question whose rare words appear nowhere
+// is declined. Korean words are analysed by faq/korean.hpp.
 
 #include "core/result.hpp"
+#include "faq/words.hpp"
 #include "storage/database.hpp"
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +35,9 @@ struct search_options {
     double answer_threshold = 0.4;  ///< answer when confidence ≥ this, else decline
     glossary extra_glossary;        ///< term → synonyms; used in both directions
     int max_hits = 3;               ///< documents returned
+    /// A list of ordinary English words (faq/words.hpp), read on the first question that needs
+    /// it; "" or an unreadable file: every word found nowhere weighs the same.
+    std::string words;
 };
 
 /// One ranked section (the best one of its document).
@@ -102,6 +108,10 @@ private:
     /// How many sections a term group matches ("": all sections), cached until
     /// forget_statistics.
     core::result<std::int64_t> count(const std::string& match);
+    /// What a question word weighs in the coverage: its idf among `sections`, `matching` of
+    /// which contain it, adjusted for what kind of word it is.
+    double term_weight(std::string_view word, std::int64_t sections, std::int64_t matching,
+                       std::string_view language);
 
     storage::database* db_;
     search_options options_;
@@ -109,6 +119,8 @@ private:
     glossary synonyms_;  ///< normalized word → alternatives, both directions
     /// Document id → its names (title, alternative questions), each as its words' tokens.
     std::map<std::int64_t, std::vector<page_name>> names_;
+    std::optional<word_list> words_;
+    bool words_read_ = false;
 };
 
 }  // namespace tugboat::faq

@@ -795,3 +795,24 @@ TEST_CASE("access-rbac: the bot may bind exactly the catalog's roles", "[unit]")
               bad, err, [](std::string_view) { return std::optional<std::string>{}; }) == 2);
     CHECK(err.str().find("NAMESPACE/NAME") != std::string::npos);
 }
+
+TEST_CASE("config: faq.words names a word list, or \"\" for none", "[unit]") {
+    SECTION("a missing file is a problem with what to install") {
+        const std::string text = base_config + "faq:\n  words: /nonexistent/words\n";
+        auto r = load_text(text);
+        const auto* p =
+            find(r, line_of(text, "words:"), "`words` in `faq`: file `/nonexistent/words`");
+        REQUIRE(p != nullptr);
+        CHECK_THAT(p->hint, Catch::Contains("wamerican"));
+    }
+    SECTION("empty turns it off") {
+        auto r = load_text(base_config + "faq:\n  words: \"\"\n");
+        INFO(all(r));
+        CHECK(r.ok());
+        CHECK(r.config.faq.words.empty());
+    }
+    SECTION("by default Debian's list") {
+        auto r = load_text(base_config);
+        CHECK(r.config.faq.words == "/usr/share/dict/words");
+    }
+}

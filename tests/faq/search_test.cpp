@@ -8,6 +8,7 @@
 #include "storage/database.hpp"
 #include "storage/faq_repository.hpp"
 
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -269,7 +270,8 @@ TEST_CASE("faq search: a Latin word no page uses weighs more in a Korean questio
     auto hangul = must(c.search.search("젠킨스에서 서비스 로그를 볼 수 있나요?"));
     REQUIRE_FALSE(latin.hits.empty());
     CHECK(latin.hits.front().relative_path == "ko/logs.md");
-    CHECK(latin.confidence < hangul.confidence);
+    REQUIRE_FALSE(hangul.hits.empty());
+    CHECK(latin.hits.front().coverage < 0.5 * hangul.hits.front().coverage);
     CHECK(hangul.answer);
     // With little else of the page in it, such a question is declined.
     auto elsewhere = must(c.search.search("Splunk로 로그 보내려면?"));
@@ -285,4 +287,81 @@ TEST_CASE("faq search: words of the page's name raise the confidence", "[unit]")
     CHECK(r.hits.front().relative_path == "en/logs.md");
     CHECK(r.hits.front().coverage < 0.25);
     CHECK(r.confidence > 1.2 * r.hits.front().coverage);
+}
+
+TEST_CASE("faq words: a word list keeps the lower-case words, exactly as spelt", "[unit]") {
+    const fs::path path =
+        fs::temp_directory_path() / ("tugboat-words-" + std::to_string(std::random_device{}()));
+    // Unsorted, CRLF line ends, proper names and possessives, as system word lists have them.
+    std::ofstream(path) << "zebra\r\nchatty\nKafka\nchatty's\nable\n\nhelm\n";
+    auto words = faq::word_list::load(path.string());
+    fs::remove(path);
+    REQUIRE(words);
+    CHECK(words->size() == 4);
+    CHECK(words->contains("chatty"));
+    CHECK(words->contains("able"));
+    CHECK(words->contains("zebra"));
+    CHECK(words->contains("helm"));
+    CHECK_FALSE(words->contains("Helm"));  // a capitalised word in a question is a name
+    CHECK_FALSE(words->contains("Kafka"));
+    CHECK_FALSE(words->contains("kafka"));
+    CHECK_FALSE(words->contains("chatt"));
+    CHECK_FALSE(words->contains("chattyy"));
+    CHECK_FALSE(faq::word_list::load((path / "missing").string()));
+}
+
+TEST_CASE("faq search: an ordinary word no page uses weighs less than a product name", "[unit]") {
+    corpus c;
+    const fs::path list = c.dir / "words.txt";
+    std::ofstream(list) << "chatty\nroll\nback\n";
+    faq::searcher with_words{c.db, {.words = list.string()}};
+    // Neither word is in any doc; the word list tells how the question is put (chatty) from
+    // what it is about (kubeadm, a product the docs do not cover).
+    auto chatty = must(with_words.search("roll back a chatty deploy"));
+    auto kubeadm = must(with_words.search("roll back a kubeadm deploy"));
+    auto capitalised = must(with_words.search("roll back a Chatty deploy"));
+    REQUIRE_FALSE(chatty.hits.empty());
+    CHECK(chatty.hits.front().relative_path == "en/rollback.md");
+    CHECK(chatty.answer);
+    CHECK_FALSE(kubeadm.answer);
+    CHECK_FALSE(capitalised.answer);
+    CHECK(chatty.confidence > kubeadm.confidence);
+    // Without a list (or with one that cannot be read) both weigh the same.
+    for (const std::string& none : {std::string{}, (c.dir / "missing.txt").string()}) {
+        faq::searcher without{c.db, {.words = none}};
+        auto a = must(without.search("roll back a chatty deploy"));
+        auto b = must(without.search("roll back a kubeadm deploy"));
+        CHECK(a.confidence == Approx(b.confidence));
+    }
+}
+
+TEST_CASE("faq search: rare ordinary words weigh no more than a common one", "[unit]") {
+    corpus c;
+    // A larger index, where a word found nowhere weighs well above the cap and the words the
+    // question is about (service, logs) are common enough not to reach it.
+    std::vector<std::pair<std::string, std::string>> filler;
+    for (int i = 0; i < 40; ++i) {
+        filler.emplace_back(
+            fmt::format("en/team-{}.md", i),
+            fmt::format("# Team {0} handbook\n\nThe service logs, rota and budget of team {0}.\n",
+                        i));
+    }
+    c.add(filler);
+    const fs::path list = c.dir / "words.txt";
+    std::ofstream(list) << "hey\nvanished\novernight\nread\nthem\nservice\nlogs\nwhere\n";
+    faq::searcher with_words{c.db, {.words = list.string()}};
+    faq::searcher without{c.db, {}};
+    // How the question is put (hey, vanished, overnight) is found in no doc; it must not
+    // outweigh what it asks about.
+    const std::string chatty = "hey, the service logs vanished overnight, where do I read them?";
+    auto r = must(with_words.search(chatty));
+    REQUIRE_FALSE(r.hits.empty());
+    CHECK(r.hits.front().relative_path == "en/logs.md");
+    auto before = must(without.search(chatty));
+    REQUIRE_FALSE(before.hits.empty());
+    CHECK(r.hits.front().coverage > 1.5 * before.hits.front().coverage);
+    CHECK(r.confidence > before.confidence);
+    // A name the list lacks still weighs in full: the question is about another product.
+    auto named = must(with_words.search("hey, the service logs vanished in fluentbit, where?"));
+    CHECK(named.confidence < r.confidence);
 }
