@@ -32,7 +32,8 @@ constexpr std::int64_t scoring_budget = 1000;
 // that of a word found once): no page can cover it, and once question words, fillers and
 // generic verbs are dropped, such words are nearly always what the docs do not cover
 // (Terraform, 점심): 19 of the 28 out-of-scope evaluation questions have one, 2 of the 92
-// answerable ones.
+// answerable ones. (That was before ordinary words were told from names, below; it now applies
+// to an English question when there is no word list, and a Hangul word is capped after it.)
 constexpr double unknown_word_weight = 1.5;
 
 // A word that no page uses and that names something weighs twice as much again: the question
@@ -489,7 +490,7 @@ double searcher::term_weight(std::string_view word, std::int64_t sections, std::
     }
     if (language == "ko") {
         const double w = rarity * (matching > 0 ? 1.0 : unknown_word_weight);
-        return in_script_of(word, "en") ? w : std::min(w, ordinary_word_cap);
+        return in_script_of(word, "en") ? w : std::min(w, ordinary_word_cap);  // en: no Hangul
     }
     if (!words_read_ && !options_.words.empty()) {
         words_read_ = true;

@@ -36,7 +36,7 @@ struct search_options {
     glossary extra_glossary;        ///< term → synonyms; used in both directions
     int max_hits = 3;               ///< documents returned
     /// A list of ordinary English words (faq/words.hpp), read on the first question that needs
-    /// it; "" or an unreadable file: every word found nowhere weighs the same.
+    /// it. "" or an unreadable file: English words are neither capped nor read as names.
     std::string words;
 };
 
