@@ -485,6 +485,12 @@ core::result<std::int64_t> searcher::count(const std::string& match) {
 double searcher::term_weight(std::string_view word, std::int64_t sections, std::int64_t matching,
                              std::string_view language) {
     const double rarity = idf(sections, matching);
+    // A quantity no page has (10MB, 512m, 9am, 5432) is a detail of the question, not what it is
+    // about: it weighs as an ordinary word. One a page has (137, 10500m) is an exact match and
+    // keeps its idf. Names with digits start with a letter (S3, EC2, arm64).
+    if (matching == 0 && !word.empty() && word[0] >= '0' && word[0] <= '9') {
+        return std::min(rarity, ordinary_word_cap);
+    }
     if (!in_script_of(word, language)) {
         return rarity * (matching > 0 ? 1.0 : name_word_weight);
     }

@@ -365,3 +365,24 @@ TEST_CASE("faq search: rare ordinary words weigh no more than a common one", "[u
     auto named = must(with_words.search("hey, the service logs vanished in fluentbit, where?"));
     CHECK(named.confidence < r.confidence);
 }
+
+TEST_CASE("faq search: a quantity no page has is a detail, one a page has an exact match",
+          "[unit]") {
+    corpus c;
+    const fs::path list = c.dir / "words.txt";
+    std::ofstream(list) << "roll\nback\nthe\n";
+    faq::searcher s{c.db, {.words = list.string()}};
+    auto quantity = must(s.search("roll back the 2am deploy"));
+    auto name = must(s.search("roll back the Argo deploy"));
+    REQUIRE_FALSE(quantity.hits.empty());
+    CHECK(quantity.hits.front().relative_path == "en/rollback.md");
+    CHECK(quantity.answer);
+    CHECK_FALSE(name.answer);
+    // "--since 1h" is in the logs page: 1h counts in full there, 3h (found nowhere) barely.
+    auto exact = must(s.search("service logs since 1h"));
+    auto other = must(s.search("service logs since 3h"));
+    REQUIRE_FALSE(exact.hits.empty());
+    REQUIRE_FALSE(other.hits.empty());
+    CHECK(exact.hits.front().relative_path == "en/logs.md");
+    CHECK(exact.hits.front().coverage > other.hits.front().coverage);
+}
