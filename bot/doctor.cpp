@@ -2,6 +2,7 @@
 
 #include "bot/slack_web_api.hpp"
 #include "core/text.hpp"
+#include "faq/words.hpp"
 #include "integrations/http_client.hpp"
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <ostream>
 #include <set>
@@ -569,6 +571,39 @@ std::vector<std::string> missing_scopes(std::string_view granted,
     return missing;
 }
 
+// Local files only: the answer folders and the word list that tells phrasing from names.
+std::vector<check_line> check_faq(const core::faq_config& faq) {
+    namespace fs = std::filesystem;
+    std::vector<check_line> lines;
+    for (const auto& folder : faq.folders) {
+        std::error_code ec;
+        std::size_t pages = 0;
+        for (fs::recursive_directory_iterator it(folder, ec), end; !ec && it != end;
+             it.increment(ec)) {
+            pages += it->path().extension() == ".md" ? 1 : 0;
+        }
+        if (ec || pages == 0) {
+            lines.push_back(
+                fail(fmt::format("FAQ folder {}: {}", folder, ec ? ec.message() : "no .md files"),
+                     "put the Markdown answers there, or fix `faq.folders`"));
+        } else {
+            lines.push_back(pass(fmt::format("FAQ folder {}: {} Markdown files", folder, pages)));
+        }
+    }
+    if (faq.words.empty()) {
+        lines.push_back(skipped("Word list: off (`faq.words` is \"\")"));
+    } else if (auto words = faq::word_list::load(faq.words)) {
+        lines.push_back(
+            pass(fmt::format("Word list {}: {} ordinary English words", faq.words, words->size())));
+    } else {
+        lines.push_back(
+            fail(fmt::format("Word list {} cannot be read", faq.words),
+                 "install Debian's `wamerican`, or set `faq.words: \"\"` to do without (long, "
+                 "chatty English questions are then declined more often)"));
+    }
+    return lines;
+}
+
 asio::awaitable<int> run_doctor(const core::config& config, http_client& slack_http,
                                 std::ostream& out, core::logger& log, doctor_options options) {
     out << "tugboat doctor: checking "
@@ -627,6 +662,10 @@ asio::awaitable<int> run_doctor(const core::config& config, http_client& slack_h
         });
     }
     auto results = co_await run_concurrently(std::move(tasks));
+    if (!config.faq.folders.empty()) {
+        sections.push_back({"FAQ", {}});
+        results.push_back(check_faq(config.faq));
+    }
 
     std::size_t total = 0;
     std::size_t failed = 0;

@@ -260,3 +260,33 @@ TEST_CASE("doctor: scope comparison", "[unit]") {
         std::vector<std::string>{"files:write"});
     CHECK(bot::missing_scopes("", {"commands"}) == std::vector<std::string>{"commands"});
 }
+
+TEST_CASE("doctor: the FAQ folders and the word list", "[loopback]") {
+    fixture f;
+    fs::create_directories(f.dir.path / "faq" / "guides");
+    std::ofstream(f.dir.path / "faq" / "guides" / "deploy.md") << "# Deploying\n\nType /deploy.\n";
+    fs::create_directories(f.dir.path / "empty");
+    std::ofstream(f.dir.path / "words") << "chatty\nswapped\n";
+    f.config.faq.folders = {(f.dir.path / "faq").string()};
+    f.config.faq.words = (f.dir.path / "words").string();
+    std::string out;
+    SECTION("present") {
+        CHECK(f.run(out) == 0);
+        CHECK_THAT(out, Catch::Contains("FAQ\n  ✔ FAQ folder "));
+        CHECK_THAT(out, Catch::Contains(": 1 Markdown files"));
+        CHECK_THAT(out, Catch::Contains(": 2 ordinary English words"));
+    }
+    SECTION("an empty folder and a missing word list fail with what to do") {
+        f.config.faq.folders.push_back((f.dir.path / "empty").string());
+        f.config.faq.words = (f.dir.path / "missing-words").string();
+        CHECK(f.run(out) == 1);
+        CHECK_THAT(out, Catch::Contains("empty: no .md files — fix: put the Markdown answers"));
+        CHECK_THAT(out, Catch::Contains("missing-words cannot be read — fix: install Debian's "
+                                        "`wamerican`"));
+    }
+    SECTION("turned off") {
+        f.config.faq.words = "";
+        CHECK(f.run(out) == 0);
+        CHECK_THAT(out, Catch::Contains("– Word list: off"));
+    }
+}
