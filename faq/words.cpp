@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 
 namespace tugboat::faq {
 
@@ -19,6 +20,9 @@ std::optional<word_list> word_list::load(const std::string& path) {
         if (line.empty() || line[0] < 'a' || line[0] > 'z' ||
             line.find('\'') != std::string::npos) {
             continue;
+        }
+        if (w.text_.size() + line.size() >= std::numeric_limits<std::uint32_t>::max()) {
+            return std::nullopt;  // not a word list: offsets are 32-bit
         }
         w.starts_.push_back(static_cast<std::uint32_t>(w.text_.size()));
         w.text_ += line;
