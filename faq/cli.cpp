@@ -97,10 +97,14 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     if (json) {
         nlohmann::json j{{"question", question},
                          {"terms", r->terms},
+                         {"term_weights", nlohmann::json::array()},
                          {"decision", decision},
                          {"confidence", r->confidence},
                          {"threshold", options.answer_threshold},
                          {"hits", nlohmann::json::array()}};
+        for (const auto& t : r->term_stats) {
+            j["term_weights"].push_back(t.weight);
+        }
         for (const auto& h : r->hits) {
             j["hits"].push_back({{"path", h.relative_path},
                                  {"anchor", h.anchor},

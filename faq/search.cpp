@@ -530,8 +530,8 @@ core::result<search_result> searcher::search(std::string_view question) {
         if (!n) {
             return std::move(n).error();
         }
-        result.term_stats.push_back({.sections = *n});
         weights.push_back(term_weight(terms[i].word, *sections, *n, language));
+        result.term_stats.push_back({.sections = *n, .weight = weights.back()});
         total += weights.back();
         by_rarity.emplace_back(*n, i);
         match += match.empty() ? "" : " OR ";

@@ -66,6 +66,7 @@ struct search_hit {
 struct term_stat {
     std::int64_t sections = 0;  ///< sections of the index containing it (0: a word never used)
     bool in_top = false;        ///< found in the first hit
+    double weight = 0;          ///< what it weighs in the coverage (its idf, by kind of word)
 };
 
 struct search_result {

@@ -42,6 +42,9 @@ TEST_CASE("faq cli: --json says whether the bot would decline", "[unit]") {
     auto j = nlohmann::json::parse(r.out);
     CHECK(j["decision"] == "decline");
     CHECK(j["threshold"].template get<double>() > 0);
+    // Why: each searched word and what it weighed (lunch and menu are found nowhere).
+    REQUIRE(j["terms"].size() == j["term_weights"].size());
+    CHECK(j["term_weights"][0].template get<double>() > 0);
 
     auto answered =
         nlohmann::json::parse(cli({"search", "--docs", docs, "--json", "배포를 롤백하려면?"}).out);

@@ -61,6 +61,26 @@ struct corpus {
         search.forget_statistics();
     }
 
+    /// `n` short pages that mention service logs in passing: a larger index, where a rare
+    /// word's idf is well above the cap on ordinary words, and service and logs are common.
+    void add_team_pages(int n) {
+        std::vector<std::pair<std::string, std::string>> pages;
+        for (int i = 0; i < n; ++i) {
+            pages.emplace_back(
+                fmt::format("en/team-{}.md", i),
+                fmt::format(
+                    "# Team {0} handbook\n\nThe service logs, rota and budget of team {0}.\n", i));
+        }
+        add(pages);
+    }
+
+    /// A searcher that reads `words` (one per line) as the ordinary English words.
+    faq::searcher with_word_list(const std::string& words) {
+        const fs::path list = dir / "words.txt";
+        std::ofstream(list) << words;
+        return faq::searcher{db, {.words = list.string()}};
+    }
+
     std::string top(std::string_view question) {
         auto r = must(search.search(question));
         return r.hits.empty() ? "" : r.hits.front().ref();
@@ -312,9 +332,7 @@ TEST_CASE("faq words: a word list keeps the lower-case words, exactly as spelt",
 
 TEST_CASE("faq search: an ordinary word no page uses weighs less than a product name", "[unit]") {
     corpus c;
-    const fs::path list = c.dir / "words.txt";
-    std::ofstream(list) << "chatty\nroll\nback\n";
-    faq::searcher with_words{c.db, {.words = list.string()}};
+    auto with_words = c.with_word_list("chatty\nroll\nback\n");
     // Neither word is in any doc; the word list tells how the question is put (chatty) from
     // what it is about (kubeadm, a product the docs do not cover).
     auto chatty = must(with_words.search("roll back a chatty deploy"));
@@ -326,6 +344,9 @@ TEST_CASE("faq search: an ordinary word no page uses weighs less than a product 
     CHECK_FALSE(kubeadm.answer);
     CHECK_FALSE(capitalised.answer);
     CHECK(chatty.confidence > kubeadm.confidence);
+    // A quantity (2am) is a detail of the question too, not a product.
+    auto quantity = must(with_words.search("roll back a 2am deploy"));
+    CHECK(quantity.answer);
     // Without a list (or with one that cannot be read) both weigh the same.
     for (const std::string& none : {std::string{}, (c.dir / "missing.txt").string()}) {
         faq::searcher without{c.db, {.words = none}};
@@ -337,19 +358,9 @@ TEST_CASE("faq search: an ordinary word no page uses weighs less than a product 
 
 TEST_CASE("faq search: rare ordinary words weigh no more than a common one", "[unit]") {
     corpus c;
-    // A larger index, where a word found nowhere weighs well above the cap and the words the
-    // question is about (service, logs) are common enough not to reach it.
-    std::vector<std::pair<std::string, std::string>> filler;
-    for (int i = 0; i < 40; ++i) {
-        filler.emplace_back(
-            fmt::format("en/team-{}.md", i),
-            fmt::format("# Team {0} handbook\n\nThe service logs, rota and budget of team {0}.\n",
-                        i));
-    }
-    c.add(filler);
-    const fs::path list = c.dir / "words.txt";
-    std::ofstream(list) << "hey\nvanished\novernight\nread\nthem\nservice\nlogs\nwhere\n";
-    faq::searcher with_words{c.db, {.words = list.string()}};
+    c.add_team_pages(40);
+    auto with_words =
+        c.with_word_list("hey\nvanished\novernight\nread\nthem\nservice\nlogs\nwhere\n");
     faq::searcher without{c.db, {}};
     // How the question is put (hey, vanished, overnight) is found in no doc; it must not
     // outweigh what it asks about.
@@ -366,23 +377,21 @@ TEST_CASE("faq search: rare ordinary words weigh no more than a common one", "[u
     CHECK(named.confidence < r.confidence);
 }
 
-TEST_CASE("faq search: a quantity no page has is a detail, one a page has an exact match",
-          "[unit]") {
+TEST_CASE("faq search: a quantity a page has is an exact match", "[unit]") {
     corpus c;
-    const fs::path list = c.dir / "words.txt";
-    std::ofstream(list) << "roll\nback\nthe\n";
-    faq::searcher s{c.db, {.words = list.string()}};
-    auto quantity = must(s.search("roll back the 2am deploy"));
-    auto name = must(s.search("roll back the Argo deploy"));
-    REQUIRE_FALSE(quantity.hits.empty());
-    CHECK(quantity.hits.front().relative_path == "en/rollback.md");
-    CHECK(quantity.answer);
-    CHECK_FALSE(name.answer);
-    // "--since 1h" is in the logs page: 1h counts in full there, 3h (found nowhere) barely.
-    auto exact = must(s.search("service logs since 1h"));
-    auto other = must(s.search("service logs since 3h"));
-    REQUIRE_FALSE(exact.hits.empty());
-    REQUIRE_FALSE(other.hits.empty());
-    CHECK(exact.hits.front().relative_path == "en/logs.md");
-    CHECK(exact.hits.front().coverage > other.hits.front().coverage);
+    c.add_team_pages(40);
+    c.add({{"en/limits.md", "# Memory limits\n\nEvery container gets 512Mi unless it asks.\n"}});
+    auto s = c.with_word_list("memory\nlimit\n");
+    // 512Mi is in one section and weighs its idf; 768Mi, found nowhere, is a detail and weighs
+    // no more than an ordinary word (the cap, 2).
+    auto r = must(s.search("memory limit 512Mi or 768Mi"));
+    REQUIRE(r.terms.size() == 4);
+    REQUIRE_FALSE(r.hits.empty());
+    CHECK(r.hits.front().relative_path == "en/limits.md");
+    CHECK(r.terms[2] == "512Mi");
+    CHECK(r.term_stats[2].sections == 1);
+    CHECK(r.term_stats[2].weight > 2.0);
+    CHECK(r.terms[3] == "768Mi");
+    CHECK(r.term_stats[3].sections == 0);
+    CHECK(r.term_stats[3].weight == Approx(2.0));
 }
