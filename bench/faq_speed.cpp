@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
     auto none = idx.sync();
     const double none_ms = ms(steady::now() - t0);
 
-    // Read once, on the first question with an English word no page uses.
+    // What the searcher pays once, on its first English question (timed here on its own).
     const std::string word_file = core::faq_config{}.words;
     t0 = steady::now();
     auto word_list = faq::word_list::load(word_file);

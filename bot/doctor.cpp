@@ -2,6 +2,7 @@
 
 #include "bot/slack_web_api.hpp"
 #include "core/text.hpp"
+#include "faq/indexer.hpp"
 #include "faq/words.hpp"
 #include "integrations/http_client.hpp"
 
@@ -15,7 +16,6 @@
 
 #include <algorithm>
 #include <exception>
-#include <filesystem>
 #include <functional>
 #include <ostream>
 #include <set>
@@ -573,19 +573,14 @@ std::vector<std::string> missing_scopes(std::string_view granted,
 
 // Local files only: the answer folders and the word list that tells phrasing from names.
 std::vector<check_line> check_faq(const core::faq_config& faq) {
-    namespace fs = std::filesystem;
     std::vector<check_line> lines;
     for (const auto& folder : faq.folders) {
-        std::error_code ec;
-        std::size_t pages = 0;
-        for (fs::recursive_directory_iterator it(folder, ec), end; !ec && it != end;
-             it.increment(ec)) {
-            pages += it->path().extension() == ".md" ? 1 : 0;
-        }
-        if (ec || pages == 0) {
-            lines.push_back(
-                fail(fmt::format("FAQ folder {}: {}", folder, ec ? ec.message() : "no .md files"),
-                     "put the Markdown answers there, or fix `faq.folders`"));
+        std::vector<std::string> problems;
+        const auto pages = faq::markdown_files(folder, problems).size();
+        if (!problems.empty() || pages == 0) {
+            lines.push_back(fail(fmt::format("FAQ folder {}: {}", folder,
+                                             problems.empty() ? "no .md files" : problems.front()),
+                                 "put the Markdown answers there, or fix `faq.folders`"));
         } else {
             lines.push_back(pass(fmt::format("FAQ folder {}: {} Markdown files", folder, pages)));
         }

@@ -34,25 +34,9 @@ std::vector<found_file> list_markdown(const std::vector<std::string>& folders,
                                       std::vector<std::string>& problems) {
     std::vector<found_file> out;
     for (const auto& folder : folders) {
-        std::error_code ec;
-        fs::recursive_directory_iterator it(folder, ec);
-        if (ec) {
-            problems.push_back(
-                fmt::format("cannot read FAQ folder '{}': {}; check faq.folders "
-                            "in the config",
-                            folder, ec.message()));
-            continue;
-        }
-        for (; it != fs::recursive_directory_iterator{}; it.increment(ec)) {
-            if (ec) {
-                problems.push_back(fmt::format("cannot list '{}': {}", folder, ec.message()));
-                break;
-            }
-            if (!it->is_regular_file(ec) || it->path().extension() != ".md") {
-                continue;
-            }
-            auto rel = it->path().lexically_relative(folder).generic_string();
-            out.push_back({folder_key(folder) + "/" + rel, rel, it->path()});
+        for (auto& rel : markdown_files(folder, problems)) {
+            auto path = fs::path(folder) / rel;
+            out.push_back({folder_key(folder) + "/" + rel, std::move(rel), std::move(path)});
         }
     }
     std::sort(out.begin(), out.end(),
@@ -61,6 +45,30 @@ std::vector<found_file> list_markdown(const std::vector<std::string>& folders,
 }
 
 }  // namespace
+
+std::vector<std::string> markdown_files(const std::string& folder,
+                                        std::vector<std::string>& problems) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    fs::recursive_directory_iterator it(folder, ec);
+    if (ec) {
+        problems.push_back(
+            fmt::format("cannot read FAQ folder '{}': {}; check faq.folders in the config", folder,
+                        ec.message()));
+        return out;
+    }
+    for (; it != fs::recursive_directory_iterator{}; it.increment(ec)) {
+        if (ec) {
+            problems.push_back(fmt::format("cannot list '{}': {}", folder, ec.message()));
+            break;
+        }
+        if (!it->is_regular_file(ec) || it->path().extension() != ".md") {
+            continue;
+        }
+        out.push_back(it->path().lexically_relative(folder).generic_string());
+    }
+    return out;
+}
 
 std::string content_hash(std::string_view bytes) {
     std::uint64_t h = 14695981039346656037ULL;

@@ -43,6 +43,11 @@ private:
     const core::clock* clock_;
 };
 
+/// The `*.md` files under `folder` (recursively), relative to it with '/'. An unreadable
+/// folder or entry adds a line to `problems`; what could be listed is still returned.
+std::vector<std::string> markdown_files(const std::string& folder,
+                                        std::vector<std::string>& problems);
+
 /// FNV-1a 64 of `bytes`, as 16 hex digits.
 std::string content_hash(std::string_view bytes);
 

@@ -482,9 +482,20 @@ core::result<std::int64_t> searcher::count(const std::string& match) {
     return counts_[match] = st->get_int(0);
 }
 
+const word_list* searcher::ordinary_words() {
+    if (!words_read_ && !options_.words.empty()) {
+        words_read_ = true;
+        words_ = word_list::load(options_.words);
+    }
+    return words_ ? &*words_ : nullptr;
+}
+
 double searcher::term_weight(std::string_view word, std::int64_t sections, std::int64_t matching,
                              std::string_view language) {
     const double rarity = idf(sections, matching);
+    const auto unless_found = [&](double factor) {
+        return matching > 0 ? rarity : rarity * factor;
+    };
     // A quantity no page has (10MB, 512m, 9am, 5432) is a detail of the question, not what it is
     // about: it weighs as an ordinary word. One a page has (137, 10500m) is an exact match and
     // keeps its idf. Names with digits start with a letter (S3, EC2, arm64).
@@ -492,21 +503,18 @@ double searcher::term_weight(std::string_view word, std::int64_t sections, std::
         return std::min(rarity, ordinary_word_cap);
     }
     if (!in_script_of(word, language)) {
-        return rarity * (matching > 0 ? 1.0 : name_word_weight);
+        return unless_found(name_word_weight);
     }
     if (language == "ko") {
-        const double w = rarity * (matching > 0 ? 1.0 : unknown_word_weight);
+        const double w = unless_found(unknown_word_weight);
         return in_script_of(word, "en") ? w : std::min(w, ordinary_word_cap);  // en: no Hangul
     }
-    if (!words_read_ && !options_.words.empty()) {
-        words_read_ = true;
-        words_ = word_list::load(options_.words);
+    const word_list* list = ordinary_words();
+    if (list == nullptr) {
+        return unless_found(unknown_word_weight);
     }
-    if (!words_) {
-        return rarity * (matching > 0 ? 1.0 : unknown_word_weight);
-    }
-    return words_->contains(word) ? std::min(rarity, ordinary_word_cap)
-                                  : rarity * (matching > 0 ? 1.0 : name_word_weight);
+    return list->contains(word) ? std::min(rarity, ordinary_word_cap)
+                                : unless_found(name_word_weight);
 }
 
 core::result<search_result> searcher::search(std::string_view question) {
@@ -520,7 +528,6 @@ core::result<search_result> searcher::search(std::string_view question) {
         return std::move(sections).error();
     }
     const std::string language = detect_language(question);
-    std::vector<double> weights;
     std::vector<std::pair<std::int64_t, std::size_t>> by_rarity;  // (sections matching, term)
     double total = 0;
     std::string match;
@@ -530,9 +537,9 @@ core::result<search_result> searcher::search(std::string_view question) {
         if (!n) {
             return std::move(n).error();
         }
-        weights.push_back(term_weight(terms[i].word, *sections, *n, language));
-        result.term_stats.push_back({.sections = *n, .weight = weights.back()});
-        total += weights.back();
+        const double weight = term_weight(terms[i].word, *sections, *n, language);
+        result.term_stats.push_back({.sections = *n, .weight = weight});
+        total += weight;
         by_rarity.emplace_back(*n, i);
         match += match.empty() ? "" : " OR ";
         match += terms[i].match;
@@ -649,7 +656,7 @@ core::result<search_result> searcher::search(std::string_view question) {
             return std::move(present).error();
         }
         for (std::size_t i = 0; i < terms.size(); ++i) {
-            hit.coverage += (*present)[i] ? weights[i] : 0.0;
+            hit.coverage += (*present)[i] ? result.term_stats[i].weight : 0.0;
             if (result.hits.empty()) {
                 result.term_stats[i].in_top = (*present)[i];
             }

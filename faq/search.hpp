@@ -109,6 +109,8 @@ private:
     /// How many sections a term group matches ("": all sections), cached until
     /// forget_statistics.
     core::result<std::int64_t> count(const std::string& match);
+    /// The ordinary English words, read on first use; null without a readable list.
+    const word_list* ordinary_words();
     /// What a question word weighs in the coverage: its idf among `sections`, `matching` of
     /// which contain it, adjusted for what kind of word it is.
     double term_weight(std::string_view word, std::int64_t sections, std::int64_t matching,
