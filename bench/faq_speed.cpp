@@ -175,17 +175,35 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    // One file changes: new content and a later modification time.
-    const fs::path changed = docs / "doc-0042.md";
-    std::ofstream(changed, std::ios::app) << "\n## Kafka topics\n\nUse kafkactl.\n";
-    fs::last_write_time(changed, fs::last_write_time(changed) + std::chrono::seconds{10});
-    t0 = steady::now();
-    auto one = idx.sync();
-    const double one_ms = ms(steady::now() - t0);
+    // One file changes at a time (new content, a later modification time), nine times over:
+    // what a re-index costs depends on the merges FTS5 has left to do.
+    std::vector<double> one_ms;
+    for (int k = 0; k < 9 && documents > 0; ++k) {
+        const fs::path changed = docs / fmt::format("doc-{:04}.md", (42 + k * 97) % documents);
+        std::ofstream(changed, std::ios::app) << "\n## Kafka topics\n\nUse kafkactl.\n";
+        fs::last_write_time(changed, fs::last_write_time(changed) + std::chrono::seconds{10});
+        t0 = steady::now();
+        auto one = idx.sync();
+        one_ms.push_back(ms(steady::now() - t0));
+        if (!one || one->indexed != 1) {
+            std::cerr << "re-index of one file did not re-index it\n";
+            return 1;
+        }
+    }
 
     t0 = steady::now();
     auto none = idx.sync();
     const double none_ms = ms(steady::now() - t0);
+
+    // Every file changes (a branch switch or a big docs merge): each is replaced in place.
+    for (int d = 0; d < documents; ++d) {
+        const fs::path file = docs / fmt::format("doc-{:04}.md", d);
+        std::ofstream(file, std::ios::app) << "\n## Changed\n\nRevised.\n";
+        fs::last_write_time(file, fs::last_write_time(file) + std::chrono::seconds{20});
+    }
+    t0 = steady::now();
+    auto all = idx.sync();
+    const double all_ms = ms(steady::now() - t0);
 
     // What the searcher pays once, on its first English question (timed here on its own).
     const std::string word_file = core::faq_config{}.words;
@@ -223,9 +241,12 @@ int main(int argc, char** argv) {
                full->sections, queries);
     fmt::print("| measure | result | target |\n|---|---|---|\n");
     fmt::print("| full index of {} documents | {:.0f} ms | ≤ 2000 ms |\n", documents, full_ms);
-    fmt::print("| re-index of one changed file | {:.1f} ms ({} file re-indexed) | ≤ 50 ms |\n",
-               one_ms, one ? one->indexed : -1);
+    fmt::print(
+        "| re-index of one changed file, median / worst of {} | {:.1f} / {:.1f} ms | ≤ 50 ms |\n",
+        one_ms.size(), percentile(one_ms, 0.5), percentile(one_ms, 1.0));
     fmt::print("| pass with nothing changed | {:.1f} ms | |\n", none_ms);
+    fmt::print("| re-index of all {} files, each changed | {:.0f} ms | |\n",
+               all ? all->indexed : -1, all_ms);
     if (word_list) {
         fmt::print("| reading {} ({} words), once | {:.1f} ms | |\n", word_file, word_list->size(),
                    words_ms);

@@ -2,6 +2,11 @@
 
 #include "storage/query.hpp"
 
+#include <fmt/format.h>
+
+#include <optional>
+#include <utility>
+
 namespace tugboat::storage {
 namespace {
 
@@ -57,18 +62,65 @@ core::result<std::vector<faq_document>> faq_repository::list_documents() {
 }
 
 core::result<bool> faq_repository::remove_document(std::string_view path) {
-    auto r = db_->execute("DELETE FROM faq_documents WHERE path = ?", path);
-    if (!r) {
+    auto tx = transaction::begin(*db_);
+    if (!tx) {
+        return std::move(tx).error();
+    }
+    if (auto r = db_->execute("DELETE FROM faq_search WHERE rowid IN (SELECT s.id FROM "
+                              "faq_sections s JOIN faq_documents d ON d.id = s.document_id "
+                              "WHERE d.path = ?)",
+                              path);
+        !r) {
         return std::move(r).error();
     }
-    return db_->changes() > 0;
+    // Its sections go with it (ON DELETE CASCADE).
+    if (auto r = db_->execute("DELETE FROM faq_documents WHERE path = ?", path); !r) {
+        return std::move(r).error();
+    }
+    const bool removed = db_->changes() > 0;
+    if (auto r = tx->commit(); !r) {
+        return std::move(r).error();
+    }
+    return removed;
 }
 
 core::result<void> faq_repository::replace_sections(std::int64_t document_id,
                                                     std::vector<faq_section>& sections) {
-    auto tx = transaction::begin(*db_);
-    if (!tx) {
-        return std::move(tx).error();
+    // Inside the indexer's pass no savepoint of our own: each one would make FTS5 write out the
+    // terms it holds so far as a segment of its own. The pass's transaction keeps this atomic.
+    std::optional<transaction> tx;
+    if (!db_->in_transaction()) {
+        auto begun = transaction::begin(*db_);
+        if (!begun) {
+            return std::move(begun).error();
+        }
+        tx.emplace(std::move(*begun));
+    }
+    // Every section row carries its document's title, alternative questions and tags.
+    auto names = query_one(
+        *db_,
+        "SELECT coalesce(json_extract(front_matter_json, '$.title'), ''), "
+        "coalesce((SELECT group_concat(value, char(10)) "
+        "          FROM json_each(front_matter_json, '$.questions')), '') || char(10) || "
+        "coalesce((SELECT group_concat(value, ' ') FROM json_each(front_matter_json, '$.tags')), "
+        "         '') FROM faq_documents WHERE id = ?",
+        [](statement& st) {
+            return std::pair{st.get_text(0), st.get_text(1)};
+        },
+        document_id);
+    if (!names) {
+        return std::move(names).error();
+    }
+    if (!*names) {
+        return core::make_error(core::errc::conflict,
+                                fmt::format("no FAQ document {} to hold sections", document_id));
+    }
+    const auto& [title, questions] = **names;
+    if (auto r = db_->execute("DELETE FROM faq_search WHERE rowid IN "
+                              "(SELECT id FROM faq_sections WHERE document_id = ?)",
+                              document_id);
+        !r) {
+        return r;
     }
     if (auto r = db_->execute("DELETE FROM faq_sections WHERE document_id = ?", document_id); !r) {
         return r;
@@ -83,8 +135,15 @@ core::result<void> faq_repository::replace_sections(std::int64_t document_id,
         }
         s.id = db_->last_insert_rowid();
         s.document_id = document_id;
+        r = db_->execute(
+            "INSERT INTO faq_search (rowid, title, questions, heading, body) VALUES (?, ?, ?, ?, "
+            "?)",
+            s.id, title, questions, s.heading_path, s.body);
+        if (!r) {
+            return r;
+        }
     }
-    return tx->commit();
+    return tx ? tx->commit() : core::result<void>{};
 }
 
 core::result<std::vector<faq_section>> faq_repository::sections_of(std::int64_t document_id) {

@@ -230,10 +230,21 @@ INSERT INTO inbox_keys (key, seen_at) SELECT key, seen_at FROM processed_events;
 DROP TABLE processed_events;
 )sql";
 
-constexpr std::array<migration, 3> list{{
+// faq_repository keeps faq_search in step with faq_sections itself. A trigger that writes to an
+// FTS5 table makes every statement that fires it open a savepoint, and FTS5 writes its pending
+// terms out as a new segment at each savepoint: one segment per section, merged again and again,
+// was most of a full index's time.
+constexpr std::string_view faq_index_without_triggers = R"sql(
+DROP TRIGGER IF EXISTS faq_sections_indexed;
+DROP TRIGGER IF EXISTS faq_sections_unindexed;
+DROP TRIGGER IF EXISTS faq_sections_reindexed;
+)sql";
+
+constexpr std::array<migration, 4> list{{
     {1, "initial schema", initial_schema},
     {2, "faq search", faq_search},
     {3, "append-only inbox", append_only_inbox},
+    {4, "faq index without triggers", faq_index_without_triggers},
 }};
 
 }  // namespace

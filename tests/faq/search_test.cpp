@@ -227,6 +227,38 @@ TEST_CASE("faq indexer: re-indexes only files that changed", "[unit]") {
     CHECK(must(repo.list_documents()).size() == 5);
 }
 
+TEST_CASE("faq indexer: a large pass leaves the index in one piece, a small one does not",
+          "[unit]") {
+    corpus c;
+    auto segments = [&] {
+        auto st = must(c.db.prepare("SELECT count(DISTINCT segid) FROM faq_search_idx"));
+        must(st.step());
+        return st.get_int(0);
+    };
+    c.add_team_pages(40);
+    auto change = [&](const fs::path& page) {
+        // A later time than the last pass saw, even within the same second.
+        const auto before = fs::last_write_time(page);
+        std::ofstream(page, std::ios::app) << "\n## Kafka\n\nUse kafkactl.\n";
+        fs::last_write_time(page, before + 5s);
+    };
+    for (const auto& f : fs::recursive_directory_iterator(c.dir)) {
+        if (f.path().extension() == ".md") {
+            change(f.path());
+        }
+    }
+    c.clock.advance(1h);
+    CHECK(must(c.indexer.sync()).indexed == 46);  // each file's old rows out, new rows in
+    CHECK(segments() == 1);
+
+    change(c.dir / "en" / "team-7.md");
+    c.clock.advance(1h);
+    CHECK(must(c.indexer.sync()).indexed == 1);
+    CHECK(segments() > 1);  // a small change is left to FTS5's own merging
+    c.search.forget_statistics();
+    CHECK(c.top("kafkactl").starts_with("en/team-7.md#kafka"));
+}
+
 TEST_CASE("faq indexer: a missing folder is a problem, not an error", "[unit]") {
     core::manual_clock clock;
     auto db = must(storage::database::open(":memory:", core::null_logger()));

@@ -1,5 +1,6 @@
 #include "storage/database.hpp"
 #include "storage/deploy_repository.hpp"
+#include "storage/faq_repository.hpp"
 #include "storage/inbox_repository.hpp"
 #include "storage/migrations.hpp"
 #include "storage/timer_repository.hpp"
@@ -351,6 +352,46 @@ TEST_CASE("database: processed events, timers and unfinished deploys survive a r
     auto unfinished = must(deploys.list_unfinished());
     REQUIRE(unfinished.size() == 1);
     CHECK(unfinished[0].phase == "building");
+}
+
+TEST_CASE(
+    "database: an FAQ index built by triggers is still searched and updated after the upgrade",
+    "[unit]") {
+    temp_dir dir;
+    const auto path = dir.file("t.db");
+    std::int64_t id = 0;
+    {
+        // Schema version 3 kept faq_search in step with a trigger on faq_sections.
+        auto db = must(storage::database::open(path, core::null_logger()));
+        must(
+            db.exec("CREATE TRIGGER faq_sections_indexed AFTER INSERT ON faq_sections BEGIN "
+                    "INSERT INTO faq_search (rowid, title, questions, heading, body) "
+                    "VALUES (new.id, '', '', new.heading_path, new.body); END; "
+                    "CREATE TRIGGER faq_sections_unindexed AFTER DELETE ON faq_sections BEGIN "
+                    "DELETE FROM faq_search WHERE rowid = old.id; END; "
+                    "PRAGMA user_version = 3"));
+        storage::faq_repository faq(db);
+        storage::faq_document doc{0, "old.md", t0, "h1", "{}"};
+        id = must(faq.upsert_document(doc));
+        must(
+            db.execute("INSERT INTO faq_sections (document_id, ordinal, heading_path, anchor, "
+                       "body) VALUES (?, 0, 'Old', 'old', 'indexed by the trigger')",
+                       id));
+    }
+    auto db = must(storage::database::open(path, core::null_logger()));
+    CHECK(must(db.schema_version()) == storage::database::latest_schema_version());
+    auto count = [&](std::string_view match) {
+        auto st = must(db.prepare("SELECT count(*) FROM faq_search WHERE faq_search MATCH ?"));
+        st.bind_all(match);
+        must(st.step());
+        return st.get_int(0);
+    };
+    CHECK(count("trigger") == 1);
+    storage::faq_repository faq(db);
+    std::vector<storage::faq_section> fresh{{0, 0, 0, "New", "new", "written after the upgrade"}};
+    must(faq.replace_sections(id, fresh));
+    CHECK(count("trigger") == 0);
+    CHECK(count("upgrade") == 1);  // once: no trigger left to index it again
 }
 
 TEST_CASE("database: keys of processed events survive the move to the append-only inbox",

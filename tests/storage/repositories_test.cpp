@@ -349,6 +349,50 @@ TEST_CASE("faq: documents upsert by path, sections are replaced together", "[uni
     CHECK(orphan.error().code == core::errc::conflict);
 }
 
+// faq_search is kept in step by the repository, not by triggers (migration 4).
+std::int64_t indexed_rows(storage::database& db, std::string_view match) {
+    auto st = must(db.prepare("SELECT count(*) FROM faq_search WHERE faq_search MATCH ?"));
+    st.bind_all(match);
+    must(st.step());
+    return st.get_int(0);
+}
+
+TEST_CASE("faq: the search index follows sections as they are replaced and removed", "[unit]") {
+    auto db = memory_db();
+    storage::faq_repository faq(db);
+    storage::faq_document doc{0, "deploys.md", t0, "h1",
+                              R"({"title":"Shipping","questions":["how do I ship?"]})"};
+    const auto id = must(faq.upsert_document(doc));
+    std::vector<storage::faq_section> sections{
+        {0, 0, 0, "Deploys", "deploys", "Type deploy in the channel."},
+        {0, 0, 1, "Deploys > Rolling back", "rolling-back", "Use rollback."},
+    };
+    must(faq.replace_sections(id, sections));
+    CHECK(indexed_rows(db, "title:shipping") == 2);
+    CHECK(indexed_rows(db, "questions:ship") == 2);
+    CHECK(indexed_rows(db, "rollback") == 1);
+
+    std::vector<storage::faq_section> fewer{{0, 0, 0, "Deploys", "deploys", "Rewritten."}};
+    must(faq.replace_sections(id, fewer));
+    CHECK(indexed_rows(db, "rollback") == 0);
+    CHECK(indexed_rows(db, "rewritten") == 1);
+
+    SECTION("a pass that fails leaves the index as it was") {
+        {
+            auto tx = must(storage::transaction::begin(db));
+            must(faq.replace_sections(id, sections));
+            CHECK(indexed_rows(db, "rollback") == 1);
+        }  // not committed
+        CHECK(indexed_rows(db, "rollback") == 0);
+        CHECK(indexed_rows(db, "rewritten") == 1);
+    }
+    SECTION("removing the document removes its rows") {
+        CHECK(must(faq.remove_document("deploys.md")));
+        CHECK(indexed_rows(db, "title:shipping") == 0);
+        CHECK_FALSE(must(faq.remove_document("deploys.md")));
+    }
+}
+
 TEST_CASE("faq: feedback and unanswered questions", "[unit]") {
     auto db = memory_db();
     storage::faq_repository faq(db);
