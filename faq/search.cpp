@@ -195,6 +195,35 @@ glossary both_ways(const glossary& extra) {
     return out;
 }
 
+// Short forms developers type in chat, widened one way only: "env" also finds "environment",
+// but a question about environments does not match every "env:" in a YAML example.
+const std::map<std::string, std::string>& abbreviations() {
+    static const auto table = [] {
+        std::map<std::string, std::string> t;
+        for (const auto& [short_form, long_form] :
+             std::initializer_list<std::pair<std::string_view, std::string_view>>{
+                 {"env", "environment"},
+                 {"var", "variable"},
+                 {"k8s", "kubernetes"},
+                 {"repo", "repository"},
+                 {"db", "database"},
+                 {"args", "arguments"},
+                 {"msg", "message"},
+                 {"img", "image"},
+                 {"perms", "permissions"},
+                 {"creds", "credentials"},
+                 {"pw", "password"},
+                 {"dir", "directory"},
+                 {"deps", "dependencies"},
+                 {"infra", "infrastructure"},
+                 {"mem", "memory"}}) {
+            t.emplace(normalize(short_form), long_form);
+        }
+        return t;
+    }();
+    return table;
+}
+
 std::vector<query_term> parse_with(std::string_view question, const glossary& synonyms) {
     std::vector<query_term> terms;
     std::set<std::string> seen;
@@ -240,6 +269,9 @@ std::vector<query_term> parse_with(std::string_view question, const glossary& sy
                     }
                 }
             }
+        }
+        if (auto it = abbreviations().find(w.norm); it != abbreviations().end()) {
+            alternatives.push_back(it->second);
         }
         // Korean compounds and verb stems vary in their last syllables (디버깅, 디버그하기): a
         // long word also matches its first two syllables.

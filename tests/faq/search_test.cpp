@@ -314,6 +314,23 @@ TEST_CASE("faq search: a question about something that fails prefers the debuggi
     CHECK(c.top("What are init containers used for?").starts_with("en/init.md"));
 }
 
+TEST_CASE("faq search: short forms find the long words, not the other way round", "[unit]") {
+    corpus c;
+    c.add({{"en/variables.md",
+            "# Environment variables\n\nEach container can be given environment variables "
+            "in its spec.\n"},
+           {"en/example.md",
+            "# A complete example\n\n```yaml\nenv:\n- name: MODE\n  value: fast\n```\n"}});
+    auto r = must(c.search.search("how do I set an env var?"));
+    REQUIRE_FALSE(r.hits.empty());
+    CHECK(r.hits.front().relative_path == "en/variables.md");
+    CHECK(r.answer);
+    // A question about environment variables does not match every `env:` in a YAML example.
+    for (const auto& h : must(c.search.search("environment variables")).hits) {
+        CHECK(h.relative_path != "en/example.md");
+    }
+}
+
 TEST_CASE("faq search: a Latin word no page uses weighs more in a Korean question", "[unit]") {
     corpus c;
     // A product name the docs never mention means the question is about something else; a
