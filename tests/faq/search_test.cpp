@@ -331,6 +331,20 @@ TEST_CASE("faq search: short forms find the long words, not the other way round"
     }
 }
 
+TEST_CASE("faq search: the page that covers the whole question beats more hits on part of it",
+          "[unit]") {
+    corpus c;
+    c.add({{"en/rollouts.md",
+            "# Rolling updates\n\nA rolling update of a deployment replaces its pods a few at a "
+            "time. Pause a rolling update, resume a rolling update, or undo a rolling update of "
+            "the deployment.\n"},
+           {"en/budgets.md",
+            "# Disruption budgets\n\nA PDB limits how many pods of an application may be down "
+            "at once during voluntary disruptions. A rolling update is not blocked by a PDB.\n"}});
+    CHECK(
+        c.top("does a PDB block a rolling update of my deployment?").starts_with("en/budgets.md"));
+}
+
 TEST_CASE("faq search: a Latin word no page uses weighs more in a Korean question", "[unit]") {
     corpus c;
     // A product name the docs never mention means the question is about something else; a
