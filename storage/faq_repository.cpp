@@ -31,6 +31,24 @@ std::string with(std::string_view head, std::string_view rest) {
     return sql;
 }
 
+// Inside a caller's transaction (the indexer's pass) no savepoint of our own: at each one FTS5
+// writes the terms it holds so far out as a segment of its own, and a pass became thousands of
+// segments to merge. The caller's transaction keeps the change atomic.
+core::result<std::optional<transaction>> own_transaction(database& db) {
+    if (db.in_transaction()) {
+        return std::optional<transaction>{};
+    }
+    auto begun = transaction::begin(db);
+    if (!begun) {
+        return std::move(begun).error();
+    }
+    return std::optional<transaction>{std::move(*begun)};
+}
+
+core::result<void> commit(std::optional<transaction>& tx) {
+    return tx ? tx->commit() : core::result<void>{};
+}
+
 }  // namespace
 
 core::result<std::int64_t> faq_repository::upsert_document(faq_document& d) {
@@ -62,7 +80,7 @@ core::result<std::vector<faq_document>> faq_repository::list_documents() {
 }
 
 core::result<bool> faq_repository::remove_document(std::string_view path) {
-    auto tx = transaction::begin(*db_);
+    auto tx = own_transaction(*db_);
     if (!tx) {
         return std::move(tx).error();
     }
@@ -78,7 +96,7 @@ core::result<bool> faq_repository::remove_document(std::string_view path) {
         return std::move(r).error();
     }
     const bool removed = db_->changes() > 0;
-    if (auto r = tx->commit(); !r) {
+    if (auto r = commit(*tx); !r) {
         return std::move(r).error();
     }
     return removed;
@@ -86,15 +104,9 @@ core::result<bool> faq_repository::remove_document(std::string_view path) {
 
 core::result<void> faq_repository::replace_sections(std::int64_t document_id,
                                                     std::vector<faq_section>& sections) {
-    // Inside the indexer's pass no savepoint of our own: each one would make FTS5 write out the
-    // terms it holds so far as a segment of its own. The pass's transaction keeps this atomic.
-    std::optional<transaction> tx;
-    if (!db_->in_transaction()) {
-        auto begun = transaction::begin(*db_);
-        if (!begun) {
-            return std::move(begun).error();
-        }
-        tx.emplace(std::move(*begun));
+    auto tx = own_transaction(*db_);
+    if (!tx) {
+        return std::move(tx).error();
     }
     // Every section row carries its document's title, alternative questions and tags.
     auto names = query_one(
@@ -136,14 +148,14 @@ core::result<void> faq_repository::replace_sections(std::int64_t document_id,
         s.id = db_->last_insert_rowid();
         s.document_id = document_id;
         r = db_->execute(
-            "INSERT INTO faq_search (rowid, title, questions, heading, body) VALUES (?, ?, ?, ?, "
-            "?)",
+            "INSERT INTO faq_search (rowid, title, questions, heading, body) "
+            "VALUES (?, ?, ?, ?, ?)",
             s.id, title, questions, s.heading_path, s.body);
         if (!r) {
             return r;
         }
     }
-    return tx ? tx->commit() : core::result<void>{};
+    return commit(*tx);
 }
 
 core::result<std::vector<faq_section>> faq_repository::sections_of(std::int64_t document_id) {

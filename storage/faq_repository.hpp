@@ -1,8 +1,8 @@
 #pragma once
 
-// Base tables of the FAQ: documents, their sections, feedback and unanswered questions. Full-text
-// search (FTS5 with the project tokenizer) comes as a later migration over faq_sections; see
-// migrations.cpp.
+// Base tables of the FAQ: documents, their sections, feedback and unanswered questions. The
+// full-text index over the sections (faq_search: FTS5 with the project tokenizer, see
+// migrations.cpp) is kept in step here, by replace_sections and remove_document.
 
 #include "core/clock.hpp"
 #include "core/result.hpp"
