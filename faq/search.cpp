@@ -78,18 +78,25 @@ constexpr double name_weight = 0.25;
 constexpr double coverage_weight = 0.5;
 
 // Question words and particles carry no topic; matching them only adds noise to bm25 and makes
-// any question look covered.
-constexpr std::array<std::string_view, 95> english_stop_words{
-    "a",     "an",    "the",   "i",          "me",     "my",    "we",   "our",   "you",   "your",
-    "it",    "its",   "is",    "are",        "was",    "were",  "be",   "been",  "am",    "do",
-    "does",  "did",   "done",  "how",        "what",   "why",   "when", "where", "which", "who",
-    "whom",  "whose", "can",   "could",      "should", "would", "will", "shall", "may",   "might",
-    "must",  "to",    "of",    "in",         "on",     "at",    "for",  "with",  "from",  "by",
-    "about", "into",  "onto",  "and",        "or",     "not",   "no",   "yes",   "there", "here",
-    "this",  "that",  "these", "those",      "then",   "than",  "so",   "if",    "as",    "have",
-    "has",   "had",   "need",  "want",       "like",   "make",  "use",  "using", "way",   "please",
-    "help",  "tell",  "know",  "some",       "any",    "all",   "just", "also",  "get",   "s",
-    "t",     "m",     "there", "difference", "between"};
+// any question look covered. Pronouns, "but", what is left of a contraction (doesn't → doesn + t)
+// and words of emphasis (really, actually, still) were added later: top-1 on all English sets
+// 80.1 → 81.0 %, up in 9 sets and down in 1.
+constexpr std::array<std::string_view, 133> english_stop_words{
+    "a",      "an",       "the",    "i",          "me",      "my",    "we",      "our",    "you",
+    "your",   "it",       "its",    "is",         "are",     "was",   "were",    "be",     "been",
+    "am",     "do",       "does",   "did",        "done",    "how",   "what",    "why",    "when",
+    "where",  "which",    "who",    "whom",       "whose",   "can",   "could",   "should", "would",
+    "will",   "shall",    "may",    "might",      "must",    "to",    "of",      "in",     "on",
+    "at",     "for",      "with",   "from",       "by",      "about", "into",    "onto",   "and",
+    "or",     "not",      "no",     "yes",        "there",   "here",  "this",    "that",   "these",
+    "those",  "then",     "than",   "so",         "if",      "as",    "have",    "has",    "had",
+    "need",   "want",     "like",   "make",       "use",     "using", "way",     "please", "help",
+    "tell",   "know",     "some",   "any",        "all",     "just",  "also",    "get",    "s",
+    "t",      "m",        "there",  "difference", "between", "but",   "because", "they",   "them",
+    "their",  "he",       "him",    "his",        "she",     "her",   "us",      "nor",    "don",
+    "doesn",  "didn",     "won",    "isn",        "aren",    "wasn",  "weren",   "hasn",   "haven",
+    "hadn",   "shouldn",  "wouldn", "couldn",     "ve",      "ll",    "re",      "d",      "very",
+    "really", "actually", "even",   "though",     "still",   "too",   "again"};
 
 bool is_hangul_token(std::string_view t) {
     std::size_t i = 0;

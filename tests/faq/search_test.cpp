@@ -201,6 +201,12 @@ TEST_CASE("faq search: question words and particles are stripped", "[unit]") {
     REQUIRE(english.size() == 2);
     CHECK(english[0].word == "roll back");
     CHECK(english[0].match.find("\"rollback\"") != std::string::npos);
+    // Pronouns, "but" and what is left of a contraction carry no topic either.
+    auto chatty = faq::parse_question("they say it doesn't start but it really is deployed");
+    REQUIRE(chatty.size() == 3);
+    CHECK(chatty[0].word == "say");
+    CHECK(chatty[1].word == "start");
+    CHECK(chatty[2].word == "deployed");
 }
 
 TEST_CASE("faq indexer: re-indexes only files that changed", "[unit]") {
