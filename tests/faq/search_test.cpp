@@ -351,6 +351,31 @@ TEST_CASE("faq search: the page that covers the whole question beats more hits o
         c.top("does a PDB block a rolling update of my deployment?").starts_with("en/budgets.md"));
 }
 
+TEST_CASE("faq search: a long English question naming its own stack is still answered", "[unit]") {
+    corpus c;
+    c.add_team_pages(40);
+    c.add({{"en/probes.md",
+            "# Liveness probes\n\nA liveness probe restarts a container that stops answering. "
+            "Give a slow starter a startupProbe, or raise initialDelaySeconds and "
+            "failureThreshold.\n"}});
+    auto words = c.with_word_list(
+        "a\nan\nand\nthe\nservice\nneeds\nminutes\nkeeps\nkilling\nboot\nit\ntakes\n"
+        "despite\nraising\nprobe\n");
+    // Spring, Tomcat and Hibernate are in no page: names that weigh three times their idf.
+    auto r =
+        must(words.search("Spring Tomcat Hibernate service takes minutes to boot and the liveness "
+                          "probe keeps killing it despite raising initialDelaySeconds and "
+                          "failureThreshold"));
+    REQUIRE_FALSE(r.hits.empty());
+    INFO("coverage " << r.hits.front().coverage << ", confidence " << r.confidence);
+    CHECK(r.hits.front().relative_path == "en/probes.md");
+    CHECK(r.hits.front().coverage > 0.15);
+    CHECK(r.hits.front().coverage < 0.25);  // under the old all-or-nothing step
+    CHECK(r.answer);
+    // With as little of the page in it as of another product, it is still declined.
+    CHECK_FALSE(must(words.search("Spring Tomcat Hibernate Jetty Quarkus liveness")).answer);
+}
+
 TEST_CASE("faq search: a Latin word no page uses weighs more in a Korean question", "[unit]") {
     corpus c;
     // A product name the docs never mention means the question is about something else; a
