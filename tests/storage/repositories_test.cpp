@@ -349,6 +349,8 @@ TEST_CASE("faq: documents upsert by path, sections are replaced together", "[uni
     CHECK(orphan.error().code == core::errc::conflict);
 }
 
+namespace {
+
 // faq_search is kept in step by the repository, not by triggers (migration 4).
 std::int64_t indexed_rows(storage::database& db, std::string_view match) {
     auto st = must(db.prepare("SELECT count(*) FROM faq_search WHERE faq_search MATCH ?"));
@@ -356,6 +358,8 @@ std::int64_t indexed_rows(storage::database& db, std::string_view match) {
     must(st.step());
     return st.get_int(0);
 }
+
+}  // namespace
 
 TEST_CASE("faq: the search index follows sections as they are replaced and removed", "[unit]") {
     auto db = memory_db();
