@@ -376,6 +376,27 @@ TEST_CASE("faq search: a long English question naming its own stack is still ans
     CHECK_FALSE(must(words.search("Spring Tomcat Hibernate Jetty Quarkus liveness")).answer);
 }
 
+TEST_CASE("faq search: in Korean a long page that mentions everything ranks below the answer",
+          "[unit]") {
+    corpus c;
+    c.add_team_pages(200);
+    // Forty sections, each with two of the question's words in passing.
+    const std::array<std::string_view, 3> words{"노드 셸", "셸 접속", "노드 접속"};
+    std::string big = "# 시크릿\n\n";
+    for (int i = 0; i < 40; ++i) {
+        big += fmt::format("## 항목 {}\n\n시크릿 {}번의 {} 설정.\n\n", i, i, words[i % 3]);
+    }
+    c.add({{"ko/big.md", big},
+           {"ko/node-shell.md",
+            "# 디버깅 도구\n\n## 방법\n\nSSH 없이 kubectl debug로 노드에 셸로 접속한다. 임시 "
+            "컨테이너가 호스트의 파일 시스템을 함께 쓰므로 로그와 설정 파일을 읽는다.\n"}});
+    auto r = must(c.search.search("노드에 셸로 접속하려면?"));
+    REQUIRE(r.hits.size() >= 2);
+    INFO(r.hits[0].relative_path << " " << r.hits[0].rank << ", " << r.hits[1].relative_path << " "
+                                 << r.hits[1].rank);
+    CHECK(r.hits[0].relative_path == "ko/node-shell.md");
+}
+
 TEST_CASE("faq search: a Latin word no page uses weighs more in a Korean question", "[unit]") {
     corpus c;
     // A product name the docs never mention means the question is about something else; a
