@@ -220,10 +220,11 @@ int main(int argc, char** argv) {
     faq::searcher search(*db, {.words = word_file});
     std::vector<std::string> questions;
     for (int q = 0; q < queries; ++q) {
-        const bool ko = q % 2 == 1;
+        const bool korean_question = q % 2 == 1;
         questions.push_back(
-            ko ? words(rng, 3 + static_cast<int>(rng() % 3), true) + "어떻게 하나요?"
-               : "how do I " + words(rng, 3 + static_cast<int>(rng() % 3), false) + "?");
+            korean_question
+                ? words(rng, 3 + static_cast<int>(rng() % 3), true) + "어떻게 하나요?"
+                : "how do I " + words(rng, 3 + static_cast<int>(rng() % 3), false) + "?");
     }
     std::vector<double> warm;
     std::vector<double> cold;

@@ -3,6 +3,7 @@
 #include "faq/korean.hpp"
 #include "faq/markdown.hpp"
 #include "storage/faq_tokenizer.hpp"
+#include "storage/query.hpp"
 
 #include <fmt/format.h>
 
@@ -20,8 +21,7 @@ namespace {
 // alternative question says more about what a page answers than one in passing in its body.
 constexpr std::string_view ranking_sql =
     "SELECT s.id, s.document_id, r.score, "
-    "coalesce(json_extract(d.front_matter_json, '$.language'), ''), d.front_matter_json, "
-    "(SELECT count(*) FROM faq_sections x WHERE x.document_id = s.document_id) "
+    "coalesce(json_extract(d.front_matter_json, '$.language'), ''), d.front_matter_json "
     "FROM (SELECT rowid, "
     "-bm25(faq_search, 6.0, 6.0, 3.0, 1.0) AS score FROM faq_search WHERE faq_search MATCH ? "
     "ORDER BY score DESC LIMIT 60) r JOIN faq_sections s ON s.id = r.rowid "
@@ -539,6 +539,21 @@ core::result<std::int64_t> searcher::count(const std::string& match) {
     return counts_[match] = st->get_int(0);
 }
 
+core::result<const std::map<std::int64_t, std::int64_t>*> searcher::page_sections() {
+    if (page_sections_.empty()) {
+        auto rows = storage::query_all(
+            *db_, "SELECT document_id, count(*) FROM faq_sections GROUP BY document_id",
+            [](storage::statement& st) {
+                return std::pair{st.get_int(0), st.get_int(1)};
+            });
+        if (!rows) {
+            return std::move(rows).error();
+        }
+        page_sections_.insert(rows->begin(), rows->end());
+    }
+    return &page_sections_;
+}
+
 const word_list* searcher::ordinary_words() {
     if (!words_read_ && !options_.words.empty()) {
         words_read_ = true;
@@ -648,6 +663,14 @@ core::result<search_result> searcher::search(std::string_view question) {
         std::string meta;  // the document's front matter (JSON)
     };
     std::vector<candidate> best;  // one per document
+    const std::map<std::int64_t, std::int64_t>* sections_of = nullptr;
+    if (language == "ko") {
+        auto known = page_sections();
+        if (!known) {
+            return std::move(known).error();
+        }
+        sections_of = *known;
+    }
     {
         auto st = db_->prepare(ranking_sql);
         if (!st) {
@@ -667,10 +690,12 @@ core::result<search_result> searcher::search(std::string_view question) {
                 c.score *= other_language;
             }
             double rank = c.score;
-            if (language == "ko") {
-                const double sections = static_cast<double>(st->get_int(5));
+            if (sections_of != nullptr) {
+                const auto n = sections_of->find(c.document);
+                const double length =
+                    n == sections_of->end() ? 1.0 : static_cast<double>(n->second);
                 rank /= 1.0 + korean_long_page_weight *
-                                  std::log(std::max(1.0, sections / usual_page_sections));
+                                  std::log(std::max(1.0, length / usual_page_sections));
             }
             auto same = std::find_if(best.begin(), best.end(),
                                      [&](const candidate& b) { return b.document == c.document; });
@@ -786,10 +811,10 @@ core::result<search_result> searcher::search(std::string_view question) {
     const double evidence_full = korean ? 0.2 : 0.35;  // and where it counts in full
     const double coverage = result.hits[0].coverage;
     const double evidence = coverage * total / idf(*sections, 0) / full_evidence;
-    const double trust =
-        evidence_full > evidence_from
-            ? std::clamp((coverage - evidence_from) / (evidence_full - evidence_from), 0.0, 1.0)
-            : (coverage >= evidence_from ? 1.0 : 0.0);
+    const double trust = coverage < evidence_from ? 0.0
+                         : coverage >= evidence_full
+                             ? 1.0
+                             : (coverage - evidence_from) / (evidence_full - evidence_from);
     const double matched =
         std::clamp(coverage + trust * std::max(0.0, evidence - coverage), 0.0, 1.0);
     // A question that also fits the page's name (title, alternative questions) is about that

@@ -102,6 +102,7 @@ public:
     void forget_statistics() {
         counts_.clear();
         names_.clear();
+        page_sections_.clear();
     }
     const search_options& options() const { return options_; }
 
@@ -109,6 +110,8 @@ private:
     /// How many sections a term group matches ("": all sections), cached until
     /// forget_statistics.
     core::result<std::int64_t> count(const std::string& match);
+    /// How many sections each document has, read once until forget_statistics.
+    core::result<const std::map<std::int64_t, std::int64_t>*> page_sections();
     /// The ordinary English words, read on first use; null without a readable list.
     const word_list* ordinary_words();
     /// What a question word weighs in the coverage: its idf among `sections`, `matching` of
@@ -122,6 +125,7 @@ private:
     glossary synonyms_;  ///< normalized word → alternatives, both directions
     /// Document id → its names (title, alternative questions), each as its words' tokens.
     std::map<std::int64_t, std::vector<page_name>> names_;
+    std::map<std::int64_t, std::int64_t> page_sections_;  ///< document id → sections
     std::optional<word_list> words_;
     bool words_read_ = false;
 };
