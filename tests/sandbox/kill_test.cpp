@@ -252,13 +252,15 @@ TEST_CASE(
     REQUIRE(w.wait([&] { return w.runs("1.4.2"); }, 30s));
     w.kill_bot();
 
-    // 3. Started again: the deploy ends where it began.
+    // 3. Started again: the deploy ends where it began. The root is edited before the "is live"
+    // reply is posted, so wait for both.
     w.start_bot();
     INFO(bench::read_text(w.dir / "tugboat-3.log"));
     REQUIRE(w.wait(
         [&] {
             auto r = w.roots();
-            return !r.empty() && r.front().text.starts_with("✅");
+            return !r.empty() && r.front().text.starts_with("✅") &&
+                   w.replies_containing(r.front().ts, "is live") > 0;
         },
         60s));
     CHECK(w.jenkins->trigger_count(job) == 1);
