@@ -181,13 +181,18 @@ int main(int argc, char** argv) {
         return 1;
     }
 
+    // An edit: new content, and a modification time later than any pass has seen.
+    auto edit = [](const fs::path& file, std::string_view added) {
+        std::ofstream(file, std::ios::app) << added;
+        fs::last_write_time(file, fs::last_write_time(file) + std::chrono::seconds{10});
+    };
+
     // One file changes at a time (new content, a later modification time), nine times over:
     // what a re-index costs depends on the merges FTS5 has left to do.
     std::vector<double> one_ms;
     for (int k = 0; k < 9 && documents > 0; ++k) {
-        const fs::path changed = docs / fmt::format("doc-{:04}.md", (42 + k * 97) % documents);
-        std::ofstream(changed, std::ios::app) << "\n## Kafka topics\n\nUse kafkactl.\n";
-        fs::last_write_time(changed, fs::last_write_time(changed) + std::chrono::seconds{10});
+        edit(docs / fmt::format("doc-{:04}.md", (42 + k * 97) % documents),
+             "\n## Kafka topics\n\nUse kafkactl.\n");
         t0 = steady::now();
         auto one = idx.sync();
         one_ms.push_back(ms(steady::now() - t0));
@@ -203,9 +208,7 @@ int main(int argc, char** argv) {
 
     // Every file changes (a branch switch or a big docs merge): each is replaced in place.
     for (int d = 0; d < documents; ++d) {
-        const fs::path file = docs / fmt::format("doc-{:04}.md", d);
-        std::ofstream(file, std::ios::app) << "\n## Changed\n\nRevised.\n";
-        fs::last_write_time(file, fs::last_write_time(file) + std::chrono::seconds{20});
+        edit(docs / fmt::format("doc-{:04}.md", d), "\n## Changed\n\nRevised.\n");
     }
     t0 = steady::now();
     auto all = idx.sync();
