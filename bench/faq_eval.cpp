@@ -3,7 +3,11 @@
 // top-1, top-3, correct declines and wrong declines per language.
 //
 //   bench_faq_eval [--split held|dev|all] [--corpus DIR] [--questions FILE] [--glossary FILE]
-//                  [--threshold X] [--words FILE] [--misses] [--features FILE]
+//                  [--threshold X] [--words FILE] [--misses] [--features FILE] [--fit-decline]
+//
+// --fit-decline fits the answer-or-decline model (faq::decline_model) per language on the
+// chosen questions, reports it with every split left out in turn, and prints the model fitted on
+// all of them for faq/search.cpp.
 //
 // questions.tsv: language, split, expected file(s) ("a.md|b.md", or "-" when the corpus has no
 // answer), question — tab-separated. The glossary file has "term: synonym, synonym" lines.
@@ -18,6 +22,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -83,6 +89,156 @@ std::string file_name(const std::string& relative) {
     return std::filesystem::path(relative).filename().string();
 }
 
+struct sample {
+    std::string split;
+    bool answerable;
+    faq::answer_evidence evidence;
+};
+
+constexpr std::size_t n_features = faq::answer_evidence::size;
+// Where the model declines: this share of the answerable questions it is fitted on (the target
+// allows 5 % on unseen ones), placed at the default faq.answer_threshold.
+constexpr double fitted_wrong_declines = 0.04;
+
+/// Solves a·x = b (a small dense system, positive definite) by Gaussian elimination.
+std::vector<double> solve(std::vector<std::vector<double>> a, std::vector<double> b) {
+    const std::size_t n = b.size();
+    for (std::size_t c = 0; c < n; ++c) {
+        for (std::size_t r = c + 1; r < n; ++r) {
+            const double f = a[r][c] / a[c][c];
+            for (std::size_t k = c; k < n; ++k) {
+                a[r][k] -= f * a[c][k];
+            }
+            b[r] -= f * b[c];
+        }
+    }
+    std::vector<double> x(n);
+    for (std::size_t c = n; c-- > 0;) {
+        double v = b[c];
+        for (std::size_t k = c + 1; k < n; ++k) {
+            v -= a[c][k] * x[k];
+        }
+        x[c] = v / a[c][c];
+    }
+    return x;
+}
+
+/// L2-regularised logistic regression (Newton's method) on standardised features, returned on
+/// the features' own scale with the intercept moved so that `threshold` is where it declines
+/// `fitted_wrong_declines` of the answerable samples.
+faq::decline_model fit(const std::vector<const sample*>& samples, double threshold) {
+    std::array<double, n_features> mean{}, scale{};
+    for (const auto* s : samples) {
+        const auto x = s->evidence.values();
+        for (std::size_t j = 0; j < n_features; ++j) {
+            mean[j] += x[j] / static_cast<double>(samples.size());
+        }
+    }
+    for (const auto* s : samples) {
+        const auto x = s->evidence.values();
+        for (std::size_t j = 0; j < n_features; ++j) {
+            scale[j] += std::pow(x[j] - mean[j], 2) / static_cast<double>(samples.size());
+        }
+    }
+    for (auto& v : scale) {
+        v = v > 0 ? std::sqrt(v) : 1.0;
+    }
+    constexpr std::size_t n = n_features + 1;
+    constexpr double ridge = 1.0;
+    std::vector<double> w(n, 0.0);
+    auto row = [&](const sample& s) {
+        std::vector<double> z(n, 1.0);
+        const auto x = s.evidence.values();
+        for (std::size_t j = 0; j < n_features; ++j) {
+            z[j + 1] = (x[j] - mean[j]) / scale[j];
+        }
+        return z;
+    };
+    for (int iteration = 0; iteration < 15; ++iteration) {
+        std::vector<std::vector<double>> hessian(n, std::vector<double>(n, 0.0));
+        std::vector<double> gradient(n, 0.0);
+        for (const auto* s : samples) {
+            const auto z = row(*s);
+            double t = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                t += w[i] * z[i];
+            }
+            const double p = 1.0 / (1.0 + std::exp(-std::clamp(t, -30.0, 30.0)));
+            const double error = p - (s->answerable ? 1.0 : 0.0);
+            for (std::size_t i = 0; i < n; ++i) {
+                gradient[i] += error * z[i];
+                for (std::size_t k = 0; k < n; ++k) {
+                    hessian[i][k] += p * (1 - p) * z[i] * z[k];
+                }
+            }
+        }
+        for (std::size_t i = 1; i < n; ++i) {
+            hessian[i][i] += ridge;
+            gradient[i] += ridge * w[i];
+        }
+        const auto step = solve(std::move(hessian), std::move(gradient));
+        for (std::size_t i = 0; i < n; ++i) {
+            w[i] -= step[i];
+        }
+    }
+    faq::decline_model model{w[0], {}};
+    for (std::size_t j = 0; j < n_features; ++j) {
+        model.weights[j] = w[j + 1] / scale[j];
+        model.intercept -= w[j + 1] * mean[j] / scale[j];
+    }
+    std::vector<double> answerable;
+    for (const auto* s : samples) {
+        if (s->answerable) {
+            answerable.push_back(model.confidence(s->evidence));
+        }
+    }
+    std::sort(answerable.begin(), answerable.end());
+    const double at = answerable[static_cast<std::size_t>(fitted_wrong_declines *
+                                                          static_cast<double>(answerable.size()))];
+    auto logit = [](double p) { return std::log(p / (1 - p)); };
+    model.intercept += logit(threshold) - logit(at);
+    return model;
+}
+
+/// Fits on every split but one, in turn, and on all; prints what each would have decided.
+void report_fit(const std::string& language, const std::vector<sample>& samples, double threshold) {
+    std::vector<std::string> splits;
+    for (const auto& s : samples) {
+        if (std::find(splits.begin(), splits.end(), s.split) == splits.end()) {
+            splits.push_back(s.split);
+        }
+    }
+    int answerable = 0, wrong = 0, out_of_scope = 0, correct = 0;
+    for (const auto& left_out : splits) {
+        std::vector<const sample*> rest;
+        for (const auto& s : samples) {
+            if (s.split != left_out) {
+                rest.push_back(&s);
+            }
+        }
+        const auto model = fit(rest, threshold);
+        for (const auto& s : samples) {
+            if (s.split != left_out) {
+                continue;
+            }
+            const bool answer = model.confidence(s.evidence) >= threshold;
+            (s.answerable ? answerable : out_of_scope) += 1;
+            (s.answerable ? wrong : correct) += (answer ? 0 : 1);
+        }
+    }
+    std::vector<const sample*> all;
+    for (const auto& s : samples) {
+        all.push_back(&s);
+    }
+    const auto model = fit(all, threshold);
+    fmt::print(
+        "{}: each of {} splits left out in turn: wrong declines {:.1f} % of {}, correct "
+        "declines {:.1f} % of {}\n  fitted on all: {{{:.4f}, {{{:.4f}}}}}\n",
+        language, splits.size(), 100.0 * wrong / std::max(answerable, 1), answerable,
+        100.0 * correct / std::max(out_of_scope, 1), out_of_scope, model.intercept,
+        fmt::join(model.weights, ", "));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,6 +251,7 @@ int main(int argc, char** argv) {
     std::string words = core::faq_config{}.words;
     bool misses = false;
     std::string features_file;
+    bool fit_decline = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -114,11 +271,13 @@ int main(int argc, char** argv) {
             misses = true;
         } else if (a == "--features") {
             features_file = value();
+        } else if (a == "--fit-decline") {
+            fit_decline = true;
         } else {
-            std::cerr
-                << "unknown argument " << a
-                << "; try --split held|dev|all, --corpus DIR, --questions FILE, "
-                   "--glossary FILE, --threshold X, --words FILE, --misses, --features FILE\n";
+            std::cerr << "unknown argument " << a
+                      << "; try --split held|dev|all, --corpus DIR, --questions FILE, "
+                         "--glossary FILE, --threshold X, --words FILE, --misses, --features FILE, "
+                         "--fit-decline\n";
             return 2;
         }
     }
@@ -129,7 +288,7 @@ int main(int argc, char** argv) {
     // One line per question with what its confidence was computed from, to study the decline
     // rule: language, split, expected rank (-1: out of scope), confidence, first and second
     // hit's score, first hit's coverage and name fit, first and second page's rank score,
-    // word:sections:found….
+    // word:sections:found:weight….
     std::ofstream features;
     if (!features_file.empty()) {
         features.open(features_file);
@@ -139,7 +298,9 @@ int main(int argc, char** argv) {
     fmt::print(
         "| language | answerable | top-1 | top-3 | wrong declines | out of scope | correct "
         "declines |\n|---|---|---|---|---|---|---|\n");
+    std::vector<std::pair<std::string, std::vector<sample>>> samples;
     for (const std::string language : {"en", "ko"}) {
+        auto& fitted = samples.emplace_back(language, std::vector<sample>{}).second;
         auto db = storage::database::open(":memory:", core::null_logger());
         if (!db) {
             std::cerr << db.error().message << "\n";
@@ -180,6 +341,7 @@ int main(int argc, char** argv) {
                     break;
                 }
             }
+            fitted.push_back({q.split, !q.expected.empty(), r->evidence});
             const bool ok = q.expected.empty() ? !r->answer : rank == 0 && r->answer;
             if (q.expected.empty()) {
                 ++out_of_scope;
@@ -201,7 +363,7 @@ int main(int argc, char** argv) {
                          << (r->hits.size() < 2 ? 0.0 : r->hits[1].rank);
                 for (std::size_t i = 0; i < r->term_stats.size(); ++i) {
                     features << '\t' << r->terms[i] << ':' << r->term_stats[i].sections << ':'
-                             << r->term_stats[i].in_top;
+                             << r->term_stats[i].in_top << ':' << r->term_stats[i].weight;
                 }
                 features << '\n';
             }
@@ -221,5 +383,11 @@ int main(int argc, char** argv) {
     fmt::print(
         "\ntargets: top-1 ≥ 85 %, top-3 ≥ 95 %, wrong declines ≤ 5 %, correct declines ≥ "
         "80 %\n");
+    if (fit_decline) {
+        fmt::print("\n");
+        for (const auto& [language, fitted] : samples) {
+            report_fit(language, fitted, threshold);
+        }
+    }
     return 0;
 }

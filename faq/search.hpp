@@ -7,16 +7,18 @@
 // syllable bigrams, each widened by the glossary (배포 → deploy). Sections are ranked with bm25,
 // title and alternative questions weighted above headings and the body, best section per
 // document; a page whose title or alternative question fits the question ranks up to a quarter
-// higher (twin pages: init containers / debugging init containers). Confidence = how much of the
-// question (terms weighted by rarity, idf; an ordinary word — in the English word list, or
-// Hangul — weighs at most 2, a name found nowhere 3× its idf: React in a Korean question,
-// kubeadm in an English one) the top section covers; a question whose rare words appear nowhere
-// is declined. Korean words are analysed by faq/korean.hpp.
+// higher (twin pages: init containers / debugging init containers). How much of the question
+// (terms weighted by rarity, idf; an ordinary word — in the English word list, or Hangul — weighs
+// at most 2, a name found nowhere 3× its idf: React in a Korean question, kubeadm in an English
+// one) the top section covers is its coverage; a logistic model per language over that and the
+// rest of `answer_evidence` gives the confidence that decides answer or decline. Korean words
+// are analysed by faq/korean.hpp.
 
 #include "core/result.hpp"
 #include "faq/words.hpp"
 #include "storage/database.hpp"
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -69,10 +71,42 @@ struct term_stat {
     double weight = 0;          ///< what it weighs in the coverage (its idf, by kind of word)
 };
 
+/// What the answer-or-decline model reads about a question and its first hit. Weights are in
+/// units of the largest idf the index allows (a word in no section), so they mean the same in a
+/// small index and a large one.
+struct answer_evidence {
+    double coverage = 0;  ///< the first hit's coverage
+    double fit = 0;       ///< the first page's name fit
+    double margin = 0;    ///< ln((rank₁ + 1) / (rank₂ + 1)): how far ahead the first page is
+    double asked = 0;     ///< ln(1 + the question's weight)
+    double shared = 0;    ///< ln(1 + the weight of the question's words in the first hit)
+    double terms = 0;     ///< how many terms the question has
+    double missing = 0;   ///< how many of them the first hit lacks
+    double rarest = 0;    ///< the largest weight of a word in the first hit
+
+    static constexpr std::size_t size = 8;
+    std::array<double, size> values() const {
+        return {coverage, fit, margin, asked, shared, terms, missing, rarest};
+    }
+};
+
+/// Answer or decline: a logistic model per language over `answer_evidence`, fitted on the
+/// labelled questions of bench/faq_eval (`bench_faq_eval --fit-decline`). Its probability is
+/// shifted so that 0.4 — faq.answer_threshold's default — is where it declines 4 % of the
+/// answerable questions it was fitted on.
+struct decline_model {
+    double intercept = 0;
+    std::array<double, answer_evidence::size> weights{};
+
+    double confidence(const answer_evidence& e) const;
+};
+const decline_model& default_decline_model(std::string_view language);
+
 struct search_result {
     std::vector<search_hit> hits;       ///< best first, one per document
     std::vector<std::string> terms;     ///< the words searched for, after stripping
     std::vector<term_stat> term_stats;  ///< one per element of `terms`
+    answer_evidence evidence;           ///< what the confidence is computed from
     double confidence = 0;              ///< 0–1
     bool answer = false;                ///< confidence ≥ the threshold
 };

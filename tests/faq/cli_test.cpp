@@ -50,6 +50,9 @@ TEST_CASE("faq cli: --json says whether the bot would decline", "[unit]") {
         nlohmann::json::parse(cli({"search", "--docs", docs, "--json", "배포를 롤백하려면?"}).out);
     CHECK(answered["decision"] == "answer");
     CHECK(answered["hits"][0]["path"] == "ko/rollback.md");
+    // And what the confidence was computed from.
+    CHECK(answered["evidence"]["terms"] == answered["terms"].size());
+    CHECK(answered["evidence"]["coverage"] == answered["hits"][0]["coverage"]);
     CHECK(answered["hits"][0]["heading"].template get<std::string>().find("롤백") !=
           std::string::npos);
 }

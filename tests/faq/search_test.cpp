@@ -280,7 +280,8 @@ TEST_CASE("faq search: a one-syllable Korean noun is found with any particle", "
     auto r = must(c.search.search("비밀 값을 어디서 보나요?"));
     REQUIRE_FALSE(r.hits.empty());
     CHECK(r.hits.front().relative_path == "ko/logs.md");
-    CHECK(r.confidence == Approx(1.0));
+    CHECK(r.hits.front().coverage == Approx(1.0));
+    CHECK(r.answer);
 }
 
 TEST_CASE("faq search: of twin pages, the one whose title fits the question ranks first",
@@ -415,13 +416,30 @@ TEST_CASE("faq search: a Latin word no page uses weighs more in a Korean questio
 
 TEST_CASE("faq search: words of the page's name raise the confidence", "[unit]") {
     corpus c;
-    // "view logs" covers a fifth of the section — below English's minimum coverage, so the
-    // confidence would be that coverage — but "logs" is half of the title "Reading logs".
+    // "view logs" covers a fifth of the section, but "logs" is half of the title "Reading logs".
     auto r = must(c.search.search("view logs"));
     REQUIRE_FALSE(r.hits.empty());
     CHECK(r.hits.front().relative_path == "en/logs.md");
     CHECK(r.hits.front().coverage < 0.25);
-    CHECK(r.confidence > 1.2 * r.hits.front().coverage);
+    CHECK(r.evidence.fit > 0);
+    auto nameless = r.evidence;
+    nameless.fit = 0;
+    CHECK(r.confidence > faq::default_decline_model("en").confidence(nameless));
+}
+
+TEST_CASE("faq search: the evidence counts the question's words the first hit lacks", "[unit]") {
+    corpus c;
+    auto r = must(c.search.search("roll back a kubeadm deploy"));
+    REQUIRE_FALSE(r.hits.empty());
+    CHECK(r.evidence.terms == 3);    // roll back, kubeadm, deploy
+    CHECK(r.evidence.missing == 1);  // kubeadm, in no page
+    CHECK(r.evidence.coverage == Approx(r.hits.front().coverage));
+    CHECK(r.evidence.rarest > 0);
+    CHECK(r.evidence.rarest <= 1.0);  // in units of the rarest possible word
+    CHECK(r.confidence == Approx(faq::default_decline_model("en").confidence(r.evidence)));
+    auto none = must(c.search.search("how do I?"));
+    CHECK(none.evidence.terms == 0);
+    CHECK(none.confidence == 0);
 }
 
 TEST_CASE("faq words: a word list keeps the lower-case words, exactly as spelt", "[unit]") {
