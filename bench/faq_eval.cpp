@@ -145,26 +145,28 @@ faq::decline_model fit(const std::vector<const sample*>& samples, double thresho
     }
     constexpr std::size_t n = n_features + 1;
     constexpr double ridge = 1.0;
-    std::vector<double> w(n, 0.0);
-    auto row = [&](const sample& s) {
-        std::vector<double> z(n, 1.0);
-        const auto x = s.evidence.values();
+    // Each sample standardised once, with a leading 1 for the intercept.
+    std::vector<std::array<double, n>> rows;
+    for (const auto* s : samples) {
+        const auto x = s->evidence.values();
+        auto& z = rows.emplace_back();
+        z[0] = 1.0;
         for (std::size_t j = 0; j < n_features; ++j) {
             z[j + 1] = (x[j] - mean[j]) / scale[j];
         }
-        return z;
-    };
+    }
+    std::vector<double> w(n, 0.0);
     for (int iteration = 0; iteration < 15; ++iteration) {
         std::vector<std::vector<double>> hessian(n, std::vector<double>(n, 0.0));
         std::vector<double> gradient(n, 0.0);
-        for (const auto* s : samples) {
-            const auto z = row(*s);
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            const auto& z = rows[r];
             double t = 0;
             for (std::size_t i = 0; i < n; ++i) {
                 t += w[i] * z[i];
             }
             const double p = 1.0 / (1.0 + std::exp(-std::clamp(t, -30.0, 30.0)));
-            const double error = p - (s->answerable ? 1.0 : 0.0);
+            const double error = p - (samples[r]->answerable ? 1.0 : 0.0);
             for (std::size_t i = 0; i < n; ++i) {
                 gradient[i] += error * z[i];
                 for (std::size_t k = 0; k < n; ++k) {
@@ -208,29 +210,28 @@ void report_fit(const std::string& language, const std::vector<sample>& samples,
             splits.push_back(s.split);
         }
     }
-    int answerable = 0, wrong = 0, out_of_scope = 0, correct = 0;
-    for (const auto& left_out : splits) {
+    // Fitted on every sample not in `left_out` ("" leaves none out: no split has that name).
+    auto fit_without = [&](const std::string& left_out) {
         std::vector<const sample*> rest;
         for (const auto& s : samples) {
             if (s.split != left_out) {
                 rest.push_back(&s);
             }
         }
-        const auto model = fit(rest, threshold);
+        return fit(rest, threshold);
+    };
+    int answerable = 0, wrong = 0, out_of_scope = 0, correct = 0;
+    for (const auto& left_out : splits) {
+        const auto model = fit_without(left_out);
         for (const auto& s : samples) {
-            if (s.split != left_out) {
-                continue;
+            if (s.split == left_out) {
+                const bool answer = model.confidence(s.evidence) >= threshold;
+                (s.answerable ? answerable : out_of_scope) += 1;
+                (s.answerable ? wrong : correct) += (answer ? 0 : 1);
             }
-            const bool answer = model.confidence(s.evidence) >= threshold;
-            (s.answerable ? answerable : out_of_scope) += 1;
-            (s.answerable ? wrong : correct) += (answer ? 0 : 1);
         }
     }
-    std::vector<const sample*> all;
-    for (const auto& s : samples) {
-        all.push_back(&s);
-    }
-    const auto model = fit(all, threshold);
+    const auto model = fit_without("");
     fmt::print(
         "{}: each of {} splits left out in turn: wrong declines {:.1f} % of {}, correct "
         "declines {:.1f} % of {}\n  fitted on all: {{{:.4f}, {{{:.4f}}}}}\n",

@@ -101,16 +101,12 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                          {"decision", decision},
                          {"confidence", r->confidence},
                          {"threshold", options.answer_threshold},
-                         {"evidence",
-                          {{"coverage", r->evidence.coverage},
-                           {"fit", r->evidence.fit},
-                           {"margin", r->evidence.margin},
-                           {"asked", r->evidence.asked},
-                           {"shared", r->evidence.shared},
-                           {"terms", r->evidence.terms},
-                           {"missing", r->evidence.missing},
-                           {"rarest", r->evidence.rarest}}},
+                         {"evidence", nlohmann::json::object()},
                          {"hits", nlohmann::json::array()}};
+        const auto evidence = r->evidence.values();
+        for (std::size_t i = 0; i < evidence.size(); ++i) {
+            j["evidence"][std::string{answer_evidence::names[i]}] = evidence[i];
+        }
         for (const auto& t : r->term_stats) {
             j["term_weights"].push_back(t.weight);
         }

@@ -829,8 +829,8 @@ double decline_model::confidence(const answer_evidence& e) const {
 }
 
 const decline_model& default_decline_model(std::string_view language) {
-    // Printed by `bench_faq_eval --fit-decline` from every labelled question (bench/faq.md).
-    // Order: coverage, fit, margin, asked, shared, terms, missing, rarest.
+    // Printed by `bench_faq_eval --fit-decline` from every labelled question (bench/faq.md);
+    // weights in the order of answer_evidence::names.
     static constexpr decline_model english{
         -3.9918, {4.8912, 5.5488, 1.1948, -2.4411, -0.2706, 0.9094, -0.5336, 0.6206}};
     static constexpr decline_model korean{

@@ -85,6 +85,9 @@ struct answer_evidence {
     double rarest = 0;    ///< the largest weight of a word in the first hit
 
     static constexpr std::size_t size = 8;
+    static constexpr std::array<std::string_view, size> names{
+        "coverage", "fit", "margin", "asked", "shared", "terms", "missing", "rarest"};
+    /// In the order of `names`, and of decline_model::weights.
     std::array<double, size> values() const {
         return {coverage, fit, margin, asked, shared, terms, missing, rarest};
     }
