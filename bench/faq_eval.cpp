@@ -4,6 +4,10 @@
 //
 //   bench_faq_eval [--split held|dev|all] [--corpus DIR] [--questions FILE] [--glossary FILE]
 //                  [--threshold X] [--words FILE] [--misses] [--features FILE] [--fit-decline]
+//                  [--bilingual]
+//
+// --bilingual indexes both languages' pages together, as the bot does when its docs folders hold
+// a page and its translation: a question may then find either.
 //
 // --fit-decline fits the answer-or-decline model (faq::decline_model) per language on the
 // chosen questions, reports it with every split left out in turn, and prints the model fitted on
@@ -253,6 +257,7 @@ int main(int argc, char** argv) {
     bool misses = false;
     std::string features_file;
     bool fit_decline = false;
+    bool bilingual = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -274,11 +279,13 @@ int main(int argc, char** argv) {
             features_file = value();
         } else if (a == "--fit-decline") {
             fit_decline = true;
+        } else if (a == "--bilingual") {
+            bilingual = true;
         } else {
             std::cerr << "unknown argument " << a
                       << "; try --split held|dev|all, --corpus DIR, --questions FILE, "
                          "--glossary FILE, --threshold X, --words FILE, --misses, --features FILE, "
-                         "--fit-decline\n";
+                         "--fit-decline, --bilingual\n";
             return 2;
         }
     }
@@ -294,8 +301,9 @@ int main(int argc, char** argv) {
     if (!features_file.empty()) {
         features.open(features_file);
     }
-    fmt::print("FAQ evaluation: split={} threshold={:.2f} words={} corpus={}\n\n", split, threshold,
-               words.empty() ? "none" : words, corpus);
+    fmt::print("FAQ evaluation: split={} threshold={:.2f} words={} corpus={}{}\n\n", split,
+               threshold, words.empty() ? "none" : words, corpus,
+               bilingual ? " (both languages indexed together)" : "");
     fmt::print(
         "| language | answerable | top-1 | top-3 | wrong declines | out of scope | correct "
         "declines |\n|---|---|---|---|---|---|---|\n");
@@ -307,7 +315,12 @@ int main(int argc, char** argv) {
             std::cerr << db.error().message << "\n";
             return 1;
         }
-        faq::indexer idx(*db, {(std::filesystem::path(corpus) / language).string()}, clock);
+        std::vector<std::string> folders{(std::filesystem::path(corpus) / language).string()};
+        if (bilingual) {
+            folders.push_back(
+                (std::filesystem::path(corpus) / (language == "en" ? "ko" : "en")).string());
+        }
+        faq::indexer idx(*db, folders, clock);
         if (auto r = idx.sync(); !r || r->files == 0) {
             std::cerr << "cannot index " << corpus << "/" << language << "\n";
             return 1;

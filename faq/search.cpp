@@ -21,7 +21,7 @@ namespace {
 // alternative question says more about what a page answers than one in passing in its body.
 constexpr std::string_view ranking_sql =
     "SELECT s.id, s.document_id, r.score, "
-    "coalesce(json_extract(d.front_matter_json, '$.language'), ''), d.front_matter_json "
+    "coalesce(json_extract(d.front_matter_json, '$.language'), ''), d.front_matter_json, d.path "
     "FROM (SELECT rowid, "
     "-bm25(faq_search, 6.0, 6.0, 3.0, 1.0) AS score FROM faq_search WHERE faq_search MATCH ? "
     "ORDER BY score DESC LIMIT 60) r JOIN faq_sections s ON s.id = r.rowid "
@@ -477,6 +477,35 @@ constexpr auto trouble_markers = std::to_array<std::string_view>(
 constexpr auto trouble_words =
     std::to_array<std::string_view>({"디버그", "디버깅", "debug", "troubleshoot"});
 
+/// What a page shares with its translations: its path without the folder or file-name part
+/// that names its language (docs/en/deploy.md and docs/ko/deploy.md, deploy.ko.md and deploy.md;
+/// two configured folders docs/en and docs/ko also pair this way).
+std::string translation_key(std::string_view path, std::string_view language) {
+    if (language.empty()) {
+        return std::string{path};
+    }
+    const auto names_language = [&](std::string_view part) {
+        return part.starts_with(language) &&
+               (part.size() == language.size() || part[language.size()] == '-' ||
+                part[language.size()] == '_');
+    };
+    std::string key;
+    for (auto slash = path.find('/'); slash != std::string_view::npos; slash = path.find('/')) {
+        if (!names_language(path.substr(0, slash))) {
+            key.append(path.substr(0, slash + 1));
+        }
+        path.remove_prefix(slash + 1);
+    }
+    // What is left is the file name: deploy.ko.md → deploy.md.
+    const auto extension = path.rfind('.');
+    const auto tag = path.substr(0, extension).rfind('.');
+    if (extension != std::string_view::npos && tag != std::string_view::npos &&
+        names_language(path.substr(tag + 1, extension - tag - 1))) {
+        return key.append(path.substr(0, tag)).append(path.substr(extension));
+    }
+    return key.append(path);
+}
+
 bool about_trouble(std::string_view question) {
     std::string lower{question};
     std::transform(lower.begin(), lower.end(), lower.begin(),
@@ -661,6 +690,8 @@ core::result<search_result> searcher::search(std::string_view question) {
         std::vector<bool> present;  // which question terms its section has
         double coverage = 0;
         std::string meta;  // the document's front matter (JSON)
+        std::string language;
+        std::string translation;  // translation_key of the document
     };
     std::vector<candidate> best;  // one per document
     const std::map<std::int64_t, std::int64_t>* sections_of = nullptr;
@@ -686,7 +717,8 @@ core::result<search_result> searcher::search(std::string_view question) {
                 break;
             }
             candidate c{st->get_int(0), st->get_int(1), st->get_double(2)};
-            if (auto lang = st->get_text(3); !lang.empty() && lang != language) {
+            c.language = st->get_text(3);
+            if (!c.language.empty() && c.language != language) {
                 c.score *= other_language;
             }
             double rank = c.score;
@@ -702,6 +734,7 @@ core::result<search_result> searcher::search(std::string_view question) {
             if (same == best.end()) {
                 c.rank_score = rank;
                 c.meta = st->get_text(4);
+                c.translation = translation_key(st->get_text(5), c.language);
                 best.push_back(c);
             } else {
                 same->rank_score += rank * std::pow(more_sections, ++same->extra);
@@ -744,6 +777,26 @@ core::result<search_result> searcher::search(std::string_view question) {
         std::stable_sort(
             best.begin(), best.begin() + static_cast<std::ptrdiff_t>(n),
             [](const candidate& a, const candidate& b) { return a.rank_score > b.rank_score; });
+        // A page and its translation are one answer: shown once, in the question's language when
+        // it has one, at the better of the two places. Otherwise a bilingual docs folder fills the
+        // "other matches" with the same page twice (a tenth of the evaluation's questions, asked
+        // of both languages' pages at once) and the first page seems to have no lead.
+        std::size_t scored = n;  // the leading pages, whose coverage and fit are known
+        for (std::size_t i = 0; i < scored; ++i) {
+            for (std::size_t j = i + 1; j < scored;) {
+                if (best[j].translation != best[i].translation ||
+                    best[j].language == best[i].language) {
+                    ++j;
+                    continue;
+                }
+                if (best[j].language == language) {
+                    std::swap(best[i], best[j]);
+                    std::swap(best[i].rank_score, best[j].rank_score);
+                }
+                best.erase(best.begin() + static_cast<std::ptrdiff_t>(j));
+                --scored;
+            }
+        }
     }
     if (best.size() > static_cast<std::size_t>(options_.max_hits)) {
         best.resize(static_cast<std::size_t>(options_.max_hits));
