@@ -885,9 +885,9 @@ const decline_model& default_decline_model(std::string_view language) {
     // Printed by `bench_faq_eval --fit-decline` from every labelled question (bench/faq.md);
     // weights in the order of answer_evidence::names.
     static constexpr decline_model english{
-        -3.9918, {4.8912, 5.5488, 1.1948, -2.4411, -0.2706, 0.9094, -0.5336, 0.6206}};
+        -4.1133, {4.9205, 5.7124, 1.1884, -2.2855, -0.7767, 0.9353, -0.5615, 1.1046}};
     static constexpr decline_model korean{
-        -5.3367, {5.8322, 5.3742, 0.0132, -3.3646, -0.2343, 1.2635, -0.6486, 3.0469}};
+        -4.8882, {5.4737, 4.9700, 0.2727, -3.3104, -0.6063, 1.2403, -0.6679, 3.4576}};
     return language == "ko" ? korean : english;
 }
 
