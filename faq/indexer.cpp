@@ -150,6 +150,9 @@ core::result<sync_report> indexer::sync() {
             ++report.removed;
         }
     }
+    if (auto r = repo.write_search_index(); !r) {
+        return std::move(r).error();
+    }
     // A large pass leaves FTS5 with a few big segments next to each other; merging them later
     // fell on small re-indexes (20-50 ms instead of 5) and every query read all of them (p50 1.2
     // instead of 0.7 ms). One merge into a single segment costs about a fifth of the pass.

@@ -33,7 +33,10 @@ std::string with(std::string_view head, std::string_view rest) {
 
 // Inside a caller's transaction (the indexer's pass) no savepoint of our own: at each one FTS5
 // writes the terms it holds so far out as a segment of its own, and a pass became thousands of
-// segments to merge. The caller's transaction keeps the change atomic.
+// segments to merge. The caller's transaction keeps the change atomic. For the same reason the
+// full-text rows are written last, all together (write_search_index): any statement that may
+// change several rows (the upsert of the next document, the deletion of its old sections) also
+// opens a savepoint, and FTS5 wrote a segment per document — most of a full pass's time.
 core::result<std::optional<transaction>> own_transaction(database& db) {
     if (db.in_transaction()) {
         return std::optional<transaction>{};
@@ -84,18 +87,25 @@ core::result<bool> faq_repository::remove_document(std::string_view path) {
     if (!tx) {
         return std::move(tx).error();
     }
-    if (auto r = db_->execute("DELETE FROM faq_search WHERE rowid IN (SELECT s.id FROM "
-                              "faq_sections s JOIN faq_documents d ON d.id = s.document_id "
-                              "WHERE d.path = ?)",
-                              path);
-        !r) {
-        return std::move(r).error();
+    auto ids = query_all(
+        *db_,
+        "SELECT s.id FROM faq_sections s JOIN faq_documents d "
+        "ON d.id = s.document_id WHERE d.path = ?",
+        [](statement& st) { return st.get_int(0); }, path);
+    if (!ids) {
+        return std::move(ids).error();
     }
+    unindexed_.insert(unindexed_.end(), ids->begin(), ids->end());
     // Its sections go with it (ON DELETE CASCADE).
     if (auto r = db_->execute("DELETE FROM faq_documents WHERE path = ?", path); !r) {
         return std::move(r).error();
     }
     const bool removed = db_->changes() > 0;
+    if (*tx) {
+        if (auto r = write_search_index(); !r) {
+            return std::move(r).error();
+        }
+    }
     if (auto r = commit(*tx); !r) {
         return std::move(r).error();
     }
@@ -128,12 +138,13 @@ core::result<void> faq_repository::replace_sections(std::int64_t document_id,
                                 fmt::format("no FAQ document {} to hold sections", document_id));
     }
     const auto& [title, questions] = **names;
-    if (auto r = db_->execute("DELETE FROM faq_search WHERE rowid IN "
-                              "(SELECT id FROM faq_sections WHERE document_id = ?)",
-                              document_id);
-        !r) {
-        return r;
+    auto ids = query_all(
+        *db_, "SELECT id FROM faq_sections WHERE document_id = ?",
+        [](statement& st) { return st.get_int(0); }, document_id);
+    if (!ids) {
+        return std::move(ids).error();
     }
+    unindexed_.insert(unindexed_.end(), ids->begin(), ids->end());
     if (auto r = db_->execute("DELETE FROM faq_sections WHERE document_id = ?", document_id); !r) {
         return r;
     }
@@ -147,15 +158,44 @@ core::result<void> faq_repository::replace_sections(std::int64_t document_id,
         }
         s.id = db_->last_insert_rowid();
         s.document_id = document_id;
-        r = db_->execute(
-            "INSERT INTO faq_search (rowid, title, questions, heading, body) "
-            "VALUES (?, ?, ?, ?, ?)",
-            s.id, title, questions, s.heading_path, s.body);
-        if (!r) {
+        indexed_.push_back({s.id, title, questions, s.heading_path, s.body});
+    }
+    if (*tx) {
+        if (auto r = write_search_index(); !r) {
             return r;
         }
     }
     return commit(*tx);
+}
+
+core::result<void> faq_repository::write_search_index() {
+    // One statement for the deletes (their savepoint comes before any row is pending), then
+    // single-row inserts, which open none.
+    if (!unindexed_.empty()) {
+        std::string ids;
+        for (auto id : unindexed_) {
+            ids += ids.empty() ? "[" : ",";
+            ids += std::to_string(id);
+        }
+        if (auto r = db_->execute(
+                "DELETE FROM faq_search WHERE rowid IN (SELECT value FROM json_each(?))",
+                ids + "]");
+            !r) {
+            return r;
+        }
+        unindexed_.clear();
+    }
+    for (const auto& row : indexed_) {
+        auto r = db_->execute(
+            "INSERT INTO faq_search (rowid, title, questions, heading, body) "
+            "VALUES (?, ?, ?, ?, ?)",
+            row.section_id, row.title, row.questions, row.heading, row.body);
+        if (!r) {
+            return r;
+        }
+    }
+    indexed_.clear();
+    return {};
 }
 
 core::result<std::vector<faq_section>> faq_repository::sections_of(std::int64_t document_id) {

@@ -83,6 +83,11 @@ public:
     /// document_id. Errors: conflict when the document does not exist.
     core::result<void> replace_sections(std::int64_t document_id,
                                         std::vector<faq_section>& sections);
+    /// Inside a caller's transaction, remove_document and replace_sections hold back their
+    /// changes to the full-text index; this writes them, and must come before the commit. A
+    /// repository that held changes back is not used after its transaction is rolled back.
+    /// (Called by them when they run in a transaction of their own.)
+    core::result<void> write_search_index();
     /// The document's sections in order.
     core::result<std::vector<faq_section>> sections_of(std::int64_t document_id);
     /// Every section of every document.
@@ -110,7 +115,13 @@ public:
     core::result<std::pair<std::int64_t, std::int64_t>> ask_counts();
 
 private:
+    struct search_row {
+        std::int64_t section_id;
+        std::string title, questions, heading, body;
+    };
     database* db_;
+    std::vector<std::int64_t> unindexed_;  ///< faq_search rows to delete
+    std::vector<search_row> indexed_;      ///< faq_search rows to insert, after the deletes
 };
 
 }  // namespace tugboat::storage

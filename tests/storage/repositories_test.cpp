@@ -385,7 +385,11 @@ TEST_CASE("faq: the search index follows sections as they are replaced and remov
         {
             auto tx = must(storage::transaction::begin(db));
             must(faq.replace_sections(id, sections));
+            // Inside the caller's transaction the full-text rows wait for write_search_index.
+            CHECK(indexed_rows(db, "rollback") == 0);
+            must(faq.write_search_index());
             CHECK(indexed_rows(db, "rollback") == 1);
+            CHECK(indexed_rows(db, "rewritten") == 0);
         }  // not committed
         CHECK(indexed_rows(db, "rollback") == 0);
         CHECK(indexed_rows(db, "rewritten") == 1);
