@@ -48,10 +48,6 @@ core::result<std::optional<transaction>> own_transaction(database& db) {
     return std::optional<transaction>{std::move(*begun)};
 }
 
-core::result<void> commit(std::optional<transaction>& tx) {
-    return tx ? tx->commit() : core::result<void>{};
-}
-
 }  // namespace
 
 core::result<std::int64_t> faq_repository::upsert_document(faq_document& d) {
@@ -87,29 +83,46 @@ core::result<bool> faq_repository::remove_document(std::string_view path) {
     if (!tx) {
         return std::move(tx).error();
     }
-    auto ids = query_all(
-        *db_,
-        "SELECT s.id FROM faq_sections s JOIN faq_documents d "
-        "ON d.id = s.document_id WHERE d.path = ?",
+    auto id = query_one(
+        *db_, "SELECT id FROM faq_documents WHERE path = ?",
         [](statement& st) { return st.get_int(0); }, path);
+    if (!id) {
+        return std::move(id).error();
+    }
+    if (*id) {
+        if (auto r = unindex_sections(**id); !r) {
+            return std::move(r).error();
+        }
+        // Its sections go with it (ON DELETE CASCADE).
+        if (auto r = db_->execute("DELETE FROM faq_documents WHERE id = ?", **id); !r) {
+            return std::move(r).error();
+        }
+    }
+    if (auto r = finish(*tx); !r) {
+        return std::move(r).error();
+    }
+    return id->has_value();
+}
+
+core::result<void> faq_repository::unindex_sections(std::int64_t document_id) {
+    auto ids = query_all(
+        *db_, "SELECT id FROM faq_sections WHERE document_id = ?",
+        [](statement& st) { return st.get_int(0); }, document_id);
     if (!ids) {
         return std::move(ids).error();
     }
     unindexed_.insert(unindexed_.end(), ids->begin(), ids->end());
-    // Its sections go with it (ON DELETE CASCADE).
-    if (auto r = db_->execute("DELETE FROM faq_documents WHERE path = ?", path); !r) {
-        return std::move(r).error();
+    return {};
+}
+
+core::result<void> faq_repository::finish(std::optional<transaction>& tx) {
+    if (!tx) {
+        return {};  // the caller writes the search index and commits
     }
-    const bool removed = db_->changes() > 0;
-    if (*tx) {
-        if (auto r = write_search_index(); !r) {
-            return std::move(r).error();
-        }
+    if (auto r = write_search_index(); !r) {
+        return r;
     }
-    if (auto r = commit(*tx); !r) {
-        return std::move(r).error();
-    }
-    return removed;
+    return tx->commit();
 }
 
 core::result<void> faq_repository::replace_sections(std::int64_t document_id,
@@ -138,13 +151,9 @@ core::result<void> faq_repository::replace_sections(std::int64_t document_id,
                                 fmt::format("no FAQ document {} to hold sections", document_id));
     }
     const auto& [title, questions] = **names;
-    auto ids = query_all(
-        *db_, "SELECT id FROM faq_sections WHERE document_id = ?",
-        [](statement& st) { return st.get_int(0); }, document_id);
-    if (!ids) {
-        return std::move(ids).error();
+    if (auto r = unindex_sections(document_id); !r) {
+        return r;
     }
-    unindexed_.insert(unindexed_.end(), ids->begin(), ids->end());
     if (auto r = db_->execute("DELETE FROM faq_sections WHERE document_id = ?", document_id); !r) {
         return r;
     }
@@ -160,12 +169,7 @@ core::result<void> faq_repository::replace_sections(std::int64_t document_id,
         s.document_id = document_id;
         indexed_.push_back({s.id, title, questions, s.heading_path, s.body});
     }
-    if (*tx) {
-        if (auto r = write_search_index(); !r) {
-            return r;
-        }
-    }
-    return commit(*tx);
+    return finish(*tx);
 }
 
 core::result<void> faq_repository::write_search_index() {

@@ -119,6 +119,11 @@ private:
         std::int64_t section_id;
         std::string title, questions, heading, body;
     };
+    /// Holds back the deletion of the document's sections from the search index.
+    core::result<void> unindex_sections(std::int64_t document_id);
+    /// Writes the search index and commits, when `tx` is the repository's own transaction.
+    core::result<void> finish(std::optional<transaction>& tx);
+
     database* db_;
     std::vector<std::int64_t> unindexed_;  ///< faq_search rows to delete
     std::vector<search_row> indexed_;      ///< faq_search rows to insert, after the deletes
