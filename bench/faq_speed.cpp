@@ -1,9 +1,10 @@
 // FAQ speed (issue 7): a synthetic corpus of 1,000 Markdown documents with 10 sections each
 // (10,000 sections, English and Korean; words drawn Zipf-like from 4,000 per language), indexed
 // into a SQLite file as the bot does.
-// Prints: full index time, re-index time of one changed file, and query latency percentiles —
-// with the per-term statistics cached (the bot's steady state) and with them cleared before
-// every query (a question of words never asked before).
+// Prints: full index time, re-index time of one changed file, the time to read the index's
+// statistics (once per re-index), and query latency percentiles — with the per-term counts
+// cached (the bot's steady state) and with them cleared before every query (a question of
+// words never asked before).
 //
 //   bench_faq_speed [--documents N] [--queries N]
 
@@ -12,6 +13,7 @@
 #include "faq/indexer.hpp"
 #include "faq/search.hpp"
 #include "storage/database.hpp"
+#include "storage/faq_rank.hpp"
 
 #include <fmt/format.h>
 
@@ -220,6 +222,15 @@ int main(int argc, char** argv) {
     auto word_list = faq::word_list::load(word_file);
     const double words_ms = ms(steady::now() - t0);
 
+    // What the searcher reads once after every re-index (section lengths and languages).
+    t0 = steady::now();
+    auto statistics = storage::read_faq_rank_statistics(*db);
+    const double statistics_ms = ms(steady::now() - t0);
+    if (!statistics) {
+        std::cerr << "reading the statistics failed: " << statistics.error().message << "\n";
+        return 1;
+    }
+
     faq::searcher search(*db, {.words = word_file});
     std::vector<std::string> questions;
     for (int q = 0; q < queries; ++q) {
@@ -233,7 +244,7 @@ int main(int argc, char** argv) {
     std::vector<double> cold;
     int answered = 0;
     for (const auto& q : questions) {
-        search.forget_statistics();
+        search.forget_word_counts();
         t0 = steady::now();
         auto r = search.search(q);
         cold.push_back(ms(steady::now() - t0));
@@ -263,10 +274,12 @@ int main(int argc, char** argv) {
     } else {
         fmt::print("| reading {} | not readable: install wamerican | |\n", word_file);
     }
-    fmt::print("| query p50 / p99, statistics cached | {:.2f} / {:.2f} ms | p99 ≤ 5 ms |\n",
+    fmt::print("| reading the index's statistics, once per re-index | {:.1f} ms | |\n",
+               statistics_ms);
+    fmt::print("| query p50 / p99, word counts cached | {:.2f} / {:.2f} ms | p99 ≤ 5 ms |\n",
                percentile(warm, 0.5), percentile(warm, 0.99));
     fmt::print(
-        "| query p50 / p99, statistics cleared each time | {:.2f} / {:.2f} ms | p99 ≤ 5 ms "
+        "| query p50 / p99, word counts cleared each time | {:.2f} / {:.2f} ms | p99 ≤ 5 ms "
         "|\n",
         percentile(cold, 0.5), percentile(cold, 0.99));
     std::vector<std::size_t> order(questions.size());

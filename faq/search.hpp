@@ -17,6 +17,7 @@
 #include "core/result.hpp"
 #include "faq/words.hpp"
 #include "storage/database.hpp"
+#include "storage/faq_rank.hpp"
 
 #include <array>
 #include <cstdint>
@@ -127,8 +128,9 @@ std::vector<query_term> parse_question(std::string_view question, const glossary
 /// The words of one name of a page (its title or an alternative question), each as its tokens.
 using page_name = std::vector<std::vector<std::string>>;
 
-/// Searches the database's FAQ index. Keeps per-term document counts and page names between
-/// calls; call `forget_statistics` after re-indexing.
+/// Searches the database's FAQ index. Keeps per-term section counts, page names and the
+/// index's statistics (tugboat_rank's) between calls; call `forget_statistics` after
+/// re-indexing.
 class searcher {
 public:
     searcher(storage::database& db, search_options options);
@@ -137,18 +139,21 @@ public:
     core::result<search_result> search(std::string_view question);
 
     void forget_statistics() {
-        counts_.clear();
+        forget_word_counts();
         names_.clear();
+        statistics_.reset();
         page_sections_.clear();
     }
+    /// Only the per-term counts: the next questions cost what new words cost (bench).
+    void forget_word_counts() { counts_.clear(); }
     const search_options& options() const { return options_; }
 
 private:
-    /// How many sections a term group matches ("": all sections), cached until
-    /// forget_statistics.
-    core::result<std::int64_t> count(const std::string& match);
-    /// How many sections each document has, read once until forget_statistics.
-    core::result<const std::map<std::int64_t, std::int64_t>*> page_sections();
+    /// How many sections a term group matches ("": all sections), among those in `language`
+    /// (an index into the statistics' languages; 0: all), cached until forget_statistics.
+    core::result<std::int64_t> count(const std::string& match, int language);
+    /// The index's statistics, read once until forget_statistics.
+    core::result<const storage::faq_rank_statistics*> statistics();
     /// The ordinary English words, read on first use; null without a readable list.
     const word_list* ordinary_words();
     /// What a question word weighs in the coverage: its idf among `sections`, `matching` of
@@ -158,10 +163,11 @@ private:
 
     storage::database* db_;
     search_options options_;
-    std::map<std::string, std::int64_t> counts_;
+    std::map<std::pair<std::string, int>, std::int64_t> counts_;
     glossary synonyms_;  ///< normalized word → alternatives, both directions
     /// Document id → its names (title, alternative questions), each as its words' tokens.
     std::map<std::int64_t, std::vector<page_name>> names_;
+    std::optional<storage::faq_rank_statistics> statistics_;
     std::map<std::int64_t, std::int64_t> page_sections_;  ///< document id → sections
     std::optional<word_list> words_;
     bool words_read_ = false;

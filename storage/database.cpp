@@ -179,6 +179,12 @@ statement& statement::bind(int index, std::nullptr_t) {
     return *this;
 }
 
+statement& statement::bind_pointer(int index, const void* value, const char* type) {
+    first_error(bind_error_, sqlite3_bind_pointer(stmt_->handle, index, const_cast<void*>(value),
+                                                  type, nullptr));
+    return *this;
+}
+
 core::result<bool> statement::step() {
     if (bind_error_ != 0) {
         return db_->failure(bind_error_, fmt::format("binding parameters of: {}", stmt_->sql));

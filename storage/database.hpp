@@ -65,6 +65,9 @@ public:
     statement& bind(int index, const std::optional<T>& value) {
         return value ? bind(index, *value) : bind(index, nullptr);
     }
+    /// Binds a pointer that only SQL functions asking for `type` can read (sqlite3_bind_pointer);
+    /// `value` must outlive the statement's steps.
+    statement& bind_pointer(int index, const void* value, const char* type);
     /// Binds `values` to parameters 1..n in order.
     template <class... Args>
     statement& bind_all(const Args&... values) {

@@ -474,7 +474,10 @@ std::vector<faq_token> faq_tokens(std::string_view text) {
 
 namespace detail {
 
-/// Registers the "tugboat" FTS5 tokenizer on `db`; called by database::open before migrating.
+int register_faq_rank(fts5_api* api);  // storage/faq_rank.cpp
+
+/// Registers the "tugboat" FTS5 tokenizer and the tugboat_rank function on `db`; called by
+/// database::open before migrating.
 int register_faq_tokenizer(sqlite3* db) {
     fts5_api* api = nullptr;
     sqlite3_stmt* st = nullptr;
@@ -489,7 +492,8 @@ int register_faq_tokenizer(sqlite3* db) {
         return rc == SQLITE_OK ? SQLITE_ERROR : rc;
     }
     fts5_tokenizer tokenizer{fts5_create, fts5_delete, fts5_tokenize};
-    return api->xCreateTokenizer(api, "tugboat", nullptr, &tokenizer, nullptr);
+    rc = api->xCreateTokenizer(api, "tugboat", nullptr, &tokenizer, nullptr);
+    return rc == SQLITE_OK ? register_faq_rank(api) : rc;
 }
 
 }  // namespace detail
