@@ -6,19 +6,24 @@
 //   tugboat_rank(faq_search, statistics, weight_title, weight_questions, weight_heading,
 //                weight_body)
 //
-// Okapi BM25 as FTS5's bm25() computes it (k1 = 1.2, b = 0.75, a phrase's idf from the rows
-// that have it, a column's matches counted times its weight) but higher is better, and with
-// `statistics` bound (a faq_rank_statistics, statement::bind_pointer) each section is scored
-// with the numbers of the sections in its own language: the row count, average length and
-// idf a table of that language alone would have. One docs folder of English and Korean pages
-// then ranks each page as its own language's index would, where bm25() mixes both (the
-// Korean pages' bigrams lengthen the average, English words look rarer than they are). The
-// lengths are read from memory too, not from the docsize table once per row. With NULL
-// instead, every section counts as one language and the result equals -bm25().
+// BM25F: a phrase's matches in each column count times the column's weight, each column
+// normalised by its own length against that column's average, before the usual saturation
+// (k1 = 1.2; b = 0.5 for the title and questions, 0.9 for the heading and body; a phrase's idf
+// as FTS5's bm25() has it). FTS5's bm25() normalises the
+// weighted matches by the section's whole length, so a long body dilutes a match in a short
+// title. With `statistics` bound (a faq_rank_statistics, statement::bind_pointer) each
+// section is scored with the numbers of the sections in its own language: the row count,
+// the average lengths and the idf a table of that language alone would have. One docs folder
+// of English and Korean pages then ranks each page as its own language's index would, where
+// one table mixes both (the Korean pages' bigrams lengthen the averages, a word both use looks
+// commoner than it is). The lengths are read from memory too, not from the docsize table once
+// per row. With NULL instead, every section counts as one language, and its lengths come from
+// FTS5.
 
 #include "core/result.hpp"
 #include "storage/database.hpp"
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -31,15 +36,18 @@ namespace tugboat::storage {
 struct faq_rank_statistics {
     static constexpr const char* pointer_type = "tugboat_faq_rank_statistics";
 
+    static constexpr std::size_t columns = 4;  ///< faq_search: title, questions, heading, body
+    using lengths = std::array<std::int64_t, columns>;  ///< tokens per column, as FTS5 counts
+
     struct section {
         std::int64_t document = 0;
-        std::int64_t tokens = 0;  ///< in all columns, as FTS5 counted them
-        int language = 0;         ///< index into `languages`
+        lengths tokens{};
+        int language = 0;  ///< index into `languages`
     };
     struct language {
         std::string name;  ///< front matter "language"; "" for [0]
         std::int64_t sections = 0;
-        std::int64_t tokens = 0;
+        lengths tokens{};  ///< summed over its sections
     };
 
     std::unordered_map<std::int64_t, section> sections;  ///< by faq_search rowid

@@ -1,5 +1,5 @@
-// tugboat_rank, the FAQ's ranking function: FTS5's bm25 without statistics, and with them each
-// section scored as in an index of its own language.
+// tugboat_rank, the FAQ's ranking function: BM25F, and with the statistics each section
+// scored as in an index of its own language.
 
 #include "storage/faq_rank.hpp"
 #include "storage/database.hpp"
@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -62,25 +63,19 @@ storage::database index_of(const std::vector<std::vector<page>>& sets) {
     return db;
 }
 
-struct scores {
-    std::map<std::string, double> ours;  // heading → tugboat_rank
-    std::map<std::string, double> bm25;  // heading → -bm25()
-};
-
-scores score(storage::database& db, std::string_view match,
-             const storage::faq_rank_statistics* statistics) {
-    auto st = must(
-        db.prepare("SELECT s.heading_path, tugboat_rank(faq_search, ?2, 6.0, 6.0, 3.0, 1.0), "
-                   "-bm25(faq_search, 6.0, 6.0, 3.0, 1.0) FROM faq_search "
-                   "JOIN faq_sections s ON s.id = faq_search.rowid WHERE faq_search MATCH ?1"));
+/// heading → tugboat_rank of every section `match` finds.
+std::map<std::string, double> score(storage::database& db, std::string_view match,
+                                    const storage::faq_rank_statistics* statistics) {
+    auto st = must(db.prepare(
+        "SELECT s.heading_path, tugboat_rank(faq_search, ?2, 6.0, 6.0, 3.0, 1.0) FROM faq_search "
+        "JOIN faq_sections s ON s.id = faq_search.rowid WHERE faq_search MATCH ?1"));
     st.bind(1, match);
     if (statistics != nullptr) {
         st.bind_pointer(2, statistics, storage::faq_rank_statistics::pointer_type);
     }
-    scores out;
+    std::map<std::string, double> out;
     while (must(st.step())) {
-        out.ours[st.get_text(0)] = st.get_double(1);
-        out.bm25[st.get_text(0)] = st.get_double(2);
+        out[st.get_text(0)] = st.get_double(1);
     }
     return out;
 }
@@ -93,35 +88,42 @@ TEST_CASE("faq_rank: the statistics count sections and tokens per language", "[u
     REQUIRE(s.languages.size() == 3);
     CHECK(s.sections.size() == 7);
     CHECK(s.languages[0].sections == 7);
-    const auto en = s.language_of("en");
-    const auto ko = s.language_of("ko");
+    const auto en = static_cast<std::size_t>(s.language_of("en"));
+    const auto ko = static_cast<std::size_t>(s.language_of("ko"));
     REQUIRE(en != 0);
     REQUIRE(ko != 0);
-    CHECK(s.languages[static_cast<std::size_t>(en)].sections == 4);
-    CHECK(s.languages[static_cast<std::size_t>(ko)].sections == 3);
-    CHECK(s.languages[static_cast<std::size_t>(en)].tokens +
-              s.languages[static_cast<std::size_t>(ko)].tokens ==
-          s.languages[0].tokens);
     CHECK(s.language_of("fr") == 0);
+    CHECK(s.languages[en].sections == 4);
+    CHECK(s.languages[ko].sections == 3);
+    // Headings: Deploying, Deploying > Rolling back, Logs, Access.
+    constexpr std::size_t heading = 2;
+    constexpr std::size_t body = 3;
+    CHECK(s.languages[en].tokens[heading] == 6);
+    for (std::size_t c = 0; c < storage::faq_rank_statistics::columns; ++c) {
+        CHECK(s.languages[en].tokens[c] + s.languages[ko].tokens[c] == s.languages[0].tokens[c]);
+    }
     for (const auto& [id, section] : s.sections) {
-        CHECK(section.tokens > 0);
+        CHECK(section.tokens[heading] > 0);
+        CHECK(section.tokens[body] > 0);
     }
 }
 
-TEST_CASE("faq_rank: without statistics, or with one language, it is bm25", "[unit]") {
-    auto db = index_of({english});
+TEST_CASE("faq_rank: BM25F, each column weighed and normalised by its own length", "[unit]") {
+    auto db = index_of({{{"logs.md", "en", {{"Logs", "read them"}}},
+                         {"deploy.md", "en", {{"Deploy", "deploy it now"}}},
+                         {"access.md", "en", {{"Access", "ask for access"}}}}});
     const auto statistics = must(storage::read_faq_rank_statistics(db));
-    for (const auto* match : {"deploy", "deploy OR rollback", "\"last hour\" OR logs", "servic*"}) {
-        INFO(match);
-        for (const auto* with :
-             {static_cast<const storage::faq_rank_statistics*>(nullptr), &statistics}) {
-            auto s = score(db, match, with);
-            REQUIRE_FALSE(s.ours.empty());
-            for (const auto& [heading, bm25] : s.bm25) {
-                INFO(heading);
-                CHECK(s.ours[heading] == Approx(bm25).epsilon(1e-12));
-            }
-        }
+    // One section of three has the word: idf ln(2.5 / 1.5). k1 = 1.2, heading ×3 and b 0.9.
+    const double idf = std::log(2.5 / 1.5);
+    const auto bm25f = [&](double tf) { return idf * tf * 2.2 / (tf + 1.2); };
+    // Headings are one word each (average 1); bodies 2, 3 and 3 words (average 8/3).
+    const double heading_only = 3.0;
+    const double heading_and_body = 3.0 + 1.0 / (0.1 + 0.9 * 3.0 / (8.0 / 3.0));
+    for (const auto* with :
+         {static_cast<const storage::faq_rank_statistics*>(nullptr), &statistics}) {
+        CHECK(score(db, "logs", with).at("Logs") == Approx(bm25f(heading_only)).epsilon(1e-12));
+        CHECK(score(db, "deploy", with).at("Deploy") ==
+              Approx(bm25f(heading_and_body)).epsilon(1e-12));
     }
 }
 
@@ -130,17 +132,19 @@ TEST_CASE("faq_rank: with statistics each section scores as in its own language'
     auto both = index_of({english, korean});
     auto alone = index_of({english});
     const auto statistics = must(storage::read_faq_rank_statistics(both));
-    // deploy and rollback are in the Korean pages too: in one index of both languages, bm25
-    // finds them in more sections and over a longer average than the English pages alone have.
+    // deploy and rollback are in the Korean pages too: counted over one index of both
+    // languages, they are in more sections, and the sections are longer on average.
     for (const auto* match : {"deploy", "deploy OR rollback OR logs", "service"}) {
         INFO(match);
         const auto mixed = score(both, match, &statistics);
-        const auto own = score(alone, match, nullptr).bm25;
+        const auto pooled = score(both, match, nullptr);
+        const auto own = score(alone, match, nullptr);
+        REQUIRE_FALSE(own.empty());
         int differs = 0;
         for (const auto& [heading, expected] : own) {
             INFO(heading);
-            CHECK(mixed.ours.at(heading) == Approx(expected).epsilon(1e-12));
-            differs += mixed.bm25.at(heading) == Approx(expected).epsilon(1e-6) ? 0 : 1;
+            CHECK(mixed.at(heading) == Approx(expected).epsilon(1e-12));
+            differs += pooled.at(heading) == Approx(expected).epsilon(1e-6) ? 0 : 1;
         }
         CHECK(differs > 0);
     }
@@ -149,7 +153,6 @@ TEST_CASE("faq_rank: with statistics each section scores as in its own language'
         storage::faq_document d{.path = "new.md", .hash = "n", .front_matter_json = "{}"};
         std::vector<storage::faq_section> sections{{.heading_path = "New", .body = "deploy"}};
         must(repo.replace_sections(must(repo.upsert_document(d)), sections));
-        const auto s = score(both, "deploy", &statistics);
-        CHECK(s.ours.at("New") > 0);
+        CHECK(score(both, "deploy", &statistics).at("New") > 0);
     }
 }
