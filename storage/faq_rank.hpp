@@ -8,17 +8,16 @@
 //
 // BM25F: a phrase's matches in each column count times the column's weight, each column
 // normalised by its own length against that column's average, before the usual saturation
-// (k1 = 1.2; b = 0.5 for the title and questions, 0.9 for the heading and body; a phrase's idf
-// as FTS5's bm25() has it). FTS5's bm25() normalises the
-// weighted matches by the section's whole length, so a long body dilutes a match in a short
-// title. With `statistics` bound (a faq_rank_statistics, statement::bind_pointer) each
-// section is scored with the numbers of the sections in its own language: the row count,
-// the average lengths and the idf a table of that language alone would have. One docs folder
-// of English and Korean pages then ranks each page as its own language's index would, where
-// one table mixes both (the Korean pages' bigrams lengthen the averages, a word both use looks
-// commoner than it is). The lengths are read from memory too, not from the docsize table once
-// per row. With NULL instead, every section counts as one language, and its lengths come from
-// FTS5.
+// (k1 = 1.2; b = 0.5 for the title, questions and heading, 0.9 for the body; a phrase's idf as
+// FTS5's bm25() has it). FTS5's bm25() normalises the weighted matches by the section's whole
+// length, so a long body dilutes a match in a short title. With `statistics` bound (a
+// faq_rank_statistics, statement::bind_pointer) each section is scored with the numbers of the
+// sections in its own language: the row count, the average lengths and the idf a table of that
+// language alone would have. One docs folder of English and Korean pages then ranks each page as
+// its own language's index would, where one table mixes both (the Korean pages' bigrams lengthen
+// the averages, a word both use looks commoner than it is). The lengths are read from memory too,
+// not from the docsize table once per row. With NULL instead, every section counts as one language,
+// and its lengths come from FTS5.
 
 #include "core/result.hpp"
 #include "storage/database.hpp"
