@@ -21,8 +21,7 @@ namespace {
 // bm25 column weights, in the order of faq_search's columns: a match in the title or an
 // alternative question says more about what a page answers than one in passing in its body.
 constexpr std::string_view ranking_sql =
-    "SELECT s.id, s.document_id, r.score, "
-    "coalesce(json_extract(d.front_matter_json, '$.language'), ''), d.front_matter_json, d.path "
+    "SELECT s.id, s.document_id, r.score, d.front_matter_json, d.path "
     "FROM (SELECT rowid, "
     "tugboat_rank(faq_search, ?2, 6.0, 6.0, 3.0, 1.0) AS score FROM faq_search "
     "WHERE faq_search MATCH ?1 "
@@ -751,7 +750,12 @@ core::result<search_result> searcher::search(std::string_view question) {
                 break;
             }
             candidate c{st->get_int(0), st->get_int(1), st->get_double(2)};
-            c.language = st->get_text(3);
+            // Read with the statistics, not parsed from the front matter again for every row.
+            if (auto known = (*stats)->sections.find(c.section);
+                known != (*stats)->sections.end()) {
+                c.language =
+                    (*stats)->languages[static_cast<std::size_t>(known->second.language)].name;
+            }
             if (!c.language.empty() && c.language != language) {
                 c.score *= other_language;
             }
@@ -767,8 +771,8 @@ core::result<search_result> searcher::search(std::string_view question) {
                                      [&](const candidate& b) { return b.document == c.document; });
             if (same == best.end()) {
                 c.rank_score = rank;
-                c.meta = st->get_text(4);
-                c.translation = translation_key(st->get_text(5), c.language);
+                c.meta = st->get_text(3);
+                c.translation = translation_key(st->get_text(4), c.language);
                 best.push_back(c);
             } else {
                 same->rank_score += rank * std::pow(more_sections, ++same->extra);

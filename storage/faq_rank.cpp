@@ -52,12 +52,9 @@ int count_hit(const Fts5ExtensionApi* api, Fts5Context* fts, void* context) {
 
 int prepare(const Fts5ExtensionApi* api, Fts5Context* fts, const faq_rank_statistics* statistics,
             query_data& d) {
-    std::vector<faq_rank_statistics::language> languages;
-    if (statistics != nullptr) {
-        languages = statistics->languages;
-    }
-    if (languages.empty()) {
-        auto& all = languages.emplace_back();
+    std::vector<faq_rank_statistics::language> whole_table;  // without statistics
+    if (statistics == nullptr || statistics->languages.empty()) {
+        auto& all = whole_table.emplace_back();
         sqlite3_int64 n = 0;
         if (int rc = api->xRowCount(fts, &n); rc != SQLITE_OK) {
             return rc;
@@ -70,6 +67,7 @@ int prepare(const Fts5ExtensionApi* api, Fts5Context* fts, const faq_rank_statis
             all.tokens[c] = n;
         }
     }
+    const auto& languages = whole_table.empty() ? statistics->languages : whole_table;
     for (const auto& l : languages) {
         for (auto tokens : l.tokens) {
             // An empty column matches nothing; 1 only keeps the division defined.
