@@ -22,6 +22,7 @@
 #include "faq/indexer.hpp"
 #include "faq/search.hpp"
 #include "storage/database.hpp"
+#include "storage/faq_repository.hpp"
 
 #include <fmt/format.h>
 
@@ -31,6 +32,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -246,6 +251,78 @@ void report_fit(const std::string& language, const std::vector<sample>& samples,
 
 }  // namespace
 
+/// A question some asker said a page answered: what --learn teaches the search.
+struct lesson {
+    std::string split, question, section;
+};
+
+/// What the askers of `questions` would teach: each answerable one of `language` whose page was
+/// among the first `shown` hits, as a vote for that hit's section (1: their 👍 on the answer;
+/// 3: also the match they picked after a 👎). Asked of an index that has learned nothing.
+core::result<std::vector<lesson>> lessons_of(faq::searcher& search,
+                                             const std::vector<labelled>& questions,
+                                             const std::string& language, std::size_t shown) {
+    std::vector<lesson> out;
+    for (const auto& q : questions) {
+        if (q.language != language || q.expected.empty()) {
+            continue;
+        }
+        auto r = search.search(q.question);
+        if (!r) {
+            return std::move(r).error();
+        }
+        for (std::size_t i = 0; i < r->hits.size() && i < shown; ++i) {
+            const auto& hit = r->hits[i];
+            if (std::find(q.expected.begin(), q.expected.end(), file_name(hit.relative_path)) !=
+                q.expected.end()) {
+                out.push_back({q.split, q.question, hit.ref()});
+                break;
+            }
+        }
+    }
+    return out;
+}
+
+/// Replaces what the index has learned with at most `most` lessons (a random choice, the same
+/// for a split every run) of every split but `current`, leaving out any question also asked,
+/// word for word, in `current`.
+core::result<void> teach_all_but(storage::database& db, const std::vector<lesson>& lessons,
+                                 const std::vector<labelled>& asked, const std::string& language,
+                                 const std::string& current, std::size_t most) {
+    auto tx = storage::transaction::begin(db);
+    if (!tx) {
+        return std::move(tx).error();
+    }
+    if (auto r = db.exec("DELETE FROM faq_learned"); !r) {
+        return r;
+    }
+    std::set<std::string> asked_here;
+    for (const auto& q : asked) {
+        if (q.language == language && q.split == current) {
+            asked_here.insert(core::to_lower(q.question));
+        }
+    }
+    std::vector<std::size_t> order(lessons.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937 rng(static_cast<std::uint32_t>(std::hash<std::string>{}(current)));
+    std::shuffle(order.begin(), order.end(), rng);
+    storage::faq_repository repo(db);
+    std::int64_t taught = 0;
+    for (auto i : order) {
+        const auto& l = lessons[i];
+        if (static_cast<std::size_t>(taught) >= most) {
+            break;
+        }
+        if (l.split == current || asked_here.contains(core::to_lower(l.question))) {
+            continue;
+        }
+        if (auto r = repo.teach({.id = ++taught, .question = l.question}, l.section); !r) {
+            return r;
+        }
+    }
+    return tx->commit();
+}
+
 int main(int argc, char** argv) {
     const std::string source = TUGBOAT_SOURCE_DIR;
     std::string split = "held";
@@ -258,6 +335,10 @@ int main(int argc, char** argv) {
     std::string features_file;
     bool fit_decline = false;
     bool bilingual = false;
+    bool learn = false;
+    std::string learn_from;
+    std::size_t max_lessons = std::numeric_limits<std::size_t>::max();
+    std::size_t lessons_shown = 3;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -281,15 +362,25 @@ int main(int argc, char** argv) {
             fit_decline = true;
         } else if (a == "--bilingual") {
             bilingual = true;
+        } else if (a == "--learn") {
+            learn = true;
+        } else if (a == "--learn-from") {
+            learn_from = value();
+        } else if (a == "--lessons") {
+            max_lessons = std::stoul(value());
+        } else if (a == "--lessons-shown") {
+            lessons_shown = std::stoul(value());
         } else {
             std::cerr << "unknown argument " << a
                       << "; try --split held|dev|all, --corpus DIR, --questions FILE, "
                          "--glossary FILE, --threshold X, --words FILE, --misses, --features FILE, "
-                         "--fit-decline, --bilingual\n";
+                         "--fit-decline, --bilingual, --learn, --learn-from FILE, --lessons N, "
+                         "--lessons-shown K\n";
             return 2;
         }
     }
     const auto all = read_questions(questions);
+    const auto lesson_questions = learn_from.empty() ? all : read_questions(learn_from);
     const auto glossary = read_glossary(glossary_file);
     core::system_clock clock;
 
@@ -335,57 +426,89 @@ int main(int argc, char** argv) {
         }
         int answerable = 0, top1 = 0, top3 = 0, wrong_declines = 0;
         int out_of_scope = 0, correct_declines = 0;
-        for (const auto& q : all) {
-            if (q.language != language || (split != "all" && q.split != split)) {
-                continue;
-            }
-            auto r = search.search(q.question);
-            if (!r) {
-                std::cerr << r.error().message << "\n";
+        std::vector<lesson> lessons;
+        if (learn) {
+            auto taught = lessons_of(search, lesson_questions, language, lessons_shown);
+            if (!taught) {
+                std::cerr << taught.error().message << "\n";
                 return 1;
             }
-            std::vector<std::string> got;
-            for (const auto& h : r->hits) {
-                got.push_back(file_name(h.relative_path));
-            }
-            auto rank = got.size();
-            for (std::size_t i = 0; i < got.size(); ++i) {
-                if (std::find(q.expected.begin(), q.expected.end(), got[i]) != q.expected.end()) {
-                    rank = i;
-                    break;
+            lessons = std::move(*taught);
+        }
+        // With --learn each split is asked with what the others taught; otherwise all at once.
+        std::vector<std::string> order{""};
+        if (learn) {
+            order.clear();
+            for (const auto& q : all) {
+                if (q.language == language &&
+                    std::find(order.begin(), order.end(), q.split) == order.end()) {
+                    order.push_back(q.split);
                 }
             }
-            fitted.push_back({q.split, !q.expected.empty(), r->evidence});
-            const bool ok = q.expected.empty() ? !r->answer : rank == 0 && r->answer;
-            if (q.expected.empty()) {
-                ++out_of_scope;
-                correct_declines += r->answer ? 0 : 1;
-            } else {
-                ++answerable;
-                top1 += rank == 0 ? 1 : 0;
-                top3 += rank < 3 ? 1 : 0;
-                wrong_declines += r->answer ? 0 : 1;
-            }
-            if (features.is_open()) {
-                features << language << '\t' << q.split << '\t'
-                         << (q.expected.empty() ? -1 : static_cast<int>(rank)) << '\t'
-                         << r->confidence << '\t' << (r->hits.empty() ? 0.0 : r->hits[0].score)
-                         << '\t' << (r->hits.size() < 2 ? 0.0 : r->hits[1].score) << '\t'
-                         << (r->hits.empty() ? 0.0 : r->hits[0].coverage) << '\t'
-                         << (r->hits.empty() ? 0.0 : r->hits[0].fit) << '\t'
-                         << (r->hits.empty() ? 0.0 : r->hits[0].rank) << '\t'
-                         << (r->hits.size() < 2 ? 0.0 : r->hits[1].rank);
-                for (std::size_t i = 0; i < r->term_stats.size(); ++i) {
-                    features << '\t' << r->terms[i] << ':' << r->term_stats[i].sections << ':'
-                             << r->term_stats[i].in_top << ':' << r->term_stats[i].weight;
+        }
+        for (const auto& current : order) {
+            if (learn) {
+                if (auto r = teach_all_but(*db, lessons, all, language, current, max_lessons); !r) {
+                    std::cerr << r.error().message << "\n";
+                    return 1;
                 }
-                features << '\n';
+                search.forget_lessons();
             }
-            if (misses && !ok) {
-                fmt::print(stderr, "MISS {} [{}] conf={:.2f} expected={} got={} terms={} q={}\n",
-                           language, q.split, r->confidence,
-                           q.expected.empty() ? "-" : q.expected.front(), fmt::join(got, ","),
-                           fmt::join(r->terms, "/"), q.question);
+            for (const auto& q : all) {
+                if (q.language != language || (split != "all" && q.split != split) ||
+                    (learn && q.split != current)) {
+                    continue;
+                }
+                auto r = search.search(q.question);
+                if (!r) {
+                    std::cerr << r.error().message << "\n";
+                    return 1;
+                }
+                std::vector<std::string> got;
+                for (const auto& h : r->hits) {
+                    got.push_back(file_name(h.relative_path));
+                }
+                auto rank = got.size();
+                for (std::size_t i = 0; i < got.size(); ++i) {
+                    if (std::find(q.expected.begin(), q.expected.end(), got[i]) !=
+                        q.expected.end()) {
+                        rank = i;
+                        break;
+                    }
+                }
+                fitted.push_back({q.split, !q.expected.empty(), r->evidence});
+                const bool ok = q.expected.empty() ? !r->answer : rank == 0 && r->answer;
+                if (q.expected.empty()) {
+                    ++out_of_scope;
+                    correct_declines += r->answer ? 0 : 1;
+                } else {
+                    ++answerable;
+                    top1 += rank == 0 ? 1 : 0;
+                    top3 += rank < 3 ? 1 : 0;
+                    wrong_declines += r->answer ? 0 : 1;
+                }
+                if (features.is_open()) {
+                    features << language << '\t' << q.split << '\t'
+                             << (q.expected.empty() ? -1 : static_cast<int>(rank)) << '\t'
+                             << r->confidence << '\t' << (r->hits.empty() ? 0.0 : r->hits[0].score)
+                             << '\t' << (r->hits.size() < 2 ? 0.0 : r->hits[1].score) << '\t'
+                             << (r->hits.empty() ? 0.0 : r->hits[0].coverage) << '\t'
+                             << (r->hits.empty() ? 0.0 : r->hits[0].fit) << '\t'
+                             << (r->hits.empty() ? 0.0 : r->hits[0].rank) << '\t'
+                             << (r->hits.size() < 2 ? 0.0 : r->hits[1].rank);
+                    for (std::size_t i = 0; i < r->term_stats.size(); ++i) {
+                        features << '\t' << r->terms[i] << ':' << r->term_stats[i].sections << ':'
+                                 << r->term_stats[i].in_top << ':' << r->term_stats[i].weight;
+                    }
+                    features << '\n';
+                }
+                if (misses && !ok) {
+                    fmt::print(stderr,
+                               "MISS {} [{}] conf={:.2f} expected={} got={} terms={} q={}\n",
+                               language, q.split, r->confidence,
+                               q.expected.empty() ? "-" : q.expected.front(), fmt::join(got, ","),
+                               fmt::join(r->terms, "/"), q.question);
+                }
             }
         }
         auto pct = [](int a, int n) { return n == 0 ? 0.0 : 100.0 * a / n; };

@@ -64,13 +64,46 @@ std::string link_of(const faq::search_hit& h) {
     return fmt::format("`{}`", h.ref());
 }
 
-std::optional<std::int64_t> ask_id_of(std::string_view value) {
-    std::int64_t id = 0;
-    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
-    if (ec != std::errc{} || end != value.data() + value.size() || id <= 0) {
+/// A button value's number: an ask id is ≥ 1, a match's index ≥ 0.
+std::optional<std::int64_t> number_of(std::string_view value, std::int64_t least) {
+    std::int64_t n = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc{} || end != value.data() + value.size() || n < least) {
         return std::nullopt;
     }
-    return id;
+    return n;
+}
+
+/// What an answer shows besides its first hit, or all the closest pages of a decline: what the
+/// asker may pick as the one that answered them.
+std::vector<storage::faq_shown> others_shown(const faq::search_result& r) {
+    std::vector<storage::faq_shown> out;
+    for (std::size_t i = r.answer ? 1 : 0; i < r.hits.size(); ++i) {
+        const auto& h = r.hits[i];
+        out.push_back({h.ref(), h.heading_path == h.title
+                                    ? h.title
+                                    : fmt::format("{} › {}", h.title, h.heading_path)});
+    }
+    return out;
+}
+
+/// One button per match the asker can say answered them: value "ask:index".
+std::vector<button> pick_buttons(const std::vector<storage::faq_shown>& shown, std::int64_t ask) {
+    std::vector<button> out;
+    for (std::size_t i = 0; i < shown.size(); ++i) {
+        // Slack cuts a button's text at 75 characters.
+        std::string label = "✓ " + shown[i].label;
+        if (label.size() > 70) {
+            label.resize(67);
+            while (!label.empty() && (static_cast<unsigned char>(label.back()) & 0xC0) == 0x80) {
+                label.pop_back();  // not in the middle of a UTF-8 character
+            }
+            label = label.substr(0, label.size() - 1) + "…";
+        }
+        out.push_back(button{std::move(label), "faq.pick", fmt::format("{}:{}", ask, i),
+                             button_style::normal, std::nullopt});
+    }
+    return out;
 }
 
 core::error unknown_ask(std::string_view value) {
@@ -120,6 +153,10 @@ message faq_answer_message(const faq::search_result& result, std::int64_t ask_id
             lines.push_back(fmt::format("• {} {}", escape_mrkdwn(h.heading_path), link_of(h)));
         }
         m.add(section{fmt::format("{}", fmt::join(lines, "\n")), {}});
+    }
+    if (!result.hits.empty()) {
+        m.add(context{{"Did one of them answer it? Say which, and I'll know next time."}});
+        m.add(actions{pick_buttons(others_shown(result), ask_id)});
     }
     if (can_escalate) {
         m.add(actions{{button{"Ask the platform team", "faq.escalate", id, button_style::primary,
@@ -198,7 +235,8 @@ boost::asio::awaitable<core::result<void>> faq_command::ask(request req, std::st
         .thread_ts = req.event.thread_ts.empty() ? req.event.message_ts : req.event.thread_ts,
         .section = found->answer ? found->hits.front().ref() : "",
         .answered = found->answer,
-        .at = d_.clock.now()};
+        .at = d_.clock.now(),
+        .others = others_shown(*found)};
     if (auto r = repo.record_ask(asked); !r) {
         co_return r.error();
     }
@@ -224,15 +262,17 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
     auto counts = repo.ask_counts();
     auto unanswered = repo.list_unanswered(10);
     auto down = repo.recent_feedback(10, true);
-    if (!counts || !unanswered || !down) {
+    auto lessons = repo.lesson_count();
+    if (!counts || !unanswered || !down || !lessons) {
         co_return core::make_error(core::errc::storage_error,
                                    "cannot read the FAQ statistics from the database; see the "
                                    "bot's log");
     }
     message m;
     m.add(header{"FAQ"});
-    m.add(section{fmt::format("{} questions asked, {} answered from the docs.", counts->first,
-                              counts->second),
+    m.add(section{fmt::format("{} questions asked, {} answered from the docs. {} answers their "
+                              "askers confirmed help rank questions like theirs.",
+                              counts->first, counts->second, *lessons),
                   {}});
     std::vector<std::string> lines;
     for (const auto& q : *unanswered) {
@@ -287,41 +327,83 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
 }
 
 boost::asio::awaitable<core::result<void>> faq_command::handle_action(request req) {
-    auto id = ask_id_of(req.event.action_value);
+    const auto& action = req.event.action_id;
+    if (action != "faq.up" && action != "faq.down" && action != "faq.pick" &&
+        action != "faq.escalate") {
+        co_return core::make_error(core::errc::invalid_argument,
+                                   fmt::format("Unknown FAQ button `{}`.", action));
+    }
+    // faq.pick's value is "ask:index" (index into the ask's other matches); the others' is the ask.
+    std::string_view value = req.event.action_value;
+    std::optional<std::size_t> picked;
+    if (action == "faq.pick") {
+        const auto colon = value.find(':');
+        auto index =
+            colon == std::string_view::npos ? std::nullopt : number_of(value.substr(colon + 1), 0);
+        if (!index) {
+            co_return unknown_ask(req.event.action_value);
+        }
+        picked = static_cast<std::size_t>(*index);
+        value = value.substr(0, colon);
+    }
+    auto id = number_of(value, 1);
     if (!id) {
         co_return unknown_ask(req.event.action_value);
     }
-    if (req.event.action_id == "faq.escalate") {
+    if (action == "faq.escalate") {
         co_return co_await escalate(std::move(req), *id);
-    }
-    const int vote = req.event.action_id == "faq.up" ? 1 : -1;
-    if (req.event.action_id != "faq.up" && req.event.action_id != "faq.down") {
-        co_return core::make_error(core::errc::invalid_argument,
-                                   fmt::format("Unknown FAQ button `{}`.", req.event.action_id));
     }
     storage::faq_repository repo(d_.db);
     auto asked = repo.get_ask(*id);
     if (!asked) {
         co_return asked.error();
     }
-    if (!*asked) {
+    if (!*asked || (picked && *picked >= (*asked)->others.size())) {
         co_return unknown_ask(req.event.action_value);
     }
-    storage::faq_feedback f{.question = (*asked)->question,
-                            .section = (*asked)->section,
+    const auto& a = **asked;
+    const int vote = action == "faq.down" ? -1 : 1;
+    storage::faq_feedback f{.question = a.question,
+                            .section = picked ? a.others[*picked].section : a.section,
                             .vote = vote,
                             .user = req.event.actor,
                             .at = d_.clock.now()};
     if (auto r = repo.record_feedback(f); !r) {
         co_return r.error();
     }
-    d_.log.info("faq_feedback",
-                {{"actor", req.event.actor}, {"vote", vote}, {"section", f.section}});
-    std::string thanks = vote > 0 ? "Thanks, glad it helped."
-                                  : "Thanks, noted: the doc owners see this in `/faq stats`.";
-    message m = plain_message(thanks);
-    if (vote < 0 && !req.config.channel_id(req.config.faq.help_channel).empty()) {
-        m.add(actions{{button{"Ask the platform team", "faq.escalate", req.event.action_value,
+    // Only the asker knows whether it answered their question; their last word is what the
+    // search learns (a teammate's vote is feedback for the doc owners only).
+    const bool asker = req.event.actor == a.user;
+    if (asker) {
+        if (auto r = repo.teach(a, vote > 0 ? f.section : ""); !r) {
+            co_return r.error();
+        }
+        searcher_.forget_lessons();
+    }
+    d_.log.info("faq_feedback", {{"actor", req.event.actor},
+                                 {"vote", vote},
+                                 {"section", f.section},
+                                 {"learned", asker && vote > 0}});
+    // Built before the co_await: GCC 12 destroys a temporary of a conditional expression inside
+    // a co_await's operand twice.
+    if (vote > 0) {
+        std::string thanks = "Thanks, glad it helped.";
+        if (asker) {
+            thanks +=
+                fmt::format(" Questions like yours will find `{}` first from now on.", f.section);
+        }
+        message m = plain_message(std::move(thanks));
+        co_return co_await req.answer(std::move(m));
+    }
+    message m = plain_message("Thanks, noted: the doc owners see this in `/faq stats`.");
+    if (!a.others.empty()) {
+        m.add(
+            context{{"Did one of the other matches answer it? Say which, and I'll know next "
+                     "time."}});
+        m.add(actions{pick_buttons(a.others, a.id)});
+    }
+    if (!req.config.channel_id(req.config.faq.help_channel).empty()) {
+        m.add(actions{{button{"Ask the platform team", "faq.escalate", std::to_string(a.id),
                               button_style::normal, std::nullopt}}});
     }
     co_return co_await req.answer(std::move(m));

@@ -12,6 +12,7 @@
 #include <array>
 #include <cctype>
 #include <cmath>
+#include <numeric>
 #include <set>
 #include <utility>
 
@@ -29,6 +30,23 @@ constexpr std::string_view ranking_sql =
     "JOIN faq_documents d ON d.id = s.document_id ORDER BY r.score DESC";
 
 constexpr std::int64_t scoring_budget = 1000;
+
+// A page that answered an earlier question like this one, by its asker's 👍 (faq_learned),
+// ranks higher by 1 + 3 × alike², alike being the share of this question's weight the earlier
+// one holds: the askers' own words bridge what the docs put differently ("restarting before it's
+// even up" → startup probes). Squared, so that only a close question moves a page far. With
+// each question set left out in turn, learning from 300 of the others' questions lifted top-1
+// 81.3 → 88.9 % (en) and 84.6 → 90.3 % (ko); weights 1–6 and powers 1–3 were within 1.5
+// points of that (bench/faq.md).
+constexpr double learned_weight = 3.0;
+// Earlier questions less alike than this are not looked for (at most 1.2× for a page).
+constexpr double least_alike = 0.25;
+
+// A question at least this alike to one whose asker confirmed the first page is as sure as that:
+// its confidence is at least the likeness. With every set left out in turn and 300 lessons,
+// Korean wrong declines fell 4.3 → 2.9 % and English 4.1 → 4.0 %, correct declines unchanged;
+// 0.6 and 0.75 declined fewer answerable questions and also fewer out-of-scope ones.
+constexpr double learned_alike = 0.8;
 
 // A word found nowhere in the docs weighs half again as much as its idf (which is barely above
 // that of a word found once): no page can cover it, and once question words, fillers and
@@ -397,6 +415,75 @@ core::result<std::vector<bool>> terms_in(storage::database& db,
     return found;
 }
 
+/// Pages (folder-relative path) that answered earlier questions like this one, by their askers'
+/// votes, each with how alike the closest such question is: the share of this question's weight
+/// its words hold, as the coverage of a section.
+std::map<std::string, double> learned_pages(const lesson_index& index,
+                                            const std::vector<std::vector<phrase>>& terms,
+                                            const std::vector<term_stat>& stats, double total) {
+    std::map<std::string, double> pages;
+    if (index.lessons.empty() || total <= 0) {
+        return pages;
+    }
+    // Questions are found through the token lists of the question's heavier terms: one that
+    // holds none of them is alike by less than `least_alike` and would barely move a page, and
+    // the lists of its lightest (commonest) words are the longest. Each term's weight is added
+    // once to every question holding one of its phrases; a phrase of one token is found exactly
+    // in the lists, a longer one is checked.
+    std::vector<std::size_t> by_weight(terms.size());
+    std::iota(by_weight.begin(), by_weight.end(), std::size_t{0});
+    std::stable_sort(by_weight.begin(), by_weight.end(), [&](std::size_t a, std::size_t b) {
+        return stats[a].weight > stats[b].weight;
+    });
+    std::size_t heavy = by_weight.size();
+    for (double light = 0; heavy > 0;) {
+        light += stats[by_weight[heavy - 1]].weight;
+        if (light >= least_alike * total) {
+            break;
+        }
+        --heavy;
+    }
+    std::vector<double> shared(index.lessons.size(), 0.0);
+    std::vector<std::size_t> counted(index.lessons.size(), terms.size());
+    for (std::size_t k = 0; k < heavy; ++k) {
+        const auto i = by_weight[k];
+        for (const auto& p : terms[i]) {
+            if (p.tokens.empty()) {
+                continue;
+            }
+            const auto& first = p.tokens.front();
+            const bool one_token = p.tokens.size() == 1;
+            for (auto it = index.by_token.lower_bound(first);
+                 it != index.by_token.end() &&
+                 (one_token && p.prefix ? it->first.starts_with(first) : it->first == first);
+                 ++it) {
+                for (auto l : it->second) {
+                    if (counted[l] != i && (one_token || contains(index.lessons[l].tokens, p))) {
+                        counted[l] = i;
+                        shared[l] += stats[i].weight;
+                    }
+                }
+            }
+        }
+    }
+    for (std::size_t l = 0; l < shared.size(); ++l) {
+        if (shared[l] == 0) {
+            continue;
+        }
+        for (std::size_t k = heavy; k < by_weight.size(); ++k) {
+            const auto i = by_weight[k];
+            shared[l] += contains_any(index.lessons[l].tokens, terms[i]) ? stats[i].weight : 0.0;
+        }
+    }
+    for (std::size_t l = 0; l < shared.size(); ++l) {
+        if (shared[l] > 0) {
+            auto& alike = pages[index.lessons[l].page];
+            alike = std::max(alike, shared[l] / total);
+        }
+    }
+    return pages;
+}
+
 /// Words of a page's name (its title or one of its alternative questions) that say what it is
 /// about, each as its tokens: stems, without question and stop words.
 std::vector<std::vector<std::string>> name_words(std::string_view name) {
@@ -597,6 +684,38 @@ core::result<const storage::faq_rank_statistics*> searcher::statistics() {
     return &*statistics_;
 }
 
+core::result<const lesson_index*> searcher::lessons() {
+    if (!lessons_) {
+        lesson_index index;
+        auto st = db_->prepare("SELECT question, section FROM faq_learned");
+        if (!st) {
+            return std::move(st).error();
+        }
+        for (;;) {
+            auto row = st->step();
+            if (!row) {
+                return std::move(row).error();
+            }
+            if (!*row) {
+                break;
+            }
+            const auto n = static_cast<std::uint32_t>(index.lessons.size());
+            auto& lesson = index.lessons.emplace_back();
+            storage::faq_tokenize(st->get_text(0), [&](const storage::faq_token& t) {
+                auto& with = index.by_token[t.text];
+                if (with.empty() || with.back() != n) {
+                    with.push_back(n);
+                }
+                lesson.tokens.push_back(t.text);
+            });
+            const auto section = st->get_text(1);
+            lesson.page = section.substr(0, section.find('#'));
+        }
+        lessons_ = std::move(index);
+    }
+    return &*lessons_;
+}
+
 const word_list* searcher::ordinary_words() {
     if (!words_read_ && !options_.words.empty()) {
         words_read_ = true;
@@ -730,6 +849,7 @@ core::result<search_result> searcher::search(std::string_view question) {
         std::string meta;  // the document's front matter (JSON)
         std::string language;
         std::string translation;  // translation_key of the document
+        double learned = 0;
     };
     std::vector<candidate> best;  // one per document
     const std::map<std::int64_t, std::int64_t>* sections_of =
@@ -779,10 +899,30 @@ core::result<search_result> searcher::search(std::string_view question) {
             }
         }
     }
+    const auto wanted = tokenized(terms);
+    auto taught = lessons();
+    if (!taught) {
+        return std::move(taught).error();
+    }
+    const auto learned = learned_pages(**taught, wanted, result.term_stats, total);
+    for (auto& c : best) {
+        if (learned.empty()) {
+            break;
+        }
+        auto path = paths_.find(c.document);
+        if (path == paths_.end()) {
+            std::string relative;
+            front_matter_from_json(c.meta, &relative);
+            path = paths_.emplace(c.document, std::move(relative)).first;
+        }
+        if (auto it = learned.find(path->second); it != learned.end()) {
+            c.learned = it->second;
+            c.rank_score *= 1.0 + learned_weight * c.learned * c.learned;
+        }
+    }
     std::stable_sort(best.begin(), best.end(), [](const candidate& a, const candidate& b) {
         return a.rank_score > b.rank_score;
     });
-    const auto wanted = tokenized(terms);
     {
         auto asked = wanted;
         if (about_trouble(question)) {
@@ -844,7 +984,8 @@ core::result<search_result> searcher::search(std::string_view question) {
                        .score = c.score,
                        .rank = c.rank_score,
                        .fit = c.fit,
-                       .coverage = c.coverage};
+                       .coverage = c.coverage,
+                       .learned = c.learned};
         if (result.hits.empty()) {
             for (std::size_t i = 0; i < terms.size(); ++i) {
                 result.term_stats[i].in_top = c.present[i];
@@ -906,6 +1047,9 @@ core::result<search_result> searcher::search(std::string_view question) {
         e.rarest = std::max(e.rarest, t.in_top ? t.weight / unit : 0.0);
     }
     result.confidence = default_decline_model(language).confidence(e);
+    if (first.learned >= learned_alike) {
+        result.confidence = std::max(result.confidence, first.learned);
+    }
     result.answer = result.confidence >= options_.answer_threshold;
     return result;
 }

@@ -58,6 +58,8 @@ struct search_hit {
     double rank = 0;      ///< the page's score: its sections, language and name (ranks hits)
     double fit = 0;       ///< 0–1: how well the page's title or questions fit the question
     double coverage = 0;  ///< 0–1: idf-weighted share of the question's terms found here
+    /// 0–1: how alike the closest earlier question is whose asker said this page answered it
+    double learned = 0;
 
     /// "relative/path.md#anchor": how feedback names a section across re-indexing.
     std::string ref() const {
@@ -128,9 +130,22 @@ std::vector<query_term> parse_question(std::string_view question, const glossary
 /// The words of one name of a page (its title or an alternative question), each as its tokens.
 using page_name = std::vector<std::vector<std::string>>;
 
+/// The questions whose askers said a section answered them (faq_learned), as the searcher keeps
+/// them: each question's tokens and the page that answered it, and which questions have each
+/// token.
+struct lesson_index {
+    struct lesson {
+        std::vector<std::string> tokens;
+        std::string page;  ///< folder-relative path
+    };
+    std::vector<lesson> lessons;
+    std::map<std::string, std::vector<std::uint32_t>> by_token;
+};
+
 /// Searches the database's FAQ index. Keeps per-term section counts, page names and the
 /// index's statistics (tugboat_rank's) between calls; call `forget_statistics` after
-/// re-indexing.
+/// re-indexing. Keeps what it learned from askers too; call `forget_lessons` after teaching it
+/// (faq_repository::teach).
 class searcher {
 public:
     searcher(storage::database& db, search_options options);
@@ -143,7 +158,10 @@ public:
         names_.clear();
         statistics_.reset();
         page_sections_.clear();
+        paths_.clear();
+        forget_lessons();
     }
+    void forget_lessons() { lessons_.reset(); }
     /// Only the per-term counts: the next questions cost what new words cost (bench).
     void forget_word_counts() { counts_.clear(); }
     const search_options& options() const { return options_; }
@@ -154,6 +172,8 @@ private:
     core::result<std::int64_t> count(const std::string& match, int language);
     /// The index's statistics, read once until forget_statistics.
     core::result<const storage::faq_rank_statistics*> statistics();
+    /// What askers taught, read once until forget_lessons.
+    core::result<const lesson_index*> lessons();
     /// The ordinary English words, read on first use; null without a readable list.
     const word_list* ordinary_words();
     /// What a question word weighs in the coverage: its idf among `sections`, `matching` of
@@ -169,6 +189,8 @@ private:
     std::map<std::int64_t, std::vector<page_name>> names_;
     std::optional<storage::faq_rank_statistics> statistics_;
     std::map<std::int64_t, std::int64_t> page_sections_;  ///< document id → sections
+    std::map<std::int64_t, std::string> paths_;           ///< document id → folder-relative path
+    std::optional<lesson_index> lessons_;
     std::optional<word_list> words_;
     bool words_read_ = false;
 };

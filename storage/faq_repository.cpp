@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -268,11 +269,40 @@ core::result<bool> faq_repository::remove_unanswered(std::int64_t id) {
     return db_->changes() > 0;
 }
 
+namespace {
+
+// One "section<TAB>label" line per match; a tab or newline in a label would break it.
+std::string shown_lines(const std::vector<faq_shown>& shown) {
+    std::string out;
+    for (const auto& s : shown) {
+        std::string label = s.label;
+        std::replace_if(
+            label.begin(), label.end(), [](char c) { return c == '\t' || c == '\n'; }, ' ');
+        out += s.section + '\t' + label + '\n';
+    }
+    return out;
+}
+
+std::vector<faq_shown> shown_of(std::string_view lines) {
+    std::vector<faq_shown> out;
+    while (!lines.empty()) {
+        auto line = lines.substr(0, lines.find('\n'));
+        lines.remove_prefix(std::min(lines.size(), line.size() + 1));
+        const auto tab = line.find('\t');
+        out.push_back({std::string(line.substr(0, tab)),
+                       tab == std::string_view::npos ? "" : std::string(line.substr(tab + 1))});
+    }
+    return out;
+}
+
+}  // namespace
+
 core::result<std::int64_t> faq_repository::record_ask(faq_ask& a) {
     auto r = db_->execute(
-        "INSERT INTO faq_asks (question, user, channel, thread_ts, section, answered, at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        a.question, a.user, a.channel, a.thread_ts, a.section, a.answered ? 1 : 0, a.at);
+        "INSERT INTO faq_asks (question, user, channel, thread_ts, section, answered, at, others) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        a.question, a.user, a.channel, a.thread_ts, a.section, a.answered ? 1 : 0, a.at,
+        shown_lines(a.others));
     if (!r) {
         return std::move(r).error();
     }
@@ -283,13 +313,41 @@ core::result<std::int64_t> faq_repository::record_ask(faq_ask& a) {
 core::result<std::optional<faq_ask>> faq_repository::get_ask(std::int64_t id) {
     return query_one(
         *db_,
-        "SELECT id, question, user, channel, thread_ts, section, answered, at FROM faq_asks "
-        "WHERE id = ?",
+        "SELECT id, question, user, channel, thread_ts, section, answered, at, others "
+        "FROM faq_asks WHERE id = ?",
         [](statement& st) {
-            return faq_ask{st.get_int(0),  st.get_text(1), st.get_text(2),     st.get_text(3),
-                           st.get_text(4), st.get_text(5), st.get_int(6) != 0, st.get_time(7)};
+            return faq_ask{st.get_int(0),      st.get_text(1), st.get_text(2),
+                           st.get_text(3),     st.get_text(4), st.get_text(5),
+                           st.get_int(6) != 0, st.get_time(7), shown_of(st.get_text(8))};
         },
         id);
+}
+
+core::result<void> faq_repository::teach(const faq_ask& a, std::string_view section) {
+    auto tx = transaction::begin(*db_);
+    if (!tx) {
+        return std::move(tx).error();
+    }
+    if (auto r = db_->execute("DELETE FROM faq_learned WHERE rowid = ?", a.id); !r) {
+        return r;
+    }
+    if (!section.empty()) {
+        auto r = db_->execute("INSERT INTO faq_learned (rowid, question, section) VALUES (?, ?, ?)",
+                              a.id, a.question, section);
+        if (!r) {
+            return r;
+        }
+    }
+    return tx->commit();
+}
+
+core::result<std::int64_t> faq_repository::lesson_count() {
+    auto row = query_one(*db_, "SELECT count(*) FROM faq_learned",
+                         [](statement& st) { return st.get_int(0); });
+    if (!row) {
+        return std::move(row).error();
+    }
+    return row->value_or(0);
 }
 
 core::result<std::vector<faq_feedback>> faq_repository::recent_feedback(int limit, bool down_only) {

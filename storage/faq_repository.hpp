@@ -54,6 +54,12 @@ struct faq_unanswered {
     core::time_point at{};
 };
 
+/// A match shown besides the answer, which a 👎 offers to pick instead.
+struct faq_shown {
+    std::string section;  ///< "path#anchor"
+    std::string label;    ///< how the button names it
+};
+
 /// One question put to the FAQ and what it was shown; buttons refer to it by id.
 struct faq_ask {
     std::int64_t id = 0;
@@ -64,6 +70,7 @@ struct faq_ask {
     std::string section;  ///< "path#anchor" of the answer shown, "" when declined
     bool answered = false;
     core::time_point at{};
+    std::vector<faq_shown> others;  ///< the other matches shown, best first
 };
 
 /// FAQ tables. Cheap; keeps a reference to `db`, which must outlive it.
@@ -109,6 +116,12 @@ public:
     /// Stores the question; sets and returns its id.
     core::result<std::int64_t> record_ask(faq_ask& a);
     core::result<std::optional<faq_ask>> get_ask(std::int64_t id);
+    /// Remembers that `section` answered the ask's question (its asker's 👍, or a match they
+    /// picked after a 👎), replacing what the ask taught before; "" forgets it. The search ranks
+    /// that section's page higher for questions like it (faq_learned).
+    core::result<void> teach(const faq_ask& a, std::string_view section);
+    /// How many asks teach the search.
+    core::result<std::int64_t> lesson_count();
     /// Every vote, newest first, at most `limit`; only down-votes when `down_only`.
     core::result<std::vector<faq_feedback>> recent_feedback(int limit, bool down_only);
     /// How many questions were asked and how many of them answered.

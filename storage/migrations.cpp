@@ -240,11 +240,28 @@ DROP TRIGGER IF EXISTS faq_sections_unindexed;
 DROP TRIGGER IF EXISTS faq_sections_reindexed;
 )sql";
 
-constexpr std::array<migration, 4> list{{
+// What the FAQ learned from its askers: each question whose asker said an answer helped, with
+// the section ("path#anchor") that did, keyed by the ask (rowid = faq_asks.id) so that the
+// asker's last word on it counts once. Searched for questions like a new one (faq/search.hpp).
+// Asks answered before this table existed teach what their asker's last vote said.
+// `others` holds the other matches an answer showed ("path#anchor<TAB>label" lines), so a 👎
+// can offer them.
+constexpr std::string_view faq_learned = R"sql(
+CREATE VIRTUAL TABLE faq_learned USING fts5 (question, section UNINDEXED, tokenize = 'tugboat');
+INSERT INTO faq_learned (rowid, question, section)
+SELECT a.id, a.question, a.section FROM faq_asks a
+WHERE a.section <> '' AND (SELECT f.vote FROM faq_feedback f
+                           WHERE f.question = a.question AND f.section = a.section
+                             AND f.user = a.user ORDER BY f.id DESC LIMIT 1) = 1;
+ALTER TABLE faq_asks ADD COLUMN others TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<migration, 5> list{{
     {1, "initial schema", initial_schema},
     {2, "faq search", faq_search},
     {3, "append-only inbox", append_only_inbox},
     {4, "faq index without triggers", faq_index_without_triggers},
+    {5, "faq learned questions", faq_learned},
 }};
 
 }  // namespace

@@ -610,3 +610,45 @@ TEST_CASE("faq search: a quantity a page has is an exact match", "[unit]") {
     CHECK(r.term_stats[3].sections == 0);
     CHECK(r.term_stats[3].weight == Approx(2.0));
 }
+
+TEST_CASE("faq search: a page its askers said answered them ranks first for questions like theirs",
+          "[unit]") {
+    corpus c;
+    c.add({{"en/probes.md",
+            "# Container probes\n\n## Startup probes\n\nThe kubelet kills a container whose "
+            "liveness probe fails, even while the app is starting. A startup probe holds the "
+            "liveness probe off until a slow app has started.\n"},
+           {"en/warmup.md",
+            "# Cache warm-up\n\n## Warming up the cache\n\nThe app warms up its cache from the "
+            "database while it starts; warming up takes a minute.\n"}});
+    const std::string question = "my app gets killed while it is still warming up";
+    // By the docs alone the page with the question's words wins.
+    CHECK(c.top(question).starts_with("en/warmup.md"));
+
+    storage::faq_repository repo(c.db);
+    storage::faq_ask earlier{.question = "app killed while warming up, how do I give it time?",
+                             .user = "U1",
+                             .section = "en/warmup.md#warming-up-the-cache",
+                             .answered = true};
+    must(repo.record_ask(earlier));
+    REQUIRE(repo.teach(earlier, "en/probes.md#startup-probes"));
+    c.search.forget_lessons();
+    CHECK(must(repo.lesson_count()) == 1);
+    auto r = must(c.search.search(question));
+    REQUIRE_FALSE(r.hits.empty());
+    CHECK(r.hits.front().ref() == "en/probes.md#startup-probes");
+    CHECK(r.hits.front().learned > 0.8);
+    // As sure as the likeness to a question whose asker confirmed the page.
+    CHECK(r.confidence >= r.hits.front().learned);
+    CHECK(r.answer);
+    // A question the lesson is not like ranks as before.
+    r = must(c.search.search("how long does the cache warm-up take"));
+    CHECK(r.hits.front().ref() == "en/warmup.md#warming-up-the-cache");
+    CHECK(r.hits.front().learned == 0);
+
+    // The asker took it back (a 👎 after the 👍): the docs decide again.
+    REQUIRE(repo.teach(earlier, ""));
+    c.search.forget_lessons();
+    CHECK(must(repo.lesson_count()) == 0);
+    CHECK(c.top(question).starts_with("en/warmup.md"));
+}

@@ -178,3 +178,56 @@ TEST_CASE("sandbox: faq reload picks up a changed file", "[loopback]") {
     CHECK(has(said, "Kafka topics"));
     CHECK(has(said, "faq.up"));
 }
+
+TEST_CASE("sandbox: what the asker says answered them is learned and a 👎 offers the other matches",
+          "[loopback]") {
+    world w;
+    auto said = w.say({"/faq where do I read the logs of a rollback?"});
+    INFO(said);
+    CHECK(has(said, "faq.up"));
+    // The answer names the other match, which a 👎 then offers as a button.
+    REQUIRE(has(said, "From the docs: Reading logs"));
+    REQUIRE(has(said, "Also: With the bot"));
+    said = w.say({"faq.down 1"});
+    CHECK(has(said, "Did one of the other matches answer it?"));
+    CHECK(has(said, "\"action_id\":\"faq.pick\""));
+    CHECK(has(said, "\"value\":\"1:0\""));
+    CHECK(has(said, "faq.escalate"));
+
+    SECTION("the asker picks one: it is learned") {
+        said = w.say({"faq.pick 1:0"});
+        CHECK(has(said, "will find `rollback.md#with-the-bot` first"));
+        said = w.say({"/faq stats"});
+        CHECK(has(said, "1 answers their askers confirmed"));
+    }
+    SECTION("a teammate's vote is feedback, not a lesson") {
+        said = w.say({"@bob: faq.pick 1:0"});
+        CHECK(has(said, "glad it helped"));
+        CHECK_FALSE(has(said, "first from now on"));
+        said = w.say({"/faq stats"});
+        CHECK(has(said, "0 answers their askers confirmed"));
+    }
+    SECTION("a match the answer did not show is refused with what to do") {
+        // Not a button on screen: sent as Slack would send a forged or stale click.
+        const auto& shown = w.app->slack().ephemerals().back();
+        REQUIRE(w.app->slack().deliver_block_action(shown.user, shown.channel, shown.ts, "faq.pick",
+                                                    "1:7"));
+        said = w.say({"/faq stats"});
+        CHECK(has(said, "no question number `1:7`"));
+        CHECK(has(said, "/faq <question>"));
+        CHECK(has(said, "0 answers their askers confirmed"));
+    }
+}
+
+TEST_CASE("sandbox: a declined question offers its closest pages to pick from", "[loopback]") {
+    world w;
+    auto said = w.say({"/faq how do I roll back a terraform state file in atlantis?"});
+    INFO(said);
+    REQUIRE(has(said, "not sure"));
+    CHECK(has(said, "Did one of them answer it?"));
+    CHECK(has(said, "\"value\":\"1:0\""));
+    said = w.say({"faq.pick 1:0"});
+    CHECK(has(said, "will find `rollback.md#"));
+    said = w.say({"/faq stats"});
+    CHECK(has(said, "1 answers their askers confirmed"));
+}

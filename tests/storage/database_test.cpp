@@ -354,6 +354,10 @@ TEST_CASE("database: processed events, timers and unfinished deploys survive a r
     CHECK(unfinished[0].phase == "building");
 }
 
+// Undoes migration 5, for a test that turns a new database into an older one.
+constexpr std::string_view before_learning =
+    "DROP TABLE faq_learned; ALTER TABLE faq_asks DROP COLUMN others; ";
+
 TEST_CASE(
     "database: an FAQ index built by triggers is still searched and updated after the upgrade",
     "[unit]") {
@@ -368,8 +372,8 @@ TEST_CASE(
                     "INSERT INTO faq_search (rowid, title, questions, heading, body) "
                     "VALUES (new.id, '', '', new.heading_path, new.body); END; "
                     "CREATE TRIGGER faq_sections_unindexed AFTER DELETE ON faq_sections BEGIN "
-                    "DELETE FROM faq_search WHERE rowid = old.id; END; "
-                    "PRAGMA user_version = 3"));
+                    "DELETE FROM faq_search WHERE rowid = old.id; END; " +
+                    std::string{before_learning} + "PRAGMA user_version = 3"));
         storage::faq_repository faq(db);
         storage::faq_document doc{0, "old.md", t0, "h1", "{}"};
         id = must(faq.upsert_document(doc));
@@ -403,12 +407,44 @@ TEST_CASE("database: keys of processed events survive the move to the append-onl
             db.exec("DROP TABLE inbox_keys; "
                     "CREATE TABLE processed_events (key TEXT PRIMARY KEY, seen_at INTEGER NOT "
                     "NULL) WITHOUT ROWID; "
-                    "INSERT INTO processed_events VALUES ('Ev-before-upgrade', 2000000000); "
-                    "PRAGMA user_version = 2"));
+                    "INSERT INTO processed_events VALUES ('Ev-before-upgrade', 2000000000); " +
+                    std::string{before_learning} + "PRAGMA user_version = 2"));
     }
     auto db = must(storage::database::open(path, core::null_logger()));
     CHECK(must(db.schema_version()) == storage::database::latest_schema_version());
     storage::inbox_repository inbox(db);
     CHECK_FALSE(must(inbox.record_if_new("Ev-before-upgrade", t0 + 1min)));
     CHECK(must(inbox.record_if_new("Ev-after-upgrade", t0 + 1min)));
+}
+
+TEST_CASE("database: answers their askers confirmed before the upgrade are learned", "[unit]") {
+    temp_dir dir;
+    const auto path = dir.file("t.db");
+    {
+        // Schema version 4: asks and votes, nothing learned from them.
+        auto db = must(storage::database::open(path, core::null_logger()));
+        must(db.exec(std::string{before_learning} + "PRAGMA user_version = 4"));
+        must(
+            db.exec("INSERT INTO faq_asks (id, question, user, section, answered, at) VALUES "
+                    "(1, 'how do I roll back', 'U1', 'rollback.md#with-the-bot', 1, 0), "
+                    "(2, 'where are the logs', 'U2', 'logs.md#recent', 1, 0), "
+                    "(3, 'who approves prod', 'U3', 'approvals.md#prod', 1, 0), "
+                    "(4, 'what is a canary', 'U4', '', 0, 0); "
+                    "INSERT INTO faq_feedback (question, section, vote, user, at) VALUES "
+                    "('how do I roll back', 'rollback.md#with-the-bot', 1, 'U1', 0), "
+                    "('where are the logs', 'logs.md#recent', 1, 'U2', 0), "
+                    "('where are the logs', 'logs.md#recent', -1, 'U2', 0), "
+                    "('who approves prod', 'approvals.md#prod', 1, 'U9', 0)"));
+    }
+    auto db = must(storage::database::open(path, core::null_logger()));
+    CHECK(must(db.schema_version()) == storage::database::latest_schema_version());
+    // Only the asker's own last word counts: a 👍 taken back and a teammate's 👍 teach nothing.
+    CHECK(count(db, "SELECT count(*) FROM faq_learned") == 1);
+    CHECK(count(db,
+                "SELECT count(*) FROM faq_learned WHERE faq_learned MATCH 'roll' AND "
+                "rowid = 1 AND section = 'rollback.md#with-the-bot'") == 1);
+    storage::faq_repository faq(db);
+    auto ask = must(faq.get_ask(4));
+    REQUIRE(ask);
+    CHECK(ask->others.empty());
 }

@@ -428,3 +428,41 @@ TEST_CASE("faq: feedback and unanswered questions", "[unit]") {
     CHECK_FALSE(must(faq.remove_unanswered(q1.id)));
     CHECK(must(faq.list_unanswered(10)).size() == 1);
 }
+
+TEST_CASE("faq: an ask keeps the other matches it showed and teaches one section", "[unit]") {
+    auto db = memory_db();
+    storage::faq_repository faq(db);
+    storage::faq_ask a{.question = "how do I roll back?",
+                       .user = "U1",
+                       .section = "deploys.md#rolling-back",
+                       .answered = true,
+                       .at = t0,
+                       .others = {{"history.md#history", "Deploy history"},
+                                  {"freeze.md", "Freeze\twindows\nand locks"}}};
+    must(faq.record_ask(a));
+    auto back = must(faq.get_ask(a.id));
+    REQUIRE(back);
+    REQUIRE(back->others.size() == 2);
+    CHECK(back->others[0].section == "history.md#history");
+    CHECK(back->others[0].label == "Deploy history");
+    CHECK(back->others[1].section == "freeze.md");
+    CHECK(back->others[1].label == "Freeze windows and locks");  // tab and newline kept out
+
+    auto learned = [&](std::string_view section) {
+        auto st =
+            must(db.prepare("SELECT count(*) FROM faq_learned WHERE rowid = ? AND "
+                            "section = ? AND faq_learned MATCH 'roll'"));
+        st.bind_all(a.id, section);
+        REQUIRE(must(st.step()));
+        return st.get_int(0);
+    };
+    REQUIRE(faq.teach(a, a.section));
+    REQUIRE(faq.teach(a, a.section));  // pressed twice, or delivered twice: still one lesson
+    CHECK(must(faq.lesson_count()) == 1);
+    CHECK(learned("deploys.md#rolling-back") == 1);
+    REQUIRE(faq.teach(a, "history.md#history"));  // the asker picked another match instead
+    CHECK(must(faq.lesson_count()) == 1);
+    CHECK(learned("history.md#history") == 1);
+    REQUIRE(faq.teach(a, ""));
+    CHECK(must(faq.lesson_count()) == 0);
+}
