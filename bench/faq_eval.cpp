@@ -4,10 +4,16 @@
 //
 //   bench_faq_eval [--split held|dev|all] [--corpus DIR] [--questions FILE] [--glossary FILE]
 //                  [--threshold X] [--words FILE] [--misses] [--features FILE] [--fit-decline]
-//                  [--bilingual]
+//                  [--bilingual] [--learn [--learn-from FILE] [--lessons N] [--lessons-shown K]
+//                  [--wrong-lessons PERCENT]]
 //
 // --bilingual indexes both languages' pages together, as the bot does when its docs folders hold
 // a page and its translation: a question may then find either.
+//
+// --learn asks each split after teaching the search what the askers of the other splits (or of
+// --learn-from FILE) would have confirmed: each answerable question whose page was among the
+// first K hits shown (3: a 👍 on the answer or a match picked after a 👎; 1: 👍 only), at most N
+// of them, PERCENT of them confirming a wrong page instead (faq/search.hpp, faq_learned).
 //
 // --fit-decline fits the answer-or-decline model (faq::decline_model) per language on the
 // chosen questions, reports it with every split left out in turn, and prints the model fitted on
@@ -261,8 +267,14 @@ struct lesson {
 /// 3: also the match they picked after a 👎). Asked of an index that has learned nothing.
 core::result<std::vector<lesson>> lessons_of(faq::searcher& search,
                                              const std::vector<labelled>& questions,
-                                             const std::string& language, std::size_t shown) {
+                                             const std::string& language, std::size_t shown,
+                                             double wrong) {
     std::vector<lesson> out;
+    const auto expected = [](const labelled& q, const faq::search_hit& hit) {
+        return std::find(q.expected.begin(), q.expected.end(), file_name(hit.relative_path)) !=
+               q.expected.end();
+    };
+    double mistakes = 0;
     for (const auto& q : questions) {
         if (q.language != language || q.expected.empty()) {
             continue;
@@ -271,10 +283,20 @@ core::result<std::vector<lesson>> lessons_of(faq::searcher& search,
         if (!r) {
             return std::move(r).error();
         }
+        // Every 1/wrong-th asker confirms a page that did not answer them: the first one shown.
+        mistakes += wrong;
+        if (mistakes >= 1) {
+            auto hit = std::find_if(r->hits.begin(), r->hits.end(),
+                                    [&](const faq::search_hit& h) { return !expected(q, h); });
+            if (hit != r->hits.end()) {
+                mistakes -= 1;
+                out.push_back({q.split, q.question, hit->ref()});
+                continue;
+            }
+        }
         for (std::size_t i = 0; i < r->hits.size() && i < shown; ++i) {
             const auto& hit = r->hits[i];
-            if (std::find(q.expected.begin(), q.expected.end(), file_name(hit.relative_path)) !=
-                q.expected.end()) {
+            if (expected(q, hit)) {
                 out.push_back({q.split, q.question, hit.ref()});
                 break;
             }
@@ -339,6 +361,7 @@ int main(int argc, char** argv) {
     std::string learn_from;
     std::size_t max_lessons = std::numeric_limits<std::size_t>::max();
     std::size_t lessons_shown = 3;
+    double wrong_lessons = 0;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -370,12 +393,14 @@ int main(int argc, char** argv) {
             max_lessons = std::stoul(value());
         } else if (a == "--lessons-shown") {
             lessons_shown = std::stoul(value());
+        } else if (a == "--wrong-lessons") {
+            wrong_lessons = std::stod(value()) / 100;
         } else {
             std::cerr << "unknown argument " << a
                       << "; try --split held|dev|all, --corpus DIR, --questions FILE, "
                          "--glossary FILE, --threshold X, --words FILE, --misses, --features FILE, "
                          "--fit-decline, --bilingual, --learn, --learn-from FILE, --lessons N, "
-                         "--lessons-shown K\n";
+                         "--lessons-shown K, --wrong-lessons PERCENT\n";
             return 2;
         }
     }
@@ -428,7 +453,8 @@ int main(int argc, char** argv) {
         int out_of_scope = 0, correct_declines = 0;
         std::vector<lesson> lessons;
         if (learn) {
-            auto taught = lessons_of(search, lesson_questions, language, lessons_shown);
+            auto taught =
+                lessons_of(search, lesson_questions, language, lessons_shown, wrong_lessons);
             if (!taught) {
                 std::cerr << taught.error().message << "\n";
                 return 1;

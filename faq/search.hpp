@@ -12,7 +12,8 @@
 // at most 2, a name found nowhere 3× its idf: React in a Korean question, kubeadm in an English
 // one) the top section covers is its coverage; a logistic model per language over that and the
 // rest of `answer_evidence` gives the confidence that decides answer or decline. Korean words
-// are analysed by faq/korean.hpp.
+// are analysed by faq/korean.hpp. A page that answered an earlier question like this one, by its
+// asker's word (faq_learned, faq_repository::teach), ranks higher by how alike the two are.
 
 #include "core/result.hpp"
 #include "faq/words.hpp"
