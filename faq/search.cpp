@@ -31,12 +31,12 @@ constexpr std::string_view ranking_sql =
 
 constexpr std::int64_t scoring_budget = 1000;
 
-// A page that answered an earlier question like this one, by its asker's 👍 (faq_learned),
+// A page that answered an earlier question like this one, by its asker's word (faq_learned),
 // ranks higher by 1 + 3 × alike², alike being the share of this question's weight the earlier
 // one holds: the askers' own words bridge what the docs put differently ("restarting before it's
 // even up" → startup probes). Squared, so that only a close question moves a page far. With
 // each question set left out in turn, learning from 300 of the others' questions lifted top-1
-// 81.3 → 88.9 % (en) and 84.6 → 90.3 % (ko); weights 1–6 and powers 1–3 were within 1.5
+// 81.3 → 89.0 % (en) and 84.6 → 90.2 % (ko); weights 1–6 and powers 1–3 were within 1.5
 // points of that (bench/faq.md).
 constexpr double learned_weight = 3.0;
 // Earlier questions less alike than this are not looked for (at most 1.2× for a page).
@@ -686,30 +686,27 @@ core::result<const storage::faq_rank_statistics*> searcher::statistics() {
 
 core::result<const lesson_index*> searcher::lessons() {
     if (!lessons_) {
-        lesson_index index;
-        auto st = db_->prepare("SELECT question, section FROM faq_learned");
-        if (!st) {
-            return std::move(st).error();
+        auto rows = storage::query_all(
+            *db_, "SELECT question, section FROM faq_learned", [](storage::statement& st) {
+                lesson_index::lesson l;
+                storage::faq_tokenize(st.get_text(0), [&](const storage::faq_token& t) {
+                    l.tokens.push_back(t.text);
+                });
+                const auto section = st.get_text(1);
+                l.page = section.substr(0, section.find('#'));
+                return l;
+            });
+        if (!rows) {
+            return std::move(rows).error();
         }
-        for (;;) {
-            auto row = st->step();
-            if (!row) {
-                return std::move(row).error();
-            }
-            if (!*row) {
-                break;
-            }
-            const auto n = static_cast<std::uint32_t>(index.lessons.size());
-            auto& lesson = index.lessons.emplace_back();
-            storage::faq_tokenize(st->get_text(0), [&](const storage::faq_token& t) {
-                auto& with = index.by_token[t.text];
+        lesson_index index{.lessons = std::move(*rows), .by_token = {}};
+        for (std::uint32_t n = 0; n < index.lessons.size(); ++n) {
+            for (const auto& token : index.lessons[n].tokens) {
+                auto& with = index.by_token[token];
                 if (with.empty() || with.back() != n) {
                     with.push_back(n);
                 }
-                lesson.tokens.push_back(t.text);
-            });
-            const auto section = st->get_text(1);
-            lesson.page = section.substr(0, section.find('#'));
+            }
         }
         lessons_ = std::move(index);
     }

@@ -324,21 +324,13 @@ core::result<std::optional<faq_ask>> faq_repository::get_ask(std::int64_t id) {
 }
 
 core::result<void> faq_repository::teach(const faq_ask& a, std::string_view section) {
-    auto tx = transaction::begin(*db_);
-    if (!tx) {
-        return std::move(tx).error();
+    if (section.empty()) {
+        return db_->execute("DELETE FROM faq_learned WHERE id = ?", a.id);
     }
-    if (auto r = db_->execute("DELETE FROM faq_learned WHERE rowid = ?", a.id); !r) {
-        return r;
-    }
-    if (!section.empty()) {
-        auto r = db_->execute("INSERT INTO faq_learned (rowid, question, section) VALUES (?, ?, ?)",
-                              a.id, a.question, section);
-        if (!r) {
-            return r;
-        }
-    }
-    return tx->commit();
+    return db_->execute(
+        "INSERT INTO faq_learned (id, question, section) VALUES (?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET question = excluded.question, section = excluded.section",
+        a.id, a.question, section);
 }
 
 core::result<std::int64_t> faq_repository::lesson_count() {

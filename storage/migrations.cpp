@@ -240,15 +240,18 @@ DROP TRIGGER IF EXISTS faq_sections_unindexed;
 DROP TRIGGER IF EXISTS faq_sections_reindexed;
 )sql";
 
-// What the FAQ learned from its askers: each question whose asker said an answer helped, with
-// the section ("path#anchor") that did, keyed by the ask (rowid = faq_asks.id) so that the
-// asker's last word on it counts once. Searched for questions like a new one (faq/search.hpp).
-// Asks answered before this table existed teach what their asker's last vote said.
-// `others` holds the other matches an answer showed ("path#anchor<TAB>label" lines), so a 👎
-// can offer them.
+// What the FAQ learned from its askers: each question whose asker said a section answered it,
+// keyed by the ask (faq_asks.id) so that the asker's last word on it counts once. The searcher
+// reads them all into memory (faq/search.hpp). Asks answered before this table existed teach
+// what their asker's last vote said. `others` holds the other matches an answer showed
+// ("path#anchor<TAB>label" lines), so a 👎 can offer them.
 constexpr std::string_view faq_learned = R"sql(
-CREATE VIRTUAL TABLE faq_learned USING fts5 (question, section UNINDEXED, tokenize = 'tugboat');
-INSERT INTO faq_learned (rowid, question, section)
+CREATE TABLE faq_learned (
+    id       INTEGER PRIMARY KEY,
+    question TEXT NOT NULL,
+    section  TEXT NOT NULL
+);
+INSERT INTO faq_learned (id, question, section)
 SELECT a.id, a.question, a.section FROM faq_asks a
 WHERE a.section <> '' AND (SELECT f.vote FROM faq_feedback f
                            WHERE f.question = a.question AND f.section = a.section

@@ -441,8 +441,8 @@ TEST_CASE("database: answers their askers confirmed before the upgrade are learn
     // Only the asker's own last word counts: a 👍 taken back and a teammate's 👍 teach nothing.
     CHECK(count(db, "SELECT count(*) FROM faq_learned") == 1);
     CHECK(count(db,
-                "SELECT count(*) FROM faq_learned WHERE faq_learned MATCH 'roll' AND "
-                "rowid = 1 AND section = 'rollback.md#with-the-bot'") == 1);
+                "SELECT count(*) FROM faq_learned WHERE id = 1 AND question = 'how do I roll "
+                "back' AND section = 'rollback.md#with-the-bot'") == 1);
     storage::faq_repository faq(db);
     auto ask = must(faq.get_ask(4));
     REQUIRE(ask);

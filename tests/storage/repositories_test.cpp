@@ -450,8 +450,8 @@ TEST_CASE("faq: an ask keeps the other matches it showed and teaches one section
 
     auto learned = [&](std::string_view section) {
         auto st =
-            must(db.prepare("SELECT count(*) FROM faq_learned WHERE rowid = ? AND "
-                            "section = ? AND faq_learned MATCH 'roll'"));
+            must(db.prepare("SELECT count(*) FROM faq_learned WHERE id = ? AND "
+                            "section = ? AND question = 'how do I roll back?'"));
         st.bind_all(a.id, section);
         REQUIRE(must(st.step()));
         return st.get_int(0);
