@@ -33,10 +33,18 @@ command_spec make() {
         .summary = "Show what gets asked and how often answers helped.",
         .examples = {"faq stats"},
     };
+    command_spec unlearn{
+        .name = "unlearn",
+        .summary = "Take back what one answered question taught the search.",
+        .args = {{.name = "number",
+                  .help = "the question's number, as `/faq stats` lists what was learned"}},
+        .examples = {"faq unlearn 42"},
+        .access = access_level::admin,
+    };
     return command_spec{
         .name = "faq",
         .summary = "Ask questions about our platform and tools.",
-        .subcommands = {std::move(ask), std::move(reload), std::move(stats)},
+        .subcommands = {std::move(ask), std::move(reload), std::move(stats), std::move(unlearn)},
         .default_subcommand = "ask",
     };
 }
@@ -214,6 +222,9 @@ boost::asio::awaitable<core::result<void>> faq_command::handle(request req) {
     if (sub == "stats") {
         co_return co_await stats(std::move(req));
     }
+    if (sub == "unlearn") {
+        co_return co_await unlearn(std::move(req));
+    }
     std::string question;
     if (auto it = req.input.args.find("question"); it != req.input.args.end()) {
         question = it->second;
@@ -263,7 +274,8 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
     auto unanswered = repo.list_unanswered(10);
     auto down = repo.recent_feedback(10, true);
     auto lessons = repo.lesson_count();
-    if (!counts || !unanswered || !down || !lessons) {
+    auto learned = repo.recent_lessons(5);
+    if (!counts || !unanswered || !down || !lessons || !learned) {
         co_return core::make_error(core::errc::storage_error,
                                    "cannot read the FAQ statistics from the database; see the "
                                    "bot's log");
@@ -289,9 +301,50 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
         "*Answers marked 👎*\n" +
             (lines.empty() ? std::string{"none"} : fmt::format("{}", fmt::join(lines, "\n"))),
         {}});
+    lines.clear();
+    for (const auto& l : *learned) {
+        lines.push_back(fmt::format("• {}. {} → `{}`", l.id, escape_mrkdwn(l.question), l.section));
+    }
+    m.add(section{"*Learned from the askers, newest first*\n" +
+                      (lines.empty() ? std::string{"nothing yet"}
+                                     : fmt::format("{}", fmt::join(lines, "\n"))),
+                  {}});
     m.add(
         context{{"Doc owners: add the missing answers to the docs folders; `/faq reload` "
-                 "picks them up at once."}});
+                 "picks them up at once. A lesson that is wrong: `/faq unlearn <number>` "
+                 "(admins)."}});
+    co_return co_await req.answer(std::move(m));
+}
+
+boost::asio::awaitable<core::result<void>> faq_command::unlearn(request req) {
+    std::string typed;
+    if (auto it = req.input.args.find("number"); it != req.input.args.end()) {
+        typed = it->second;
+    }
+    const auto id = number_of(typed.starts_with('#') ? typed.substr(1) : typed, 1);
+    if (!id) {
+        co_return core::make_error(
+            core::errc::invalid_argument,
+            fmt::format("`{}` is not a question number. `/faq stats` lists what was learned, "
+                        "each with its number; then type `/faq unlearn 42`.",
+                        typed));
+    }
+    storage::faq_repository repo(d_.db);
+    auto gone = repo.unteach(*id);
+    if (!gone) {
+        co_return gone.error();
+    }
+    if (!*gone) {
+        co_return core::make_error(
+            core::errc::not_found,
+            fmt::format("Question {} taught nothing (or was unlearned already). `/faq stats` "
+                        "lists what was learned.",
+                        *id));
+    }
+    searcher_.forget_lessons();
+    d_.log.info("faq_unlearned", {{"actor", req.event.actor}, {"ask", *id}});
+    message m = plain_message(
+        fmt::format("Unlearned question {}: the docs alone rank questions like it again.", *id));
     co_return co_await req.answer(std::move(m));
 }
 
@@ -375,7 +428,11 @@ boost::asio::awaitable<core::result<void>> faq_command::handle_action(request re
     // search learns (a teammate's vote is feedback for the doc owners only).
     const bool asker = req.event.actor == a.user;
     if (asker) {
-        if (auto r = repo.teach(a, vote > 0 ? f.section : ""); !r) {
+        if (vote > 0) {
+            if (auto r = repo.teach(a, f.section); !r) {
+                co_return r.error();
+            }
+        } else if (auto r = repo.unteach(a.id); !r) {
             co_return r.error();
         }
         searcher_.forget_lessons();

@@ -25,7 +25,8 @@ struct faq_deps {
 /// docs with up to two other matches and 👍/👎 buttons, or — below the confidence threshold — "not
 /// sure" with an "Ask the platform team" button that posts the question to the help channel.
 /// `/faq reload` re-indexes changed files now; `/faq stats` lists unanswered and down-voted
-/// questions. Buttons: faq.up / faq.down / faq.escalate with the ask id as value.
+/// questions and what was learned; `/faq unlearn <n>` (admins) takes back what ask n taught.
+/// Buttons: faq.up / faq.down / faq.escalate with the ask id as value.
 class faq_command final : public command, public action_handler {
 public:
     explicit faq_command(faq_deps deps);
@@ -43,6 +44,7 @@ private:
     boost::asio::awaitable<core::result<void>> ask(request req, std::string question);
     boost::asio::awaitable<core::result<void>> stats(request req);
     boost::asio::awaitable<core::result<void>> escalate(request req, std::int64_t ask_id);
+    boost::asio::awaitable<core::result<void>> unlearn(request req);
 
     faq_deps d_;
     faq::indexer indexer_;

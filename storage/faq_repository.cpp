@@ -324,13 +324,26 @@ core::result<std::optional<faq_ask>> faq_repository::get_ask(std::int64_t id) {
 }
 
 core::result<void> faq_repository::teach(const faq_ask& a, std::string_view section) {
-    if (section.empty()) {
-        return db_->execute("DELETE FROM faq_learned WHERE id = ?", a.id);
-    }
     return db_->execute(
         "INSERT INTO faq_learned (id, question, section) VALUES (?, ?, ?) "
         "ON CONFLICT (id) DO UPDATE SET question = excluded.question, section = excluded.section",
         a.id, a.question, section);
+}
+
+core::result<bool> faq_repository::unteach(std::int64_t ask_id) {
+    if (auto r = db_->execute("DELETE FROM faq_learned WHERE id = ?", ask_id); !r) {
+        return std::move(r).error();
+    }
+    return db_->changes() > 0;
+}
+
+core::result<std::vector<faq_lesson>> faq_repository::recent_lessons(int limit) {
+    return query_all(
+        *db_, "SELECT id, question, section FROM faq_learned ORDER BY id DESC LIMIT ?",
+        [](statement& st) {
+            return faq_lesson{st.get_int(0), st.get_text(1), st.get_text(2)};
+        },
+        limit);
 }
 
 core::result<std::int64_t> faq_repository::lesson_count() {

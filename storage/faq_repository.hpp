@@ -60,6 +60,13 @@ struct faq_shown {
     std::string label;    ///< how the button names it
 };
 
+/// A question and the section its asker said answered it.
+struct faq_lesson {
+    std::int64_t id = 0;  ///< the ask's
+    std::string question;
+    std::string section;  ///< "path#anchor"
+};
+
 /// One question put to the FAQ and what it was shown; buttons refer to it by id.
 struct faq_ask {
     std::int64_t id = 0;
@@ -117,11 +124,15 @@ public:
     core::result<std::int64_t> record_ask(faq_ask& a);
     core::result<std::optional<faq_ask>> get_ask(std::int64_t id);
     /// Remembers that `section` answered the ask's question (its asker's 👍, or a match they
-    /// picked after a 👎), replacing what the ask taught before; "" forgets it. The search ranks
-    /// that section's page higher for questions like it (faq_learned).
+    /// picked after a 👎), replacing what the ask taught before. The search ranks that section's
+    /// page higher for questions like it (faq_learned).
     core::result<void> teach(const faq_ask& a, std::string_view section);
+    /// Forgets what the ask taught; true when it taught something.
+    core::result<bool> unteach(std::int64_t ask_id);
     /// How many asks teach the search.
     core::result<std::int64_t> lesson_count();
+    /// What the newest lessons are (id: the ask's), newest first, at most `limit`.
+    core::result<std::vector<faq_lesson>> recent_lessons(int limit);
     /// Every vote, newest first, at most `limit`; only down-votes when `down_only`.
     core::result<std::vector<faq_feedback>> recent_feedback(int limit, bool down_only);
     /// How many questions were asked and how many of them answered.

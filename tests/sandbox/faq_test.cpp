@@ -127,7 +127,9 @@ TEST_CASE("sandbox: faq answers from the docs with feedback buttons", "[loopback
         said = w.say({"faq.up 1"});
         CHECK(has(said, "glad it helped"));
         said = w.say({"/faq stats"});
-        CHECK_FALSE(has(said, "rollback.md#with-the-bot"));
+        CHECK(has(said, "Answers marked 👎*\\nnone"));
+        // The asker's 👍 is a lesson, listed for the doc owners.
+        CHECK(has(said, "1. how do I roll back a deploy? → `rollback.md#with-the-bot`"));
     }
 }
 
@@ -199,6 +201,20 @@ TEST_CASE("sandbox: what the asker says answered them is learned and a 👎 offe
         CHECK(has(said, "will find `rollback.md#with-the-bot` first"));
         said = w.say({"/faq stats"});
         CHECK(has(said, "1 answers their askers confirmed"));
+        CHECK(has(said, "1. where do I read the logs of a rollback? → `rollback.md#with-the-bot`"));
+
+        // A wrong lesson is taken back by an admin (bob), by its number.
+        said = w.say({"/faq unlearn 1"});
+        CHECK(has(said, "`faq unlearn` is for admins"));
+        said = w.say({"@bob: /faq unlearn one"});
+        CHECK(has(said, "`one` is not a question number"));
+        CHECK(has(said, "/faq unlearn 42"));
+        said = w.say({"@bob: /faq unlearn 1"});
+        CHECK(has(said, "Unlearned question 1"));
+        said = w.say({"@bob: /faq unlearn 1"});
+        CHECK(has(said, "Question 1 taught nothing"));
+        said = w.say({"/faq stats"});
+        CHECK(has(said, "0 answers their askers confirmed"));
     }
     SECTION("a teammate's vote is feedback, not a lesson") {
         said = w.say({"@bob: faq.pick 1:0"});

@@ -463,6 +463,12 @@ TEST_CASE("faq: an ask keeps the other matches it showed and teaches one section
     REQUIRE(faq.teach(a, "history.md#history"));  // the asker picked another match instead
     CHECK(must(faq.lesson_count()) == 1);
     CHECK(learned("history.md#history") == 1);
-    REQUIRE(faq.teach(a, ""));
+    auto newest = must(faq.recent_lessons(5));
+    REQUIRE(newest.size() == 1);
+    CHECK(newest[0].id == a.id);
+    CHECK(newest[0].question == "how do I roll back?");
+    CHECK(newest[0].section == "history.md#history");
+    CHECK(must(faq.unteach(a.id)));
+    CHECK_FALSE(must(faq.unteach(a.id)));
     CHECK(must(faq.lesson_count()) == 0);
 }
