@@ -311,8 +311,8 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
                   {}});
     m.add(
         context{{"Doc owners: add the missing answers to the docs folders; `/faq reload` "
-                 "picks them up at once. A lesson that is wrong: `/faq unlearn <number>` "
-                 "(admins)."}});
+                 "picks them up at once. A wrong lesson: an admin types `/faq unlearn` and its "
+                 "number."}});
     co_return co_await req.answer(std::move(m));
 }
 
