@@ -104,6 +104,11 @@ std::string file_name(const std::string& relative) {
     return std::filesystem::path(relative).filename().string();
 }
 
+/// Whether the page at `relative` is one the question's label names.
+bool answers(const labelled& q, const std::string& relative) {
+    return std::find(q.expected.begin(), q.expected.end(), file_name(relative)) != q.expected.end();
+}
+
 struct sample {
     std::string split;
     bool answerable;
@@ -270,10 +275,6 @@ core::result<std::vector<lesson>> lessons_of(faq::searcher& search,
                                              const std::string& language, std::size_t shown,
                                              double wrong) {
     std::vector<lesson> out;
-    const auto expected = [](const labelled& q, const faq::search_hit& hit) {
-        return std::find(q.expected.begin(), q.expected.end(), file_name(hit.relative_path)) !=
-               q.expected.end();
-    };
     double mistakes = 0;
     for (const auto& q : questions) {
         if (q.language != language || q.expected.empty()) {
@@ -286,8 +287,9 @@ core::result<std::vector<lesson>> lessons_of(faq::searcher& search,
         // Every 1/wrong-th asker confirms a page that did not answer them: the first one shown.
         mistakes += wrong;
         if (mistakes >= 1) {
-            auto hit = std::find_if(r->hits.begin(), r->hits.end(),
-                                    [&](const faq::search_hit& h) { return !expected(q, h); });
+            auto hit = std::find_if(r->hits.begin(), r->hits.end(), [&](const faq::search_hit& h) {
+                return !answers(q, h.relative_path);
+            });
             if (hit != r->hits.end()) {
                 mistakes -= 1;
                 out.push_back({q.split, q.question, hit->ref()});
@@ -296,7 +298,7 @@ core::result<std::vector<lesson>> lessons_of(faq::searcher& search,
         }
         for (std::size_t i = 0; i < r->hits.size() && i < shown; ++i) {
             const auto& hit = r->hits[i];
-            if (expected(q, hit)) {
+            if (answers(q, hit.relative_path)) {
                 out.push_back({q.split, q.question, hit.ref()});
                 break;
             }
@@ -491,15 +493,11 @@ int main(int argc, char** argv) {
                     return 1;
                 }
                 std::vector<std::string> got;
-                for (const auto& h : r->hits) {
-                    got.push_back(file_name(h.relative_path));
-                }
-                auto rank = got.size();
-                for (std::size_t i = 0; i < got.size(); ++i) {
-                    if (std::find(q.expected.begin(), q.expected.end(), got[i]) !=
-                        q.expected.end()) {
+                auto rank = r->hits.size();
+                for (std::size_t i = 0; i < r->hits.size(); ++i) {
+                    got.push_back(file_name(r->hits[i].relative_path));
+                    if (rank == r->hits.size() && answers(q, r->hits[i].relative_path)) {
                         rank = i;
-                        break;
                     }
                 }
                 fitted.push_back({q.split, !q.expected.empty(), r->evidence});

@@ -265,13 +265,16 @@ int main(int argc, char** argv) {
     {
         storage::faq_repository repo(*db);
         auto tx = storage::transaction::begin(*db);
+        if (!tx) {
+            std::cerr << "teaching failed: " << tx.error().message << "\n";
+            return 1;
+        }
         for (int l = 0; l < lessons; ++l) {
             const bool ko = l % 2 == 1;
             storage::faq_ask a{.id = l + 1,
                                .question = ko ? words(rng, 4, true) + "어떻게 하나요?"
                                               : "how do I " + words(rng, 4, false) + "?"};
-            if (!tx ||
-                !repo.teach(a, fmt::format("doc-{:04}.md", static_cast<int>(rng() % documents)))) {
+            if (!repo.teach(a, fmt::format("doc-{:04}.md", static_cast<int>(rng() % documents)))) {
                 std::cerr << "teaching failed\n";
                 return 1;
             }

@@ -82,15 +82,18 @@ std::optional<std::int64_t> number_of(std::string_view value, std::int64_t least
     return n;
 }
 
+/// "Title › Heading", or the title alone for a page's top section.
+std::string title_and_heading(const faq::search_hit& h) {
+    return h.heading_path == h.title ? h.title : fmt::format("{} › {}", h.title, h.heading_path);
+}
+
 /// What an answer shows besides its first hit, or all the closest pages of a decline: what the
 /// asker may pick as the one that answered them.
 std::vector<storage::faq_shown> others_shown(const faq::search_result& r) {
     std::vector<storage::faq_shown> out;
     for (std::size_t i = r.answer ? 1 : 0; i < r.hits.size(); ++i) {
         const auto& h = r.hits[i];
-        out.push_back({h.ref(), h.heading_path == h.title
-                                    ? h.title
-                                    : fmt::format("{} › {}", h.title, h.heading_path)});
+        out.push_back({h.ref(), title_and_heading(h)});
     }
     return out;
 }
@@ -130,10 +133,7 @@ message faq_answer_message(const faq::search_result& result, std::int64_t ask_id
     if (result.answer) {
         const auto& top = result.hits.front();
         m.text = fmt::format("From the docs: {}", top.title);
-        std::string heading = top.heading_path == top.title
-                                  ? top.title
-                                  : fmt::format("{} › {}", top.title, top.heading_path);
-        m.add(section{fmt::format("*{}*\n{}\n{}", escape_mrkdwn(heading),
+        m.add(section{fmt::format("*{}*\n{}\n{}", escape_mrkdwn(title_and_heading(top)),
                                   escape_mrkdwn(top.snippet), link_of(top)),
                       {}});
         std::vector<std::string> others;
