@@ -180,7 +180,6 @@ struct fixture {
     }
 
     bot::route_outcome route(inbound_event ev) {
-        ioc.restart();  // a previous run_test may have run the context out of work
         return test::run_test(ioc, router.route(std::move(ev)));
     }
 };

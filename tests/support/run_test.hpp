@@ -14,12 +14,22 @@
 
 namespace tugboat::test {
 
+// An io_context stops itself when its work runs out, and a stopped one runs nothing, so a second
+// run on the same context would spin until its deadline. Whether an earlier run left a timer or
+// a socket pending depends on timing, which made such tests fail only now and then.
+inline void restart_if_idle(boost::asio::io_context& ioc) {
+    if (ioc.stopped()) {
+        ioc.restart();
+    }
+}
+
 template <class T>
 T run_test(boost::asio::io_context& ioc, boost::asio::awaitable<T> task,
            std::chrono::milliseconds deadline = std::chrono::seconds{5}) {
     std::optional<T> value;
     std::exception_ptr failure;
     bool done = false;
+    restart_if_idle(ioc);
     boost::asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr e, T v) {
         failure = e;
         if (!e) {
@@ -44,6 +54,7 @@ inline void run_test(boost::asio::io_context& ioc, boost::asio::awaitable<void> 
                      std::chrono::milliseconds deadline = std::chrono::seconds{5}) {
     std::exception_ptr failure;
     bool done = false;
+    restart_if_idle(ioc);
     boost::asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr e) {
         failure = e;
         done = true;
