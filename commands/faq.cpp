@@ -41,10 +41,21 @@ command_spec make() {
         .examples = {"faq unlearn 42"},
         .access = access_level::admin,
     };
+    command_spec teach{
+        .name = "teach",
+        .summary = "Say which page answers a question the platform team was asked.",
+        .args = {{.name = "number",
+                  .help = "the question's number, as its post in the help channel shows it"},
+                 {.name = "page",
+                  .help = "the page as `/faq` shows it (`path.md#anchor`) or its link"}},
+        .examples = {"faq teach 42 deploys/rollback.md#with-the-bot"},
+        .access = access_level::admin,
+    };
     return command_spec{
         .name = "faq",
         .summary = "Ask questions about our platform and tools.",
-        .subcommands = {std::move(ask), std::move(reload), std::move(stats), std::move(unlearn)},
+        .subcommands = {std::move(ask), std::move(reload), std::move(stats), std::move(unlearn),
+                        std::move(teach)},
         .default_subcommand = "ask",
     };
 }
@@ -98,8 +109,10 @@ std::vector<storage::faq_shown> others_shown(const faq::search_result& r) {
     return out;
 }
 
-/// One button per match the asker can say answered them: value "ask:index".
-std::vector<button> pick_buttons(const std::vector<storage::faq_shown>& shown, std::int64_t ask) {
+/// One button per match someone can say answered the question: value "ask:index". `action`:
+/// faq.pick for the asker, faq.answered for the platform team in the help channel.
+std::vector<button> pick_buttons(const std::vector<storage::faq_shown>& shown, std::int64_t ask,
+                                 std::string_view action = "faq.pick") {
     std::vector<button> out;
     for (std::size_t i = 0; i < shown.size(); ++i) {
         // Slack cuts a button's text at 75 characters.
@@ -111,10 +124,24 @@ std::vector<button> pick_buttons(const std::vector<storage::faq_shown>& shown, s
             }
             label = label.substr(0, label.size() - 1) + "…";
         }
-        out.push_back(button{std::move(label), "faq.pick", fmt::format("{}:{}", ask, i),
+        out.push_back(button{std::move(label), std::string{action}, fmt::format("{}:{}", ask, i),
                              button_style::normal, std::nullopt});
     }
     return out;
+}
+
+/// The `number` argument of `/faq unlearn` and `/faq teach` (a leading # is fine); the error
+/// says what it was and `how` to find the right one.
+core::result<std::int64_t> question_number(const request& req, std::string_view how) {
+    std::string typed;
+    if (auto it = req.input.args.find("number"); it != req.input.args.end()) {
+        typed = it->second;
+    }
+    if (auto id = number_of(typed.starts_with('#') ? typed.substr(1) : typed, 1)) {
+        return *id;
+    }
+    return core::make_error(core::errc::invalid_argument,
+                            fmt::format("`{}` is not a question number. {}", typed, how));
 }
 
 core::error unknown_ask(std::string_view value) {
@@ -225,6 +252,9 @@ boost::asio::awaitable<core::result<void>> faq_command::handle(request req) {
     if (sub == "unlearn") {
         co_return co_await unlearn(std::move(req));
     }
+    if (sub == "teach") {
+        co_return co_await teach(std::move(req));
+    }
     std::string question;
     if (auto it = req.input.args.find("question"); it != req.input.args.end()) {
         question = it->second;
@@ -282,8 +312,9 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
     }
     message m;
     m.add(header{"FAQ"});
-    m.add(section{fmt::format("{} questions asked, {} answered from the docs. {} answers their "
-                              "askers confirmed help rank questions like theirs.",
+    m.add(section{fmt::format("{} questions asked, {} answered from the docs. {} confirmed "
+                              "answers (by their askers or the platform team) help rank "
+                              "questions like theirs.",
                               counts->first, counts->second, *lessons),
                   {}});
     std::vector<std::string> lines;
@@ -305,10 +336,10 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
     for (const auto& l : *learned) {
         lines.push_back(fmt::format("• {}. {} → `{}`", l.id, escape_mrkdwn(l.question), l.section));
     }
-    m.add(section{"*Learned from the askers, newest first*\n" +
-                      (lines.empty() ? std::string{"nothing yet"}
-                                     : fmt::format("{}", fmt::join(lines, "\n"))),
-                  {}});
+    m.add(section{
+        "*Learned, newest first*\n" + (lines.empty() ? std::string{"nothing yet"}
+                                                     : fmt::format("{}", fmt::join(lines, "\n"))),
+        {}});
     m.add(
         context{{"Doc owners: add the missing answers to the docs folders; `/faq reload` "
                  "picks them up at once. A wrong lesson: an admin types `/faq unlearn` and its "
@@ -317,17 +348,11 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
 }
 
 boost::asio::awaitable<core::result<void>> faq_command::unlearn(request req) {
-    std::string typed;
-    if (auto it = req.input.args.find("number"); it != req.input.args.end()) {
-        typed = it->second;
-    }
-    const auto id = number_of(typed.starts_with('#') ? typed.substr(1) : typed, 1);
+    const auto id = question_number(req,
+                                    "`/faq stats` lists what was learned, each with its "
+                                    "number; then type `/faq unlearn 42`.");
     if (!id) {
-        co_return core::make_error(
-            core::errc::invalid_argument,
-            fmt::format("`{}` is not a question number. `/faq stats` lists what was learned, "
-                        "each with its number; then type `/faq unlearn 42`.",
-                        typed));
+        co_return id.error();
     }
     storage::faq_repository repo(d_.db);
     auto gone = repo.unteach(*id);
@@ -363,14 +388,24 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
                                    "No help channel is configured (`faq.help_channel`); ask in "
                                    "your team's help channel yourself.");
     }
+    const auto& a = **asked;
     message question;
-    question.text = fmt::format("Question from <@{}>: {}", req.event.actor, (*asked)->question);
-    question.add(section{fmt::format("<@{}> asked, and the docs had no good answer:\n>{}",
-                                     req.event.actor, escape_mrkdwn((*asked)->question)),
+    question.text = fmt::format("Question {} from <@{}>: {}", a.id, a.user, a.question);
+    question.add(section{fmt::format("<@{}> asked, and the docs had no good answer:\n>{}", a.user,
+                                     escape_mrkdwn(a.question)),
                          {}});
-    question.add(
-        context{{"Answer in this thread. If the answer belongs in the docs, add it "
-                 "there so the bot knows it next time."}});
+    if (!a.others.empty()) {
+        question.add(context{{fmt::format(
+            "Does one of these pages answer it? Press it: <@{}> gets the link, and questions "
+            "like this find that page first from now on.",
+            a.user)}});
+        question.add(actions{pick_buttons(a.others, a.id, "faq.answered")});
+    }
+    question.add(context{{fmt::format(
+        "Another page answers it: `/faq teach {} path.md#anchor` (or the page's link). Otherwise "
+        "answer in this thread, and if the answer belongs in the docs, add it there so the bot "
+        "knows it next time.",
+        a.id)}});
     auto posted = co_await req.chat.post(channel, std::move(question));
     if (!posted) {
         co_return posted.error();
@@ -379,17 +414,113 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
         "I asked the platform team in <#{}>; the answer will come in that thread.", channel)));
 }
 
+boost::asio::awaitable<core::result<void>> faq_command::teach(request req) {
+    const auto id = question_number(req,
+                                    "Its post in the help channel shows it; then type "
+                                    "`/faq teach 42 path.md#anchor`.");
+    if (!id) {
+        co_return id.error();
+    }
+    storage::faq_repository repo(d_.db);
+    auto asked = repo.get_ask(*id);
+    if (!asked) {
+        co_return asked.error();
+    }
+    if (!*asked) {
+        co_return unknown_ask(std::to_string(*id));
+    }
+    std::string page;
+    if (auto it = req.input.args.find("page"); it != req.input.args.end()) {
+        page = it->second;
+    }
+    // Slack shows a pasted link as <url> or <url|label>.
+    if (page.size() > 2 && page.front() == '<' && page.back() == '>') {
+        page = page.substr(1, page.size() - 2);
+        page = page.substr(0, page.find('|'));
+    }
+    co_return co_await answered_by_team(std::move(req), **asked, std::move(page));
+}
+
+boost::asio::awaitable<core::result<void>> faq_command::answered_by_team(request req,
+                                                                         storage::faq_ask a,
+                                                                         std::string page) {
+    auto found = faq::find_section(d_.db, page);
+    if (!found) {
+        co_return found.error();
+    }
+    if (!*found) {
+        co_return core::make_error(
+            core::errc::not_found,
+            fmt::format("The docs have no page `{}`. Name it as the bot's answers do "
+                        "(`path.md#anchor`, or the path alone for its top), or paste its link; "
+                        "`/faq` and a few words of it show both.",
+                        page));
+    }
+    const auto& hit = **found;
+    storage::faq_repository repo(d_.db);
+    // The platform team's word replaces whatever the ask taught before, the asker's included.
+    auto changed = repo.teach(a, hit.ref());
+    if (!changed) {
+        co_return changed.error();
+    }
+    storage::faq_feedback f{.question = a.question,
+                            .section = hit.ref(),
+                            .vote = 1,
+                            .user = req.event.actor,
+                            .at = d_.clock.now()};
+    if (auto r = repo.record_feedback(f); !r) {
+        co_return r.error();
+    }
+    searcher_.forget_lessons();
+    d_.log.info(
+        "faq_taught",
+        {{"actor", req.event.actor}, {"ask", a.id}, {"section", f.section}, {"changed", *changed}});
+    const std::string page_line = fmt::format("*{}*\n{}\n{}", escape_mrkdwn(title_and_heading(hit)),
+                                              escape_mrkdwn(hit.snippet), link_of(hit));
+    if (!*changed) {
+        message m = plain_message(fmt::format(
+            "Question {} already finds `{}` first; nothing new to teach.", a.id, f.section));
+        co_return co_await req.answer(std::move(m));
+    }
+    message to_asker;
+    to_asker.text = fmt::format("{} answered your question: {}", hit.title, a.question);
+    to_asker.add(section{fmt::format("<@{}> says this page answers your question “{}”:\n{}",
+                                     req.event.actor, escape_mrkdwn(a.question), page_line),
+                         {}});
+    // Slash-command answers are not in a thread the bot can find again: those askers get a DM.
+    // (No temporaries in the co_await operands: GCC 12 destroys some of them twice.)
+    core::result<message_ref> told = core::make_error(core::errc::internal, "");
+    if (a.thread_ts.empty()) {
+        told = co_await req.chat.dm(a.user, std::move(to_asker));
+    } else {
+        message_ref thread{a.channel, a.thread_ts};
+        told = co_await req.chat.reply(std::move(thread), std::move(to_asker), false);
+    }
+    std::string said = fmt::format("Taught: questions like “{}” find `{}` first from now on.",
+                                   escape_mrkdwn(a.question), f.section);
+    if (told) {
+        said += fmt::format(" I sent <@{}> the page.", a.user);
+    } else {
+        d_.log.warn("faq_asker_not_told", {{"ask", a.id}, {"error", told.error().message}});
+        said += fmt::format(" I could not send <@{}> the page ({}); please tell them.", a.user,
+                            told.error().message);
+    }
+    message m = plain_message(std::move(said));
+    co_return co_await req.answer(std::move(m));
+}
+
 boost::asio::awaitable<core::result<void>> faq_command::handle_action(request req) {
     const auto& action = req.event.action_id;
     if (action != "faq.up" && action != "faq.down" && action != "faq.pick" &&
-        action != "faq.escalate") {
+        action != "faq.answered" && action != "faq.escalate") {
         co_return core::make_error(core::errc::invalid_argument,
                                    fmt::format("Unknown FAQ button `{}`.", action));
     }
-    // faq.pick's value is "ask:index" (index into the ask's other matches); the others' is the ask.
+    // faq.pick's and faq.answered's value is "ask:index" (index into the ask's other matches);
+    // the others' is the ask.
     std::string_view value = req.event.action_value;
     std::optional<std::size_t> picked;
-    if (action == "faq.pick") {
+    if (action == "faq.pick" || action == "faq.answered") {
         const auto colon = value.find(':');
         auto index =
             colon == std::string_view::npos ? std::nullopt : number_of(value.substr(colon + 1), 0);
@@ -415,6 +546,9 @@ boost::asio::awaitable<core::result<void>> faq_command::handle_action(request re
         co_return unknown_ask(req.event.action_value);
     }
     const auto& a = **asked;
+    if (action == "faq.answered") {
+        co_return co_await answered_by_team(std::move(req), a, a.others[*picked].section);
+    }
     const int vote = action == "faq.down" ? -1 : 1;
     storage::faq_feedback f{.question = a.question,
                             .section = picked ? a.others[*picked].section : a.section,

@@ -8,6 +8,10 @@
 
 #include <optional>
 
+namespace tugboat::storage {
+struct faq_ask;
+}
+
 namespace tugboat::commands {
 
 /// The declaration of `/faq` (grammar, usage and help), listed in commands/registry.cpp.
@@ -25,8 +29,10 @@ struct faq_deps {
 /// docs with up to two other matches and 👍/👎 buttons, or — below the confidence threshold — "not
 /// sure" with an "Ask the platform team" button that posts the question to the help channel.
 /// `/faq reload` re-indexes changed files now; `/faq stats` lists unanswered and down-voted
-/// questions and what was learned; `/faq unlearn <n>` (admins) takes back what ask n taught.
-/// Buttons: faq.up / faq.down / faq.escalate with the ask id as value.
+/// questions and what was learned; `/faq unlearn <n>` (admins) takes back what ask n taught and
+/// `/faq teach <n> <page>` (admins) says which page answers it. Buttons: faq.up / faq.down /
+/// faq.escalate with the ask id as value; faq.pick (the asker) and faq.answered (the help
+/// channel) with "ask:index" of the match that answered it.
 class faq_command final : public command, public action_handler {
 public:
     explicit faq_command(faq_deps deps);
@@ -45,6 +51,11 @@ private:
     boost::asio::awaitable<core::result<void>> stats(request req);
     boost::asio::awaitable<core::result<void>> escalate(request req, std::int64_t ask_id);
     boost::asio::awaitable<core::result<void>> unlearn(request req);
+    boost::asio::awaitable<core::result<void>> teach(request req);
+    /// Someone in the help channel says `page` answers ask `a`: teaches it and sends the asker
+    /// the page.
+    boost::asio::awaitable<core::result<void>> answered_by_team(request req, storage::faq_ask a,
+                                                                std::string page);
 
     faq_deps d_;
     faq::indexer indexer_;

@@ -611,6 +611,13 @@ std::string one_line(std::string s) {
     return first == std::string::npos ? std::string{} : s.substr(first, last - first + 1);
 }
 
+/// Shown after the title, so the title's own heading is not repeated.
+void drop_title_from_heading(search_hit& hit) {
+    if (hit.heading_path.starts_with(hit.title + " > ")) {
+        hit.heading_path.erase(0, hit.title.size() + 3);
+    }
+}
+
 }  // namespace
 
 const glossary& default_glossary() {
@@ -1011,10 +1018,7 @@ core::result<search_result> searcher::search(std::string_view question) {
         hit.url = meta.url;
         hit.owner = meta.owner;
         hit.heading_path = st->get_text(2);
-        // Shown after the title, so the title's own heading is not repeated.
-        if (hit.heading_path.starts_with(hit.title + " > ")) {
-            hit.heading_path.erase(0, hit.title.size() + 3);
-        }
+        drop_title_from_heading(hit);
         hit.anchor = st->get_text(3);
         hit.snippet = one_line(st->get_text(4));
         result.hits.push_back(std::move(hit));
@@ -1049,6 +1053,72 @@ core::result<search_result> searcher::search(std::string_view question) {
     }
     result.answer = result.confidence >= options_.answer_threshold;
     return result;
+}
+
+core::result<std::optional<search_hit>> find_section(storage::database& db, std::string_view ref) {
+    const auto hash = ref.find('#');
+    const std::string_view page = ref.substr(0, hash);
+    const std::string_view anchor = hash == std::string_view::npos ? "" : ref.substr(hash + 1);
+    if (page.empty()) {
+        return std::optional<search_hit>{};
+    }
+    struct document_row {
+        std::int64_t id;
+        std::string path, front_matter;
+    };
+    auto documents = storage::query_all(
+        db, "SELECT id, path, front_matter_json FROM faq_documents ORDER BY path",
+        [](storage::statement& st) {
+            return document_row{st.get_int(0), st.get_text(1), st.get_text(2)};
+        });
+    if (!documents) {
+        return std::move(documents).error();
+    }
+    for (const auto& d : *documents) {
+        search_hit hit;
+        auto meta = front_matter_from_json(d.front_matter, &hit.relative_path);
+        if (hit.relative_path != page && (meta.url.empty() || meta.url != page)) {
+            continue;
+        }
+        // The page's first section when no anchor is named.
+        auto section = storage::query_one(
+            db,
+            "SELECT id, heading_path, anchor, body FROM faq_sections WHERE document_id = ? AND "
+            "(? = '' OR anchor = ?) ORDER BY ordinal LIMIT 1",
+            [&](storage::statement& st) {
+                hit.section_id = st.get_int(0);
+                hit.heading_path = st.get_text(1);
+                hit.anchor = st.get_text(2);
+                return st.get_text(3);
+            },
+            d.id, anchor, anchor);
+        if (!section) {
+            return std::move(section).error();
+        }
+        if (!*section) {
+            continue;
+        }
+        hit.document = d.path;
+        hit.title = meta.title;
+        hit.url = meta.url;
+        hit.owner = meta.owner;
+        drop_title_from_heading(hit);
+        // The body's opening words stand in for a snippet: nothing was searched for.
+        std::string body = one_line(std::move(**section));
+        if (body.size() > 200) {
+            auto cut = body.rfind(' ', 200);
+            if (cut == std::string::npos) {
+                cut = 200;
+                while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xC0) == 0x80) {
+                    --cut;  // not in the middle of a UTF-8 character
+                }
+            }
+            body = body.substr(0, cut) + " …";
+        }
+        hit.snippet = std::move(body);
+        return std::optional<search_hit>{std::move(hit)};
+    }
+    return std::optional<search_hit>{};
 }
 
 double decline_model::confidence(const answer_evidence& e) const {

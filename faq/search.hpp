@@ -68,6 +68,11 @@ struct search_hit {
     }
 };
 
+/// The section a person names (what `/faq teach` is given): "relative/path.md#anchor" as hits
+/// show it, the path alone for the page's first section, or the page's front-matter `url`, with
+/// or without "#anchor". Nullopt when the index has no such section. Errors: storage_error.
+core::result<std::optional<search_hit>> find_section(storage::database& db, std::string_view ref);
+
 /// How one question word fared: what the confidence is computed from.
 struct term_stat {
     std::int64_t sections = 0;  ///< sections of the index containing it (0: a word never used)

@@ -323,11 +323,15 @@ core::result<std::optional<faq_ask>> faq_repository::get_ask(std::int64_t id) {
         id);
 }
 
-core::result<void> faq_repository::teach(const faq_ask& a, std::string_view section) {
-    return db_->execute(
-        "INSERT INTO faq_learned (id, question, section) VALUES (?, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET question = excluded.question, section = excluded.section",
-        a.id, a.question, section);
+core::result<bool> faq_repository::teach(const faq_ask& a, std::string_view section) {
+    if (auto r = db_->execute("INSERT INTO faq_learned (id, question, section) VALUES (?, ?, ?) "
+                              "ON CONFLICT (id) DO UPDATE SET question = excluded.question, "
+                              "section = excluded.section WHERE section != excluded.section",
+                              a.id, a.question, section);
+        !r) {
+        return std::move(r).error();
+    }
+    return db_->changes() > 0;
 }
 
 core::result<bool> faq_repository::unteach(std::int64_t ask_id) {

@@ -125,8 +125,8 @@ public:
     core::result<std::optional<faq_ask>> get_ask(std::int64_t id);
     /// Remembers that `section` answered the ask's question (its asker's 👍, or a match they
     /// picked after a 👎), replacing what the ask taught before. The search ranks that section's
-    /// page higher for questions like it (faq_learned).
-    core::result<void> teach(const faq_ask& a, std::string_view section);
+    /// page higher for questions like it (faq_learned). False when it taught that already.
+    core::result<bool> teach(const faq_ask& a, std::string_view section);
     /// Forgets what the ask taught; true when it taught something.
     core::result<bool> unteach(std::int64_t ask_id);
     /// How many asks teach the search.

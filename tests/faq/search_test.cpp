@@ -652,3 +652,35 @@ TEST_CASE("faq search: a page its askers said answered them ranks first for ques
     CHECK(must(repo.lesson_count()) == 0);
     CHECK(c.top(question).starts_with("en/warmup.md"));
 }
+
+TEST_CASE("faq search: find_section finds the page a person names by path, anchor or link",
+          "[unit]") {
+    corpus c;
+    c.add({{"en/undo-release.md",
+            "---\ntitle: Rolling back\nurl: https://docs.example.com/undo\n---\n\n# Rolling "
+            "back\n\nGo back to the last version that worked.\n\n## With the bot\n\nType "
+            "`/deploy rollback api prod`.\n"}});
+    auto named = [&](std::string_view ref) { return must(faq::find_section(c.db, ref)); };
+
+    auto with_anchor = named("en/undo-release.md#with-the-bot");
+    REQUIRE(with_anchor);
+    CHECK(with_anchor->ref() == "en/undo-release.md#with-the-bot");
+    CHECK(with_anchor->title == "Rolling back");
+    CHECK(with_anchor->heading_path == "With the bot");
+    CHECK(with_anchor->url == "https://docs.example.com/undo");
+    CHECK(with_anchor->snippet == "Type /deploy rollback api prod.");
+    // The path alone is the page's top; its link finds the same sections.
+    auto top = named("en/undo-release.md");
+    REQUIRE(top);
+    CHECK(top->ref() == "en/undo-release.md#rolling-back");
+    CHECK(top->snippet.starts_with("Go back to the last version"));
+    auto linked = named("https://docs.example.com/undo#with-the-bot");
+    REQUIRE(linked);
+    CHECK(linked->section_id == with_anchor->section_id);
+    CHECK(named("https://docs.example.com/undo")->section_id == top->section_id);
+
+    CHECK_FALSE(named("en/undo-release.md#no-such-heading"));
+    CHECK_FALSE(named("en/undo.md"));
+    CHECK_FALSE(named("#with-the-bot"));
+    CHECK_FALSE(named(""));
+}

@@ -200,7 +200,7 @@ TEST_CASE("sandbox: what the asker says answered them is learned and a 👎 offe
         said = w.say({"faq.pick 1:0"});
         CHECK(has(said, "will find `rollback.md#with-the-bot` first"));
         said = w.say({"/faq stats"});
-        CHECK(has(said, "1 answers their askers confirmed"));
+        CHECK(has(said, "1 confirmed answers"));
         CHECK(has(said, "1. where do I read the logs of a rollback? → `rollback.md#with-the-bot`"));
 
         // A wrong lesson is taken back by an admin (bob), by its number.
@@ -214,14 +214,14 @@ TEST_CASE("sandbox: what the asker says answered them is learned and a 👎 offe
         said = w.say({"@bob: /faq unlearn 1"});
         CHECK(has(said, "Question 1 taught nothing"));
         said = w.say({"/faq stats"});
-        CHECK(has(said, "0 answers their askers confirmed"));
+        CHECK(has(said, "0 confirmed answers"));
     }
     SECTION("a teammate's vote is feedback, not a lesson") {
         said = w.say({"@bob: faq.pick 1:0"});
         CHECK(has(said, "glad it helped"));
         CHECK_FALSE(has(said, "first from now on"));
         said = w.say({"/faq stats"});
-        CHECK(has(said, "0 answers their askers confirmed"));
+        CHECK(has(said, "0 confirmed answers"));
     }
     SECTION("a match the answer did not show is refused with what to do") {
         // Not a button on screen: sent as Slack would send a forged or stale click.
@@ -231,7 +231,7 @@ TEST_CASE("sandbox: what the asker says answered them is learned and a 👎 offe
         said = w.say({"/faq stats"});
         CHECK(has(said, "no question number `1:7`"));
         CHECK(has(said, "/faq <question>"));
-        CHECK(has(said, "0 answers their askers confirmed"));
+        CHECK(has(said, "0 confirmed answers"));
     }
 }
 
@@ -245,5 +245,75 @@ TEST_CASE("sandbox: a declined question offers its closest pages to pick from", 
     said = w.say({"faq.pick 1:0"});
     CHECK(has(said, "will find `rollback.md#"));
     said = w.say({"/faq stats"});
-    CHECK(has(said, "1 answers their askers confirmed"));
+    CHECK(has(said, "1 confirmed answers"));
+}
+
+TEST_CASE("sandbox: the platform team says in the help channel which page answers a question",
+          "[loopback]") {
+    world w;
+    auto said = w.say({"/faq how do I roll back a terraform state file in atlantis?"});
+    REQUIRE(has(said, "not sure"));
+    said = w.say({"faq.escalate 1"});
+    CHECK(has(said, "asked the platform team"));
+    // The help channel's post offers the pages the bot found, and names the command for others.
+    const std::string help = w.help_channel();
+    INFO(help);
+    CHECK(has(help, "Question 1 from"));
+    CHECK(has(help, "\"action_id\":\"faq.answered\""));
+    CHECK(has(help, "\"value\":\"1:0\""));
+    CHECK(has(help, "/faq teach 1 path.md#anchor"));
+
+    SECTION("a button: the asker gets the page and the bot learns it") {
+        said = w.say({"@bob: faq.answered 1:0"});
+        INFO(said);
+        CHECK(has(said, "find `rollback.md#"));
+        CHECK(has(said, "I sent <@"));
+        // The asker asked with a slash command, so the page comes as a DM.
+        CHECK(has(said, "says this page answers your question"));
+        said = w.say({"/faq stats"});
+        CHECK(has(said, "1 confirmed answers"));
+        // Pressed again: nothing new, and the asker is not told twice.
+        said = w.say({"@bob: faq.answered 1:0"});
+        CHECK(has(said, "already finds"));
+        CHECK_FALSE(has(said, "says this page answers your question"));
+    }
+    SECTION("the command: any page, by path or link, for admins") {
+        said = w.say({"/faq teach 1 logs.md"});
+        CHECK(has(said, "`faq teach` is for admins"));
+        said = w.say({"@bob: /faq teach one logs.md"});
+        CHECK(has(said, "`one` is not a question number"));
+        CHECK(has(said, "/faq teach 42 path.md#anchor"));
+        said = w.say({"@bob: /faq teach 7 logs.md"});
+        CHECK(has(said, "I have no question number `7`"));
+        said = w.say({"@bob: /faq teach 1 nothing.md"});
+        CHECK(has(said, "The docs have no page `nothing.md`"));
+        said = w.say({"@bob: /faq teach 1 <https://docs.example.com/rollback#with-the-bot>"});
+        CHECK(has(said, "find `rollback.md#with-the-bot` first"));
+        CHECK(has(said, "says this page answers your question"));
+        said = w.say({"@bob: /faq teach 1 logs.md"});
+        CHECK(has(said, "find `logs.md#recent-logs-of-a-service` first"));
+        said = w.say({"/faq stats"});
+        CHECK(has(said, "1 confirmed answers"));
+        CHECK(has(said, "1. how do I roll back a terraform state file in atlantis? → `logs.md#"));
+    }
+}
+
+TEST_CASE("sandbox: a question asked in a thread gets the platform team's page in that thread",
+          "[loopback]") {
+    world w;
+    auto said = w.say({"@tugboat how do I roll back a terraform state file in atlantis?"});
+    REQUIRE(has(said, "not sure"));
+    said = w.say({"faq.escalate 1"});
+    said = w.say({"@bob: faq.answered 1:0"});
+    INFO(said);
+    // The reply goes to the thread of the asker's mention, not to a DM.
+    auto& calls = w.app->slack().calls();
+    bool in_thread = false;
+    for (const auto& c : calls) {
+        if (c.method == "chat.postMessage" && has(c.args_json, "says this page answers") &&
+            has(c.args_json, "\"thread_ts\"")) {
+            in_thread = true;
+        }
+    }
+    CHECK(in_thread);
 }
