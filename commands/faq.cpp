@@ -389,6 +389,18 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
                                    "your team's help channel yourself.");
     }
     const auto& a = **asked;
+    // Once per question: a second press (or a teammate's) points at the thread that exists. The
+    // set covers the press that arrives while the first post is on its way.
+    if (!a.help_ts.empty() || escalating_.contains(a.id)) {
+        const std::string link =
+            a.help_ts.empty() ? std::string{} : req.chat.link({a.help_channel, a.help_ts});
+        message m = plain_message(fmt::format(
+            "This question is already with the platform team in <#{}>{}; the answer will come "
+            "in that thread.",
+            a.help_ts.empty() ? channel : a.help_channel,
+            link.empty() ? std::string{} : fmt::format(" (<{}|the thread>)", link)));
+        co_return co_await req.answer(std::move(m));
+    }
     message question;
     question.text = fmt::format("Question {} from <@{}>: {}", a.id, a.user, a.question);
     question.add(section{fmt::format("<@{}> asked, and the docs had no good answer:\n>{}", a.user,
@@ -406,9 +418,14 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
         "answer in this thread, and if the answer belongs in the docs, add it there so the bot "
         "knows it next time.",
         a.id)}});
+    escalating_.insert(a.id);
     auto posted = co_await req.chat.post(channel, std::move(question));
+    escalating_.erase(a.id);
     if (!posted) {
         co_return posted.error();
+    }
+    if (auto r = repo.record_escalation(a.id, posted->channel, posted->ts); !r) {
+        co_return r.error();
     }
     co_return co_await req.answer(plain_message(fmt::format(
         "I asked the platform team in <#{}>; the answer will come in that thread.", channel)));

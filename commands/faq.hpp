@@ -7,6 +7,7 @@
 #include "storage/database.hpp"
 
 #include <optional>
+#include <set>
 
 namespace tugboat::storage {
 struct faq_ask;
@@ -61,6 +62,7 @@ private:
     faq::indexer indexer_;
     faq::searcher searcher_;
     std::optional<core::time_point> last_sync_;
+    std::set<std::int64_t> escalating_;  ///< asks whose help-channel post is on its way
 };
 
 /// The answer (or the decline) as it is shown; `ask_id` goes into the buttons.

@@ -313,14 +313,29 @@ core::result<std::int64_t> faq_repository::record_ask(faq_ask& a) {
 core::result<std::optional<faq_ask>> faq_repository::get_ask(std::int64_t id) {
     return query_one(
         *db_,
-        "SELECT id, question, user, channel, thread_ts, section, answered, at, others "
-        "FROM faq_asks WHERE id = ?",
+        "SELECT id, question, user, channel, thread_ts, section, answered, at, others, "
+        "help_channel, help_ts FROM faq_asks WHERE id = ?",
         [](statement& st) {
             return faq_ask{st.get_int(0),      st.get_text(1), st.get_text(2),
                            st.get_text(3),     st.get_text(4), st.get_text(5),
-                           st.get_int(6) != 0, st.get_time(7), shown_of(st.get_text(8))};
+                           st.get_int(6) != 0, st.get_time(7), shown_of(st.get_text(8)),
+                           st.get_text(9),     st.get_text(10)};
         },
         id);
+}
+
+core::result<void> faq_repository::record_escalation(std::int64_t ask_id, std::string_view channel,
+                                                     std::string_view ts) {
+    if (auto r = db_->execute("UPDATE faq_asks SET help_channel = ?, help_ts = ? WHERE id = ?",
+                              channel, ts, ask_id);
+        !r) {
+        return std::move(r).error();
+    }
+    if (db_->changes() == 0) {
+        return core::make_error(core::errc::not_found,
+                                fmt::format("no FAQ question number {}", ask_id));
+    }
+    return core::ok();
 }
 
 core::result<bool> faq_repository::teach(const faq_ask& a, std::string_view section) {

@@ -78,6 +78,8 @@ struct faq_ask {
     bool answered = false;
     core::time_point at{};
     std::vector<faq_shown> others;  ///< the other matches shown, best first
+    std::string help_channel;       ///< where it was posted for the platform team, "" if not
+    std::string help_ts;
 };
 
 /// FAQ tables. Cheap; keeps a reference to `db`, which must outlive it.
@@ -123,6 +125,9 @@ public:
     /// Stores the question; sets and returns its id.
     core::result<std::int64_t> record_ask(faq_ask& a);
     core::result<std::optional<faq_ask>> get_ask(std::int64_t id);
+    /// Remembers the help-channel post of an escalated question. Errors: not_found.
+    core::result<void> record_escalation(std::int64_t ask_id, std::string_view channel,
+                                         std::string_view ts);
     /// Remembers that `section` answered the ask's question (its asker's 👍, or a match they
     /// picked after a 👎), replacing what the ask taught before. The search ranks that section's
     /// page higher for questions like it (faq_learned). False when it taught that already.

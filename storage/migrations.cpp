@@ -259,12 +259,20 @@ WHERE a.section <> '' AND (SELECT f.vote FROM faq_feedback f
 ALTER TABLE faq_asks ADD COLUMN others TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<migration, 5> list{{
+// Where an escalated question was posted in the help channel, so a second "Ask the platform
+// team" points at that thread instead of posting the question again.
+constexpr std::string_view faq_escalations = R"sql(
+ALTER TABLE faq_asks ADD COLUMN help_channel TEXT NOT NULL DEFAULT '';
+ALTER TABLE faq_asks ADD COLUMN help_ts TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<migration, 6> list{{
     {1, "initial schema", initial_schema},
     {2, "faq search", faq_search},
     {3, "append-only inbox", append_only_inbox},
     {4, "faq index without triggers", faq_index_without_triggers},
     {5, "faq learned questions", faq_learned},
+    {6, "faq escalations", faq_escalations},
 }};
 
 }  // namespace

@@ -159,6 +159,10 @@ TEST_CASE("sandbox: faq declines what the docs do not answer and asks the platfo
     said = w.say({"faq.escalate 1"});
     CHECK(has(said, "asked the platform team"));
     CHECK(has(w.help_channel(), "what is on the lunch menu today?"));
+    // Pressed again: the question is not posted twice.
+    said = w.say({"faq.escalate 1"});
+    CHECK(has(said, "already with the platform team"));
+    CHECK(w.app->slack().messages("C0HELP").size() == 1);
     said = w.say({"/faq stats"});
     CHECK(has(said, "what is on the lunch menu today?"));
 }

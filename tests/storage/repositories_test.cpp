@@ -447,6 +447,12 @@ TEST_CASE("faq: an ask keeps the other matches it showed and teaches one section
     CHECK(back->others[0].label == "Deploy history");
     CHECK(back->others[1].section == "freeze.md");
     CHECK(back->others[1].label == "Freeze windows and locks");  // tab and newline kept out
+    CHECK(back->help_ts.empty());
+    must(faq.record_escalation(a.id, "C0HELP", "1700000000.000100"));
+    back = must(faq.get_ask(a.id));
+    CHECK(back->help_channel == "C0HELP");
+    CHECK(back->help_ts == "1700000000.000100");
+    CHECK(faq.record_escalation(a.id + 1, "C0HELP", "1").error().code == core::errc::not_found);
 
     auto learned = [&](std::string_view section) {
         auto st =
