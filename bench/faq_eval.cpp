@@ -5,7 +5,7 @@
 //   bench_faq_eval [--split held|dev|all] [--corpus DIR] [--questions FILE] [--glossary FILE]
 //                  [--threshold X] [--words FILE] [--misses] [--features FILE] [--fit-decline]
 //                  [--bilingual] [--learn [--learn-from FILE] [--lessons N] [--lessons-shown K]
-//                  [--wrong-lessons PERCENT]]
+//                  [--wrong-lessons PERCENT] [--team-answers]]
 //
 // --bilingual indexes both languages' pages together, as the bot does when its docs folders hold
 // a page and its translation: a question may then find either.
@@ -13,7 +13,9 @@
 // --learn asks each split after teaching the search what the askers of the other splits (or of
 // --learn-from FILE) would have confirmed: each answerable question whose page was among the
 // first K hits shown (3: a 👍 on the answer or a match picked after a 👎; 1: 👍 only), at most N
-// of them, PERCENT of them confirming a wrong page instead (faq/search.hpp, faq_learned).
+// of them, PERCENT of them confirming a wrong page instead (faq/search.hpp, faq_learned). With
+// --team-answers, each answerable question none of those hits answered is escalated and the
+// platform team names its page (a ✓ in the help channel, or `/faq teach`).
 //
 // --fit-decline fits the answer-or-decline model (faq::decline_model) per language on the
 // chosen questions, reports it with every split left out in turn, and prints the model fitted on
@@ -273,7 +275,7 @@ struct lesson {
 core::result<std::vector<lesson>> lessons_of(faq::searcher& search,
                                              const std::vector<labelled>& questions,
                                              const std::string& language, std::size_t shown,
-                                             double wrong) {
+                                             double wrong, bool team) {
     std::vector<lesson> out;
     double mistakes = 0;
     for (const auto& q : questions) {
@@ -296,12 +298,13 @@ core::result<std::vector<lesson>> lessons_of(faq::searcher& search,
                 continue;
             }
         }
-        for (std::size_t i = 0; i < r->hits.size() && i < shown; ++i) {
-            const auto& hit = r->hits[i];
-            if (answers(q, hit.relative_path)) {
-                out.push_back({q.split, q.question, hit.ref()});
-                break;
-            }
+        const auto confirmed =
+            std::find_if(r->hits.begin(), r->hits.begin() + std::min(shown, r->hits.size()),
+                         [&](const faq::search_hit& h) { return answers(q, h.relative_path); });
+        if (confirmed != r->hits.begin() + std::min(shown, r->hits.size())) {
+            out.push_back({q.split, q.question, confirmed->ref()});
+        } else if (team) {
+            out.push_back({q.split, q.question, q.expected.front()});
         }
     }
     return out;
@@ -341,7 +344,7 @@ core::result<void> teach_all_but(storage::database& db, const std::vector<lesson
             continue;
         }
         if (auto r = repo.teach({.id = ++taught, .question = l.question}, l.section); !r) {
-            return r;
+            return std::move(r).error();
         }
     }
     return tx->commit();
@@ -364,6 +367,7 @@ int main(int argc, char** argv) {
     std::size_t max_lessons = std::numeric_limits<std::size_t>::max();
     std::size_t lessons_shown = 3;
     double wrong_lessons = 0;
+    bool team_answers = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -397,12 +401,14 @@ int main(int argc, char** argv) {
             lessons_shown = std::stoul(value());
         } else if (a == "--wrong-lessons") {
             wrong_lessons = std::stod(value()) / 100;
+        } else if (a == "--team-answers") {
+            team_answers = true;
         } else {
             std::cerr << "unknown argument " << a
                       << "; try --split held|dev|all, --corpus DIR, --questions FILE, "
                          "--glossary FILE, --threshold X, --words FILE, --misses, --features FILE, "
                          "--fit-decline, --bilingual, --learn, --learn-from FILE, --lessons N, "
-                         "--lessons-shown K, --wrong-lessons PERCENT\n";
+                         "--lessons-shown K, --wrong-lessons PERCENT, --team-answers\n";
             return 2;
         }
     }
@@ -455,8 +461,8 @@ int main(int argc, char** argv) {
         int out_of_scope = 0, correct_declines = 0;
         std::vector<lesson> lessons;
         if (learn) {
-            auto taught =
-                lessons_of(search, lesson_questions, language, lessons_shown, wrong_lessons);
+            auto taught = lessons_of(search, lesson_questions, language, lessons_shown,
+                                     wrong_lessons, team_answers);
             if (!taught) {
                 std::cerr << taught.error().message << "\n";
                 return 1;
