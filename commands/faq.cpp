@@ -513,6 +513,16 @@ boost::asio::awaitable<core::result<void>> faq_command::answered_by_team(request
         message_ref thread{a.channel, a.thread_ts};
         told = co_await req.chat.reply(std::move(thread), std::move(to_asker), false);
     }
+    // The rest of the team sees in the help thread that the question is answered.
+    if (!a.help_ts.empty()) {
+        message_ref help{a.help_channel, a.help_ts};
+        message note = plain_message(
+            fmt::format("<@{}> answered it with {}{}", req.event.actor, link_of(hit),
+                        told ? fmt::format("; <@{}> got the page.", a.user) : std::string{"."}));
+        if (auto r = co_await req.chat.reply(std::move(help), std::move(note), false); !r) {
+            d_.log.warn("faq_help_thread_not_told", {{"ask", a.id}, {"error", r.error().message}});
+        }
+    }
     std::string said = fmt::format("Taught: questions like “{}” find `{}` first from now on.",
                                    escape_mrkdwn(a.question), f.section);
     if (told) {

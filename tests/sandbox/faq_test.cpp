@@ -274,6 +274,13 @@ TEST_CASE("sandbox: the platform team says in the help channel which page answer
         CHECK(has(said, "I sent <@"));
         // The asker asked with a slash command, so the page comes as a DM.
         CHECK(has(said, "says this page answers your question"));
+        // The team sees in the help thread that it is answered.
+        const auto posts = w.app->slack().messages("C0HELP");
+        REQUIRE(posts.size() == 1);
+        const auto thread = w.app->slack().thread("C0HELP", posts[0].ts);
+        REQUIRE(thread.size() == 2);
+        CHECK(has(thread[1].text, "<@U0BOB> answered it with"));
+        CHECK(has(thread[1].text, "got the page"));
         said = w.say({"/faq stats"});
         CHECK(has(said, "1 confirmed answers"));
         // Pressed again: nothing new, and the asker is not told twice.
