@@ -130,6 +130,61 @@ std::vector<button> pick_buttons(const std::vector<storage::faq_shown>& shown, s
     return out;
 }
 
+/// A section as the answers show it: title › heading, snippet and link.
+std::string page_text(const faq::search_hit& h) {
+    return fmt::format("*{}*\n{}\n{}", escape_mrkdwn(title_and_heading(h)),
+                       escape_mrkdwn(h.snippet), link_of(h));
+}
+
+/// What in a message may name a page of the docs, in order: links (Slack sends them as <url> or
+/// <url|label>) and words ending in .md, with or without #anchor.
+std::vector<std::string> page_references(std::string_view text) {
+    std::vector<std::string> out;
+    for (std::size_t at = 0; (at = text.find('<', at)) != std::string_view::npos;) {
+        const auto end = text.find('>', at);
+        if (end == std::string_view::npos) {
+            break;
+        }
+        auto link = text.substr(at + 1, end - at - 1);
+        link = link.substr(0, link.find('|'));
+        if (link.starts_with("http://") || link.starts_with("https://")) {
+            out.emplace_back(link);
+        }
+        at = end;
+    }
+    for (std::size_t at = 0; at < text.size();) {
+        const auto begin = text.find_first_not_of(" \t\n", at);
+        if (begin == std::string_view::npos) {
+            break;
+        }
+        at = std::min(text.find_first_of(" \t\n", begin), text.size());
+        auto word = text.substr(begin, at - begin);
+        while (!word.empty() && std::string_view{"`'\"(<"}.find(word.front()) != word.npos) {
+            word.remove_prefix(1);
+        }
+        while (!word.empty() && std::string_view{"`'\").,;:>"}.find(word.back()) != word.npos) {
+            word.remove_suffix(1);
+        }
+        const auto path = word.substr(0, word.find('#'));
+        if (path.ends_with(".md") && !word.starts_with("<") && !word.starts_with("http")) {
+            out.emplace_back(word);
+        }
+    }
+    return out;
+}
+
+/// `text` as a Slack quote: every line after the first also starts with ">".
+std::string quoted_lines(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        out += c;
+        if (c == '\n') {
+            out += '>';
+        }
+    }
+    return out;
+}
+
 /// The `number` argument of `/faq unlearn` and `/faq teach` (a leading # is fine); the error
 /// says what it was and `how` to find the right one.
 core::result<std::int64_t> question_number(const request& req, std::string_view how) {
@@ -264,11 +319,22 @@ boost::asio::awaitable<core::result<void>> faq_command::handle(request req) {
 
 boost::asio::awaitable<core::result<void>> faq_command::ask(request req, std::string question) {
     reload_now_and_then();
+    storage::faq_repository repo(d_.db);
+    // Mentioning the bot in the help thread of an escalated question answers that question.
+    if (req.event.kind == event_kind::mention) {
+        auto escalated = repo.escalated_at(req.event.channel, req.event.thread_ts);
+        if (!escalated) {
+            co_return escalated.error();
+        }
+        if (*escalated) {
+            co_return co_await answer_in_help_thread(std::move(req), std::move(**escalated),
+                                                     std::move(question));
+        }
+    }
     auto found = searcher_.search(question);
     if (!found) {
         co_return found.error();
     }
-    storage::faq_repository repo(d_.db);
     storage::faq_ask asked{
         .question = question,
         .user = req.event.actor,
@@ -458,6 +524,47 @@ boost::asio::awaitable<core::result<void>> faq_command::teach(request req) {
     co_return co_await answered_by_team(std::move(req), **asked, std::move(page));
 }
 
+core::result<bool> faq_command::learn_from_team(const request& req, const storage::faq_ask& a,
+                                                const faq::search_hit& hit) {
+    storage::faq_repository repo(d_.db);
+    // The platform team's word replaces whatever the ask taught before, the asker's included.
+    auto changed = repo.teach(a, hit.ref());
+    if (!changed) {
+        return changed;
+    }
+    storage::faq_feedback f{.question = a.question,
+                            .section = hit.ref(),
+                            .vote = 1,
+                            .user = req.event.actor,
+                            .at = d_.clock.now()};
+    if (auto r = repo.record_feedback(f); !r) {
+        return std::move(r).error();
+    }
+    searcher_.forget_lessons();
+    d_.log.info(
+        "faq_taught",
+        {{"actor", req.event.actor}, {"ask", a.id}, {"section", f.section}, {"changed", *changed}});
+    return changed;
+}
+
+boost::asio::awaitable<core::result<message_ref>> faq_command::tell_asker(const request& req,
+                                                                          const storage::faq_ask& a,
+                                                                          message m) {
+    // Slash-command answers are not in a thread the bot can find again: those askers get a DM.
+    // (No temporaries in the co_await operands: GCC 12 destroys some of them twice.)
+    core::result<message_ref> told = core::make_error(core::errc::internal, "");
+    if (a.thread_ts.empty()) {
+        told = co_await req.chat.dm(a.user, std::move(m));
+    } else {
+        message_ref thread{a.channel, a.thread_ts};
+        told = co_await req.chat.reply(std::move(thread), std::move(m), false);
+    }
+    if (!told) {
+        d_.log.warn("faq_asker_not_told", {{"ask", a.id}, {"error", told.error().message}});
+    }
+    co_return told;
+}
+
 boost::asio::awaitable<core::result<void>> faq_command::answered_by_team(request req,
                                                                          storage::faq_ask a,
                                                                          std::string page) {
@@ -474,45 +581,21 @@ boost::asio::awaitable<core::result<void>> faq_command::answered_by_team(request
                         page));
     }
     const auto& hit = **found;
-    storage::faq_repository repo(d_.db);
-    // The platform team's word replaces whatever the ask taught before, the asker's included.
-    auto changed = repo.teach(a, hit.ref());
+    auto changed = learn_from_team(req, a, hit);
     if (!changed) {
         co_return changed.error();
     }
-    storage::faq_feedback f{.question = a.question,
-                            .section = hit.ref(),
-                            .vote = 1,
-                            .user = req.event.actor,
-                            .at = d_.clock.now()};
-    if (auto r = repo.record_feedback(f); !r) {
-        co_return r.error();
-    }
-    searcher_.forget_lessons();
-    d_.log.info(
-        "faq_taught",
-        {{"actor", req.event.actor}, {"ask", a.id}, {"section", f.section}, {"changed", *changed}});
-    const std::string page_line = fmt::format("*{}*\n{}\n{}", escape_mrkdwn(title_and_heading(hit)),
-                                              escape_mrkdwn(hit.snippet), link_of(hit));
     if (!*changed) {
         message m = plain_message(fmt::format(
-            "Question {} already finds `{}` first; nothing new to teach.", a.id, f.section));
+            "Question {} already finds `{}` first; nothing new to teach.", a.id, hit.ref()));
         co_return co_await req.answer(std::move(m));
     }
     message to_asker;
     to_asker.text = fmt::format("{} answered your question: {}", hit.title, a.question);
     to_asker.add(section{fmt::format("<@{}> says this page answers your question “{}”:\n{}",
-                                     req.event.actor, escape_mrkdwn(a.question), page_line),
+                                     req.event.actor, escape_mrkdwn(a.question), page_text(hit)),
                          {}});
-    // Slash-command answers are not in a thread the bot can find again: those askers get a DM.
-    // (No temporaries in the co_await operands: GCC 12 destroys some of them twice.)
-    core::result<message_ref> told = core::make_error(core::errc::internal, "");
-    if (a.thread_ts.empty()) {
-        told = co_await req.chat.dm(a.user, std::move(to_asker));
-    } else {
-        message_ref thread{a.channel, a.thread_ts};
-        told = co_await req.chat.reply(std::move(thread), std::move(to_asker), false);
-    }
+    auto told = co_await tell_asker(req, a, std::move(to_asker));
     // The rest of the team sees in the help thread that the question is answered.
     if (!a.help_ts.empty()) {
         message_ref help{a.help_channel, a.help_ts};
@@ -524,13 +607,57 @@ boost::asio::awaitable<core::result<void>> faq_command::answered_by_team(request
         }
     }
     std::string said = fmt::format("Taught: questions like “{}” find `{}` first from now on.",
-                                   escape_mrkdwn(a.question), f.section);
-    if (told) {
-        said += fmt::format(" I sent <@{}> the page.", a.user);
-    } else {
-        d_.log.warn("faq_asker_not_told", {{"ask", a.id}, {"error", told.error().message}});
-        said += fmt::format(" I could not send <@{}> the page ({}); please tell them.", a.user,
-                            told.error().message);
+                                   escape_mrkdwn(a.question), hit.ref());
+    said += told ? fmt::format(" I sent <@{}> the page.", a.user)
+                 : fmt::format(" I could not send <@{}> the page ({}); please tell them.", a.user,
+                               told.error().message);
+    message m = plain_message(std::move(said));
+    co_return co_await req.answer(std::move(m));
+}
+
+boost::asio::awaitable<core::result<void>> faq_command::answer_in_help_thread(request req,
+                                                                              storage::faq_ask a,
+                                                                              std::string text) {
+    // The first reference to a page of the docs, as a link or as `path.md#anchor`, is the page
+    // that answers it.
+    std::optional<faq::search_hit> hit;
+    for (const auto& ref : page_references(text)) {
+        auto found = faq::find_section(d_.db, ref);
+        if (!found) {
+            co_return found.error();
+        }
+        if (*found) {
+            hit = std::move(**found);
+            break;
+        }
+    }
+    bool learned = false;
+    if (hit) {
+        auto changed = learn_from_team(req, a, *hit);
+        if (!changed) {
+            co_return changed.error();
+        }
+        learned = *changed;
+    }
+    message to_asker;
+    to_asker.text = fmt::format("The platform team answered your question: {}", a.question);
+    std::string body = fmt::format("<@{}> answered your question “{}”:\n>{}", req.event.actor,
+                                   escape_mrkdwn(a.question), quoted_lines(text));
+    if (hit) {
+        body += "\n" + page_text(*hit);
+    }
+    to_asker.add(section{std::move(body), {}});
+    auto told = co_await tell_asker(req, a, std::move(to_asker));
+    std::string said = told ? fmt::format("Sent to <@{}>.", a.user)
+                            : fmt::format("I could not send this to <@{}> ({}); please tell them.",
+                                          a.user, told.error().message);
+    if (learned) {
+        said += fmt::format(" Questions like theirs find `{}` first from now on.", hit->ref());
+    } else if (!hit) {
+        said += fmt::format(
+            " It links no page of the docs, so nothing was learned; `/faq teach {} "
+            "path.md#anchor` teaches one.",
+            a.id);
     }
     message m = plain_message(std::move(said));
     co_return co_await req.answer(std::move(m));

@@ -57,6 +57,19 @@ private:
     /// the page.
     boost::asio::awaitable<core::result<void>> answered_by_team(request req, storage::faq_ask a,
                                                                 std::string page);
+    /// A mention of the bot in the help thread of ask `a`: sends `text` to the asker, and
+    /// learns the first page of the docs it links to.
+    boost::asio::awaitable<core::result<void>> answer_in_help_thread(request req,
+                                                                     storage::faq_ask a,
+                                                                     std::string text);
+    /// Teaches that `hit` answers `a`, by the word of the person behind `req`; false when it
+    /// taught that already.
+    core::result<bool> learn_from_team(const request& req, const storage::faq_ask& a,
+                                       const faq::search_hit& hit);
+    /// Sends `m` to the asker of `a`: in the thread where they asked, or as a DM.
+    boost::asio::awaitable<core::result<message_ref>> tell_asker(const request& req,
+                                                                 const storage::faq_ask& a,
+                                                                 message m);
 
     faq_deps d_;
     faq::indexer indexer_;

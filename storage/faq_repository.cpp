@@ -295,6 +295,17 @@ std::vector<faq_shown> shown_of(std::string_view lines) {
     return out;
 }
 
+constexpr std::string_view ask_columns =
+    "SELECT id, question, user, channel, thread_ts, section, answered, at, others, help_channel, "
+    "help_ts FROM faq_asks ";
+
+faq_ask ask_of(statement& st) {
+    return faq_ask{st.get_int(0),      st.get_text(1), st.get_text(2),
+                   st.get_text(3),     st.get_text(4), st.get_text(5),
+                   st.get_int(6) != 0, st.get_time(7), shown_of(st.get_text(8)),
+                   st.get_text(9),     st.get_text(10)};
+}
+
 }  // namespace
 
 core::result<std::int64_t> faq_repository::record_ask(faq_ask& a) {
@@ -311,17 +322,16 @@ core::result<std::int64_t> faq_repository::record_ask(faq_ask& a) {
 }
 
 core::result<std::optional<faq_ask>> faq_repository::get_ask(std::int64_t id) {
-    return query_one(
-        *db_,
-        "SELECT id, question, user, channel, thread_ts, section, answered, at, others, "
-        "help_channel, help_ts FROM faq_asks WHERE id = ?",
-        [](statement& st) {
-            return faq_ask{st.get_int(0),      st.get_text(1), st.get_text(2),
-                           st.get_text(3),     st.get_text(4), st.get_text(5),
-                           st.get_int(6) != 0, st.get_time(7), shown_of(st.get_text(8)),
-                           st.get_text(9),     st.get_text(10)};
-        },
-        id);
+    return query_one(*db_, std::string{ask_columns} + "WHERE id = ?", ask_of, id);
+}
+
+core::result<std::optional<faq_ask>> faq_repository::escalated_at(std::string_view channel,
+                                                                  std::string_view ts) {
+    if (ts.empty()) {
+        return std::optional<faq_ask>{};
+    }
+    return query_one(*db_, std::string{ask_columns} + "WHERE help_channel = ? AND help_ts = ?",
+                     ask_of, channel, ts);
 }
 
 core::result<void> faq_repository::record_escalation(std::int64_t ask_id, std::string_view channel,

@@ -125,6 +125,9 @@ public:
     /// Stores the question; sets and returns its id.
     core::result<std::int64_t> record_ask(faq_ask& a);
     core::result<std::optional<faq_ask>> get_ask(std::int64_t id);
+    /// The question whose help-channel post is `ts` in `channel`, if any.
+    core::result<std::optional<faq_ask>> escalated_at(std::string_view channel,
+                                                      std::string_view ts);
     /// Remembers the help-channel post of an escalated question. Errors: not_found.
     core::result<void> record_escalation(std::int64_t ask_id, std::string_view channel,
                                          std::string_view ts);

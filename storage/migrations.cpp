@@ -260,10 +260,12 @@ ALTER TABLE faq_asks ADD COLUMN others TEXT NOT NULL DEFAULT '';
 )sql";
 
 // Where an escalated question was posted in the help channel, so a second "Ask the platform
-// team" points at that thread instead of posting the question again.
+// team" points at that thread instead of posting the question again, and a mention of the bot
+// in that thread is known as an answer to it.
 constexpr std::string_view faq_escalations = R"sql(
 ALTER TABLE faq_asks ADD COLUMN help_channel TEXT NOT NULL DEFAULT '';
 ALTER TABLE faq_asks ADD COLUMN help_ts TEXT NOT NULL DEFAULT '';
+CREATE INDEX faq_asks_help ON faq_asks (help_channel, help_ts) WHERE help_ts <> '';
 )sql";
 
 constexpr std::array<migration, 6> list{{

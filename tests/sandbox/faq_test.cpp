@@ -328,3 +328,48 @@ TEST_CASE("sandbox: a question asked in a thread gets the platform team's page i
     }
     CHECK(in_thread);
 }
+
+TEST_CASE("sandbox: a mention of the bot in the help thread answers the asker", "[loopback]") {
+    world w;
+    auto said = w.say({"/faq how do I roll back a terraform state file in atlantis?"});
+    REQUIRE(has(said, "not sure"));
+    w.say({"faq.escalate 1"});
+    const auto posts = w.app->slack().messages("C0HELP");
+    REQUIRE(posts.size() == 1);
+    auto reply_in_help_thread = [&](const std::string& text) {
+        REQUIRE(w.app->slack().deliver_app_mention("U0BOB", "C0HELP", text, posts[0].ts));
+        return w.say({"/faq stats"});
+    };
+
+    SECTION("naming a page: the asker gets the reply and the page, and it is learned") {
+        said = reply_in_help_thread(
+            "atlantis keeps its own state; roll it back like a deploy, see "
+            "`rollback.md#with-the-bot`.");
+        INFO(said);
+        CHECK(has(said, "<@U0BOB> answered your question"));
+        CHECK(has(said, "atlantis keeps its own state"));
+        CHECK(has(said, "https://docs.example.com/rollback#with-the-bot"));
+        CHECK(has(said, "Sent to <@U0ALICE>"));
+        CHECK(has(said, "find `rollback.md#with-the-bot` first"));
+        CHECK(has(said, "1 confirmed answers"));
+    }
+    SECTION("a link to the page works the same") {
+        said = reply_in_help_thread("this one: <https://docs.example.com/rollback#with-the-bot>");
+        CHECK(has(said, "find `rollback.md#with-the-bot` first"));
+        CHECK(has(said, "1 confirmed answers"));
+    }
+    SECTION("no page: the asker still gets the reply, and nothing is learned") {
+        said = reply_in_help_thread("atlantis belongs to the infra team, ask in their channel");
+        INFO(said);
+        CHECK(has(said, "atlantis belongs to the infra team"));
+        CHECK(has(said, "links no page of the docs"));
+        CHECK(has(said, "/faq teach 1 path.md#anchor"));
+        CHECK(has(said, "0 confirmed answers"));
+    }
+    SECTION("a mention elsewhere in the help channel is a question as usual") {
+        REQUIRE(w.app->slack().deliver_app_mention("U0BOB", "C0HELP", "how do I undo a release?"));
+        said = w.say({"/faq stats"});
+        CHECK(has(said, "Rolling back a deploy"));
+        CHECK_FALSE(has(said, "Sent to"));
+    }
+}

@@ -356,7 +356,8 @@ TEST_CASE("database: processed events, timers and unfinished deploys survive a r
 
 // Undoes migrations 6 and 5, for a test that turns a new database into an older one.
 constexpr std::string_view before_learning =
-    "ALTER TABLE faq_asks DROP COLUMN help_channel; ALTER TABLE faq_asks DROP COLUMN help_ts; "
+    "DROP INDEX faq_asks_help; ALTER TABLE faq_asks DROP COLUMN help_channel; "
+    "ALTER TABLE faq_asks DROP COLUMN help_ts; "
     "DROP TABLE faq_learned; ALTER TABLE faq_asks DROP COLUMN others; ";
 
 TEST_CASE(
