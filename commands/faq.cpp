@@ -206,6 +206,19 @@ core::error unknown_ask(std::string_view value) {
                                         value));
 }
 
+/// The question asked as number `id`; `typed` is what the person gave, for the error.
+core::result<storage::faq_ask> numbered_ask(storage::database& db, std::int64_t id,
+                                            std::string_view typed) {
+    auto asked = storage::faq_repository(db).get_ask(id);
+    if (!asked) {
+        return std::move(asked).error();
+    }
+    if (!*asked) {
+        return unknown_ask(typed);
+    }
+    return std::move(**asked);
+}
+
 }  // namespace
 
 message faq_answer_message(const faq::search_result& result, std::int64_t ask_id,
@@ -440,13 +453,9 @@ boost::asio::awaitable<core::result<void>> faq_command::unlearn(request req) {
 }
 
 boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, std::int64_t ask_id) {
-    storage::faq_repository repo(d_.db);
-    auto asked = repo.get_ask(ask_id);
+    auto asked = numbered_ask(d_.db, ask_id, std::to_string(ask_id));
     if (!asked) {
         co_return asked.error();
-    }
-    if (!*asked) {
-        co_return unknown_ask(std::to_string(ask_id));
     }
     const std::string channel = req.config.channel_id(req.config.faq.help_channel);
     if (channel.empty()) {
@@ -454,7 +463,7 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
                                    "No help channel is configured (`faq.help_channel`); ask in "
                                    "your team's help channel yourself.");
     }
-    const auto& a = **asked;
+    const auto& a = *asked;
     // Once per question: a second press (or a teammate's) points at the thread that exists. The
     // set covers the press that arrives while the first post is on its way.
     if (!a.help_ts.empty() || escalating_.contains(a.id)) {
@@ -490,7 +499,9 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
     if (!posted) {
         co_return posted.error();
     }
-    if (auto r = repo.record_escalation(a.id, posted->channel, posted->ts); !r) {
+    if (auto r =
+            storage::faq_repository(d_.db).record_escalation(a.id, posted->channel, posted->ts);
+        !r) {
         co_return r.error();
     }
     co_return co_await req.answer(plain_message(fmt::format(
@@ -504,13 +515,9 @@ boost::asio::awaitable<core::result<void>> faq_command::teach(request req) {
     if (!id) {
         co_return id.error();
     }
-    storage::faq_repository repo(d_.db);
-    auto asked = repo.get_ask(*id);
+    auto asked = numbered_ask(d_.db, *id, std::to_string(*id));
     if (!asked) {
         co_return asked.error();
-    }
-    if (!*asked) {
-        co_return unknown_ask(std::to_string(*id));
     }
     std::string page;
     if (auto it = req.input.args.find("page"); it != req.input.args.end()) {
@@ -521,7 +528,7 @@ boost::asio::awaitable<core::result<void>> faq_command::teach(request req) {
         page = page.substr(1, page.size() - 2);
         page = page.substr(0, page.find('|'));
     }
-    co_return co_await answered_by_team(std::move(req), **asked, std::move(page));
+    co_return co_await answered_by_team(std::move(req), std::move(*asked), std::move(page));
 }
 
 core::result<bool> faq_command::learn_from_team(const request& req, const storage::faq_ask& a,
@@ -692,14 +699,14 @@ boost::asio::awaitable<core::result<void>> faq_command::handle_action(request re
         co_return co_await escalate(std::move(req), *id);
     }
     storage::faq_repository repo(d_.db);
-    auto asked = repo.get_ask(*id);
+    auto asked = numbered_ask(d_.db, *id, req.event.action_value);
     if (!asked) {
         co_return asked.error();
     }
-    if (!*asked || (picked && *picked >= (*asked)->others.size())) {
+    if (picked && *picked >= asked->others.size()) {
         co_return unknown_ask(req.event.action_value);
     }
-    const auto& a = **asked;
+    const auto& a = *asked;
     if (action == "faq.answered") {
         co_return co_await answered_by_team(std::move(req), a, a.others[*picked].section);
     }
