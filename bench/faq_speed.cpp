@@ -284,10 +284,11 @@ int main(int argc, char** argv) {
             return 1;
         }
         for (int l = 0; l < lessons; ++l) {
-            const bool ko = l % 2 == 1;
+            const bool korean_lesson = l % 2 == 1;
             storage::faq_ask a{.id = l + 1,
-                               .question = ko ? words(rng, 4, true) + "어떻게 하나요?"
-                                              : "how do I " + words(rng, 4, false) + "?"};
+                               .question = korean_lesson
+                                               ? words(rng, 4, true) + "어떻게 하나요?"
+                                               : "how do I " + words(rng, 4, false) + "?"};
             if (!repo.teach(a, fmt::format("doc-{:04}.md", static_cast<int>(rng() % documents)))) {
                 std::cerr << "teaching failed\n";
                 return 1;
