@@ -478,8 +478,9 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
     }
     message question;
     question.text = fmt::format("Question {} from <@{}>: {}", a.id, a.user, a.question);
-    question.add(section{fmt::format("<@{}> asked, and the docs had no good answer:\n>{}", a.user,
-                                     escape_mrkdwn(a.question)),
+    question.add(section{fmt::format("*Question {}*: <@{}> asked, and the docs had no good "
+                                     "answer:\n>{}",
+                                     a.id, a.user, escape_mrkdwn(a.question)),
                          {}});
     if (!a.others.empty()) {
         question.add(context{{fmt::format(
@@ -489,10 +490,10 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
         question.add(actions{pick_buttons(a.others, a.id, "faq.answered")});
     }
     question.add(context{{fmt::format(
-        "Another page answers it: `/faq teach {} path.md#anchor` (or the page's link). Otherwise "
-        "answer in this thread, and if the answer belongs in the docs, add it there so the bot "
-        "knows it next time.",
-        a.id)}});
+        "Reply in this thread mentioning me: <@{}> gets your answer, and the page of the docs it "
+        "links to is learned. Or name the page: `/faq teach {} path.md#anchor`. If the answer "
+        "belongs in the docs, add it there so the bot knows it next time.",
+        a.user, a.id)}});
     escalating_.insert(a.id);
     auto posted = co_await req.chat.post(channel, std::move(question));
     escalating_.erase(a.id);

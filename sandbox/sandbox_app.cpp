@@ -67,6 +67,7 @@ struct typed_line {
     std::string user;
     std::string channel;
     std::string text;
+    bool in_thread = false;  ///< "#help^:": in the thread of the channel's latest message
 };
 
 typed_line split_prefix(std::string_view line) {
@@ -88,12 +89,16 @@ typed_line split_prefix(std::string_view line) {
     std::string_view original = rest;
     out.user = word('@');
     out.channel = word('#');
+    if (!out.channel.empty() && rest.starts_with("^:")) {
+        out.in_thread = true;
+        rest.remove_prefix(1);
+    }
     if ((!out.user.empty() || !out.channel.empty()) && !rest.empty() && rest.front() == ':') {
         out.text = std::string(core::trim(rest.substr(1)));
         return out;
     }
     // Not a prefix after all (e.g. "@tugboat help" or "#general"): the whole line is the text.
-    return typed_line{{}, {}, std::string(original)};
+    return typed_line{{}, {}, std::string(original), false};
 }
 
 }  // namespace
@@ -518,7 +523,8 @@ std::string sandbox_app::banner() const {
         "Tugboat sandbox — the real bot against local fakes of Slack, Jenkins and Kubernetes;\n"
         "nothing leaves this machine.\n"
         "  You are @alice. Others: @bob (SRE, approves prod), @carol, @dave.\n"
-        "  Channels: {}. Commands go to {} unless you write \"#channel: …\".\n"
+        "  Channels: {}. Commands go to {} unless you write \"#channel: …\";\n"
+        "  \"#channel^: …\" replies in the thread of that channel's latest message.\n"
         "  Try:  help    /deploy payments-api dev 1.4.2    @bob: help deploy\n"
         "  Press a button by typing what it shows, e.g. deploy.approve d-000012. Quit with "
         "Ctrl-D.\n"
@@ -569,6 +575,15 @@ bool sandbox_app::type(std::string_view line) {
     }
     core::result<std::string> sent = core::make_error(core::errc::invalid_argument, "");
     const std::string mention = "@tugboat";
+    std::string thread_ts;
+    if (t.in_thread) {
+        const auto top = s.slack->messages(channel);
+        if (top.empty()) {
+            s.view->echo(fmt::format("(sandbox: #{} has no message to reply to)\n", t.channel));
+            return false;
+        }
+        thread_ts = top.back().ts;
+    }
     if (auto pressed = s.view->press(t.text)) {
         sent = s.slack->deliver_block_action(user, pressed->channel, pressed->message_ts,
                                              pressed->action_id, pressed->value);
@@ -579,7 +594,9 @@ bool sandbox_app::type(std::string_view line) {
     } else if (t.text.starts_with(mention)) {
         std::string text =
             fmt::format("<@{}>{}", s.slack->options().bot_user_id, t.text.substr(mention.size()));
-        sent = s.slack->deliver_app_mention(user, channel, text);
+        sent = s.slack->deliver_app_mention(user, channel, text, thread_ts);
+    } else if (t.in_thread) {
+        sent = s.slack->deliver_message(user, channel, t.text, thread_ts);
     } else {
         sent = s.slack->deliver_dm(user, t.text);
     }

@@ -266,6 +266,7 @@ TEST_CASE("sandbox: the platform team says in the help channel which page answer
     CHECK(has(help, "\"action_id\":\"faq.answered\""));
     CHECK(has(help, "\"value\":\"1:0\""));
     CHECK(has(help, "/faq teach 1 path.md#anchor"));
+    CHECK(has(help, "Reply in this thread mentioning me"));
 
     SECTION("a button: the asker gets the page and the bot learns it") {
         said = w.say({"@bob: faq.answered 1:0"});
@@ -331,6 +332,9 @@ TEST_CASE("sandbox: a question asked in a thread gets the platform team's page i
 
 TEST_CASE("sandbox: a mention of the bot in the help thread answers the asker", "[loopback]") {
     world w;
+    // Nothing in #help yet: no thread to reply in, and the sandbox says so.
+    w.say({"@bob #help^: @tugboat anyone?"});
+    CHECK(has(w.out.str(), "#help has no message to reply to"));
     auto said = w.say({"/faq how do I roll back a terraform state file in atlantis?"});
     REQUIRE(has(said, "not sure"));
     w.say({"faq.escalate 1"});
@@ -365,6 +369,11 @@ TEST_CASE("sandbox: a mention of the bot in the help thread answers the asker", 
         CHECK(has(said, "links no page of the docs"));
         CHECK(has(said, "/faq teach 1 path.md#anchor"));
         CHECK(has(said, "0 confirmed answers"));
+    }
+    SECTION("typed in the sandbox as a reply in the help thread") {
+        said = w.say({"@bob #help^: @tugboat ours is a deploy too: rollback.md#with-the-bot"});
+        CHECK(has(said, "ours is a deploy too"));
+        CHECK(has(said, "find `rollback.md#with-the-bot` first"));
     }
     SECTION("a mention elsewhere in the help channel is a question as usual") {
         REQUIRE(w.app->slack().deliver_app_mention("U0BOB", "C0HELP", "how do I undo a release?"));
