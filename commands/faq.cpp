@@ -380,7 +380,7 @@ boost::asio::awaitable<core::result<void>> faq_command::ask(request req, std::st
 boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
     storage::faq_repository repo(d_.db);
     auto counts = repo.ask_counts();
-    auto unanswered = repo.list_unanswered(10);
+    auto unanswered = repo.recent_declined(10);
     auto down = repo.recent_feedback(10, true);
     auto lessons = repo.lesson_count();
     auto learned = repo.recent_lessons(5);
@@ -398,7 +398,7 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
                   {}});
     std::vector<std::string> lines;
     for (const auto& q : *unanswered) {
-        lines.push_back(fmt::format("• {} (<@{}>)", escape_mrkdwn(q.question), q.user));
+        lines.push_back(fmt::format("• {}. {} (<@{}>)", q.id, escape_mrkdwn(q.question), q.user));
     }
     m.add(section{"*Not answered*\n" + (lines.empty() ? std::string{"none"}
                                                       : fmt::format("{}", fmt::join(lines, "\n"))),
@@ -421,7 +421,8 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
         {}});
     m.add(
         context{{"Doc owners: add the missing answers to the docs folders; `/faq reload` "
-                 "picks them up at once. A wrong lesson: an admin types `/faq unlearn` and its "
+                 "picks them up at once. A page that already answers one: an admin types "
+                 "`/faq teach`, its number and the page. A wrong lesson: `/faq unlearn` and its "
                  "number."}});
     co_return co_await req.answer(std::move(m));
 }

@@ -325,6 +325,14 @@ core::result<std::optional<faq_ask>> faq_repository::get_ask(std::int64_t id) {
     return query_one(*db_, std::string{ask_columns} + "WHERE id = ?", ask_of, id);
 }
 
+core::result<std::vector<faq_ask>> faq_repository::recent_declined(int limit) {
+    return query_all(*db_,
+                     std::string{ask_columns} +
+                         "WHERE answered = 0 AND id NOT IN (SELECT id FROM faq_learned) "
+                         "ORDER BY id DESC LIMIT ?",
+                     ask_of, limit);
+}
+
 core::result<std::optional<faq_ask>> faq_repository::escalated_at(std::string_view channel,
                                                                   std::string_view ts) {
     if (ts.empty()) {

@@ -125,6 +125,8 @@ public:
     /// Stores the question; sets and returns its id.
     core::result<std::int64_t> record_ask(faq_ask& a);
     core::result<std::optional<faq_ask>> get_ask(std::int64_t id);
+    /// Declined questions nobody has taught an answer for yet, newest first, at most `limit`.
+    core::result<std::vector<faq_ask>> recent_declined(int limit);
     /// The question whose help-channel post is `ts` in `channel`, if any.
     core::result<std::optional<faq_ask>> escalated_at(std::string_view channel,
                                                       std::string_view ts);

@@ -164,7 +164,8 @@ TEST_CASE("sandbox: faq declines what the docs do not answer and asks the platfo
     CHECK(has(said, "already with the platform team"));
     CHECK(w.app->slack().messages("C0HELP").size() == 1);
     said = w.say({"/faq stats"});
-    CHECK(has(said, "what is on the lunch menu today?"));
+    // Numbered, so that a doc owner can answer it with /faq teach.
+    CHECK(has(said, "1. what is on the lunch menu today? (<@U0ALICE>)"));
 }
 
 TEST_CASE("sandbox: faq reload picks up a changed file", "[loopback]") {
@@ -307,6 +308,8 @@ TEST_CASE("sandbox: the platform team says in the help channel which page answer
         said = w.say({"/faq stats"});
         CHECK(has(said, "1 confirmed answers"));
         CHECK(has(said, "1. how do I roll back a terraform state file in atlantis? → `logs.md#"));
+        // Answered now: no longer listed as not answered.
+        CHECK(has(said, "*Not answered*\\nnone"));
     }
 }
 

@@ -453,6 +453,8 @@ TEST_CASE("faq: an ask keeps the other matches it showed and teaches one section
     CHECK(back->help_channel == "C0HELP");
     CHECK(back->help_ts == "1700000000.000100");
     CHECK(faq.record_escalation(a.id + 1, "C0HELP", "1").error().code == core::errc::not_found);
+    CHECK(must(faq.escalated_at("C0HELP", "1700000000.000100"))->id == a.id);
+    CHECK_FALSE(must(faq.escalated_at("C0HELP", "")));
 
     auto learned = [&](std::string_view section) {
         auto st =
@@ -478,4 +480,25 @@ TEST_CASE("faq: an ask keeps the other matches it showed and teaches one section
     CHECK(must(faq.unteach(a.id)));
     CHECK_FALSE(must(faq.unteach(a.id)));
     CHECK(must(faq.lesson_count()) == 0);
+}
+
+TEST_CASE("faq: declined questions are listed until someone teaches their answer", "[unit]") {
+    auto db = memory_db();
+    storage::faq_repository faq(db);
+    storage::faq_ask answered{
+        .question = "how do I roll back?", .section = "deploys.md", .answered = true, .at = t0};
+    storage::faq_ask older{.question = "who runs the VPN?", .user = "U2", .at = t0};
+    storage::faq_ask newer{.question = "where is the wiki?", .user = "U3", .at = t0};
+    must(faq.record_ask(answered));
+    must(faq.record_ask(older));
+    must(faq.record_ask(newer));
+    auto open = must(faq.recent_declined(10));
+    REQUIRE(open.size() == 2);
+    CHECK(open[0].id == newer.id);
+    CHECK(open[1].id == older.id);
+    CHECK(must(faq.recent_declined(1)).size() == 1);
+    must(faq.teach(older, "vpn.md"));
+    open = must(faq.recent_declined(10));
+    REQUIRE(open.size() == 1);
+    CHECK(open[0].id == newer.id);
 }
