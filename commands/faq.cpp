@@ -360,15 +360,6 @@ boost::asio::awaitable<core::result<void>> faq_command::ask(request req, std::st
     if (auto r = repo.record_ask(asked); !r) {
         co_return r.error();
     }
-    if (!found->answer) {
-        storage::faq_unanswered q{.question = question,
-                                  .user = req.event.actor,
-                                  .channel = req.event.channel,
-                                  .at = d_.clock.now()};
-        if (auto r = repo.record_unanswered(q); !r) {
-            co_return r.error();
-        }
-    }
     d_.log.info("faq_asked", {{"actor", req.event.actor},
                               {"answered", found->answer},
                               {"confidence", found->confidence},

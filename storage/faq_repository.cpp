@@ -240,35 +240,6 @@ core::result<std::vector<faq_feedback>> faq_repository::feedback_for(std::string
         section);
 }
 
-core::result<std::int64_t> faq_repository::record_unanswered(faq_unanswered& q) {
-    auto r =
-        db_->execute("INSERT INTO faq_unanswered (question, user, channel, at) VALUES (?, ?, ?, ?)",
-                     q.question, q.user, q.channel, q.at);
-    if (!r) {
-        return std::move(r).error();
-    }
-    q.id = db_->last_insert_rowid();
-    return q.id;
-}
-
-core::result<std::vector<faq_unanswered>> faq_repository::list_unanswered(int limit) {
-    return query_all(
-        *db_, "SELECT id, question, user, channel, at FROM faq_unanswered ORDER BY id DESC LIMIT ?",
-        [](statement& st) {
-            return faq_unanswered{st.get_int(0), st.get_text(1), st.get_text(2), st.get_text(3),
-                                  st.get_time(4)};
-        },
-        limit);
-}
-
-core::result<bool> faq_repository::remove_unanswered(std::int64_t id) {
-    auto r = db_->execute("DELETE FROM faq_unanswered WHERE id = ?", id);
-    if (!r) {
-        return std::move(r).error();
-    }
-    return db_->changes() > 0;
-}
-
 namespace {
 
 // One "section<TAB>label" line per match; a tab or newline in a label would break it.

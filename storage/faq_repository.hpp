@@ -45,15 +45,6 @@ struct faq_feedback {
     core::time_point at{};
 };
 
-/// A question the FAQ could not answer, for the docs owners.
-struct faq_unanswered {
-    std::int64_t id = 0;
-    std::string question;
-    std::string user;
-    std::string channel;
-    core::time_point at{};
-};
-
 /// A match shown besides the answer, which a 👎 offers to pick instead.
 struct faq_shown {
     std::string section;  ///< "path#anchor"
@@ -114,13 +105,6 @@ public:
     core::result<std::int64_t> record_feedback(faq_feedback& f);
     /// Votes for a section ("path#anchor"), oldest first.
     core::result<std::vector<faq_feedback>> feedback_for(std::string_view section);
-
-    /// Stores the question; sets and returns its id.
-    core::result<std::int64_t> record_unanswered(faq_unanswered& q);
-    /// Newest first, at most `limit`.
-    core::result<std::vector<faq_unanswered>> list_unanswered(int limit);
-    /// Removes one (it has been answered in the docs); true when it existed.
-    core::result<bool> remove_unanswered(std::int64_t id);
 
     /// Stores the question; sets and returns its id.
     core::result<std::int64_t> record_ask(faq_ask& a);

@@ -261,8 +261,10 @@ ALTER TABLE faq_asks ADD COLUMN others TEXT NOT NULL DEFAULT '';
 
 // Where an escalated question was posted in the help channel, so a second "Ask the platform
 // team" points at that thread instead of posting the question again, and a mention of the bot
-// in that thread is known as an answer to it.
+// in that thread is known as an answer to it. faq_unanswered repeated what faq_asks holds (its
+// declined questions), without the number `/faq teach` needs.
 constexpr std::string_view faq_escalations = R"sql(
+DROP TABLE faq_unanswered;
 ALTER TABLE faq_asks ADD COLUMN help_channel TEXT NOT NULL DEFAULT '';
 ALTER TABLE faq_asks ADD COLUMN help_ts TEXT NOT NULL DEFAULT '';
 CREATE INDEX faq_asks_help ON faq_asks (help_channel, help_ts) WHERE help_ts <> '';

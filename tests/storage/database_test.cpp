@@ -94,7 +94,10 @@ TEST_CASE("database: a new file is created, migrated and set to WAL", "[unit]") 
                 "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
                 "('inbox_keys', 'deploys', 'deploy_locks', 'deploy_queue', "
                 "'stage_durations', 'grants', 'grant_approvals', 'timers', 'audit_log', "
-                "'faq_documents', 'faq_sections', 'faq_feedback', 'faq_unanswered')") == 13);
+                "'faq_documents', 'faq_sections', 'faq_feedback', 'faq_asks', 'faq_learned')") ==
+          14);
+    // Schema 6 dropped it: faq_asks holds the declined questions.
+    CHECK(count(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'faq_unanswered'") == 0);
     auto mode = must(db.prepare("PRAGMA journal_mode"));
     REQUIRE(must(mode.step()));
     CHECK(mode.get_text(0) == "wal");
@@ -356,6 +359,8 @@ TEST_CASE("database: processed events, timers and unfinished deploys survive a r
 
 // Undoes migrations 6 and 5, for a test that turns a new database into an older one.
 constexpr std::string_view before_learning =
+    "CREATE TABLE faq_unanswered (id INTEGER PRIMARY KEY, question TEXT NOT NULL, user TEXT NOT "
+    "NULL, channel TEXT NOT NULL DEFAULT '', at INTEGER NOT NULL); "
     "DROP INDEX faq_asks_help; ALTER TABLE faq_asks DROP COLUMN help_channel; "
     "ALTER TABLE faq_asks DROP COLUMN help_ts; "
     "DROP TABLE faq_learned; ALTER TABLE faq_asks DROP COLUMN others; ";

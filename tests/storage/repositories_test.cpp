@@ -416,17 +416,6 @@ TEST_CASE("faq: feedback and unanswered questions", "[unit]") {
     auto r = faq.record_feedback(bad);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == core::errc::invalid_argument);
-
-    storage::faq_unanswered q1{0, "who owns ledger?", "U1", "C1", t0};
-    storage::faq_unanswered q2{0, "where are the runbooks?", "U2", "C1", t0 + 1s};
-    must(faq.record_unanswered(q1));
-    must(faq.record_unanswered(q2));
-    auto open = must(faq.list_unanswered(10));
-    REQUIRE(open.size() == 2);
-    CHECK(open[0].question == "where are the runbooks?");
-    CHECK(must(faq.remove_unanswered(q1.id)));
-    CHECK_FALSE(must(faq.remove_unanswered(q1.id)));
-    CHECK(must(faq.list_unanswered(10)).size() == 1);
 }
 
 TEST_CASE("faq: an ask keeps the other matches it showed and teaches one section", "[unit]") {
