@@ -43,9 +43,10 @@ command_spec make() {
     };
     command_spec teach{
         .name = "teach",
-        .summary = "Say which page answers a question the platform team was asked.",
+        .summary = "Say which page answers a question: the asker gets it, the bot learns it.",
         .args = {{.name = "number",
-                  .help = "the question's number, as its post in the help channel shows it"},
+                  .help = "the question's number, on its post in the help channel or in "
+                          "`/faq stats`"},
                  {.name = "page",
                   .help = "the page as `/faq` shows it (`path.md#anchor`) or its link"}},
         .examples = {"faq teach 42 deploys/rollback.md#with-the-bot"},
@@ -166,7 +167,7 @@ std::vector<std::string> page_references(std::string_view text) {
             word.remove_suffix(1);
         }
         const auto path = word.substr(0, word.find('#'));
-        if (path.ends_with(".md") && !word.starts_with("<") && !word.starts_with("http")) {
+        if (path.ends_with(".md") && !word.starts_with("http")) {  // links: above
             out.emplace_back(word);
         }
     }
@@ -503,8 +504,8 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
 
 boost::asio::awaitable<core::result<void>> faq_command::teach(request req) {
     const auto id = question_number(req,
-                                    "Its post in the help channel shows it; then type "
-                                    "`/faq teach 42 path.md#anchor`.");
+                                    "Its post in the help channel and `/faq stats` show it; then "
+                                    "type `/faq teach 42 path.md#anchor`.");
     if (!id) {
         co_return id.error();
     }
