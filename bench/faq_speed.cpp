@@ -25,6 +25,7 @@
 #include <fstream>
 #include <iostream>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -262,15 +263,21 @@ int main(int argc, char** argv) {
 
     // Each question once more, in turn: cached counts, but not right after the same question
     // (whose pages the row above finds in SQLite's page cache), as the bot asks them.
-    std::vector<double> in_turn;
-    for (const auto& q : questions) {
-        t0 = steady::now();
-        auto r = search.search(q);
-        in_turn.push_back(ms(steady::now() - t0));
-        if (!r) {
-            std::cerr << "query failed\n";
-            return 1;
+    const auto each_in_turn = [&]() -> std::optional<std::vector<double>> {
+        std::vector<double> took;
+        for (const auto& q : questions) {
+            const auto start = steady::now();
+            if (!search.search(q)) {
+                return std::nullopt;
+            }
+            took.push_back(ms(steady::now() - start));
         }
+        return took;
+    };
+    const auto in_turn = each_in_turn();
+    if (!in_turn) {
+        std::cerr << "query failed\n";
+        return 1;
     }
 
     // The same questions once the askers have confirmed `lessons` answers (faq_learned): each
@@ -300,15 +307,10 @@ int main(int argc, char** argv) {
         }
     }
     search.forget_lessons();
-    std::vector<double> learned;
-    for (const auto& q : questions) {
-        t0 = steady::now();
-        auto r = search.search(q);
-        learned.push_back(ms(steady::now() - t0));
-        if (!r) {
-            std::cerr << "query failed\n";
-            return 1;
-        }
+    const auto learned = each_in_turn();
+    if (!learned) {
+        std::cerr << "query failed\n";
+        return 1;
     }
 
     fmt::print("FAQ speed: {} documents, {} sections, {} queries (half Korean)\n\n", documents,
@@ -338,11 +340,11 @@ int main(int argc, char** argv) {
     fmt::print(
         "| query p50 / p99, word counts cached, asked in turn | {:.2f} / {:.2f} ms | p99 ≤ 5 ms "
         "|\n",
-        percentile(in_turn, 0.5), percentile(in_turn, 0.99));
+        percentile(*in_turn, 0.5), percentile(*in_turn, 0.99));
     fmt::print(
         "| query p50 / p99, word counts cached, {} answers learned | {:.2f} / {:.2f} ms | p99 ≤ 5 "
         "ms |\n",
-        lessons, percentile(learned, 0.5), percentile(learned, 0.99));
+        lessons, percentile(*learned, 0.5), percentile(*learned, 0.99));
     std::vector<std::size_t> order(questions.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
     std::sort(order.begin(), order.end(),
