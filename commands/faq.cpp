@@ -116,17 +116,9 @@ std::vector<button> pick_buttons(const std::vector<storage::faq_shown>& shown, s
                                  std::string_view action = "faq.pick") {
     std::vector<button> out;
     for (std::size_t i = 0; i < shown.size(); ++i) {
-        // Slack cuts a button's text at 75 characters.
-        std::string label = "✓ " + shown[i].label;
-        if (label.size() > 70) {
-            label.resize(67);
-            while (!label.empty() && (static_cast<unsigned char>(label.back()) & 0xC0) == 0x80) {
-                label.pop_back();  // not in the middle of a UTF-8 character
-            }
-            label = label.substr(0, label.size() - 1) + "…";
-        }
-        out.push_back(button{std::move(label), std::string{action}, fmt::format("{}:{}", ask, i),
-                             button_style::normal, std::nullopt});
+        // A long label is cut to Slack's 75 characters where the message is rendered.
+        out.push_back(button{"✓ " + shown[i].label, std::string{action},
+                             fmt::format("{}:{}", ask, i), button_style::normal, std::nullopt});
     }
     return out;
 }
@@ -135,6 +127,15 @@ std::vector<button> pick_buttons(const std::vector<storage::faq_shown>& shown, s
 std::string page_text(const faq::search_hit& h) {
     return fmt::format("*{}*\n{}\n{}", escape_mrkdwn(title_and_heading(h)),
                        escape_mrkdwn(h.snippet), link_of(h));
+}
+
+/// A link as Slack sends it, <url> or <url|label>, as the url; anything else as it is.
+std::string_view unwrap_link(std::string_view text) {
+    if (text.size() > 2 && text.front() == '<' && text.back() == '>') {
+        text = text.substr(1, text.size() - 2);
+        return text.substr(0, text.find('|'));
+    }
+    return text;
 }
 
 /// What in a message may name a page of the docs, in order: links (Slack sends them as <url> or
@@ -146,8 +147,7 @@ std::vector<std::string> page_references(std::string_view text) {
         if (end == std::string_view::npos) {
             break;
         }
-        auto link = text.substr(at + 1, end - at - 1);
-        link = link.substr(0, link.find('|'));
+        const auto link = unwrap_link(text.substr(at, end - at + 1));
         if (link.starts_with("http://") || link.starts_with("https://")) {
             out.emplace_back(link);
         }
@@ -229,9 +229,7 @@ message faq_answer_message(const faq::search_result& result, std::int64_t ask_id
     if (result.answer) {
         const auto& top = result.hits.front();
         m.text = fmt::format("From the docs: {}", top.title);
-        m.add(section{fmt::format("*{}*\n{}\n{}", escape_mrkdwn(title_and_heading(top)),
-                                  escape_mrkdwn(top.snippet), link_of(top)),
-                      {}});
+        m.add(section{page_text(top), {}});
         std::vector<std::string> others;
         for (std::size_t i = 1; i < result.hits.size(); ++i) {
             others.push_back(fmt::format("{} {}", escape_mrkdwn(result.hits[i].heading_path),
@@ -515,12 +513,7 @@ boost::asio::awaitable<core::result<void>> faq_command::teach(request req) {
     }
     std::string page;
     if (auto it = req.input.args.find("page"); it != req.input.args.end()) {
-        page = it->second;
-    }
-    // Slack shows a pasted link as <url> or <url|label>.
-    if (page.size() > 2 && page.front() == '<' && page.back() == '>') {
-        page = page.substr(1, page.size() - 2);
-        page = page.substr(0, page.find('|'));
+        page = unwrap_link(it->second);
     }
     co_return co_await answered_by_team(std::move(req), std::move(*asked), std::move(page));
 }
