@@ -347,6 +347,14 @@ boost::asio::awaitable<core::result<void>> faq_command::ask(request req, std::st
     if (!found) {
         co_return found.error();
     }
+    // Punctuation, emoji or only words like "the" and "어떻게": nothing for the docs to match,
+    // and nothing the platform team could answer either, so no ask is stored and none offered.
+    if (found->terms.empty()) {
+        co_return core::make_error(
+            core::errc::invalid_argument,
+            "There is nothing to search for in that: ask in words, naming what you need, e.g. "
+            "`/faq how do I roll back a deploy` or `/faq 배포 롤백은 어떻게 하나요`.");
+    }
     storage::faq_ask asked{
         .question = question,
         .user = req.event.actor,

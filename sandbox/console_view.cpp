@@ -199,7 +199,8 @@ void console_view::on_change(const fake_slack& slack, const slack_change& c) {
     }
 }
 
-std::optional<button_press> console_view::press(std::string_view typed) const {
+const commands::button* console_view::find_button(
+    const std::function<bool(const commands::button&)>& wanted, const shown** on) const {
     for (auto it = shown_.rbegin(); it != shown_.rend(); ++it) {
         for (const auto& b : it->msg.blocks) {
             const auto* row = std::get_if<commands::actions>(&b);
@@ -207,13 +208,31 @@ std::optional<button_press> console_view::press(std::string_view typed) const {
                 continue;
             }
             for (const auto& btn : row->buttons) {
-                if (commands::typeable_action(btn) == typed) {
-                    return button_press{it->channel, it->ts, btn.action_id, btn.value};
+                if (wanted(btn)) {
+                    if (on != nullptr) {
+                        *on = &*it;
+                    }
+                    return &btn;
                 }
             }
         }
     }
-    return std::nullopt;
+    return nullptr;
+}
+
+std::optional<button_press> console_view::press(std::string_view typed) const {
+    const shown* on = nullptr;
+    const auto* btn = find_button(
+        [&](const commands::button& b) { return commands::typeable_action(b) == typed; }, &on);
+    if (btn == nullptr) {
+        return std::nullopt;
+    }
+    return button_press{on->channel, on->ts, btn->action_id, btn->value};
+}
+
+bool console_view::shows_action(std::string_view action_id) const {
+    return find_button([&](const commands::button& b) { return b.action_id == action_id; },
+                       nullptr) != nullptr;
 }
 
 }  // namespace tugboat::sandbox

@@ -7,6 +7,7 @@
 #include "commands/message.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <optional>
@@ -48,6 +49,9 @@ public:
     /// When `typed` is what a shown button says to type, the press it stands for (newest
     /// message first: the same text on an older message is most likely stale).
     std::optional<button_press> press(std::string_view typed) const;
+    /// Whether any message shown so far has a button with this action ("faq.up"): typing
+    /// "faq.up 7" with no such button on screen is a mistyped press, not a message.
+    bool shows_action(std::string_view action_id) const;
 
     /// Prints text that is not a bot message (the typed line, notes), keeping the transcript.
     void echo(std::string_view text) { write(text); }
@@ -64,6 +68,9 @@ private:
         int number = 0;  // short number shown to people ("message 3")
     };
 
+    /// The newest shown button `wanted` accepts, and (when `on` is given) its message.
+    const commands::button* find_button(const std::function<bool(const commands::button&)>& wanted,
+                                        const shown** on) const;
     void on_change(const fake_slack& slack, const slack_change& change);
     void print(const shown& m, std::string_view note);
     void write(std::string_view text);

@@ -587,6 +587,12 @@ bool sandbox_app::type(std::string_view line) {
     if (auto pressed = s.view->press(t.text)) {
         sent = s.slack->deliver_block_action(user, pressed->channel, pressed->message_ts,
                                              pressed->action_id, pressed->value);
+    } else if (s.view->shows_action(t.text.substr(0, t.text.find(' ')))) {
+        // Sent as a message it would become a question to the bot ("faq.down 2").
+        s.view->echo(fmt::format("(sandbox: no button on screen says `{}`; type exactly what one "
+                                 "shows after \"type:\")\n",
+                                 t.text));
+        return false;
     } else if (t.text.front() == '/') {
         auto space = t.text.find(' ');
         std::string rest = space == std::string::npos ? "" : t.text.substr(space + 1);

@@ -148,6 +148,33 @@ TEST_CASE("sandbox: a DM or mention that is not a command is a question", "[loop
     CHECK(has(said, "Rolling back a deploy"));
 }
 
+TEST_CASE("sandbox: a question with no words to search for says what to type and is not stored",
+          "[loopback]") {
+    world w;
+    for (const std::string q : {"/faq ???", "/faq 🚀🚀", "/faq the the the", "/faq 어떻게 해요?",
+                                "?!"}) {
+        INFO(q);
+        auto said = w.say({q});
+        CHECK(has(said, "nothing to search for"));
+        CHECK(has(said, "/faq how do I roll back a deploy"));
+        CHECK_FALSE(has(said, "faq.escalate"));
+    }
+    auto said = w.say({"/faq stats"});
+    CHECK(has(said, "0 questions asked"));
+}
+
+TEST_CASE("sandbox: typing a button that is not on screen is not sent as a message", "[loopback]") {
+    world w;
+    auto said = w.say({"/faq how do I roll back a deploy?"});
+    REQUIRE(has(said, "faq.down"));
+    said = w.say({"faq.down 7"});
+    CHECK(said.empty());
+    CHECK(has(w.out.str(), "no button on screen says `faq.down 7`"));
+    // Nothing was asked: the mistyped press did not become a question.
+    said = w.say({"/faq stats"});
+    CHECK(has(said, "1 questions asked"));
+}
+
 TEST_CASE("sandbox: faq declines what the docs do not answer and asks the platform team",
           "[loopback]") {
     world w;
