@@ -276,12 +276,14 @@ faq_command::faq_command(faq_deps deps)
 
 core::result<faq::sync_report> faq_command::reload() {
     auto r = indexer_.sync();
-    searcher_.forget_statistics();
     last_sync_ = d_.clock.now();
     if (!r) {
+        // Part of the pass may have been written: nothing kept is trusted.
+        searcher_.forget_statistics();
         d_.log.warn("faq_reindex_failed", {{"error", r.error().message}});
         return r;
     }
+    searcher_.after_sync(*r);
     d_.log.info("faq_reindexed", {{"files", r->files},
                                   {"indexed", r->indexed},
                                   {"removed", r->removed},

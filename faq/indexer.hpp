@@ -19,6 +19,9 @@ struct sync_report {
     int removed = 0;                    ///< gone from the folders, removed from the index
     int sections = 0;                   ///< sections written
     std::vector<std::string> problems;  ///< unreadable files and folders; the rest still ran
+
+    /// Whether the index is different after the pass (what a searcher keeps is then stale).
+    bool changed() const { return indexed > 0 || removed > 0; }
 };
 
 /// Indexes every `*.md` under the folders (recursively) into the database's FAQ tables.

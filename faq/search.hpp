@@ -16,6 +16,7 @@
 // asker's word (faq_learned, faq_repository::teach), ranks higher by how alike the two are.
 
 #include "core/result.hpp"
+#include "faq/indexer.hpp"
 #include "faq/words.hpp"
 #include "storage/database.hpp"
 #include "storage/faq_rank.hpp"
@@ -167,6 +168,17 @@ public:
         paths_.clear();
         forget_lessons();
     }
+    /// After a pass over the docs folders: forgets what `forget_statistics` does when the pass
+    /// changed the index, and nothing otherwise. The periodic pass (`faq.reindex_every`) mostly
+    /// finds nothing changed, and the question after it would otherwise pay for reading every
+    /// cache again (about 5 ms of statistics and 2–9 ms of word counts on 10,000 sections).
+    void after_sync(const sync_report& pass) {
+        if (pass.changed()) {
+            forget_statistics();
+        }
+    }
+    /// Whether the index's statistics are read and kept (tests).
+    bool holds_statistics() const { return statistics_.has_value(); }
     void forget_lessons() { lessons_.reset(); }
     /// Only the per-term counts: the next questions cost what new words cost (bench).
     void forget_word_counts() { counts_.clear(); }
