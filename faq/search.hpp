@@ -93,13 +93,17 @@ struct answer_evidence {
     double terms = 0;     ///< how many terms the question has
     double missing = 0;   ///< how many of them the first hit lacks
     double rarest = 0;    ///< the largest weight of a word in the first hit
+    /// English questions: how many capitalised words (Airflow, Vault, GitHub) the first hit
+    /// lacks, most often another product's name. Korean questions: 0 (a Latin word in a
+    /// Korean question already weighs as a name).
+    double products = 0;
 
-    static constexpr std::size_t size = 8;
+    static constexpr std::size_t size = 9;
     static constexpr std::array<std::string_view, size> names{
-        "coverage", "fit", "margin", "asked", "shared", "terms", "missing", "rarest"};
+        "coverage", "fit", "margin", "asked", "shared", "terms", "missing", "rarest", "products"};
     /// In the order of `names`, and of decline_model::weights.
     std::array<double, size> values() const {
-        return {coverage, fit, margin, asked, shared, terms, missing, rarest};
+        return {coverage, fit, margin, asked, shared, terms, missing, rarest, products};
     }
 };
 

@@ -532,6 +532,26 @@ TEST_CASE("faq search: the evidence counts the question's words the first hit la
     CHECK(none.confidence == 0);
 }
 
+TEST_CASE("faq search: capitalised words the first hit lacks count as other products in English",
+          "[unit]") {
+    corpus c;
+    auto plain = must(c.search.search("roll back a deploy in airflow"));
+    auto named = must(c.search.search("roll back a deploy in Airflow"));
+    REQUIRE_FALSE(named.hits.empty());
+    CHECK(plain.evidence.products == 0);
+    CHECK(named.evidence.products == 1);
+    // Another product named is less surely a question these docs answer.
+    auto unnamed = named.evidence;
+    unnamed.products = 0;
+    CHECK(named.confidence < faq::default_decline_model("en").confidence(unnamed));
+    // A capitalised word the page has is not one ("Deploy" is in the deploy pages).
+    auto found = must(c.search.search("Deploy rollback"));
+    CHECK(found.evidence.products == 0);
+    // In Korean a Latin word already weighs as a name; the count is for English questions.
+    auto korean = must(c.search.search("Airflow 에서 배포 롤백"));
+    CHECK(korean.evidence.products == 0);
+}
+
 TEST_CASE("faq words: a word list keeps the lower-case words, exactly as spelt", "[unit]") {
     const fs::path path =
         fs::temp_directory_path() / ("tugboat-words-" + std::to_string(std::random_device{}()));
@@ -565,8 +585,9 @@ TEST_CASE("faq search: an ordinary word no page uses weighs less than a product 
     CHECK(chatty.hits.front().relative_path == "en/rollback.md");
     CHECK(chatty.answer);
     CHECK(chatty.confidence > kubeadm.confidence);
-    // The list holds words as spelt in lower case: Chatty reads as a name.
-    CHECK(capitalised.confidence == Approx(kubeadm.confidence));
+    // The list holds words as spelt in lower case: Chatty reads as a name, and weighs as much.
+    CHECK(capitalised.evidence.asked == Approx(kubeadm.evidence.asked));
+    CHECK(capitalised.confidence < chatty.confidence);
     // A quantity (2am) is a detail of the question too, not a product.
     auto quantity = must(with_words.search("roll back a 2am deploy"));
     CHECK(quantity.answer);
