@@ -1028,11 +1028,12 @@ core::result<search_result> searcher::search(std::string_view question) {
     }
     // Answer or decline, from how much of the question the first hit covers, how rare the
     // words it shares are, how many it lacks (and, in English, how many capitalised names), how
-    // well the page's name fits and how far it leads. Declining 4 % of the answerable questions, the hand-made rule this replaced
-    // (coverage, or the rare words shared, times 1 + name fit) declined 71 % (en) / 82 % (ko) of
-    // the out-of-scope ones and the fitted model 82 % / 91 %, each of 36 question sets left out
-    // in turn; on twelve sets written after, wrong declines fell 7.2 → 5.2 % / 6.5 → 4.8 % and
-    // correct declines rose 73 → 79 % / 84 → 92 % (bench/faq.md).
+    // well the page's name fits and how far it leads. Declining 4 % of the answerable questions,
+    // the hand-made rule this replaced (coverage, or the rare words shared, times 1 + name fit)
+    // declined 71 % (en) / 82 % (ko) of the out-of-scope ones and the fitted model 82 % / 91 %,
+    // each of 36 question sets left out in turn; on twelve sets written after, wrong declines
+    // fell 7.2 → 5.2 % / 6.5 → 4.8 % and correct declines rose 73 → 79 % / 84 → 92 %
+    // (bench/faq.md).
     const double unit = idf(*sections, 0);
     auto& e = result.evidence;
     const auto& first = result.hits[0];

@@ -589,9 +589,10 @@ bool sandbox_app::type(std::string_view line) {
                                              pressed->action_id, pressed->value);
     } else if (s.view->shows_action(t.text.substr(0, t.text.find(' ')))) {
         // Sent as a message it would become a question to the bot ("faq.down 2").
-        s.view->echo(fmt::format("(sandbox: no button on screen says `{}`; type exactly what one "
-                                 "shows after \"type:\")\n",
-                                 t.text));
+        s.view->echo(
+            fmt::format("(sandbox: no button on screen says `{}`; type exactly what one "
+                        "shows after \"type:\")\n",
+                        t.text));
         return false;
     } else if (t.text.front() == '/') {
         auto space = t.text.find(' ');

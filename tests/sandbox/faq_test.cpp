@@ -151,8 +151,8 @@ TEST_CASE("sandbox: a DM or mention that is not a command is a question", "[loop
 TEST_CASE("sandbox: a question with no words to search for says what to type and is not stored",
           "[loopback]") {
     world w;
-    for (const std::string q : {"/faq ???", "/faq 🚀🚀", "/faq the the the", "/faq 어떻게 해요?",
-                                "?!"}) {
+    for (const std::string q :
+         {"/faq ???", "/faq 🚀🚀", "/faq the the the", "/faq 어떻게 해요?", "?!"}) {
         INFO(q);
         auto said = w.say({q});
         CHECK(has(said, "nothing to search for"));
