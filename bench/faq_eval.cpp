@@ -298,10 +298,11 @@ core::result<std::vector<lesson>> lessons_of(faq::searcher& search,
                 continue;
             }
         }
+        const auto shown_end = r->hits.begin() + std::min(shown, r->hits.size());
         const auto confirmed =
-            std::find_if(r->hits.begin(), r->hits.begin() + std::min(shown, r->hits.size()),
+            std::find_if(r->hits.begin(), shown_end,
                          [&](const faq::search_hit& h) { return answers(q, h.relative_path); });
-        if (confirmed != r->hits.begin() + std::min(shown, r->hits.size())) {
+        if (confirmed != shown_end) {
             out.push_back({q.split, q.question, confirmed->ref()});
         } else if (team) {
             out.push_back({q.split, q.question, q.expected.front()});

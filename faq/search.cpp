@@ -1,5 +1,6 @@
 #include "faq/search.hpp"
 
+#include "faq/indexer.hpp"
 #include "faq/korean.hpp"
 #include "faq/markdown.hpp"
 #include "storage/faq_rank.hpp"
@@ -641,6 +642,12 @@ searcher::searcher(storage::database& db, search_options options)
     // over and over, and copying its pages in with pread was most of a query's time. Mapped
     // pages are shared with the OS cache instead. Best effort: without it search is slower.
     (void)db_->exec("PRAGMA mmap_size = 268435456");
+}
+
+void searcher::after_sync(const sync_report& pass) {
+    if (pass.changed()) {
+        forget_statistics();
+    }
 }
 
 core::result<std::int64_t> searcher::count(const std::string& match, int language) {

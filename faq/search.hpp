@@ -16,7 +16,6 @@
 // asker's word (faq_learned, faq_repository::teach), ranks higher by how alike the two are.
 
 #include "core/result.hpp"
-#include "faq/indexer.hpp"
 #include "faq/words.hpp"
 #include "storage/database.hpp"
 #include "storage/faq_rank.hpp"
@@ -30,6 +29,8 @@
 #include <vector>
 
 namespace tugboat::faq {
+
+struct sync_report;
 
 using glossary = std::map<std::string, std::vector<std::string>>;
 
@@ -176,11 +177,7 @@ public:
     /// changed the index, and nothing otherwise. The periodic pass (`faq.reindex_every`) mostly
     /// finds nothing changed, and the question after it would otherwise pay for reading every
     /// cache again (about 50 ms on 10,000 sections with 5,000 learned questions, bench).
-    void after_sync(const sync_report& pass) {
-        if (pass.changed()) {
-            forget_statistics();
-        }
-    }
+    void after_sync(const sync_report& pass);
     /// Whether the index's statistics are read and kept (tests).
     bool holds_statistics() const { return statistics_.has_value(); }
     void forget_lessons() { lessons_.reset(); }
