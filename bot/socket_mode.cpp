@@ -2,6 +2,7 @@
 
 #include "bot/slack_events.hpp"
 #include "core/key_table.hpp"
+#include "integrations/byte_stream.hpp"
 #include "integrations/http_client.hpp"
 #include "integrations/websocket_wire.hpp"
 
@@ -47,8 +48,6 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // Room for one full TLS record per read.
 constexpr std::size_t read_size = 16 * 1024;
-
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
 // Keys seen within a time window, bounded in number; the oldest are forgotten first. Kept as
 // hashes (core::key_table): 16 B in the ring and ≈10 B in the table per key.
@@ -183,27 +182,18 @@ struct socket_session {
     socket_session(const socket_session&) = delete;
     socket_session& operator=(const socket_session&) = delete;
 
-    // Runs `f` on whichever stream this session uses; both branches return the same type.
-    template <class F>
-    decltype(auto) with_stream(F&& f) {
-        return tls ? f(*tls) : f(*plain);
-    }
-
     // Tears the TCP connection down at once; pending operations complete with errors.
     void force_close() {
         error_code ec;
-        if (tls) {
-            beast::get_lowest_layer(*tls).socket().close(ec);
-        } else if (plain) {
-            beast::get_lowest_layer(*plain).socket().close(ec);
+        if (stream) {
+            stream->tcp().socket().close(ec);
         }
     }
 
     std::size_t id;
     std::size_t slot;
-    std::optional<beast::tcp_stream> plain;
-    std::optional<tls_stream> tls;
-    beast::flat_buffer buffer;  // received bytes not yet parsed into frames
+    std::optional<integrations::byte_stream> stream;  // set by connect()
+    beast::flat_buffer buffer;                        // received bytes not yet parsed into frames
     wire::frame_reader frames;
     std::deque<std::string> outbox;     // acks waiting for the writer
     std::deque<std::uint64_t> tickets;  // their tickets (see send_ack)
@@ -702,11 +692,11 @@ private:
             tls_ctx_ = std::move(*ctx);
         }
         if (u.tls) {
-            s.tls.emplace(ex_, *tls_ctx_);
+            s.stream.emplace(beast::tcp_stream(ex_), *tls_ctx_);
         } else {
-            s.plain.emplace(ex_);
+            s.stream.emplace(beast::tcp_stream(ex_));
         }
-        auto& stream = s.tls ? beast::get_lowest_layer(*s.tls) : beast::get_lowest_layer(*s.plain);
+        auto& stream = s.stream->tcp();
 
         error_code ec;
         auto address = asio::ip::make_address(u.host, ec);
@@ -727,14 +717,14 @@ private:
         }
         // An ack must leave at once, not wait behind Nagle for the ACK of the previous write.
         stream.socket().set_option(tcp::no_delay(true), ec);
-        if (s.tls) {
-            auto* native = s.tls->native_handle();
+        if (auto* tls = s.stream->tls()) {
+            auto* native = tls->native_handle();
             if (auto prepared = integrations::prepare_client_tls(native, u.host); !prepared) {
                 co_return std::move(prepared).error();
             }
-            s.tls->set_verify_callback(ssl::host_name_verification(u.host));
+            tls->set_verify_callback(ssl::host_name_verification(u.host));
             stream.expires_at(deadline);
-            auto [hs_ec] = co_await s.tls->async_handshake(ssl::stream_base::client, use_tuple);
+            auto [hs_ec] = co_await tls->async_handshake(ssl::stream_base::client, use_tuple);
             if (hs_ec) {
                 auto why = integrations::tls_verify_failure(native);
                 if (!why.empty()) {
@@ -753,14 +743,14 @@ private:
         const std::string request =
             wire::upgrade_request(u.host_header, u.target, key, "tugboat/0.1");
         stream.expires_at(deadline);
-        auto [write_ec, written] = co_await s.with_stream(
-            [&](auto& st) { return asio::async_write(st, asio::buffer(request), use_tuple); });
+        auto [write_ec, written] =
+            co_await asio::async_write(*s.stream, asio::buffer(request), use_tuple);
         if (write_ec) {
             co_return failed("WebSocket handshake", write_ec);
         }
         for (;;) {
-            auto [read_ec, n] = co_await s.with_stream(
-                [&](auto& st) { return st.async_read_some(s.buffer.prepare(4096), use_tuple); });
+            auto [read_ec, n] =
+                co_await s.stream->async_read_some(s.buffer.prepare(4096), use_tuple);
             if (read_ec) {
                 co_return failed("WebSocket handshake", read_ec);
             }
@@ -831,9 +821,8 @@ private:
                     s.force_close();
                     break;
                 }
-                auto [read_ec, n] = co_await s.with_stream([&](auto& st) {
-                    return st.async_read_some(s.buffer.prepare(read_size), use_tuple);
-                });
+                auto [read_ec, n] =
+                    co_await s.stream->async_read_some(s.buffer.prepare(read_size), use_tuple);
                 if (read_ec) {
                     ec = read_ec;
                     break;
@@ -999,8 +988,7 @@ private:
         }
         s.sending += s.control;
         s.control.clear();
-        auto [ec, n] = co_await s.with_stream(
-            [&](auto& st) { return asio::async_write(st, asio::buffer(s.sending), use_tuple); });
+        auto [ec, n] = co_await asio::async_write(*s.stream, asio::buffer(s.sending), use_tuple);
         s.tickets.erase(s.tickets.begin(), s.tickets.begin() + static_cast<std::ptrdiff_t>(count));
         s.writing = 0;
         if (!ec) {

@@ -1,5 +1,7 @@
 #include "integrations/http_client.hpp"
 
+#include "integrations/byte_stream.hpp"
+
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -209,20 +211,15 @@ private:
 
 // One TCP or TLS connection, pooled between requests to the same scheme+host+port.
 struct connection {
+    explicit connection(byte_stream s) : stream(std::move(s)) {}
+
     // First, so it is freed last: a request woken by it dials after this socket closed.
     pool_slot slot;  // empty for stream connections, which the cap does not count
-    std::optional<beast::tcp_stream> plain;
-    std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+    byte_stream stream;
     beast::flat_buffer buffer;
     steady::time_point idle_since{};
 
-    beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
-
-    // Runs `f` on whichever stream this is; both branches return the same awaitable type.
-    template <class F>
-    auto with_stream(F&& f) {
-        return tls ? f(*tls) : f(*plain);
-    }
+    beast::tcp_stream& tcp() { return stream.tcp(); }
 
     // True when the peer has neither closed nor sent anything since the last response: any
     // readable byte (EOF, a TLS alert, stray data) makes the connection unusable.
@@ -249,10 +246,13 @@ struct exchange {
         auto& body = parser.get().body();
         body.data = chunk.data();
         body.size = chunk.size();
-        auto [ec, n] = co_await conn->with_stream([&](auto& s) {
-            return whole ? http::async_read(s, conn->buffer, parser, use_tuple)
-                         : http::async_read_some(s, conn->buffer, parser, use_tuple);
-        });
+        std::tuple<error_code, std::size_t> got;
+        if (whole) {
+            got = co_await http::async_read(conn->stream, conn->buffer, parser, use_tuple);
+        } else {
+            got = co_await http::async_read_some(conn->stream, conn->buffer, parser, use_tuple);
+        }
+        auto [ec, n] = got;
         if (ec == http::error::need_buffer) {
             ec = {};
         }
@@ -665,8 +665,7 @@ private:
             connection& c = *ex->conn;
 
             c.tcp().expires_at(deadline);
-            auto [write_ec, written] = co_await c.with_stream(
-                [&](auto& s) { return http::async_write(s, msg, use_tuple); });
+            auto [write_ec, written] = co_await http::async_write(c.stream, msg, use_tuple);
             if (write_ec) {
                 if (out.reused && closed_by_peer(write_ec)) {
                     replacing = std::move(c.slot);
@@ -680,9 +679,8 @@ private:
             // Bodies are bounded by send() itself; streams (watches) are unbounded.
             ex->parser.body_limit(boost::none);
             ex->parser.skip(head_only);
-            auto [read_ec, read] = co_await c.with_stream([&](auto& s) {
-                return http::async_read_header(s, c.buffer, ex->parser, use_tuple);
-            });
+            auto [read_ec, read] =
+                co_await http::async_read_header(c.stream, c.buffer, ex->parser, use_tuple);
             if (read_ec) {
                 if (out.reused && idempotent && !ex->parser.got_some() && closed_by_peer(read_ec)) {
                     replacing = std::move(c.slot);
@@ -750,12 +748,9 @@ private:
                                                                        steady::time_point deadline,
                                                                        const std::string& context,
                                                                        bool offer_session = true) {
-        auto conn = std::make_unique<connection>();
-        if (t.tls) {
-            conn->tls.emplace(executor_, *tls_);
-        } else {
-            conn->plain.emplace(executor_);
-        }
+        auto conn =
+            std::make_unique<connection>(t.tls ? byte_stream(beast::tcp_stream(executor_), *tls_)
+                                               : byte_stream(beast::tcp_stream(executor_)));
         auto where = fmt::format("{}: cannot connect to {}", context, t.log_host);
 
         error_code ec;
@@ -784,27 +779,27 @@ private:
             co_return conn;
         }
 
-        auto prepared = prepare_client_tls(conn->tls->native_handle(), t.host);
+        auto* tls = conn->stream.tls();
+        auto prepared = prepare_client_tls(tls->native_handle(), t.host);
         if (!prepared) {
             co_return std::move(prepared).error();
         }
-        auto offered = resume_client_tls(conn->tls->native_handle(), t.pool_key, offer_session);
+        auto offered = resume_client_tls(tls->native_handle(), t.pool_key, offer_session);
         if (!offered) {
             co_return std::move(offered).error();
         }
         // House rule: Asio's rfc2818-style check runs as the verify callback; the OpenSSL
         // parameter set by prepare_client_tls performs the same check with a precise reason.
-        conn->tls->set_verify_callback(ssl::host_name_verification(t.host));
+        tls->set_verify_callback(ssl::host_name_verification(t.host));
         conn->tcp().expires_at(deadline);
-        auto [handshake_ec] =
-            co_await conn->tls->async_handshake(ssl::stream_base::client, use_tuple);
+        auto [handshake_ec] = co_await tls->async_handshake(ssl::stream_base::client, use_tuple);
         if (handshake_ec) {
-            auto why = tls_verify_failure(conn->tls->native_handle());
+            auto why = tls_verify_failure(tls->native_handle());
             if (*offered && why.empty() && handshake_ec != asio::error::operation_aborted &&
                 steady::now() < deadline) {
                 // Rather than decline to resume, some servers fail the handshake: forget the
                 // session and try once more with a full handshake.
-                forget_client_tls_session(t.pool_key, conn->tls->native_handle());
+                forget_client_tls_session(t.pool_key, tls->native_handle());
                 conn.reset();
                 co_return co_await connect(t, deadline, context, false);
             }
@@ -822,7 +817,7 @@ private:
         if (log_.enabled(core::log_level::debug)) {
             log_.debug("http_connect",
                        {{"host", t.log_host},
-                        {"tls_resumed", tls_session_resumed(conn->tls->native_handle())}});
+                        {"tls_resumed", tls_session_resumed(conn->stream.tls()->native_handle())}});
         }
         co_return conn;
     }

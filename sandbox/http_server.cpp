@@ -1,5 +1,6 @@
 #include "sandbox/http_server.hpp"
 
+#include "integrations/byte_stream.hpp"
 #include "sandbox/corking_stream.hpp"
 
 #include <fmt/format.h>
@@ -18,7 +19,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 
 #include <list>
 #include <stdexcept>
@@ -33,7 +33,7 @@ namespace ssl = asio::ssl;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+using integrations::byte_stream;
 
 namespace {
 
@@ -252,14 +252,13 @@ private:
 
 namespace {
 
-template <class Stream>
 class ws_session final : public websocket_session {
 public:
-    explicit ws_session(Stream& stream) : ws_(stream) {}
+    explicit ws_session(byte_stream& stream) : ws_(stream) {}
 
     asio::awaitable<core::result<void>> accept(const http::request<http::string_body>& req) {
         // The websocket has its own timers from here on; the TCP deadline must not interfere.
-        beast::get_lowest_layer(ws_).expires_never();
+        ws_.next_layer().next_layer().tcp().expires_never();
         websocket::stream_base::timeout timeouts{};
         timeouts.handshake_timeout = std::chrono::seconds{5};
         timeouts.idle_timeout = websocket::stream_base::none();
@@ -321,34 +320,31 @@ public:
         co_await ws_.async_close(why, use_tuple);
     }
 
-    void drop() override { reset_socket(beast::get_lowest_layer(ws_).socket()); }
+    void drop() override { reset_socket(ws_.next_layer().next_layer().tcp().socket()); }
 
     int close_code() const override { return close_code_; }
 
 private:
-    websocket::stream<corking_stream<Stream&>> ws_;
+    websocket::stream<corking_stream<byte_stream&>> ws_;
     int close_code_ = 0;
 };
 
-template <class Stream>
 class connection final : public detail::server_connection {
 public:
-    static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
-
     connection(std::shared_ptr<http_server::state> st, std::list<live_connection>::iterator entry,
-               Stream stream)
+               byte_stream stream)
         : server_connection(std::move(st), entry), stream_(std::move(stream)) {}
 
     asio::awaitable<void> run() {
         auto& options = state->options;
-        if constexpr (is_tls) {
+        if (auto* tls = stream_.tls()) {
             tcp().expires_after(std::chrono::seconds{10});
-            auto [ec] = co_await stream_.async_handshake(ssl::stream_base::server, use_tuple);
+            auto [ec] = co_await tls->async_handshake(ssl::stream_base::server, use_tuple);
             if (ec) {
                 state->log().debug("http_server_tls_failed", {{"error", ec.message()}});
                 co_return;
             }
-            client_ = peer_identity(stream_.native_handle());
+            client_ = peer_identity(tls->native_handle());
         }
         for (;;) {
             tcp().expires_after(options.idle_timeout);
@@ -391,7 +387,7 @@ public:
     }
 
     asio::awaitable<core::result<std::unique_ptr<websocket_session>>> upgrade() override {
-        auto session = std::make_unique<ws_session<Stream>>(stream_);
+        auto session = std::make_unique<ws_session>(stream_);
         auto accepted = co_await session->accept(request_);
         if (!accepted) {
             co_return std::move(accepted).error();
@@ -402,23 +398,23 @@ public:
     void reset() override { reset_socket(tcp().socket()); }
 
 private:
-    beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
+    beast::tcp_stream& tcp() { return stream_.tcp(); }
 
     asio::awaitable<void> close_gracefully() {
         if (!tcp().socket().is_open()) {
             co_return;
         }
-        if constexpr (is_tls) {
+        if (auto* tls = stream_.tls()) {
             // Bounded: a client that keeps the connection pooled never answers close_notify.
             tcp().expires_after(std::chrono::seconds{1});
-            co_await stream_.async_shutdown(use_tuple);
+            co_await tls->async_shutdown(use_tuple);
         }
         error_code ec;
         tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
         tcp().socket().close(ec);
     }
 
-    Stream stream_;
+    byte_stream stream_;
     beast::flat_buffer buffer_;
     http::request<http::string_body> request_;
     std::optional<client_identity> client_;
@@ -689,11 +685,11 @@ core::result<std::shared_ptr<ssl::context>> make_server_tls_context(
 
 namespace {
 
-template <class Stream>
 asio::awaitable<void> run_connection(std::shared_ptr<http_server::state> st,
-                                     std::list<live_connection>::iterator entry, Stream stream) {
+                                     std::list<live_connection>::iterator entry,
+                                     byte_stream stream) {
     try {
-        connection<Stream> conn(st, entry, std::move(stream));
+        connection conn(st, entry, std::move(stream));
         co_await conn.run();
     } catch (const std::exception&) {
         // Cancellation by stop() surfaces here as an exception; nothing is left to clean up.
@@ -709,15 +705,9 @@ void spawn_connection(const std::shared_ptr<http_server::state>& st, tcp::socket
             asio::post(st->executor, [st, entry] { st->live.erase(entry); });
         });
     beast::tcp_stream tcp_layer(std::move(socket));
-    if (st->options.tls) {
-        asio::co_spawn(
-            st->executor,
-            run_connection(st, entry, tls_stream(std::move(tcp_layer), *st->options.tls)),
-            std::move(done));
-    } else {
-        asio::co_spawn(st->executor, run_connection(st, entry, std::move(tcp_layer)),
-                       std::move(done));
-    }
+    auto stream = st->options.tls ? byte_stream(std::move(tcp_layer), *st->options.tls)
+                                  : byte_stream(std::move(tcp_layer));
+    asio::co_spawn(st->executor, run_connection(st, entry, std::move(stream)), std::move(done));
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<http_server::state> st) {

@@ -2,6 +2,7 @@
 // injection, WebSockets and stop(). Driven by the real HTTP client and by Beast's WebSocket
 // client.
 
+#include "integrations/byte_stream.hpp"
 #include "integrations/http_client.hpp"
 #include "sandbox/http_server.hpp"
 #include "sandbox/test_ca.hpp"
@@ -17,7 +18,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -64,20 +64,17 @@ asio::awaitable<void> with_websocket(asio::io_context& ioc, const sandbox::http_
                                      const std::string& target, bool tls, Session session) {
     asio::ip::tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), server.port());
     std::string host = "127.0.0.1:" + std::to_string(server.port());
-    if (!tls) {
-        websocket::stream<beast::tcp_stream> ws(ioc);
-        co_await beast::get_lowest_layer(ws).async_connect(endpoint, asio::use_awaitable);
-        co_await ws.async_handshake(host, target, asio::use_awaitable);
-        co_await session(ws);
-        co_return;
-    }
     asio::ssl::context ctx(asio::ssl::context::tls_client);
     ctx.add_certificate_authority(asio::buffer(sandbox::default_test_pki().ca.cert_pem()));
     ctx.set_verify_mode(asio::ssl::verify_peer);
-    websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc, ctx);
-    co_await beast::get_lowest_layer(ws).async_connect(endpoint, asio::use_awaitable);
-    ws.next_layer().set_verify_callback(asio::ssl::host_name_verification("127.0.0.1"));
-    co_await ws.next_layer().async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
+    websocket::stream<integrations::byte_stream> ws(
+        tls ? integrations::byte_stream(beast::tcp_stream(ioc), ctx)
+            : integrations::byte_stream(beast::tcp_stream(ioc)));
+    co_await ws.next_layer().tcp().async_connect(endpoint, asio::use_awaitable);
+    if (auto* layer = ws.next_layer().tls()) {
+        layer->set_verify_callback(asio::ssl::host_name_verification("127.0.0.1"));
+        co_await layer->async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
+    }
     co_await ws.async_handshake(host, target, asio::use_awaitable);
     co_await session(ws);
 }

@@ -1,5 +1,6 @@
 #include "sandbox/fake_slack.hpp"
 
+#include "integrations/byte_stream.hpp"
 #include "integrations/http_client.hpp"
 #include "integrations/tls.hpp"
 #include "tests/support/run_test.hpp"
@@ -15,7 +16,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -43,28 +43,10 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // A minimal Socket Mode client, enough to play the bot's side: connect, read, write, close.
 class ws_client {
 public:
-    virtual ~ws_client() = default;
+    explicit ws_client(integrations::byte_stream stream) : ws(std::move(stream)) {}
+
     /// The next text frame; nullopt once the socket ended (see `ended`).
-    virtual asio::awaitable<std::optional<std::string>> read() = 0;
-    virtual asio::awaitable<void> write(std::string text) = 0;
-    virtual asio::awaitable<void> close() = 0;
-
-    asio::awaitable<json> read_json() {
-        auto text = co_await read();
-        REQUIRE(text);
-        co_return json::parse(*text);
-    }
-
-    boost::system::error_code ended;  // why the last read failed
-};
-
-template <class Next>
-class ws_client_impl final : public ws_client {
-public:
-    template <class... Args>
-    explicit ws_client_impl(Args&&... args) : ws(std::forward<Args>(args)...) {}
-
-    asio::awaitable<std::optional<std::string>> read() override {
+    asio::awaitable<std::optional<std::string>> read() {
         beast::flat_buffer buffer;
         auto [ec, n] = co_await ws.async_read(buffer, use_tuple);
         if (ec) {
@@ -73,15 +55,22 @@ public:
         }
         co_return beast::buffers_to_string(buffer.data());
     }
-    asio::awaitable<void> write(std::string text) override {
+    asio::awaitable<void> write(std::string text) {
         ws.text(true);
         co_await ws.async_write(asio::buffer(text), asio::use_awaitable);
     }
-    asio::awaitable<void> close() override {
+    asio::awaitable<void> close() {
         co_await ws.async_close(websocket::close_code::normal, use_tuple);
     }
 
-    websocket::stream<Next> ws;
+    asio::awaitable<json> read_json() {
+        auto text = co_await read();
+        REQUIRE(text);
+        co_return json::parse(*text);
+    }
+
+    websocket::stream<integrations::byte_stream> ws;
+    boost::system::error_code ended;  // why the last read failed
 };
 
 struct url_parts {
@@ -112,27 +101,20 @@ asio::awaitable<std::unique_ptr<ws_client>> connect_ws(std::string url, asio::ss
     asio::ip::tcp::endpoint endpoint(asio::ip::make_address(u.host),
                                      static_cast<unsigned short>(std::stoi(u.port)));
     auto host = u.host + ":" + u.port;
-    if (u.tls) {
-        auto c = std::make_unique<ws_client_impl<beast::ssl_stream<beast::tcp_stream>>>(ex, tls);
-        auto& ws = c->ws;
-        beast::get_lowest_layer(ws).expires_after(3s);
-        co_await beast::get_lowest_layer(ws).async_connect(endpoint, asio::use_awaitable);
-        auto prepared = integrations::prepare_client_tls(ws.next_layer().native_handle(), u.host);
+    auto c =
+        std::make_unique<ws_client>(u.tls ? integrations::byte_stream(beast::tcp_stream(ex), tls)
+                                          : integrations::byte_stream(beast::tcp_stream(ex)));
+    auto& stream = c->ws.next_layer();
+    stream.tcp().expires_after(3s);
+    co_await stream.tcp().async_connect(endpoint, asio::use_awaitable);
+    if (auto* layer = stream.tls()) {
+        auto prepared = integrations::prepare_client_tls(layer->native_handle(), u.host);
         REQUIRE(prepared);
-        co_await ws.next_layer().async_handshake(asio::ssl::stream_base::client,
-                                                 asio::use_awaitable);
-        beast::get_lowest_layer(ws).expires_never();
-        ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-        co_await ws.async_handshake(host, u.target, asio::use_awaitable);
-        co_return c;
+        co_await layer->async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
     }
-    auto c = std::make_unique<ws_client_impl<beast::tcp_stream>>(ex);
-    auto& ws = c->ws;
-    beast::get_lowest_layer(ws).expires_after(3s);
-    co_await beast::get_lowest_layer(ws).async_connect(endpoint, asio::use_awaitable);
-    beast::get_lowest_layer(ws).expires_never();
-    ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-    co_await ws.async_handshake(host, u.target, asio::use_awaitable);
+    stream.tcp().expires_never();
+    c->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    co_await c->ws.async_handshake(host, u.target, asio::use_awaitable);
     co_return c;
 }
 
