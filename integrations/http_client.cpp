@@ -815,9 +815,9 @@ private:
         }
         conn->tcp().expires_never();
         if (log_.enabled(core::log_level::debug)) {
-            log_.debug("http_connect",
-                       {{"host", t.log_host},
-                        {"tls_resumed", tls_session_resumed(conn->stream.tls()->native_handle())}});
+            log_.debug(
+                "http_connect",
+                {{"host", t.log_host}, {"tls_resumed", tls_session_resumed(tls->native_handle())}});
         }
         co_return conn;
     }

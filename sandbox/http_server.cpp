@@ -22,7 +22,6 @@
 
 #include <list>
 #include <stdexcept>
-#include <type_traits>
 
 namespace tugboat::sandbox {
 
