@@ -691,11 +691,7 @@ private:
             }
             tls_ctx_ = std::move(*ctx);
         }
-        if (u.tls) {
-            s.stream.emplace(beast::tcp_stream(ex_), *tls_ctx_);
-        } else {
-            s.stream.emplace(beast::tcp_stream(ex_));
-        }
+        s.stream.emplace(beast::tcp_stream(ex_), u.tls ? tls_ctx_.get() : nullptr);
         auto& stream = s.stream->tcp();
 
         error_code ec;

@@ -45,13 +45,13 @@ struct byte_stream::layers {
     std::optional<tls_layer_type> tls;
 };
 
-byte_stream::byte_stream(beast::tcp_stream tcp) : layers_(std::make_unique<layers>()) {
-    layers_->plain.emplace(std::move(tcp));
-}
-
-byte_stream::byte_stream(beast::tcp_stream tcp, boost::asio::ssl::context& context)
+byte_stream::byte_stream(beast::tcp_stream tcp, boost::asio::ssl::context* context)
     : layers_(std::make_unique<layers>()) {
-    layers_->tls.emplace(std::move(tcp), context);
+    if (context) {
+        layers_->tls.emplace(std::move(tcp), *context);
+    } else {
+        layers_->plain.emplace(std::move(tcp));
+    }
 }
 
 byte_stream::byte_stream(byte_stream&&) noexcept = default;

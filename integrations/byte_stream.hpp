@@ -17,6 +17,7 @@
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <utility>
 
 namespace boost::asio::ssl {
 class context;
@@ -34,10 +35,10 @@ public:
     using executor_type = boost::asio::any_io_executor;
     using tls_layer_type = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
-    /// Plain TCP over `tcp`.
-    explicit byte_stream(boost::beast::tcp_stream tcp);
-    /// TLS over `tcp`; the handshake is the owner's (see `tls()`).
-    byte_stream(boost::beast::tcp_stream tcp, boost::asio::ssl::context& context);
+    /// TLS over `tcp` with `context`, or plain TCP when it is null. The handshake is the
+    /// owner's (see `tls()`).
+    explicit byte_stream(boost::beast::tcp_stream tcp,
+                         boost::asio::ssl::context* context = nullptr);
     byte_stream(byte_stream&&) noexcept;
     byte_stream& operator=(byte_stream&&) noexcept;
     ~byte_stream();
@@ -50,22 +51,12 @@ public:
 
     template <class MutableBufferSequence, class Token>
     auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
-        return boost::asio::async_initiate<Token, void(error_code, std::size_t)>(
-            [this](auto handler, const MutableBufferSequence& b) {
-                read_some(first_buffers<boost::asio::mutable_buffer>(b),
-                          io_handler(std::move(handler)));
-            },
-            token, buffers);
+        return start(&byte_stream::read_some, buffers, std::forward<Token>(token));
     }
 
     template <class ConstBufferSequence, class Token>
     auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
-        return boost::asio::async_initiate<Token, void(error_code, std::size_t)>(
-            [this](auto handler, const ConstBufferSequence& b) {
-                write_some(first_buffers<boost::asio::const_buffer>(b),
-                           io_handler(std::move(handler)));
-            },
-            token, buffers);
+        return start(&byte_stream::write_some, buffers, std::forward<Token>(token));
     }
 
     /// Closes the connection the way Beast's WebSocket does at the end (see `async_teardown`).
@@ -100,6 +91,17 @@ private:
 
     void read_some(buffer_list<boost::asio::mutable_buffer> buffers, io_handler handler);
     void write_some(buffer_list<boost::asio::const_buffer> buffers, io_handler handler);
+
+    // Hands the first buffers and the erased handler to `op`, the non-template read or write.
+    template <class Buffer, class Sequence, class Token>
+    auto start(void (byte_stream::*op)(buffer_list<Buffer>, io_handler), const Sequence& buffers,
+               Token&& token) {
+        return boost::asio::async_initiate<Token, void(error_code, std::size_t)>(
+            [this, op](auto handler, const Sequence& b) {
+                (this->*op)(first_buffers<Buffer>(b), io_handler(std::move(handler)));
+            },
+            token, buffers);
+    }
 
     struct layers;
     std::unique_ptr<layers> layers_;

@@ -748,9 +748,8 @@ private:
                                                                        steady::time_point deadline,
                                                                        const std::string& context,
                                                                        bool offer_session = true) {
-        auto conn =
-            std::make_unique<connection>(t.tls ? byte_stream(beast::tcp_stream(executor_), *tls_)
-                                               : byte_stream(beast::tcp_stream(executor_)));
+        auto conn = std::make_unique<connection>(
+            byte_stream(beast::tcp_stream(executor_), t.tls ? tls_.get() : nullptr));
         auto where = fmt::format("{}: cannot connect to {}", context, t.log_host);
 
         error_code ec;

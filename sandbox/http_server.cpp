@@ -257,7 +257,7 @@ public:
 
     asio::awaitable<core::result<void>> accept(const http::request<http::string_body>& req) {
         // The websocket has its own timers from here on; the TCP deadline must not interfere.
-        ws_.next_layer().next_layer().tcp().expires_never();
+        tcp().expires_never();
         websocket::stream_base::timeout timeouts{};
         timeouts.handshake_timeout = std::chrono::seconds{5};
         timeouts.idle_timeout = websocket::stream_base::none();
@@ -319,11 +319,13 @@ public:
         co_await ws_.async_close(why, use_tuple);
     }
 
-    void drop() override { reset_socket(ws_.next_layer().next_layer().tcp().socket()); }
+    void drop() override { reset_socket(tcp().socket()); }
 
     int close_code() const override { return close_code_; }
 
 private:
+    beast::tcp_stream& tcp() { return ws_.next_layer().next_layer().tcp(); }
+
     websocket::stream<corking_stream<byte_stream&>> ws_;
     int close_code_ = 0;
 };
@@ -704,9 +706,10 @@ void spawn_connection(const std::shared_ptr<http_server::state>& st, tcp::socket
             asio::post(st->executor, [st, entry] { st->live.erase(entry); });
         });
     beast::tcp_stream tcp_layer(std::move(socket));
-    auto stream = st->options.tls ? byte_stream(std::move(tcp_layer), *st->options.tls)
-                                  : byte_stream(std::move(tcp_layer));
-    asio::co_spawn(st->executor, run_connection(st, entry, std::move(stream)), std::move(done));
+    asio::co_spawn(
+        st->executor,
+        run_connection(st, entry, byte_stream(std::move(tcp_layer), st->options.tls.get())),
+        std::move(done));
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<http_server::state> st) {

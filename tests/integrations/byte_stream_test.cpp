@@ -49,12 +49,12 @@ asio::awaitable<stream_pair> connect_pair(bool tls) {
     beast::tcp_stream client_tcp(ex);
     co_await client_tcp.async_connect(acceptor.local_endpoint(), asio::use_awaitable);
     auto accepted = co_await acceptor.async_accept(asio::use_awaitable);
+    stream_pair pair{
+        byte_stream(std::move(client_tcp), tls ? client_ctx->get() : nullptr),
+        byte_stream(beast::tcp_stream(std::move(accepted)), tls ? server_ctx.get() : nullptr)};
     if (!tls) {
-        co_return stream_pair{byte_stream(std::move(client_tcp)),
-                              byte_stream(beast::tcp_stream(std::move(accepted)))};
+        co_return pair;
     }
-    stream_pair pair{byte_stream(std::move(client_tcp), **client_ctx),
-                     byte_stream(beast::tcp_stream(std::move(accepted)), *server_ctx)};
     REQUIRE(integrations::prepare_client_tls(pair.client.tls()->native_handle(), "127.0.0.1"));
     // Both ends at once; a failed handshake throws and fails the test.
     auto client_side =

@@ -67,9 +67,7 @@ asio::awaitable<void> with_websocket(asio::io_context& ioc, const sandbox::http_
     asio::ssl::context ctx(asio::ssl::context::tls_client);
     ctx.add_certificate_authority(asio::buffer(sandbox::default_test_pki().ca.cert_pem()));
     ctx.set_verify_mode(asio::ssl::verify_peer);
-    websocket::stream<integrations::byte_stream> ws(
-        tls ? integrations::byte_stream(beast::tcp_stream(ioc), ctx)
-            : integrations::byte_stream(beast::tcp_stream(ioc)));
+    websocket::stream<integrations::byte_stream> ws(beast::tcp_stream(ioc), tls ? &ctx : nullptr);
     co_await ws.next_layer().tcp().async_connect(endpoint, asio::use_awaitable);
     if (auto* layer = ws.next_layer().tls()) {
         layer->set_verify_callback(asio::ssl::host_name_verification("127.0.0.1"));

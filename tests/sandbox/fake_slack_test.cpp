@@ -101,9 +101,8 @@ asio::awaitable<std::unique_ptr<ws_client>> connect_ws(std::string url, asio::ss
     asio::ip::tcp::endpoint endpoint(asio::ip::make_address(u.host),
                                      static_cast<unsigned short>(std::stoi(u.port)));
     auto host = u.host + ":" + u.port;
-    auto c =
-        std::make_unique<ws_client>(u.tls ? integrations::byte_stream(beast::tcp_stream(ex), tls)
-                                          : integrations::byte_stream(beast::tcp_stream(ex)));
+    auto c = std::make_unique<ws_client>(
+        integrations::byte_stream(beast::tcp_stream(ex), u.tls ? &tls : nullptr));
     auto& stream = c->ws.next_layer();
     stream.tcp().expires_after(3s);
     co_await stream.tcp().async_connect(endpoint, asio::use_awaitable);
