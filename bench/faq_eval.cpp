@@ -15,7 +15,9 @@
 // first K hits shown (3: a 👍 on the answer or a match picked after a 👎; 1: 👍 only), at most N
 // of them, PERCENT of them confirming a wrong page instead (faq/search.hpp, faq_learned). With
 // --team-answers, each answerable question none of those hits answered is escalated and the
-// platform team names its page (a ✓ in the help channel, or `/faq teach`).
+// platform team names its page (a ✓ in the help channel, or `/faq teach`), and each out-of-scope
+// question reaches the team too (declined, or after its asker's 👎), who say the docs do not
+// answer it (an answer in the help thread that links no page, or `/faq teach N none`).
 //
 // --fit-decline fits the answer-or-decline model (faq::decline_model) per language on the
 // chosen questions, reports it with every split left out in turn, and prints the model fitted on
@@ -271,7 +273,8 @@ struct lesson {
 
 /// What the askers of `questions` would teach: each answerable one of `language` whose page was
 /// among the first `shown` hits, as a vote for that hit's section (1: their 👍 on the answer;
-/// 3: also the match they picked after a 👎). Asked of an index that has learned nothing.
+/// 3: also the match they picked after a 👎); with `team`, the others' pages, and "" (not in the
+/// docs) for each out-of-scope one. Asked of an index that has learned nothing.
 core::result<std::vector<lesson>> lessons_of(faq::searcher& search,
                                              const std::vector<labelled>& questions,
                                              const std::string& language, std::size_t shown,
@@ -279,7 +282,13 @@ core::result<std::vector<lesson>> lessons_of(faq::searcher& search,
     std::vector<lesson> out;
     double mistakes = 0;
     for (const auto& q : questions) {
-        if (q.language != language || q.expected.empty()) {
+        if (q.language != language) {
+            continue;
+        }
+        if (q.expected.empty()) {
+            if (team) {
+                out.push_back({q.split, q.question, ""});
+            }
             continue;
         }
         auto r = search.search(q.question);

@@ -48,8 +48,9 @@ command_spec make() {
                   .help = "the question's number, on its post in the help channel or in "
                           "`/faq stats`"},
                  {.name = "page",
-                  .help = "the page as `/faq` shows it (`path.md#anchor`) or its link"}},
-        .examples = {"faq teach 42 deploys/rollback.md#with-the-bot"},
+                  .help = "the page as `/faq` shows it (`path.md#anchor`) or its link; `none` "
+                          "when the docs do not answer it"}},
+        .examples = {"faq teach 42 deploys/rollback.md#with-the-bot", "faq teach 42 none"},
         .access = access_level::admin,
     };
     return command_spec{
@@ -246,8 +247,13 @@ message faq_answer_message(const faq::search_result& result, std::int64_t ask_id
     }
     m.text = "I'm not sure I know the answer to that.";
     std::string body = "I'm not sure I know the answer to that";
-    body += result.hits.empty() ? ": nothing in the docs matches your question."
-                                : ". The closest pages I found:";
+    if (result.known_gap) {
+        body += ": the platform team said the docs do not answer a question much like it.";
+        body += result.hits.empty() ? "" : " The closest pages I found:";
+    } else {
+        body += result.hits.empty() ? ": nothing in the docs matches your question."
+                                    : ". The closest pages I found:";
+    }
     m.add(section{body, {}});
     if (!result.hits.empty()) {
         std::vector<std::string> lines;
@@ -383,19 +389,26 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
     auto unanswered = repo.recent_declined(10);
     auto down = repo.recent_feedback(10, true);
     auto lessons = repo.lesson_count();
+    auto gaps = repo.lesson_count(true);
     auto learned = repo.recent_lessons(5);
-    if (!counts || !unanswered || !down || !lessons || !learned) {
+    if (!counts || !unanswered || !down || !lessons || !gaps || !learned) {
         co_return core::make_error(core::errc::storage_error,
                                    "cannot read the FAQ statistics from the database; see the "
                                    "bot's log");
     }
     message m;
     m.add(header{"FAQ"});
-    m.add(section{fmt::format("{} questions asked, {} answered from the docs. {} confirmed "
-                              "answers (by their askers or the platform team) help rank "
-                              "questions like theirs.",
-                              counts->first, counts->second, *lessons),
-                  {}});
+    std::string summary = fmt::format(
+        "{} questions asked, {} answered from the docs. {} confirmed answers (by their askers or "
+        "the platform team) help rank questions like theirs.",
+        counts->first, counts->second, *lessons);
+    if (*gaps > 0) {
+        summary += fmt::format(
+            " {} questions the docs do not answer, by the team's word, send "
+            "questions like them to the team.",
+            *gaps);
+    }
+    m.add(section{std::move(summary), {}});
     std::vector<std::string> lines;
     for (const auto& q : *unanswered) {
         lines.push_back(fmt::format("• {}. {} (<@{}>)", q.id, escape_mrkdwn(q.question), q.user));
@@ -413,7 +426,9 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
         {}});
     lines.clear();
     for (const auto& l : *learned) {
-        lines.push_back(fmt::format("• {}. {} → `{}`", l.id, escape_mrkdwn(l.question), l.section));
+        lines.push_back(fmt::format(
+            "• {}. {} → {}", l.id, escape_mrkdwn(l.question),
+            l.section.empty() ? std::string{"not in the docs"} : fmt::format("`{}`", l.section)));
     }
     m.add(section{
         "*Learned, newest first*\n" + (lines.empty() ? std::string{"nothing yet"}
@@ -422,8 +437,9 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
     m.add(
         context{{"Doc owners: add the missing answers to the docs folders; `/faq reload` "
                  "picks them up at once. A page that already answers one: an admin types "
-                 "`/faq teach`, its number and the page. A wrong lesson: `/faq unlearn` and its "
-                 "number."}});
+                 "`/faq teach`, its number and the page (`none`: not in the docs). A wrong "
+                 "lesson, or one marked not in the docs once they answer it: `/faq unlearn` and "
+                 "its number."}});
     co_return co_await req.answer(std::move(m));
 }
 
@@ -491,9 +507,11 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
         question.add(actions{pick_buttons(a.others, a.id, "faq.answered")});
     }
     question.add(context{{fmt::format(
-        "Reply in this thread mentioning me: <@{}> gets your answer, and the page of the docs it "
-        "links to is learned. Or name the page: `/faq teach {} path.md#anchor`. If the answer "
-        "belongs in the docs, add it there so the bot knows it next time.",
+        "Reply in this thread mentioning me: <@{0}> gets your answer, and the page of the docs it "
+        "links to is learned; a reply that links none teaches that the docs do not answer it, "
+        "and questions like it come straight here. Or name the page: `/faq teach {1} "
+        "path.md#anchor` (`/faq teach {1} none`: not in the docs). If the answer belongs in the "
+        "docs, add it there so the bot knows it next time.",
         a.user, a.id)}});
     escalating_.insert(a.id);
     auto posted = co_await req.chat.post(channel, std::move(question));
@@ -525,7 +543,33 @@ boost::asio::awaitable<core::result<void>> faq_command::teach(request req) {
     if (auto it = req.input.args.find("page"); it != req.input.args.end()) {
         page = unwrap_link(it->second);
     }
-    co_return co_await answered_by_team(std::move(req), std::move(*asked), std::move(page));
+    if (page != "none") {
+        co_return co_await answered_by_team(std::move(req), std::move(*asked), std::move(page));
+    }
+    auto changed = learn_gap(req, *asked, true);
+    if (!changed) {
+        co_return changed.error();
+    }
+    message m = plain_message(
+        *changed
+            ? fmt::format("Taught: the docs do not answer “{}”. Questions like it go to the "
+                          "platform team from now on instead of getting the nearest page; "
+                          "`/faq unlearn {}` takes that back once the docs answer it.",
+                          escape_mrkdwn(asked->question), asked->id)
+            : fmt::format("Question {} is already marked as not answered by the docs.", asked->id));
+    co_return co_await req.answer(std::move(m));
+}
+
+core::result<bool> faq_command::learn_gap(const request& req, const storage::faq_ask& a,
+                                          bool replace) {
+    auto changed = storage::faq_repository(d_.db).teach(a, "", replace);
+    if (changed && *changed) {
+        searcher_.forget_lessons();
+        d_.log.info(
+            "faq_taught",
+            {{"actor", req.event.actor}, {"ask", a.id}, {"section", ""}, {"changed", true}});
+    }
+    return changed;
 }
 
 core::result<bool> faq_command::learn_from_team(const request& req, const storage::faq_ask& a,
@@ -635,14 +679,13 @@ boost::asio::awaitable<core::result<void>> faq_command::answer_in_help_thread(re
             break;
         }
     }
-    bool learned = false;
-    if (hit) {
-        auto changed = learn_from_team(req, a, *hit);
-        if (!changed) {
-            co_return changed.error();
-        }
-        learned = *changed;
+    // A reply that names no page is the team answering what the docs do not: questions like
+    // it go to the team from now on, unless the ask taught something already.
+    auto changed = hit ? learn_from_team(req, a, *hit) : learn_gap(req, a, false);
+    if (!changed) {
+        co_return changed.error();
     }
+    const bool learned = *changed;
     message to_asker;
     to_asker.text = fmt::format("The platform team answered your question: {}", a.question);
     std::string body = fmt::format("<@{}> answered your question “{}”:\n>{}", req.event.actor,
@@ -655,8 +698,13 @@ boost::asio::awaitable<core::result<void>> faq_command::answer_in_help_thread(re
     std::string said = told ? fmt::format("Sent to <@{}>.", a.user)
                             : fmt::format("I could not send this to <@{}> ({}); please tell them.",
                                           a.user, told.error().message);
-    if (learned) {
+    if (learned && hit) {
         said += fmt::format(" Questions like theirs find `{}` first from now on.", hit->ref());
+    } else if (learned) {
+        said += fmt::format(
+            " It links no page of the docs, so questions like theirs come to the platform team "
+            "from now on; if a page does answer it, `/faq teach {} path.md#anchor`.",
+            a.id);
     } else if (!hit) {
         said += fmt::format(
             " It links no page of the docs, so nothing was learned; `/faq teach {} "

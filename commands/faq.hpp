@@ -31,9 +31,9 @@ struct faq_deps {
 /// sure" with an "Ask the platform team" button that posts the question to the help channel.
 /// `/faq reload` re-indexes changed files now; `/faq stats` lists unanswered and down-voted
 /// questions and what was learned; `/faq unlearn <n>` (admins) takes back what ask n taught and
-/// `/faq teach <n> <page>` (admins) says which page answers it. Buttons: faq.up / faq.down /
-/// faq.escalate with the ask id as value; faq.pick (the asker) and faq.answered (the help
-/// channel) with "ask:index" of the match that answered it.
+/// `/faq teach <n> <page>` (admins) says which page answers it (`none`: the docs do not). Buttons:
+/// faq.up / faq.down / faq.escalate with the ask id as value; faq.pick (the asker) and faq.answered
+/// (the help channel) with "ask:index" of the match that answered it.
 class faq_command final : public command, public action_handler {
 public:
     explicit faq_command(faq_deps deps);
@@ -66,6 +66,9 @@ private:
     /// taught that already.
     core::result<bool> learn_from_team(const request& req, const storage::faq_ask& a,
                                        const faq::search_hit& hit);
+    /// Teaches that the docs do not answer `a`, by the word of the person behind `req`
+    /// (replacing what it taught before only when `replace`); false when nothing changed.
+    core::result<bool> learn_gap(const request& req, const storage::faq_ask& a, bool replace);
     /// Sends `m` to the asker of `a`: in the thread where they asked, or as a DM.
     boost::asio::awaitable<core::result<message_ref>> tell_asker(const request& req,
                                                                  const storage::faq_ask& a,

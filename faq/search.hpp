@@ -13,7 +13,8 @@
 // one) the top section covers is its coverage; a logistic model per language over that and the
 // rest of `answer_evidence` gives the confidence that decides answer or decline. Korean words
 // are analysed by faq/korean.hpp. A page that answered an earlier question like this one, by its
-// asker's word (faq_learned, faq_repository::teach), ranks higher by how alike the two are.
+// asker's word (faq_learned, faq_repository::teach), ranks higher by how alike the two are; a
+// question much like one the platform team said the docs do not answer is declined.
 
 #include "core/result.hpp"
 #include "faq/words.hpp"
@@ -127,6 +128,9 @@ struct search_result {
     answer_evidence evidence;           ///< what the confidence is computed from
     double confidence = 0;              ///< 0–1
     bool answer = false;                ///< confidence ≥ the threshold
+    /// An earlier question like this one is one the docs do not answer (the platform team said
+    /// so): the confidence is capped below the default threshold.
+    bool known_gap = false;
 };
 
 /// One term group of a question: the word as asked and what the FTS5 query matches.
@@ -143,12 +147,13 @@ std::vector<query_term> parse_question(std::string_view question, const glossary
 using page_name = std::vector<std::vector<std::string>>;
 
 /// The questions whose askers said a section answered them (faq_learned), as the searcher keeps
-/// them: each question's tokens and the page that answered it, and which questions have each
-/// token.
+/// them: each question's tokens and the page that answered it ("": the platform team said the
+/// docs do not answer it), and which questions have each token.
 struct lesson_index {
     struct lesson {
         std::vector<std::string> tokens;
-        std::string page;  ///< folder-relative path
+        std::string page;           ///< folder-relative path; "": the docs do not answer it
+        std::int64_t asked_at = 0;  ///< when it was asked (unix; 0: not known)
     };
     std::vector<lesson> lessons;
     std::map<std::string, std::vector<std::uint32_t>> by_token;
@@ -193,6 +198,9 @@ private:
     core::result<const storage::faq_rank_statistics*> statistics();
     /// What askers taught, read once until forget_lessons.
     core::result<const lesson_index*> lessons();
+    /// Whether the page `document` (its key in the index) changed after `asked_at` (unix; 0:
+    /// never known, false): a question the docs did not answer then may be answered now.
+    core::result<bool> changed_since(const std::string& document, std::int64_t asked_at);
     /// The ordinary English words, read on first use; null without a readable list.
     const word_list* ordinary_words();
     /// What a question word weighs in the coverage: its idf among `sections`, `matching` of

@@ -299,7 +299,8 @@ core::result<std::optional<faq_ask>> faq_repository::get_ask(std::int64_t id) {
 core::result<std::vector<faq_ask>> faq_repository::recent_declined(int limit) {
     return query_all(*db_,
                      std::string{ask_columns} +
-                         "WHERE answered = 0 AND id NOT IN (SELECT id FROM faq_learned) "
+                         "WHERE answered = 0 AND id NOT IN (SELECT id FROM faq_learned "
+                         "WHERE section <> '') "
                          "ORDER BY id DESC LIMIT ?",
                      ask_of, limit);
 }
@@ -327,10 +328,13 @@ core::result<void> faq_repository::record_escalation(std::int64_t ask_id, std::s
     return core::ok();
 }
 
-core::result<bool> faq_repository::teach(const faq_ask& a, std::string_view section) {
-    if (auto r = db_->execute("INSERT INTO faq_learned (id, question, section) VALUES (?, ?, ?) "
-                              "ON CONFLICT (id) DO UPDATE SET question = excluded.question, "
-                              "section = excluded.section WHERE section != excluded.section",
+core::result<bool> faq_repository::teach(const faq_ask& a, std::string_view section, bool replace) {
+    if (auto r = db_->execute(replace ? "INSERT INTO faq_learned (id, question, section) "
+                                        "VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                                        "question = excluded.question, section = "
+                                        "excluded.section WHERE section != excluded.section"
+                                      : "INSERT INTO faq_learned (id, question, section) "
+                                        "VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
                               a.id, a.question, section);
         !r) {
         return std::move(r).error();
@@ -354,9 +358,10 @@ core::result<std::vector<faq_lesson>> faq_repository::recent_lessons(int limit) 
         limit);
 }
 
-core::result<std::int64_t> faq_repository::lesson_count() {
-    auto row = query_one(*db_, "SELECT count(*) FROM faq_learned",
-                         [](statement& st) { return st.get_int(0); });
+core::result<std::int64_t> faq_repository::lesson_count(bool gaps) {
+    auto row = query_one(
+        *db_, "SELECT count(*) FROM faq_learned WHERE (section = '') = ?",
+        [](statement& st) { return st.get_int(0); }, gaps ? 1 : 0);
     if (!row) {
         return std::move(row).error();
     }

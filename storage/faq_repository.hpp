@@ -109,7 +109,8 @@ public:
     /// Stores the question; sets and returns its id.
     core::result<std::int64_t> record_ask(faq_ask& a);
     core::result<std::optional<faq_ask>> get_ask(std::int64_t id);
-    /// Declined questions nobody has taught an answer for yet, newest first, at most `limit`.
+    /// Declined questions nobody has taught a page for yet (the team may have said the docs do
+    /// not answer them), newest first, at most `limit`.
     core::result<std::vector<faq_ask>> recent_declined(int limit);
     /// The question whose help-channel post is `ts` in `channel`, if any.
     core::result<std::optional<faq_ask>> escalated_at(std::string_view channel,
@@ -118,13 +119,15 @@ public:
     core::result<void> record_escalation(std::int64_t ask_id, std::string_view channel,
                                          std::string_view ts);
     /// Remembers that `section` answered the ask's question (its asker's 👍, or a match they
-    /// picked after a 👎), replacing what the ask taught before. The search ranks that section's
-    /// page higher for questions like it (faq_learned). False when it taught that already.
-    core::result<bool> teach(const faq_ask& a, std::string_view section);
+    /// picked after a 👎), replacing what the ask taught before unless `replace` is false. The
+    /// search ranks that section's page higher for questions like it (faq_learned); "" says the
+    /// docs do not answer it, and the search declines questions like it. False when nothing
+    /// changed.
+    core::result<bool> teach(const faq_ask& a, std::string_view section, bool replace = true);
     /// Forgets what the ask taught; true when it taught something.
     core::result<bool> unteach(std::int64_t ask_id);
-    /// How many asks teach the search.
-    core::result<std::int64_t> lesson_count();
+    /// How many asks teach the search a page (`gaps`: how many that the docs do not answer).
+    core::result<std::int64_t> lesson_count(bool gaps = false);
     /// What the newest lessons are (id: the ask's), newest first, at most `limit`.
     core::result<std::vector<faq_lesson>> recent_lessons(int limit);
     /// Every vote, newest first, at most `limit`; only down-votes when `down_only`.

@@ -682,6 +682,71 @@ TEST_CASE("faq search: a page its askers said answered them ranks first for ques
     CHECK(c.top(question).starts_with("en/warmup.md"));
 }
 
+TEST_CASE(
+    "faq search: a question like one the docs do not answer is declined, until its page "
+    "changes",
+    "[unit]") {
+    corpus c;
+    const std::string question = "helm rollback to the previous release";
+    auto before = must(c.search.search(question));
+    // By the docs alone the nearest page answers it.
+    REQUIRE(before.answer);
+    REQUIRE(before.hits.front().relative_path == "en/rollback.md");
+
+    const auto page = c.dir / "en" / "rollback.md";
+    const auto written = std::chrono::time_point_cast<std::chrono::seconds>(
+        std::chrono::file_clock::to_sys(fs::last_write_time(page)));
+    storage::faq_repository repo(c.db);
+    storage::faq_ask earlier{.question = "how do I roll back a helm release?",
+                             .user = "U1",
+                             .section = "en/rollback.md#with-the-bot",
+                             .answered = true,
+                             .at = written + 1h};
+    must(repo.record_ask(earlier));
+    // The platform team said the docs do not answer it.
+    REQUIRE(must(repo.teach(earlier, "")));
+    c.search.forget_lessons();
+    CHECK(must(repo.lesson_count()) == 0);
+    CHECK(must(repo.lesson_count(true)) == 1);
+
+    auto r = must(c.search.search(question));
+    INFO(r.confidence);
+    CHECK(r.known_gap);
+    CHECK_FALSE(r.answer);
+    CHECK(r.confidence < 0.25);
+    // The closest pages are still offered.
+    REQUIRE_FALSE(r.hits.empty());
+    CHECK(r.hits.front().relative_path == "en/rollback.md");
+    // A question about what the docs do answer is not like it.
+    auto deploy = must(c.search.search("how do I roll back a deploy with the bot?"));
+    CHECK_FALSE(deploy.known_gap);
+    CHECK(deploy.answer);
+
+    // A question its asker said the page answered, more alike than the gap: answered again.
+    storage::faq_ask confirmed{.question = "helm rollback to the previous release, prod",
+                               .user = "U2",
+                               .section = "en/rollback.md#with-the-bot",
+                               .answered = true,
+                               .at = written + 2h};
+    must(repo.record_ask(confirmed));
+    REQUIRE(must(repo.teach(confirmed, "en/rollback.md#with-the-bot")));
+    c.search.forget_lessons();
+    r = must(c.search.search(question));
+    CHECK_FALSE(r.known_gap);
+    CHECK(r.answer);
+    CHECK(must(repo.unteach(confirmed.id)));
+    c.search.forget_lessons();
+    CHECK(must(c.search.search(question)).known_gap);
+
+    // The page changed after the question was asked: it may answer it now.
+    std::ofstream(page, std::ios::app) << "\n## Helm releases\n\nType `helm rollback`.\n";
+    fs::last_write_time(page, fs::last_write_time(page) + 2h);
+    c.search.after_sync(must(c.indexer.sync()));
+    r = must(c.search.search(question));
+    CHECK_FALSE(r.known_gap);
+    CHECK(r.answer);
+}
+
 TEST_CASE("faq search: find_section finds the page a person names by path, anchor or link",
           "[unit]") {
     corpus c;

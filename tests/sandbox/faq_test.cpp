@@ -294,6 +294,7 @@ TEST_CASE("sandbox: the platform team says in the help channel which page answer
     CHECK(has(help, "\"action_id\":\"faq.answered\""));
     CHECK(has(help, "\"value\":\"1:0\""));
     CHECK(has(help, "/faq teach 1 path.md#anchor"));
+    CHECK(has(help, "`/faq teach 1 none`: not in the docs"));
     CHECK(has(help, "Reply in this thread mentioning me"));
 
     SECTION("a button: the asker gets the page and the bot learns it") {
@@ -330,6 +331,13 @@ TEST_CASE("sandbox: the platform team says in the help channel which page answer
         said = w.say({"@bob: /faq teach 1 <https://docs.example.com/rollback#with-the-bot>"});
         CHECK(has(said, "find `rollback.md#with-the-bot` first"));
         CHECK(has(said, "says this page answers your question"));
+        said = w.say({"@bob: /faq teach 1 none"});
+        CHECK(has(said, "Taught: the docs do not answer “how do I roll back a terraform state"));
+        CHECK(has(said, "`/faq unlearn 1` takes that back"));
+        said = w.say({"@bob: /faq teach 1 none"});
+        CHECK(has(said, "Question 1 is already marked as not answered by the docs"));
+        said = w.say({"/faq stats"});
+        CHECK(has(said, "→ not in the docs"));
         said = w.say({"@bob: /faq teach 1 logs.md"});
         CHECK(has(said, "find `logs.md#recent-logs-of-a-service` first"));
         said = w.say({"/faq stats"});
@@ -392,13 +400,27 @@ TEST_CASE("sandbox: a mention of the bot in the help thread answers the asker", 
         CHECK(has(said, "find `rollback.md#with-the-bot` first"));
         CHECK(has(said, "1 confirmed answers"));
     }
-    SECTION("no page: the asker still gets the reply, and nothing is learned") {
+    SECTION("no page: the asker gets the reply, and questions like it go to the team") {
         said = reply_in_help_thread("atlantis belongs to the infra team, ask in their channel");
         INFO(said);
         CHECK(has(said, "atlantis belongs to the infra team"));
-        CHECK(has(said, "links no page of the docs"));
+        CHECK(has(said,
+                  "links no page of the docs, so questions like theirs come to the "
+                  "platform team"));
         CHECK(has(said, "/faq teach 1 path.md#anchor"));
         CHECK(has(said, "0 confirmed answers"));
+        CHECK(has(said, "1 questions the docs do not answer"));
+        CHECK(has(said,
+                  "1. how do I roll back a terraform state file in atlantis? → not in the "
+                  "docs"));
+        // Still a gap in the docs for their owners.
+        CHECK_FALSE(has(said, "*Not answered*\\nnone"));
+        said = w.say({"/faq how would I roll back terraform state in atlantis?"});
+        CHECK(has(said, "the platform team said the docs do not answer a question much like it"));
+        // A second reply in the thread sends, and teaches nothing new.
+        said = reply_in_help_thread("or ask Carol");
+        CHECK(has(said, "or ask Carol"));
+        CHECK_FALSE(has(said, "from now on"));
     }
     SECTION("typed in the sandbox as a reply in the help thread") {
         said = w.say({"@bob #help^: @tugboat ours is a deploy too: rollback.md#with-the-bot"});

@@ -471,7 +471,7 @@ TEST_CASE("faq: an ask keeps the other matches it showed and teaches one section
     CHECK(must(faq.lesson_count()) == 0);
 }
 
-TEST_CASE("faq: declined questions are listed until someone teaches their answer", "[unit]") {
+TEST_CASE("faq: declined questions are listed until someone teaches their page", "[unit]") {
     auto db = memory_db();
     storage::faq_repository faq(db);
     storage::faq_ask answered{
@@ -486,7 +486,17 @@ TEST_CASE("faq: declined questions are listed until someone teaches their answer
     CHECK(open[0].id == newer.id);
     CHECK(open[1].id == older.id);
     CHECK(must(faq.recent_declined(1)).size() == 1);
+    // The team says the docs do not answer it: a lesson, and still a gap for the doc owners.
+    CHECK(must(faq.teach(older, "")));
+    CHECK(must(faq.lesson_count()) == 0);
+    CHECK(must(faq.lesson_count(true)) == 1);
+    CHECK(must(faq.recent_declined(10)).size() == 2);
+    // A reply without a page leaves what was taught (replace = false).
+    CHECK_FALSE(must(faq.teach(older, "", false)));
     must(faq.teach(older, "vpn.md"));
+    CHECK_FALSE(must(faq.teach(older, "", false)));
+    CHECK(must(faq.lesson_count()) == 1);
+    CHECK(must(faq.lesson_count(true)) == 0);
     open = must(faq.recent_declined(10));
     REQUIRE(open.size() == 1);
     CHECK(open[0].id == newer.id);
