@@ -404,8 +404,8 @@ boost::asio::awaitable<core::result<void>> faq_command::stats(request req) {
         counts->first, counts->second, *lessons);
     if (*gaps > 0) {
         summary += fmt::format(
-            " {} questions the docs do not answer, by the team's word, send "
-            "questions like them to the team.",
+            " {} questions the docs do not answer, by the team's word, make the bot decline "
+            "questions like them.",
             *gaps);
     }
     m.add(section{std::move(summary), {}});
@@ -509,7 +509,8 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
     question.add(context{{fmt::format(
         "Reply in this thread mentioning me: <@{0}> gets your answer, and the page of the docs it "
         "links to is learned; a reply that links none teaches that the docs do not answer it, "
-        "and questions like it come straight here. Or name the page: `/faq teach {1} "
+        "and questions like it are declined with the offer to ask here. Or name the page: `/faq "
+        "teach {1} "
         "path.md#anchor` (`/faq teach {1} none`: not in the docs). If the answer belongs in the "
         "docs, add it there so the bot knows it next time.",
         a.user, a.id)}});
@@ -552,9 +553,10 @@ boost::asio::awaitable<core::result<void>> faq_command::teach(request req) {
     }
     message m = plain_message(
         *changed
-            ? fmt::format("Taught: the docs do not answer “{}”. Questions like it go to the "
-                          "platform team from now on instead of getting the nearest page; "
-                          "`/faq unlearn {}` takes that back once the docs answer it.",
+            ? fmt::format("Taught: the docs do not answer “{}”. Questions like it are declined "
+                          "from now on, with the offer to ask the platform team, instead of "
+                          "getting the nearest page; `/faq unlearn {}` takes that back once the "
+                          "docs answer it.",
                           escape_mrkdwn(asked->question), asked->id)
             : fmt::format("Question {} is already marked as not answered by the docs.", asked->id));
     co_return co_await req.answer(std::move(m));
@@ -680,7 +682,7 @@ boost::asio::awaitable<core::result<void>> faq_command::answer_in_help_thread(re
         }
     }
     // A reply that names no page is the team answering what the docs do not: questions like
-    // it go to the team from now on, unless the ask taught something already.
+    // it are declined from now on, unless the ask taught something already.
     auto changed = hit ? learn_from_team(req, a, *hit) : learn_gap(req, a, false);
     if (!changed) {
         co_return changed.error();
@@ -702,8 +704,9 @@ boost::asio::awaitable<core::result<void>> faq_command::answer_in_help_thread(re
         said += fmt::format(" Questions like theirs find `{}` first from now on.", hit->ref());
     } else if (learned) {
         said += fmt::format(
-            " It links no page of the docs, so questions like theirs come to the platform team "
-            "from now on; if a page does answer it, `/faq teach {} path.md#anchor`.",
+            " It links no page of the docs, so questions like theirs are declined from now on, "
+            "with the offer to ask the platform team; if a page does answer it, `/faq teach {} "
+            "path.md#anchor`.",
             a.id);
     } else if (!hit) {
         said += fmt::format(

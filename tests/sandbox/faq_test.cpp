@@ -400,13 +400,13 @@ TEST_CASE("sandbox: a mention of the bot in the help thread answers the asker", 
         CHECK(has(said, "find `rollback.md#with-the-bot` first"));
         CHECK(has(said, "1 confirmed answers"));
     }
-    SECTION("no page: the asker gets the reply, and questions like it go to the team") {
+    SECTION("no page: the asker gets the reply, and questions like it are declined") {
         said = reply_in_help_thread("atlantis belongs to the infra team, ask in their channel");
         INFO(said);
         CHECK(has(said, "atlantis belongs to the infra team"));
         CHECK(has(said,
-                  "links no page of the docs, so questions like theirs come to the "
-                  "platform team"));
+                  "links no page of the docs, so questions like theirs are declined from "
+                  "now on"));
         CHECK(has(said, "/faq teach 1 path.md#anchor"));
         CHECK(has(said, "0 confirmed answers"));
         CHECK(has(said, "1 questions the docs do not answer"));
