@@ -247,9 +247,10 @@ message faq_answer_message(const faq::search_result& result, std::int64_t ask_id
     }
     m.text = "I'm not sure I know the answer to that.";
     std::string body = "I'm not sure I know the answer to that";
-    if (result.known_gap) {
-        body += ": the platform team said the docs do not answer a question much like it.";
-        body += result.hits.empty() ? "" : " The closest pages I found:";
+    if (result.known_gap) {  // only ever with hits: the gap is the first hit's
+        body +=
+            ": the platform team said the docs do not answer a question much like it. The "
+            "closest pages I found:";
     } else {
         body += result.hits.empty() ? ": nothing in the docs matches your question."
                                     : ". The closest pages I found:";

@@ -697,12 +697,17 @@ TEST_CASE(
     const auto written = std::chrono::time_point_cast<std::chrono::seconds>(
         std::chrono::file_clock::to_sys(fs::last_write_time(page)));
     storage::faq_repository repo(c.db);
-    storage::faq_ask earlier{.question = "how do I roll back a helm release?",
-                             .user = "U1",
-                             .section = "en/rollback.md#with-the-bot",
-                             .answered = true,
-                             .at = written + 1h};
-    must(repo.record_ask(earlier));
+    // An earlier question, answered by the page, asked `after` the page was written.
+    auto asked = [&](std::string question, std::chrono::hours after) {
+        storage::faq_ask a{.question = std::move(question),
+                           .user = "U1",
+                           .section = "en/rollback.md#with-the-bot",
+                           .answered = true,
+                           .at = written + after};
+        must(repo.record_ask(a));
+        return a;
+    };
+    const auto earlier = asked("how do I roll back a helm release?", 1h);
     // The platform team said the docs do not answer it.
     REQUIRE(must(repo.teach(earlier, "")));
     c.search.forget_lessons();
@@ -723,12 +728,7 @@ TEST_CASE(
     CHECK(deploy.answer);
 
     // A question its asker said the page answered, more alike than the gap: answered again.
-    storage::faq_ask confirmed{.question = "helm rollback to the previous release, prod",
-                               .user = "U2",
-                               .section = "en/rollback.md#with-the-bot",
-                               .answered = true,
-                               .at = written + 2h};
-    must(repo.record_ask(confirmed));
+    const auto confirmed = asked("helm rollback to the previous release, prod", 2h);
     REQUIRE(must(repo.teach(confirmed, "en/rollback.md#with-the-bot")));
     c.search.forget_lessons();
     r = must(c.search.search(question));
