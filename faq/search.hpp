@@ -138,6 +138,7 @@ struct query_term {
     std::string word;
     std::string match;  ///< FTS5 expression: a phrase, or phrases OR-ed in parentheses
     std::vector<std::string> phrases;  ///< the phrases of `match`, unquoted; "키*": a prefix
+    bool in_identifier = false;        ///< part of a name from the asker's setup (LOG_LEVEL)
 };
 
 /// The term groups of `question` (exposed for tests and the CLI's --json output).
@@ -206,7 +207,7 @@ private:
     /// What a question word weighs in the coverage: its idf among `sections`, `matching` of
     /// which contain it, adjusted for what kind of word it is.
     double term_weight(std::string_view word, std::int64_t sections, std::int64_t matching,
-                       std::string_view language);
+                       std::string_view language, bool in_identifier);
 
     storage::database* db_;
     search_options options_;
