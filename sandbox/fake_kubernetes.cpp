@@ -1593,7 +1593,8 @@ bool fake_kubernetes::append_pod_log(std::string ns, std::string pod, std::strin
 }
 
 bool fake_kubernetes::generate_pod_logs(std::string ns, std::string pod, std::string container,
-                                        std::size_t lines, std::size_t line_bytes) {
+                                        std::size_t lines, std::size_t line_bytes,
+                                        std::chrono::system_clock::time_point newest) {
     auto* log = state_->sim.log_of(ns, pod, container);
     if (!log) {
         return false;
@@ -1601,7 +1602,9 @@ bool fake_kubernetes::generate_pod_logs(std::string ns, std::string pod, std::st
     static constexpr std::string_view paths[] = {"/api/v1/payments", "/api/v1/orders/42",
                                                  "/healthz", "/api/v1/refunds", "/metrics"};
     static constexpr int statuses[] = {200, 200, 200, 201, 200, 404, 200, 500};
-    auto now = std::chrono::system_clock::now();
+    const auto now = newest == std::chrono::system_clock::time_point{}
+                         ? std::chrono::system_clock::now()
+                         : newest;
     log->current.clear();
     log->current.reserve(lines);
     for (std::size_t i = 0; i < lines; ++i) {

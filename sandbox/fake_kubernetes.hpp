@@ -167,9 +167,11 @@ public:
     /// Appends one line to the current instance's log (followers receive it).
     bool append_pod_log(std::string ns, std::string pod, std::string container, std::string line);
     /// Fills the current log with `lines` deterministic lines of about `line_bytes` bytes each,
-    /// for benchmarks.
+    /// one millisecond apart up to `newest` (the epoch: now), for benchmarks. Pods given the
+    /// same `newest` are equally busy however long filling them takes.
     bool generate_pod_logs(std::string ns, std::string pod, std::string container,
-                           std::size_t lines, std::size_t line_bytes = 120);
+                           std::size_t lines, std::size_t line_bytes = 120,
+                           std::chrono::system_clock::time_point newest = {});
     /// Deletes a pod as `kubectl delete pod` would (its ReplicaSet replaces it); reading its
     /// log afterwards is 404. False when there is no such pod.
     bool delete_pod(std::string ns, std::string pod);
