@@ -544,8 +544,9 @@ int main(int argc, char** argv) {
                 }
                 if (misses && !ok) {
                     fmt::print(stderr,
-                               "MISS {} [{}] conf={:.2f} expected={} got={} terms={} q={}\n",
+                               "MISS {} [{}] conf={:.2f}{} expected={} got={} terms={} q={}\n",
                                language, q.split, r->confidence,
+                               r->known_gap ? " (like one not in the docs)" : "",
                                q.expected.empty() ? "-" : q.expected.front(), fmt::join(got, ","),
                                fmt::join(r->terms, "/"), q.question);
                 }
