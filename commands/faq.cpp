@@ -510,10 +510,9 @@ boost::asio::awaitable<core::result<void>> faq_command::escalate(request req, st
     question.add(context{{fmt::format(
         "Reply in this thread mentioning me: <@{0}> gets your answer, and the page of the docs it "
         "links to is learned; a reply that links none teaches that the docs do not answer it, "
-        "and questions like it are declined with the offer to ask here. Or name the page: `/faq "
-        "teach {1} "
-        "path.md#anchor` (`/faq teach {1} none`: not in the docs). If the answer belongs in the "
-        "docs, add it there so the bot knows it next time.",
+        "and questions like it are declined with the offer to ask here. Or name the page: "
+        "`/faq teach {1} path.md#anchor` (`/faq teach {1} none`: not in the docs). If the "
+        "answer belongs in the docs, add it there so the bot knows it next time.",
         a.user, a.id)}});
     escalating_.insert(a.id);
     auto posted = co_await req.chat.post(channel, std::move(question));
@@ -548,7 +547,7 @@ boost::asio::awaitable<core::result<void>> faq_command::teach(request req) {
     if (page != "none") {
         co_return co_await answered_by_team(std::move(req), std::move(*asked), std::move(page));
     }
-    auto changed = learn_gap(req, *asked, true);
+    auto changed = learn_from_team(req, *asked, nullptr);
     if (!changed) {
         co_return changed.error();
     }
@@ -563,38 +562,29 @@ boost::asio::awaitable<core::result<void>> faq_command::teach(request req) {
     co_return co_await req.answer(std::move(m));
 }
 
-core::result<bool> faq_command::learn_gap(const request& req, const storage::faq_ask& a,
-                                          bool replace) {
-    auto changed = storage::faq_repository(d_.db).teach(a, "", replace);
-    if (changed && *changed) {
-        searcher_.forget_lessons();
-        d_.log.info(
-            "faq_taught",
-            {{"actor", req.event.actor}, {"ask", a.id}, {"section", ""}, {"changed", true}});
-    }
-    return changed;
-}
-
 core::result<bool> faq_command::learn_from_team(const request& req, const storage::faq_ask& a,
-                                                const faq::search_hit& hit) {
+                                                const faq::search_hit* hit, bool replace) {
     storage::faq_repository repo(d_.db);
     // The platform team's word replaces whatever the ask taught before, the asker's included.
-    auto changed = repo.teach(a, hit.ref());
+    const std::string section = hit ? hit->ref() : std::string{};
+    auto changed = repo.teach(a, section, replace);
     if (!changed) {
         return changed;
     }
-    storage::faq_feedback f{.question = a.question,
-                            .section = hit.ref(),
-                            .vote = 1,
-                            .user = req.event.actor,
-                            .at = d_.clock.now()};
-    if (auto r = repo.record_feedback(f); !r) {
-        return std::move(r).error();
+    if (hit) {
+        storage::faq_feedback f{.question = a.question,
+                                .section = section,
+                                .vote = 1,
+                                .user = req.event.actor,
+                                .at = d_.clock.now()};
+        if (auto r = repo.record_feedback(f); !r) {
+            return std::move(r).error();
+        }
     }
     searcher_.forget_lessons();
     d_.log.info(
         "faq_taught",
-        {{"actor", req.event.actor}, {"ask", a.id}, {"section", f.section}, {"changed", *changed}});
+        {{"actor", req.event.actor}, {"ask", a.id}, {"section", section}, {"changed", *changed}});
     return changed;
 }
 
@@ -632,7 +622,7 @@ boost::asio::awaitable<core::result<void>> faq_command::answered_by_team(request
                         page));
     }
     const auto& hit = **found;
-    auto changed = learn_from_team(req, a, hit);
+    auto changed = learn_from_team(req, a, &hit);
     if (!changed) {
         co_return changed.error();
     }
@@ -684,7 +674,7 @@ boost::asio::awaitable<core::result<void>> faq_command::answer_in_help_thread(re
     }
     // A reply that names no page is the team answering what the docs do not: questions like
     // it are declined from now on, unless the ask taught something already.
-    auto changed = hit ? learn_from_team(req, a, *hit) : learn_gap(req, a, false);
+    auto changed = learn_from_team(req, a, hit ? &*hit : nullptr, hit.has_value());
     if (!changed) {
         co_return changed.error();
     }

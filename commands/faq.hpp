@@ -62,13 +62,11 @@ private:
     boost::asio::awaitable<core::result<void>> answer_in_help_thread(request req,
                                                                      storage::faq_ask a,
                                                                      std::string text);
-    /// Teaches that `hit` answers `a`, by the word of the person behind `req`; false when it
-    /// taught that already.
+    /// Teaches that `hit` answers `a` — or, with no hit, that the docs do not — by the word of
+    /// the person behind `req`, replacing what `a` taught before only when `replace`; false when
+    /// nothing changed.
     core::result<bool> learn_from_team(const request& req, const storage::faq_ask& a,
-                                       const faq::search_hit& hit);
-    /// Teaches that the docs do not answer `a`, by the word of the person behind `req`
-    /// (replacing what it taught before only when `replace`); false when nothing changed.
-    core::result<bool> learn_gap(const request& req, const storage::faq_ask& a, bool replace);
+                                       const faq::search_hit* hit, bool replace = true);
     /// Sends `m` to the asker of `a`: in the thread where they asked, or as a DM.
     boost::asio::awaitable<core::result<message_ref>> tell_asker(const request& req,
                                                                  const storage::faq_ask& a,

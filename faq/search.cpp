@@ -51,9 +51,9 @@ constexpr double learned_alike = 0.8;
 
 // A question at least this alike to one the platform team said the docs do not answer (a lesson
 // without a page), and more alike to it by `gap_margin` than to any question its first page
-// answered, is as unsure as 1 − likeness, halved: below the default threshold, so it goes to the
-// team instead of getting the nearest page — unless that page changed after the earlier question
-// was asked (its answer may have been added). Out-of-scope questions come back (Helm, Terraform,
+// answered, is as unsure as 1 − likeness, halved: below the default threshold, so it is declined
+// with the offer to ask the team instead of getting the nearest page — unless that page changed
+// after the earlier question was asked (its answer may have been added). Out-of-scope questions come back (Helm, Terraform,
 // the VPN): with each question set left out in turn and the team's word on the others, English
 // correct declines rose 73.9 → 92.2 % and Korean 85.3 → 94.8 %, wrong declines 2.6 → 3.8 % and
 // 1.9 → 2.6 %; at 0.4 wrong declines passed 5 %, at 0.6 correct declines fell to 89 %

@@ -329,14 +329,14 @@ core::result<void> faq_repository::record_escalation(std::int64_t ask_id, std::s
 }
 
 core::result<bool> faq_repository::teach(const faq_ask& a, std::string_view section, bool replace) {
-    if (auto r = db_->execute(replace ? "INSERT INTO faq_learned (id, question, section) "
-                                        "VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                                        "question = excluded.question, section = "
-                                        "excluded.section WHERE section != excluded.section"
-                                      : "INSERT INTO faq_learned (id, question, section) "
-                                        "VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                              a.id, a.question, section);
-        !r) {
+    const std::string sql =
+        std::string{
+            "INSERT INTO faq_learned (id, question, section) VALUES (?, ?, ?) "
+            "ON CONFLICT (id) DO "} +
+        (replace ? "UPDATE SET question = excluded.question, section = excluded.section "
+                   "WHERE section != excluded.section"
+                 : "NOTHING");
+    if (auto r = db_->execute(sql, a.id, a.question, section); !r) {
         return std::move(r).error();
     }
     return db_->changes() > 0;
