@@ -25,7 +25,7 @@ namespace {
 constexpr std::string_view ranking_sql =
     "SELECT s.id, s.document_id, r.score, d.front_matter_json, d.path "
     "FROM (SELECT rowid, "
-    "tugboat_rank(faq_search, ?2, 6.0, 6.0, 3.0, 1.0) AS score FROM faq_search "
+    "tugboat_rank(faq_search, ?2, 6.0, 6.0, 3.0, 1.0, ?3) AS score FROM faq_search "
     "WHERE faq_search MATCH ?1 "
     "ORDER BY score DESC LIMIT 60) r JOIN faq_sections s ON s.id = r.rowid "
     "JOIN faq_documents d ON d.id = s.document_id ORDER BY r.score DESC";
@@ -53,11 +53,11 @@ constexpr double learned_alike = 0.8;
 // without a page), and more alike to it by `gap_margin` than to any question its first page
 // answered, is as unsure as 1 − likeness, halved: below the default threshold, so it is declined
 // with the offer to ask the team instead of getting the nearest page — unless that page changed
-// after the earlier question was asked (its answer may have been added). Out-of-scope questions come back (Helm, Terraform,
-// the VPN): with each question set left out in turn and the team's word on the others, English
-// correct declines rose 73.9 → 92.2 % and Korean 85.3 → 94.8 %, wrong declines 2.6 → 3.8 % and
-// 1.9 → 2.6 %; at 0.4 wrong declines passed 5 %, at 0.6 correct declines fell to 89 %
-// (bench/faq.md, session 17).
+// after the earlier question was asked (its answer may have been added). Out-of-scope questions
+// come back (Helm, Terraform, the VPN): with each question set left out in turn and the team's word
+// on the others, English correct declines rose 73.9 → 92.2 % and Korean 85.3 → 94.8 %, wrong
+// declines 2.6 → 3.8 % and 1.9 → 2.6 %; at 0.4 wrong declines passed 5 %, at 0.6 correct declines
+// fell to 89 % (bench/faq.md, session 17).
 constexpr double gap_alike = 0.5;
 constexpr double gap_margin = 0.1;
 
@@ -880,6 +880,8 @@ core::result<search_result> searcher::search(std::string_view question) {
     // the coverage. Small indexes (every team's docs so far) rank with every term.
     std::sort(by_rarity.begin(), by_rarity.end());
     std::string candidates;
+    std::string groups;  // for each phrase of the match, which of its terms it is a form of
+    std::size_t ranked = 0;
     std::int64_t touched = 0;
     for (const auto& [n, i] : by_rarity) {
         if (!candidates.empty() && touched + n > scoring_budget) {
@@ -888,6 +890,10 @@ core::result<search_result> searcher::search(std::string_view question) {
         touched += n;
         candidates += candidates.empty() ? "" : " OR ";
         candidates += terms[i].match;
+        for (std::size_t p = 0; p < terms[i].phrases.size(); ++p) {
+            groups += fmt::format("{} ", ranked);
+        }
+        ++ranked;
     }
     // Even the rarest word is everywhere ("deploy" in a deploy FAQ): bm25 weighs such words
     // near zero, so rank the sections that have them in their title, questions or heading —
@@ -916,6 +922,7 @@ core::result<search_result> searcher::search(std::string_view question) {
             if (fewest == 0 || *n < fewest) {
                 fewest = *n;
                 candidates = std::move(in_titles);
+                groups.clear();  // one phrase per term
             }
             if (*n <= scoring_budget) {
                 break;
@@ -947,6 +954,7 @@ core::result<search_result> searcher::search(std::string_view question) {
             return std::move(st).error();
         }
         st->bind(1, match);
+        st->bind(3, groups);
         st->bind_pointer(2, *stats, storage::faq_rank_statistics::pointer_type);
         for (;;) {
             auto row = st->step();
@@ -1229,16 +1237,17 @@ double decline_model::confidence(const answer_evidence& e) const {
 }
 
 const decline_model& default_decline_model(std::string_view language) {
-    // Printed by `bench_faq_eval --fit-decline` from the 8,000 labelled questions up to fresh67
-    // (bench/faq.md, session 15); weights in the order of answer_evidence::names. English
-    // `products`, each set left out in turn: correct declines 73.1 → 75.4 % at 4.1 % wrong
-    // declines; on three sets written after (fresh68–70), 53.3 → 60.0 % and wrong declines
-    // 2.2 → 1.5 %. Long, wordy out-of-scope questions are what it helps with: every other word
-    // they add makes the model surer (`terms`), a word the docs lack included.
+    // Printed by `bench_faq_eval --fit-decline` from the 9,800 labelled questions up to fresh82
+    // (bench/faq.md, session 19: refitted when a word's other forms stopped counting in full);
+    // weights in the order of answer_evidence::names. English `products` (session 15), each set
+    // left out in turn: correct declines 73.1 → 75.4 % at 4.1 % wrong declines; on three sets
+    // written after (fresh68–70), 53.3 → 60.0 % and wrong declines 2.2 → 1.5 %. Long, wordy
+    // out-of-scope questions are what it helps with: every other word they add makes the model
+    // surer (`terms`), a word the docs lack included.
     static constexpr decline_model english{
-        -3.7785, {3.6764, 5.3292, 1.3481, -1.8554, 0.0646, 0.8630, -0.5487, 0.6259, -0.6313}};
+        -3.8629, {4.1113, 4.9744, 1.5400, -1.6774, 0.4386, 0.7283, -0.4273, 0.4219, -0.6607}};
     static constexpr decline_model korean{
-        -3.6388, {4.6452, 4.7555, 0.4665, -3.6190, 0.3675, 1.0440, -0.5313, 2.9236, 0.0}};
+        -3.5951, {5.7121, 3.7676, 0.2832, -3.0679, 1.2694, 0.8168, -0.4280, 1.5539, 0.0}};
     return language == "ko" ? korean : english;
 }
 

@@ -4,7 +4,7 @@
 // the tokenizer (database::open):
 //
 //   tugboat_rank(faq_search, statistics, weight_title, weight_questions, weight_heading,
-//                weight_body)
+//                weight_body [, words])
 //
 // BM25F: a phrase's matches in each column count times the column's weight, each column
 // normalised by its own length against that column's average, before the usual saturation
@@ -17,7 +17,10 @@
 // its own language's index would, where one table mixes both (the Korean pages' bigrams lengthen
 // the averages, a word both use looks commoner than it is). The lengths are read from memory too,
 // not from the docsize table once per row. With NULL instead, every section counts as one language,
-// and its lengths come from FTS5.
+// and its lengths come from FTS5. `words` ("0 0 1 2 2") says which word of the question each
+// phrase of the MATCH is a form of (its glossary synonyms, other spellings): a word counts once,
+// by its best-scoring form, and its other forms add 0.3 of theirs. Without it every phrase is a
+// word of its own.
 
 #include "core/result.hpp"
 #include "storage/database.hpp"

@@ -394,6 +394,32 @@ TEST_CASE("faq search: of twin pages, the one whose title fits the question rank
     CHECK(c.top("What are init containers used for?").starts_with("en/init.md"));
 }
 
+TEST_CASE("faq search: a word in both scripts in one title does not count twice", "[unit]") {
+    corpus c;
+    // The Korean debugging page glosses its title in English, and the asker types the English
+    // words, which the glossary pairs with the Korean ones: counted in full, each word of the
+    // title matched twice and the debugging page ranked first. Pages about other things make
+    // 초기화 and 컨테이너 rarer, as they are in real docs.
+    c.add({{"ko/init.md",
+            "# 초기화 컨테이너\n\n## 동작\n\n초기화 컨테이너(init container)는 여러 개면 "
+            "순서대로 하나씩 실행된다. 앞의 것이 성공해야 다음 것이 실행된다.\n"},
+           {"ko/debug-init.md",
+            "# 초기화 컨테이너(Init Containers) 디버그하기\n\n## 상태\n\n"
+            "init-container-1 과 init-container-2 의 상태를 본다.\n"}});
+    std::vector<std::pair<std::string, std::string>> others;
+    for (int i = 0; i < 30; ++i) {
+        others.emplace_back(
+            fmt::format("ko/team-{}.md", i),
+            fmt::format("# 팀 {0} 안내\n\n## 개요\n\n팀 {0} 의 서비스와 예산.\n", i));
+    }
+    c.add(others);
+    faq::searcher glossed{c.db,
+                          {.extra_glossary = {{"초기화", {"init"}}, {"컨테이너", {"container"}}}}};
+    const auto r = must(glossed.search("init container는 앱보다 먼저 실행돼요?"));
+    REQUIRE_FALSE(r.hits.empty());
+    CHECK(r.hits.front().ref().starts_with("ko/init.md"));
+}
+
 TEST_CASE("faq search: a question about something that fails prefers the debugging page",
           "[unit]") {
     corpus c;
@@ -736,8 +762,8 @@ TEST_CASE(
         std::chrono::file_clock::to_sys(fs::last_write_time(page)));
     storage::faq_repository repo(c.db);
     // An earlier question, answered by the page, asked `after` the page was written.
-    auto asked = [&](std::string question, std::chrono::hours after) {
-        storage::faq_ask a{.question = std::move(question),
+    auto asked = [&](std::string text, std::chrono::hours after) {
+        storage::faq_ask a{.question = std::move(text),
                            .user = "U1",
                            .section = "en/rollback.md#with-the-bot",
                            .answered = true,

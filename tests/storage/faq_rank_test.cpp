@@ -63,15 +63,21 @@ storage::database index_of(const std::vector<std::vector<page>>& sets) {
     return db;
 }
 
-/// heading → tugboat_rank of every section `match` finds.
+/// heading → tugboat_rank of every section `match` finds; `words` says which word of the
+/// question each of its phrases is a form of ("" = none said).
 std::map<std::string, double> score(storage::database& db, std::string_view match,
-                                    const storage::faq_rank_statistics* statistics) {
-    auto st = must(db.prepare(
-        "SELECT s.heading_path, tugboat_rank(faq_search, ?2, 6.0, 6.0, 3.0, 1.0) FROM faq_search "
-        "JOIN faq_sections s ON s.id = faq_search.rowid WHERE faq_search MATCH ?1"));
+                                    const storage::faq_rank_statistics* statistics,
+                                    std::string_view words = "") {
+    auto st = must(
+        db.prepare("SELECT s.heading_path, tugboat_rank(faq_search, ?2, 6.0, 6.0, 3.0, 1.0, ?3) "
+                   "FROM faq_search JOIN faq_sections s ON s.id = faq_search.rowid "
+                   "WHERE faq_search MATCH ?1"));
     st.bind(1, match);
     if (statistics != nullptr) {
         st.bind_pointer(2, statistics, storage::faq_rank_statistics::pointer_type);
+    }
+    if (!words.empty()) {
+        st.bind(3, words);
     }
     std::map<std::string, double> out;
     while (must(st.step())) {
@@ -154,5 +160,36 @@ TEST_CASE("faq_rank: with statistics each section scores as in its own language'
         std::vector<storage::faq_section> sections{{.heading_path = "New", .body = "deploy"}};
         must(repo.replace_sections(must(repo.upsert_document(d)), sections));
         CHECK(score(both, "deploy", &statistics).at("New") > 0);
+    }
+}
+
+TEST_CASE("faq_rank: a word found in two forms counts once and its other form at 0.3", "[unit]") {
+    auto db = index_of(
+        {{{"ko/debug-init.md",
+           "ko",
+           {{"초기화 컨테이너(Init Containers) 디버그하기", "init-container-1 의 상태를 본다."}}},
+          {"ko/init.md", "ko", {{"초기화 컨테이너", "앱보다 먼저 실행된다."}}},
+          {"ko/logs.md", "ko", {{"로그", "로그를 본다."}}}}});
+    const auto statistics = must(storage::read_faq_rank_statistics(db));
+    const std::string debug = "초기화 컨테이너(Init Containers) 디버그하기";
+    const double latin = score(db, R"("init")", &statistics).at(debug);
+    const double hangul = score(db, R"("초기화")", &statistics).at(debug);
+    REQUIRE(latin > 0);
+    REQUIRE(hangul > 0);
+    const std::string match = R"(("init" OR "초기화") OR "컨테이너")";
+    const double container = score(db, R"("컨테이너")", &statistics).at(debug);
+    // init and 초기화 are one word of the question, 컨테이너 another.
+    CHECK(
+        score(db, match, &statistics, "0 0 1").at(debug) ==
+        Approx(std::max(latin, hangul) + 0.3 * std::min(latin, hangul) + container).epsilon(1e-12));
+    // The concept page has the word in one form only: it scores as before.
+    const std::string concept_page = "초기화 컨테이너";
+    CHECK(score(db, match, &statistics, "0 0 1").at(concept_page) ==
+          Approx(score(db, match, &statistics).at(concept_page)).epsilon(1e-12));
+    // Without the words, or with words that do not fit the phrases, every phrase counts in full.
+    for (const auto* words : {"", "0 0", "0 0 3", "0 x 1"}) {
+        INFO(words);
+        CHECK(score(db, match, &statistics, words).at(debug) ==
+              Approx(latin + hangul + container).epsilon(1e-12));
     }
 }
