@@ -67,13 +67,17 @@ struct corpus {
 
     /// `n` short pages that mention service logs in passing: a larger index, where a rare
     /// word's idf is well above the cap on ordinary words, and service and logs are common.
-    void add_team_pages(int n) {
+    /// `language`: "en", or "ko" for pages about the team's service and budget.
+    void add_team_pages(int n, std::string_view language = "en") {
         std::vector<std::pair<std::string, std::string>> pages;
         for (int i = 0; i < n; ++i) {
             pages.emplace_back(
-                fmt::format("en/team-{}.md", i),
-                fmt::format(
-                    "# Team {0} handbook\n\nThe service logs, rota and budget of team {0}.\n", i));
+                fmt::format("{}/team-{}.md", language, i),
+                language == "ko"
+                    ? fmt::format("# 팀 {0} 안내\n\n## 개요\n\n팀 {0} 의 서비스와 예산.\n", i)
+                    : fmt::format("# Team {0} handbook\n\nThe service logs, rota and budget of "
+                                  "team {0}.\n",
+                                  i));
         }
         add(pages);
     }
@@ -406,13 +410,7 @@ TEST_CASE("faq search: a word in both scripts in one title does not count twice"
            {"ko/debug-init.md",
             "# 초기화 컨테이너(Init Containers) 디버그하기\n\n## 상태\n\n"
             "init-container-1 과 init-container-2 의 상태를 본다.\n"}});
-    std::vector<std::pair<std::string, std::string>> others;
-    for (int i = 0; i < 30; ++i) {
-        others.emplace_back(
-            fmt::format("ko/team-{}.md", i),
-            fmt::format("# 팀 {0} 안내\n\n## 개요\n\n팀 {0} 의 서비스와 예산.\n", i));
-    }
-    c.add(others);
+    c.add_team_pages(30, "ko");
     faq::searcher glossed{c.db,
                           {.extra_glossary = {{"초기화", {"init"}}, {"컨테이너", {"container"}}}}};
     const auto r = must(glossed.search("init container는 앱보다 먼저 실행돼요?"));
