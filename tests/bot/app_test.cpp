@@ -35,7 +35,7 @@ std::filesystem::path scratch_dir() {
     return dir;
 }
 
-struct fixture {
+struct app_fixture {
     asio::io_context ioc;
     core::string_sink sink;
     core::logger log{sink, core::log_level::debug};
@@ -44,7 +44,7 @@ struct fixture {
     std::optional<sandbox::fake_slack> slack;
     core::config cfg;
 
-    fixture() {
+    app_fixture() {
         const auto& pki = sandbox::default_test_pki();
         REQUIRE(sandbox::write_test_pki(pki, dir));
         auto tls = sandbox::make_server_tls_context(pki.server.cert_pem, pki.server.key_pem);
@@ -60,7 +60,7 @@ struct fixture {
         cfg.slack.ca_file = (dir / "ca.pem").string();
         cfg.channels.push_back({"deploys", "C0DEPLOYS"});
     }
-    ~fixture() {
+    ~app_fixture() {
         std::error_code ec;
         std::filesystem::remove_all(dir, ec);
     }
@@ -102,7 +102,7 @@ struct fixture {
 
 TEST_CASE("app: a slash command is answered once, also when re-delivered after a restart",
           "[loopback]") {
-    fixture f;
+    app_fixture f;
     std::string envelope_json;
     test::run_test(
         f.ioc,
@@ -146,7 +146,7 @@ TEST_CASE("app: a slash command is answered once, also when re-delivered after a
 }
 
 TEST_CASE("app: a burst of commands is handled a few at a time, each answered once", "[loopback]") {
-    fixture f;
+    app_fixture f;
     f.options.max_handlers = 4;
     constexpr int burst = 60;
     test::run_test(
@@ -186,7 +186,7 @@ TEST_CASE("app: a burst of commands is handled a few at a time, each answered on
 }
 
 TEST_CASE("app: a refused bot token stops the bot with what to fix", "[loopback]") {
-    fixture f;
+    app_fixture f;
     f.cfg.slack.bot_token = core::secret("xoxb-revoked");
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto bot = f.start();
@@ -201,7 +201,7 @@ TEST_CASE("app: a refused bot token stops the bot with what to fix", "[loopback]
 }
 
 TEST_CASE("app: HTTP mode takes signed requests and answers through the Web API", "[loopback]") {
-    fixture f;
+    app_fixture f;
     f.cfg.slack.mode = "http";
     f.cfg.slack.http_listen = "127.0.0.1:0";
     f.cfg.slack.signing_secret = core::secret("8f742231b10e8888abcd99yyyzzz85a5");

@@ -1,12 +1,10 @@
 #include "bot/config_loader.hpp"
 #include "bot/access_rbac.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-#include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -19,6 +17,7 @@ using tugboat::bot::load_config;
 using tugboat::bot::load_config_text;
 using tugboat::bot::load_options;
 using tugboat::bot::load_result;
+using tugboat::test::temp_dir;
 
 const std::string source_dir = TUGBOAT_SOURCE_DIR;
 
@@ -38,27 +37,6 @@ struct fake_env {
             }
             return it->second;
         };
-    }
-};
-
-// A scratch folder removed at the end of the test.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() / ("tugboat-config-test-" + std::to_string(::getpid()) +
-                                            "-" + std::to_string(counter++));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    std::string write(const std::string& name, const std::string& content) const {
-        std::ofstream(path / name) << content;
-        return (path / name).string();
     }
 };
 

@@ -9,40 +9,25 @@
 #include "sandbox/http_server.hpp"
 #include "sandbox/kubeconfig_writer.hpp"
 #include "tests/support/run_test.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <random>
 #include <sstream>
 
 namespace asio = boost::asio;
 using namespace tugboat;
+using test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static std::atomic<int> counter{0};
-        std::random_device rd;
-        path = fs::temp_directory_path() /
-               ("tugboat-doctor-" + std::to_string(rd()) + "-" + std::to_string(++counter));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
-
-struct fixture {
+struct doctor_fixture {
     asio::io_context ioc;
     core::string_sink sink;
     core::logger log{sink, core::log_level::debug};
@@ -54,7 +39,7 @@ struct fixture {
     std::optional<integrations::http_client> http;
     core::config config;
 
-    fixture() {
+    doctor_fixture() {
         auto s = sandbox::fake_slack::start(ioc.get_executor(), slack_options);
         REQUIRE(s);
         slack.emplace(std::move(*s));
@@ -113,7 +98,7 @@ struct fixture {
 }  // namespace
 
 TEST_CASE("doctor: a healthy setup passes every check with exit code 0", "[loopback]") {
-    fixture f;
+    doctor_fixture f;
     std::string out;
     int code = f.run(out);
     INFO(out);
@@ -136,7 +121,7 @@ TEST_CASE("doctor: a healthy setup passes every check with exit code 0", "[loopb
 }
 
 TEST_CASE("doctor: a channel without the bot fails with the /invite fix", "[loopback]") {
-    fixture f;
+    doctor_fixture f;
     f.config.channels.push_back({"random", "C0RANDOM"});
     std::string out;
     CHECK(f.run(out) == 1);
@@ -147,7 +132,7 @@ TEST_CASE("doctor: a channel without the bot fails with the /invite fix", "[loop
 }
 
 TEST_CASE("doctor: an unknown channel ID says where to find the right one", "[loopback]") {
-    fixture f;
+    doctor_fixture f;
     f.config.channels.push_back({"typo", "C0NOSUCH"});
     std::string out;
     CHECK(f.run(out) == 1);
@@ -156,7 +141,7 @@ TEST_CASE("doctor: an unknown channel ID says where to find the right one", "[lo
 }
 
 TEST_CASE("doctor: a refused bot token fails and skips the channel checks", "[loopback]") {
-    fixture f;
+    doctor_fixture f;
     f.config.slack.bot_token = core::secret("xoxb-wrong", {"SLACK_BOT_TOKEN", ""});
     std::string out;
     CHECK(f.run(out) == 1);
@@ -166,7 +151,7 @@ TEST_CASE("doctor: a refused bot token fails and skips the channel checks", "[lo
 }
 
 TEST_CASE("doctor: a bad app token fails with where to get the right one", "[loopback]") {
-    fixture f;
+    doctor_fixture f;
     f.config.slack.app_token = core::secret(f.slack_options.bot_token, {"SLACK_APP_TOKEN", ""});
     std::string out;
     CHECK(f.run(out) == 1);
@@ -176,7 +161,7 @@ TEST_CASE("doctor: a bad app token fails with where to get the right one", "[loo
 }
 
 TEST_CASE("doctor: Jenkins 401 fails with the API token fix", "[loopback]") {
-    fixture f;
+    doctor_fixture f;
     f.config.jenkins[0].api_token = core::secret("wrong-token", {"JENKINS_TOKEN", ""});
     std::string out;
     CHECK(f.run(out) == 1);
@@ -187,7 +172,7 @@ TEST_CASE("doctor: Jenkins 401 fails with the API token fix", "[loopback]") {
 }
 
 TEST_CASE("doctor: Jenkins that is down fails with the URL fix", "[loopback]") {
-    fixture f;
+    doctor_fixture f;
     f.jenkins->stop();
     std::string out;
     CHECK(f.run(out) == 1);
@@ -196,7 +181,7 @@ TEST_CASE("doctor: Jenkins that is down fails with the URL fix", "[loopback]") {
 }
 
 TEST_CASE("doctor: a cluster denying list deployments fails with the RBAC fix", "[loopback]") {
-    fixture f;
+    doctor_fixture f;
     f.kube->forbid("/apis/apps/v1/namespaces/payments/deployments", "list");
     std::string out;
     CHECK(f.run(out) == 1);
@@ -207,7 +192,7 @@ TEST_CASE("doctor: a cluster denying list deployments fails with the RBAC fix", 
 
 TEST_CASE("doctor: a cluster with a missing kubeconfig context fails with the choices",
           "[loopback]") {
-    fixture f;
+    doctor_fixture f;
     f.config.clusters[0].context = "fkae";
     std::string out;
     CHECK(f.run(out) == 1);
@@ -262,7 +247,7 @@ TEST_CASE("doctor: scope comparison", "[unit]") {
 }
 
 TEST_CASE("doctor: the FAQ folders and the word list", "[loopback]") {
-    fixture f;
+    doctor_fixture f;
     fs::create_directories(f.dir.path / "faq" / "guides");
     std::ofstream(f.dir.path / "faq" / "guides" / "deploy.md") << "# Deploying\n\nType /deploy.\n";
     fs::create_directories(f.dir.path / "empty");

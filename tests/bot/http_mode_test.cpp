@@ -112,7 +112,7 @@ std::string block_actions_payload() {
     return j.dump();
 }
 
-struct fixture {
+struct http_mode_fixture {
     asio::io_context ioc;
     core::string_sink sink;
     core::logger log{sink, core::log_level::debug};
@@ -122,7 +122,7 @@ struct fixture {
     std::optional<integrations::http_client> http;
     bool run_finished = false;
 
-    explicit fixture(bot::http_mode_options options = {}) {
+    explicit http_mode_fixture(bot::http_mode_options options = {}) {
         options.listen = "127.0.0.1:0";
         options.signing_secret = core::secret(std::string(secret));
         options.clock = &clock;
@@ -144,7 +144,7 @@ struct fixture {
         http.emplace(std::move(*client));
     }
 
-    ~fixture() {
+    ~http_mode_fixture() {
         http->close_idle();
         server->stop();
         // run() must finish its drain before the server is destroyed; bounded in case it hangs.
@@ -189,7 +189,7 @@ const std::string json_type = "application/json";
 }  // namespace
 
 TEST_CASE("http_mode: answers url_verification with the challenge", "[loopback]") {
-    fixture f;
+    http_mode_fixture f;
     json body = {{"token", "Jhj5dZrVaK7ZwHHjRyZWjbDl"},
                  {"challenge", "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"},
                  {"type", "url_verification"}};
@@ -202,7 +202,7 @@ TEST_CASE("http_mode: answers url_verification with the challenge", "[loopback]"
 
 TEST_CASE("http_mode: a signed slash command reaches the handler and is acked", "[loopback]") {
     SECTION("empty ack") {
-        fixture f;
+        http_mode_fixture f;
         auto res = f.send(f.signed_post(slash_command_body("payments-api beta v1.2.3"), form_type));
         CHECK(res.status == 200);
         CHECK(res.body.empty());
@@ -218,7 +218,7 @@ TEST_CASE("http_mode: a signed slash command reaches the handler and is acked", 
     SECTION("ack with a JSON body") {
         bot::http_mode_options o;
         o.slash_ack = [](const inbound_event&) { return R"({"response_type":"in_channel"})"; };
-        fixture f(o);
+        http_mode_fixture f(o);
         auto res = f.send(f.signed_post(slash_command_body("status"), form_type));
         CHECK(res.status == 200);
         CHECK(res.body == R"({"response_type":"in_channel"})");
@@ -228,7 +228,7 @@ TEST_CASE("http_mode: a signed slash command reaches the handler and is acked", 
 }
 
 TEST_CASE("http_mode: events and interactivity payloads become events", "[loopback]") {
-    fixture f;
+    http_mode_fixture f;
     auto mention =
         f.send(f.signed_post(mention_body("Ev0MENTION"), "application/json; charset=utf-8"));
     CHECK(mention.status == 200);
@@ -244,7 +244,7 @@ TEST_CASE("http_mode: events and interactivity payloads become events", "[loopba
 }
 
 TEST_CASE("http_mode: unsigned or badly signed requests get 401 and no effect", "[loopback]") {
-    fixture f;
+    http_mode_fixture f;
     auto req = f.signed_post(slash_command_body("payments-api prod v9.9.9"), form_type);
     SECTION("no signature headers") {
         req.headers = {{"Content-Type", form_type}};
@@ -266,7 +266,7 @@ TEST_CASE("http_mode: unsigned or badly signed requests get 401 and no effect", 
 }
 
 TEST_CASE("http_mode: a stale or far-future timestamp gets 401", "[loopback]") {
-    fixture f;
+    http_mode_fixture f;
     const long long ts = GENERATE(now_unix - 301, now_unix + 301);
     auto res = f.send(f.signed_post(slash_command_body("status"), form_type, ts));
     CHECK(res.status == 401);
@@ -280,7 +280,7 @@ TEST_CASE("http_mode: a stale or far-future timestamp gets 401", "[loopback]") {
 
 TEST_CASE("http_mode: Slack retries keep the event's key, http_timeout retries are only acked",
           "[loopback]") {
-    fixture f;
+    http_mode_fixture f;
     auto first = f.signed_post(mention_body("Ev0RETRY"), json_type);
     CHECK(f.send(first).status == 200);
 
@@ -304,7 +304,7 @@ TEST_CASE("http_mode: Slack retries keep the event's key, http_timeout retries a
 }
 
 TEST_CASE("http_mode: bad payloads get 400, the server keeps serving", "[loopback]") {
-    fixture f;
+    http_mode_fixture f;
     SECTION("not JSON") {
         auto res = f.send(f.signed_post("{\"type\":\"event_callback\",", json_type));
         CHECK(res.status == 400);
@@ -337,7 +337,7 @@ TEST_CASE("http_mode: health check, unknown paths, wrong methods and oversized b
           "[loopback]") {
     bot::http_mode_options o;
     o.max_body_bytes = 4096;
-    fixture f(o);
+    http_mode_fixture f(o);
     http_request health;
     health.url = f.url("/healthz");
     auto h = f.send(health);

@@ -160,7 +160,7 @@ inbound_event text_event(event_kind kind, std::string text) {
 }
 
 // Everything a router needs, wired like main.cpp does.
-struct fixture {
+struct router_fixture {
     boost::asio::io_context ioc;
     core::config cfg = test_config();
     core::string_sink sink;
@@ -174,7 +174,7 @@ struct fixture {
     commands::command_registry registry = commands::make_registry();
     bot::router router{registry, cfg, chat, log, clock, policy};
 
-    fixture() {
+    router_fixture() {
         REQUIRE(registry.attach(deploy));
         REQUIRE(registry.attach_actions("deploy", actions));
     }
@@ -187,7 +187,7 @@ struct fixture {
 }  // namespace
 
 TEST_CASE("router: a slash command reaches its handler with parsed arguments", "[unit]") {
-    fixture f;
+    router_fixture f;
     auto outcome = f.route(text_event(
         event_kind::slash_command, "deploy Payments-API prod v1.4.2 --reason \u201chot fix\u201d"));
     CHECK(outcome == bot::route_outcome::handled);
@@ -209,7 +209,7 @@ TEST_CASE("router: a slash command reaches its handler with parsed arguments", "
 }
 
 TEST_CASE("router: unknown commands get a suggestion and a pointer to help", "[unit]") {
-    fixture f;
+    router_fixture f;
     CHECK(f.route(text_event(event_kind::direct_message, "/deplyo payments-api prod")) ==
           bot::route_outcome::invalid_input);
     CHECK(f.probe.calls == 0);
@@ -222,7 +222,7 @@ TEST_CASE("router: unknown commands get a suggestion and a pointer to help", "[u
 }
 
 TEST_CASE("router: argument errors show the usage line and where to read more", "[unit]") {
-    fixture f;
+    router_fixture f;
     CHECK(f.route(text_event(event_kind::slash_command, "deploy payments-api prdo")) ==
           bot::route_outcome::invalid_input);
     CHECK(f.probe.calls == 0);
@@ -239,7 +239,7 @@ TEST_CASE("router: argument errors show the usage line and where to read more", 
 }
 
 TEST_CASE("router: mentions are answered in their thread", "[unit]") {
-    fixture f;
+    router_fixture f;
     SECTION("a new thread under the mention") {
         CHECK(f.route(text_event(event_kind::mention, "help deploy")) ==
               bot::route_outcome::handled);
@@ -259,7 +259,7 @@ TEST_CASE("router: mentions are answered in their thread", "[unit]") {
 }
 
 TEST_CASE("router: help for unknown topics suggests the right one", "[unit]") {
-    fixture f;
+    router_fixture f;
     CHECK(f.route(text_event(event_kind::direct_message, "help deplyo")) ==
           bot::route_outcome::handled);
     CHECK(f.chat.text() ==
@@ -274,7 +274,7 @@ TEST_CASE("router: help for unknown topics suggests the right one", "[unit]") {
 }
 
 TEST_CASE("router: a declared command without a handler is not enabled", "[unit]") {
-    fixture f;
+    router_fixture f;
     CHECK(f.route(text_event(event_kind::slash_command, "status search")) ==
           bot::route_outcome::not_enabled);
     REQUIRE(f.chat.calls.size() == 1);
@@ -283,7 +283,7 @@ TEST_CASE("router: a declared command without a handler is not enabled", "[unit]
 }
 
 TEST_CASE("router: the policy can refuse, and its reason is shown", "[unit]") {
-    fixture f;
+    router_fixture f;
     inbound_event ev = text_event(event_kind::slash_command, "deploy search prod");
     ev.actor = "UVISITOR";
     CHECK(f.route(ev) == bot::route_outcome::denied);
@@ -297,7 +297,7 @@ TEST_CASE("router: the policy can refuse, and its reason is shown", "[unit]") {
 }
 
 TEST_CASE("router: handler errors and crashes reach the person and the log", "[unit]") {
-    fixture f;
+    router_fixture f;
     SECTION("an error value is shown as written") {
         f.probe.fail_with =
             core::make_error(core::errc::conflict,
@@ -322,7 +322,7 @@ TEST_CASE("router: handler errors and crashes reach the person and the log", "[u
 }
 
 TEST_CASE("router: message text stays out of info logs", "[unit]") {
-    fixture f;
+    router_fixture f;
     CHECK(f.route(text_event(event_kind::slash_command,
                              "deploy search prod --reason \"customer ACME outage\"")) ==
           bot::route_outcome::handled);
@@ -331,7 +331,7 @@ TEST_CASE("router: message text stays out of info logs", "[unit]") {
 }
 
 TEST_CASE("router: buttons go to the action handler of their prefix", "[unit]") {
-    fixture f;
+    router_fixture f;
     inbound_event press;
     press.kind = event_kind::button;
     press.actor = "UAPPROVER";
@@ -357,7 +357,7 @@ TEST_CASE("router: buttons go to the action handler of their prefix", "[unit]") 
 }
 
 TEST_CASE("router: modal events answer by DM, unhandled closes are ignored", "[unit]") {
-    fixture f;
+    router_fixture f;
     inbound_event submit;
     submit.kind = event_kind::modal_submission;
     submit.actor = "UAPPROVER";
@@ -388,7 +388,7 @@ TEST_CASE("router: modal events answer by DM, unhandled closes are ignored", "[u
 }
 
 TEST_CASE("router: a DM written in a thread is answered in that thread", "[unit]") {
-    fixture f;
+    router_fixture f;
     inbound_event ev = text_event(event_kind::direct_message, "nope");
     ev.thread_ts = "1699999000.000001";
     CHECK(f.route(ev) == bot::route_outcome::invalid_input);

@@ -27,7 +27,7 @@ using commands::message_ref;
 
 namespace {
 
-struct fixture {
+struct chat_fixture {
     asio::io_context ioc;
     core::string_sink sink;
     core::logger log{sink, core::log_level::debug};
@@ -38,7 +38,7 @@ struct fixture {
     std::optional<bot::slack_send_queue> queue;
     std::optional<bot::slack_chat> chat;
 
-    explicit fixture(bot::send_queue_options q = fast()) {
+    explicit chat_fixture(bot::send_queue_options q = fast()) {
         auto opts = sandbox::sandbox_slack_workspace();
         auto s = sandbox::fake_slack::start(ioc.get_executor(), opts);
         REQUIRE(s);
@@ -81,7 +81,7 @@ asio::awaitable<void> all_done(const int& done, int n) {
 
 TEST_CASE("slack_chat: post, reply, update, ephemeral, DM and upload land in Slack",
           "[slack_chat][loopback]") {
-    fixture f;
+    chat_fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto root = co_await f.chat->post(f.deploys(), text("Deploying payments-api"));
         REQUIRE(root);
@@ -114,7 +114,7 @@ TEST_CASE("slack_chat: post, reply, update, ephemeral, DM and upload land in Sla
 
 TEST_CASE("slack_chat: reactions and deletions, each done once however often asked",
           "[slack_chat][loopback]") {
-    fixture f;
+    chat_fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto root = co_await f.chat->post(f.deploys(), text("Where is the runbook?"));
         REQUIRE(root);
@@ -140,7 +140,7 @@ TEST_CASE("slack_chat: reactions and deletions, each done once however often ask
 
 TEST_CASE("slack_chat: 429 + Retry-After is honoured and the message still arrives",
           "[slack_chat][loopback]") {
-    fixture f;
+    chat_fixture f;
     f.slack->inject_ratelimit("chat.postMessage", 1, 1);
     auto started = std::chrono::steady_clock::now();
     test::run_test(
@@ -159,7 +159,7 @@ TEST_CASE("slack_chat: 429 + Retry-After is honoured and the message still arriv
 TEST_CASE(
     "slack_chat: 5xx is retried with backoff, a call that keeps failing is logged and counted",
     "[slack_chat][loopback]") {
-    fixture f;
+    chat_fixture f;
     SECTION("transient") {
         f.slack->inject_http_status("chat.postMessage", 2, 500);
         test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
@@ -183,7 +183,7 @@ TEST_CASE(
 
 TEST_CASE("slack_chat: queued updates of one message are coalesced to the newest",
           "[slack_chat][loopback]") {
-    fixture f;
+    chat_fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto root = co_await f.chat->post(f.deploys(), text("progress 0%"));
         REQUIRE(root);
@@ -210,9 +210,9 @@ TEST_CASE("slack_chat: queued updates of one message are coalesced to the newest
 
 TEST_CASE("slack_chat: replies keep their order and posting stays within Slack's pace",
           "[slack_chat][loopback]") {
-    bot::send_queue_options q = fixture::fast();
+    bot::send_queue_options q = chat_fixture::fast();
     q.channel_interval = std::chrono::milliseconds{100};  // the fake's limit is scaled to match
-    fixture f(q);
+    chat_fixture f(q);
     f.slack->enforce_rate_limits(false);
     test::run_test(
         f.ioc,
@@ -247,10 +247,10 @@ TEST_CASE(
     "slack_chat: edits waiting for chat.update's budget go oldest first, milestones "
     "before progress, and hold back no thread replies",
     "[slack_chat][loopback]") {
-    bot::send_queue_options q = fixture::fast();
+    bot::send_queue_options q = chat_fixture::fast();
     q.channel_interval = std::chrono::milliseconds{10};
     q.budget_scale = 1.2;  // chat.update: a burst of 6, then ~0.9 a second
-    fixture f(q);
+    chat_fixture f(q);
     f.slack->enforce_rate_limits(false);
     std::vector<message_ref> roots;
     std::chrono::steady_clock::time_point replies_done{};
@@ -309,7 +309,7 @@ TEST_CASE(
 
 TEST_CASE("slack_chat: the default pace never exceeds Slack's per-channel posting limit",
           "[slack_chat][loopback]") {
-    fixture f;  // 1 message/s per channel after a burst of 3; the fake allows a burst of 4
+    chat_fixture f;  // 1 message/s per channel after a burst of 3; the fake allows a burst of 4
     test::run_test(
         f.ioc,
         [&]() -> asio::awaitable<void> {
@@ -333,7 +333,7 @@ TEST_CASE("slack_chat: the default pace never exceeds Slack's per-channel postin
 
 TEST_CASE("slack_chat: Slack's refusals become messages that say what to do",
           "[slack_chat][loopback]") {
-    fixture f;
+    chat_fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto r = co_await f.chat->post("C0RANDOM", text("hi"));
         REQUIRE_FALSE(r);

@@ -24,7 +24,7 @@ using groups = std::vector<std::string>;
 
 namespace {
 
-struct fixture {
+struct directory_fixture {
     asio::io_context ioc;
     core::string_sink sink;
     core::logger log{sink, core::log_level::debug};
@@ -34,7 +34,7 @@ struct fixture {
     std::optional<bot::slack_web_api> api;
     std::optional<bot::slack_directory> dir;
 
-    fixture() {
+    directory_fixture() {
         auto opts = sandbox::sandbox_slack_workspace();
         opts.tls = test::test_server_tls();
         auto s = sandbox::fake_slack::start(ioc.get_executor(), opts);
@@ -65,7 +65,7 @@ asio::awaitable<void> ask(bot::slack_directory& dir, std::string user,
 }  // namespace
 
 TEST_CASE("slack_directory: groups come from usergroups.list with members", "[loopback]") {
-    fixture f;
+    directory_fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto alice = co_await f.dir->groups_of("U0ALICE");
         REQUIRE(alice);
@@ -85,7 +85,7 @@ TEST_CASE("slack_directory: groups come from usergroups.list with members", "[lo
 }
 
 TEST_CASE("slack_directory: a second question within the TTL makes no API call", "[loopback]") {
-    fixture f;
+    directory_fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto first = co_await f.dir->groups_of("U0CAROL");
         REQUIRE(first);
@@ -98,7 +98,7 @@ TEST_CASE("slack_directory: a second question within the TTL makes no API call",
 }
 
 TEST_CASE("slack_directory: the map is fetched again once the TTL has passed", "[loopback]") {
-    fixture f;
+    directory_fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto first = co_await f.dir->groups_of("U0ALICE");
         REQUIRE(first);
@@ -111,7 +111,7 @@ TEST_CASE("slack_directory: the map is fetched again once the TTL has passed", "
 }
 
 TEST_CASE("slack_directory: concurrent callers share one refresh", "[loopback]") {
-    fixture f;
+    directory_fixture f;
     std::vector<std::optional<core::result<groups>>> out(3);
     const std::vector<std::string> users{"U0ALICE", "U0BOB", "U0NOBODY"};
     for (std::size_t i = 0; i < users.size(); ++i) {
@@ -139,7 +139,7 @@ TEST_CASE("slack_directory: concurrent callers share one refresh", "[loopback]")
 
 TEST_CASE("slack_directory: a failed refresh serves the stale map and logs a warning",
           "[loopback]") {
-    fixture f;
+    directory_fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto first = co_await f.dir->groups_of("U0BOB");
         REQUIRE(first);
@@ -170,7 +170,7 @@ TEST_CASE("slack_directory: a failed refresh serves the stale map and logs a war
 
 TEST_CASE("slack_directory: an ok:false answer with a stale map serves the stale map",
           "[loopback]") {
-    fixture f;
+    directory_fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto first = co_await f.dir->groups_of("U0CAROL");
         REQUIRE(first);
@@ -184,7 +184,7 @@ TEST_CASE("slack_directory: an ok:false answer with a stale map serves the stale
 }
 
 TEST_CASE("slack_directory: Slack down with nothing cached is unavailable", "[loopback]") {
-    fixture f;
+    directory_fixture f;
     SECTION("the server answers 503") {
         f.slack->inject_http_status("usergroups.list", 1, 503);
         test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
@@ -222,7 +222,7 @@ TEST_CASE("slack_directory: Slack down with nothing cached is unavailable", "[lo
 }
 
 TEST_CASE("slack_directory: invalidate forgets the map", "[loopback]") {
-    fixture f;
+    directory_fixture f;
     test::run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto first = co_await f.dir->groups_of("U0ALICE");
         REQUIRE(first);

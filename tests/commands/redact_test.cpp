@@ -1,4 +1,5 @@
 #include "commands/redact.hpp"
+#include "tests/support/contains.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -7,6 +8,7 @@
 
 using namespace tugboat;
 using namespace tugboat::commands;
+using test::contains;
 
 namespace {
 
@@ -15,10 +17,6 @@ std::string red(std::string line) {
     redact_state st;
     r.redact_line(line, st);
     return line;
-}
-
-bool has(const std::string& text, std::string_view part) {
-    return text.find(part) != std::string::npos;
 }
 
 }  // namespace
@@ -95,7 +93,7 @@ TEST_CASE("redact: extra patterns from the config", "[unit][redact]") {
     CHECK(line == "ssn [redacted] and password=[redacted]");
     auto bad = redactor::create({"(unclosed"});
     REQUIRE_FALSE(bad);
-    CHECK(has(bad.error().message, "(unclosed"));
+    CHECK(contains(bad.error().message, "(unclosed"));
 }
 
 TEST_CASE("redact: fast over ordinary lines", "[unit][redact]") {

@@ -6,7 +6,6 @@
 #include "tests/support/run_test.hpp"
 #include "tests/support/test_ca_fixture.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -22,6 +21,7 @@
 #include <vector>
 
 using namespace tugboat;
+using test::use_tuple;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using integrations::byte_stream;
@@ -30,8 +30,6 @@ using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
-
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // A connected pair: the client end and the server end, both past the TLS handshake if any.
 struct stream_pair {

@@ -1,6 +1,7 @@
 #include "integrations/http_client.hpp"
 #include "sandbox/http_server.hpp"
 #include "sandbox/test_ca.hpp"
+#include "tests/support/contains.hpp"
 #include "tests/support/run_test.hpp"
 #include "tests/support/test_ca_fixture.hpp"
 
@@ -29,6 +30,7 @@ using integrations::http_method;
 using integrations::http_request;
 using sandbox::request_context;
 using steady = std::chrono::steady_clock;
+using test::contains;
 using test::run_test;
 
 // A one-shot signal between a test and a server handler: wait() returns once set() was called.
@@ -50,7 +52,7 @@ private:
     bool set_ = false;
 };
 
-integrations::http_client_options fast_options() {
+integrations::http_client_options fast_client_options() {
     integrations::http_client_options options;
     options.tls = test::test_client_tls();
     options.retry.initial_backoff = 10ms;
@@ -68,15 +70,15 @@ sandbox::http_server start_server(asio::io_context& ioc, std::shared_ptr<asio::s
 }
 
 http_client make_client(asio::io_context& ioc, core::logger& log,
-                        integrations::http_client_options options = fast_options()) {
+                        integrations::http_client_options options = fast_client_options()) {
     auto client = http_client::create(ioc.get_executor(), log, std::move(options));
     REQUIRE(client);
     return std::move(*client);
 }
 
 // The io_context first, so it outlives (and is destroyed after) every socket.
-struct fixture {
-    explicit fixture(bool tls = true, sandbox::http_server_options options = {})
+struct client_fixture {
+    explicit client_fixture(bool tls = true, sandbox::http_server_options options = {})
         : server(start_server(ioc, tls ? test::test_server_tls() : nullptr, options)),
           client(make_client(ioc, log)) {}
 
@@ -100,10 +102,6 @@ struct fixture {
     http_client client;
 };
 
-bool contains(const std::string& text, std::string_view part) {
-    return text.find(part) != std::string::npos;
-}
-
 // Polls `done` every 10 ms; for conditions no event announces (a server closing a socket).
 template <class Pred>
 asio::awaitable<void> wait_until(Pred done) {
@@ -117,7 +115,7 @@ asio::awaitable<void> wait_until(Pred done) {
 }  // namespace
 
 TEST_CASE("http_client: GET and POST over TLS", "[loopback]") {
-    fixture f;
+    client_fixture f;
     f.server.route("GET", "/things/{id}", [](request_context& ctx) -> asio::awaitable<void> {
         // GCC 12 rejects braced lists inside co_await expressions: build arguments first.
         sandbox::http_headers headers{{"X-Request-Id", "r-1"}};
@@ -151,7 +149,7 @@ TEST_CASE("http_client: GET and POST over TLS", "[loopback]") {
 }
 
 TEST_CASE("http_client: plain http for local fakes", "[loopback]") {
-    fixture f(false);
+    client_fixture f(false);
     f.server.route("GET", "/ping", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.respond(200, "pong");
     });
@@ -164,7 +162,7 @@ TEST_CASE("http_client: plain http for local fakes", "[loopback]") {
 }
 
 TEST_CASE("http_client: host names are resolved and matched to the certificate", "[loopback]") {
-    fixture f;
+    client_fixture f;
     f.server.route("HEAD", "/ping", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.respond(204);
     });
@@ -181,7 +179,7 @@ TEST_CASE("http_client: host names are resolved and matched to the certificate",
 }
 
 TEST_CASE("http_client: keep-alive connections are reused", "[loopback]") {
-    fixture f;
+    client_fixture f;
     f.server.route("GET", "/n", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.respond(200, "ok");
     });
@@ -199,7 +197,7 @@ TEST_CASE("http_client: keep-alive connections are reused", "[loopback]") {
 TEST_CASE("http_client: a pooled connection the server closed is replaced", "[loopback]") {
     sandbox::http_server_options options;
     options.idle_timeout = 100ms;
-    fixture f(true, options);
+    client_fixture f(true, options);
     f.server.route("POST", "/n", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.respond(200, "ok");
     });
@@ -277,7 +275,7 @@ TEST_CASE("http_client: client certificates reach the server", "[loopback]") {
         }
         co_await ctx.respond(200, who);
     });
-    auto options = fast_options();
+    auto options = fast_client_options();
     const auto& pki = sandbox::default_test_pki();
     options.tls.client_cert_pem = pki.client.cert_pem;
     options.tls.client_key_pem = pki.client.key_pem;
@@ -297,7 +295,7 @@ TEST_CASE("http_client: client certificates reach the server", "[loopback]") {
 }
 
 TEST_CASE("http_client: the deadline bounds a slow server", "[loopback]") {
-    fixture f;
+    client_fixture f;
     f.server.route("GET", "/slow", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.sleep(10s);
         co_await ctx.respond(200, "too late");
@@ -319,7 +317,7 @@ TEST_CASE("http_client: the deadline bounds a slow server", "[loopback]") {
 
 TEST_CASE("http_client: cancellation ends a request promptly", "[loopback]") {
     using namespace asio::experimental::awaitable_operators;
-    fixture f;
+    client_fixture f;
     f.server.route("GET", "/slow", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.sleep(10s);
         co_await ctx.respond(200, "too late");
@@ -350,7 +348,7 @@ TEST_CASE("http_client: cancellation ends a request promptly", "[loopback]") {
 }
 
 TEST_CASE("http_client: 429 waits for Retry-After", "[loopback]") {
-    fixture f;
+    client_fixture f;
     int calls = 0;
     f.server.route("GET", "/limited", [&](request_context& ctx) -> asio::awaitable<void> {
         if (++calls == 1) {
@@ -386,7 +384,7 @@ TEST_CASE("http_client: 429 waits for Retry-After", "[loopback]") {
 }
 
 TEST_CASE("http_client: 500 is retried for GET but not for POST", "[loopback]") {
-    fixture f;
+    client_fixture f;
     int calls = 0;
     f.server.route("*", "/broken", [&](request_context& ctx) -> asio::awaitable<void> {
         ++calls;
@@ -408,7 +406,7 @@ TEST_CASE("http_client: 500 is retried for GET but not for POST", "[loopback]") 
 }
 
 TEST_CASE("http_client: a connection dropped mid-response", "[loopback]") {
-    fixture f;
+    client_fixture f;
     int calls = 0;
     f.server.route("*", "/flaky", [&](request_context& ctx) -> asio::awaitable<void> {
         if (++calls == 1) {
@@ -460,7 +458,7 @@ TEST_CASE("http_client: connection refused is retried, then reported", "[loopbac
 }
 
 TEST_CASE("http_client: streams deliver body pieces as they arrive", "[loopback]") {
-    fixture f;
+    client_fixture f;
     test_event client_saw_first(f.ioc.get_executor());
     f.server.route("GET", "/watch", [&](request_context& ctx) -> asio::awaitable<void> {
         sandbox::http_headers headers{{"Content-Type", "application/json"}};
@@ -497,7 +495,7 @@ TEST_CASE("http_client: streams deliver body pieces as they arrive", "[loopback]
 }
 
 TEST_CASE("http_client: a stream's status is known before its body", "[loopback]") {
-    fixture f;
+    client_fixture f;
     f.server.route("GET", "/watch", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.respond_json(410, R"({"kind":"Status","reason":"Expired","code":410})");
     });
@@ -512,7 +510,7 @@ TEST_CASE("http_client: a stream's status is known before its body", "[loopback]
 }
 
 TEST_CASE("http_client: an idle stream times out", "[loopback]") {
-    fixture f;
+    client_fixture f;
     f.server.route("GET", "/logs", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.begin_chunked(200);
         co_await ctx.write_chunk("line 1\n");
@@ -534,7 +532,7 @@ TEST_CASE("http_client: an idle stream times out", "[loopback]") {
 }
 
 TEST_CASE("http_client: a stream cut by the server is an error", "[loopback]") {
-    fixture f;
+    client_fixture f;
     f.server.route("GET", "/watch", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.begin_chunked(200);
         co_await ctx.write_chunk("{}\n");
@@ -550,7 +548,7 @@ TEST_CASE("http_client: a stream cut by the server is an error", "[loopback]") {
 }
 
 TEST_CASE("http_client: bad URLs and headers are refused before connecting", "[loopback]") {
-    fixture f;
+    client_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         http_request ftp;
         ftp.url = "ftp://example.com/x?token=hidden";
@@ -583,7 +581,7 @@ TEST_CASE("http_client: bad URLs and headers are refused before connecting", "[l
 }
 
 TEST_CASE("http_client: logs name the request but never credentials", "[loopback]") {
-    fixture f;
+    client_fixture f;
     f.server.route("GET", "/private", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.respond(200, "ok");
     });
@@ -602,7 +600,7 @@ TEST_CASE("http_client: logs name the request but never credentials", "[loopback
 }
 
 TEST_CASE("http_client: stopping the io_context mid-request is safe", "[loopback]") {
-    fixture f;
+    client_fixture f;
     f.server.route("GET", "/slow", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.sleep(10s);
         co_await ctx.respond(200, "too late");
@@ -627,7 +625,7 @@ TEST_CASE("http_client: stopping the io_context mid-request is safe", "[loopback
 }
 
 TEST_CASE("http_client: concurrent requests to one host share a few connections", "[loopback]") {
-    fixture f;
+    client_fixture f;
     std::size_t most_open = 0;
     f.server.route("POST", "/answer", [&](request_context& ctx) -> asio::awaitable<void> {
         most_open = std::max(most_open, f.server.open_connections());
@@ -659,9 +657,9 @@ TEST_CASE("http_client: concurrent requests to one host share a few connections"
 }
 
 // A client allowed one connection per host, and a route that holds it until released.
-struct one_connection_fixture : fixture {
+struct one_connection_fixture : client_fixture {
     one_connection_fixture() : release_busy(ioc.get_executor()) {
-        auto options = fast_options();
+        auto options = fast_client_options();
         options.max_connections_per_host = 1;
         client = make_client(ioc, log, options);
         server.route("GET", "/busy", [this](request_context& ctx) -> asio::awaitable<void> {
@@ -810,12 +808,12 @@ TEST_CASE("http_client: streams are not held up by a busy pool", "[loopback]") {
 
 TEST_CASE("http_client: new connections resume the TLS session", "[loopback]") {
     auto server_tls = test::test_server_tls();
-    fixture f;
+    client_fixture f;
     f.server = start_server(f.ioc, server_tls);
     f.server.route("GET", "/n", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.respond(200, "ok");
     });
-    auto options = fast_options();
+    auto options = fast_client_options();
     options.max_idle_per_host = 0;  // every request on a new connection
     f.client = make_client(f.ioc, f.log, options);
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
@@ -834,7 +832,7 @@ TEST_CASE("http_client: new connections resume the TLS session", "[loopback]") {
 
 TEST_CASE("http_client: a TLS session is never resumed with another host name", "[loopback]") {
     auto server_tls = test::test_server_tls();
-    fixture f;
+    client_fixture f;
     f.server = start_server(f.ioc, server_tls);
     f.server.route("GET", "/n", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.respond(200, "ok");
@@ -855,12 +853,12 @@ TEST_CASE("http_client: a server that fails resumed handshakes gets full ones", 
     // An OpenSSL server asking for client certificates without a session id context fails
     // the handshake of a resumption attempt (the sandbox server is such a one).
     auto server_tls = test::test_server_tls(true);
-    fixture f;
+    client_fixture f;
     f.server = start_server(f.ioc, server_tls);
     f.server.route("GET", "/n", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.respond(200, "ok");
     });
-    auto options = fast_options();
+    auto options = fast_client_options();
     options.max_idle_per_host = 0;
     f.client = make_client(f.ioc, f.log, options);
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
@@ -891,7 +889,7 @@ TEST_CASE("tls: equal options share one context, different ones do not", "[unit]
 // Measurements for the report, not assertions: run with "[.perf]".
 TEST_CASE("http_client: handshakes per 1,000 concurrent requests", "[.perf]") {
     auto server_tls = test::test_server_tls();
-    fixture f;
+    client_fixture f;
     f.server = start_server(f.ioc, server_tls);
     f.server.route("POST", "/answer", [](request_context& ctx) -> asio::awaitable<void> {
         co_await ctx.respond(200, "ok");

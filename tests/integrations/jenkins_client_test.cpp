@@ -5,6 +5,7 @@
 
 #include "sandbox/fake_jenkins.hpp"
 #include "sandbox/test_ca.hpp"
+#include "tests/support/contains.hpp"
 #include "tests/support/run_test.hpp"
 #include "tests/support/test_ca_fixture.hpp"
 
@@ -31,13 +32,10 @@ using namespace std::chrono_literals;
 using integrations::jenkins_queue_item;
 using integrations::jenkins_result;
 using integrations::jenkins_stage_status;
+using test::contains;
 using test::run_test;
 
 const std::string payments = "deploy/payments-api";
-
-bool contains(const std::string& text, std::string_view part) {
-    return text.find(part) != std::string::npos;
-}
 
 // The test CA as a file, since the Jenkins config names its CA by path. Written once per
 // process and removed at exit.
@@ -79,7 +77,7 @@ sandbox::fake_job payments_job() {
     return job;
 }
 
-sandbox::fake_jenkins_options fast_options() {
+sandbox::fake_jenkins_options fast_jenkins_options() {
     sandbox::fake_jenkins_options options;
     options.tls = test::test_server_tls();
     options.speed = 100;
@@ -93,9 +91,9 @@ std::map<std::string, std::string> deploy_params(std::string version, std::strin
 }
 
 // The io_context first, so it outlives every socket and timer.
-struct fixture {
-    explicit fixture(sandbox::fake_jenkins_options options = fast_options(),
-                     std::string token = "sandbox-jenkins-token")
+struct jenkins_fixture {
+    explicit jenkins_fixture(sandbox::fake_jenkins_options options = fast_jenkins_options(),
+                             std::string token = "sandbox-jenkins-token")
         : jenkins(start(ioc, log, std::move(options))),
           config(make_config(jenkins, std::move(token))),
           client(make_client(ioc, log, config)) {}
@@ -209,7 +207,7 @@ struct fixture {
 
 TEST_CASE("jenkins_client: trigger and follow a build to SUCCESS with its stages",
           "[loopback][jenkins]") {
-    fixture f;
+    jenkins_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto ref = co_await f.client.trigger(payments, deploy_params("1.4.2", "d-1"));
         REQUIRE(ref);
@@ -281,7 +279,7 @@ TEST_CASE("jenkins_client: trigger and follow a build to SUCCESS with its stages
 }
 
 TEST_CASE("jenkins_client: jobs in nested folders", "[loopback][jenkins]") {
-    fixture f;
+    jenkins_fixture f;
     auto nested = payments_job();
     nested.full_name = "platform/team/payments api";
     f.jenkins.add_job(nested);
@@ -318,7 +316,7 @@ TEST_CASE("jenkins_client: jobs in nested folders", "[loopback][jenkins]") {
 
 TEST_CASE("jenkins_client: the same parameters already queued reuse that item (303)",
           "[loopback][jenkins]") {
-    fixture f;
+    jenkins_fixture f;
     auto job = payments_job();
     job.queue_delay = 60s;  // 600 ms: the item is still waiting when the second trigger comes
     f.jenkins.add_job(job);
@@ -341,7 +339,7 @@ TEST_CASE("jenkins_client: the same parameters already queued reuse that item (3
 
 TEST_CASE("jenkins_client: an item still in the queue is found by deploy id",
           "[loopback][jenkins]") {
-    fixture f;
+    jenkins_fixture f;
     auto job = payments_job();
     job.queue_delay = 60s;  // 600 ms in the queue
     f.jenkins.add_job(job);
@@ -371,7 +369,7 @@ TEST_CASE("jenkins_client: an item still in the queue is found by deploy id",
 
 TEST_CASE("jenkins_client: CSRF crumbs", "[loopback][jenkins]") {
     SECTION("a stale crumb is refetched once") {
-        fixture f;
+        jenkins_fixture f;
         run_test(f.ioc, [&]() -> asio::awaitable<void> {
             auto first = co_await f.client.trigger(payments, deploy_params("1.0.0", "d-4"));
             REQUIRE(first);
@@ -386,9 +384,9 @@ TEST_CASE("jenkins_client: CSRF crumbs", "[loopback][jenkins]") {
         CHECK(contains(f.sink.text(), "jenkins_crumb_refresh"));
     }
     SECTION("CSRF protection off: no crumb is sent") {
-        auto options = fast_options();
+        auto options = fast_jenkins_options();
         options.csrf = sandbox::csrf_mode::disabled;
-        fixture f(options);
+        jenkins_fixture f(options);
         run_test(f.ioc, [&]() -> asio::awaitable<void> {
             int n = co_await f.start_build(payments, deploy_params("1.0.0", "d-6"));
             auto aborted = co_await f.client.abort(payments, n);
@@ -405,7 +403,7 @@ TEST_CASE("jenkins_client: CSRF crumbs", "[loopback][jenkins]") {
 
 TEST_CASE("jenkins_client: a failing stage fails the build and its log shows why",
           "[loopback][jenkins]") {
-    fixture f;
+    jenkins_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         int n = co_await f.start_build(payments, deploy_params("1.0.0-failbuild", "d-7"));
         auto build = co_await f.finished(payments, n);
@@ -441,7 +439,7 @@ TEST_CASE("jenkins_client: a failing stage fails the build and its log shows why
 }
 
 TEST_CASE("jenkins_client: abort stops a running build", "[loopback][jenkins]") {
-    fixture f;
+    jenkins_fixture f;
     auto job = payments_job();
     job.stages[0].duration = std::chrono::minutes{10};  // 6 s at speed 100: only abort ends it
     f.jenkins.add_job(job);
@@ -466,7 +464,7 @@ TEST_CASE("jenkins_client: abort stops a running build", "[loopback][jenkins]") 
 
 TEST_CASE("jenkins_client: input steps are answered", "[loopback][jenkins]") {
     bool proceed = GENERATE(true, false);
-    fixture f;
+    jenkins_fixture f;
     auto job = payments_job();
     sandbox::fake_input input;
     input.id = "approve";  // Jenkins capitalizes it
@@ -501,7 +499,7 @@ TEST_CASE("jenkins_client: input steps are answered", "[loopback][jenkins]") {
 }
 
 TEST_CASE("jenkins_client: a wrong API token gives a clear 401 error", "[loopback][jenkins]") {
-    fixture f(fast_options(), "not-the-token");
+    jenkins_fixture f(fast_jenkins_options(), "not-the-token");
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto b = co_await f.client.build(payments, 1);
         REQUIRE_FALSE(b);
@@ -521,7 +519,7 @@ TEST_CASE("jenkins_client: a wrong API token gives a clear 401 error", "[loopbac
 
 TEST_CASE("jenkins_client: 500s are retried on reads but never on a trigger",
           "[loopback][jenkins]") {
-    fixture f;
+    jenkins_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         int n = co_await f.start_build(payments, deploy_params("1.0.0", "d-11"));
         f.jenkins.fail_next(2, 500, "/job/");
@@ -550,7 +548,7 @@ TEST_CASE("jenkins_client: 500s are retried on reads but never on a trigger",
 }
 
 TEST_CASE("jenkins_client: a disabled job is a conflict", "[loopback][jenkins]") {
-    fixture f;
+    jenkins_fixture f;
     REQUIRE(f.jenkins.set_disabled(payments, true));
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto t = co_await f.client.trigger(payments, deploy_params("1.0.0", "d-16"));
@@ -563,9 +561,9 @@ TEST_CASE("jenkins_client: a disabled job is a conflict", "[loopback][jenkins]")
 
 TEST_CASE("jenkins_client: a forgotten queue item is gone, the build is found by deploy id",
           "[loopback][jenkins]") {
-    auto options = fast_options();
+    auto options = fast_jenkins_options();
     options.left_item_ttl = 50ms;
-    fixture f(options);
+    jenkins_fixture f(options);
     REQUIRE(f.jenkins.add_past_build(
         payments, {sandbox::fake_result::success, 60s, {{"DEPLOY_ID", "d-old"}}, 0ms}));
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
@@ -603,9 +601,9 @@ TEST_CASE("jenkins_client: a forgotten queue item is gone, the build is found by
 }
 
 TEST_CASE("jenkins_client: a cancelled queue item", "[loopback][jenkins]") {
-    auto options = fast_options();
+    auto options = fast_jenkins_options();
     options.csrf = sandbox::csrf_mode::token_exempt;
-    fixture f(options);
+    jenkins_fixture f(options);
     auto job = payments_job();
     job.queue_delay = 60s;
     f.jenkins.add_job(job);
@@ -635,7 +633,7 @@ TEST_CASE("jenkins_client: a cancelled queue item", "[loopback][jenkins]") {
 }
 
 TEST_CASE("jenkins_client: Jenkins down gives unavailable quickly", "[loopback][jenkins]") {
-    fixture f;
+    jenkins_fixture f;
     f.jenkins.stop();
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto started = std::chrono::steady_clock::now();
@@ -651,9 +649,9 @@ TEST_CASE("jenkins_client: Jenkins down gives unavailable quickly", "[loopback][
 }
 
 TEST_CASE("jenkins_client: slow answers time out", "[loopback][jenkins]") {
-    fixture f;
+    jenkins_fixture f;
     f.config.timeout = 1s;
-    auto client = fixture::make_client(f.ioc, f.log, f.config);
+    auto client = jenkins_fixture::make_client(f.ioc, f.log, f.config);
     f.jenkins.set_response_delay(1500ms, "/job/");
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto b = co_await client.build(payments, 1);
@@ -664,9 +662,9 @@ TEST_CASE("jenkins_client: slow answers time out", "[loopback][jenkins]") {
 }
 
 TEST_CASE("jenkins_client: ETA from the job's history", "[loopback][jenkins]") {
-    auto options = fast_options();
+    auto options = fast_jenkins_options();
     options.speed = 1;  // seeded history only; nothing runs
-    fixture f(options);
+    jenkins_fixture f(options);
     for (auto d : {100s, 120s, 140s}) {
         REQUIRE(f.jenkins.add_past_build(payments, {sandbox::fake_result::success, d, {}, 0ms}));
     }

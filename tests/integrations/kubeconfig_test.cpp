@@ -2,43 +2,20 @@
 
 #include "integrations/kubeconfig.hpp"
 #include "sandbox/test_ca.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <random>
 
 using namespace tugboat;
 using integrations::base64_encode;
+using test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed afterwards.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static std::atomic<int> counter{0};
-        std::random_device rd;
-        path = fs::temp_directory_path() /
-               ("tugboat-kubeconfig-" + std::to_string(rd()) + "-" + std::to_string(++counter));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path write(const std::string& name, const std::string& text) const {
-        auto p = path / name;
-        fs::create_directories(p.parent_path());
-        std::ofstream(p, std::ios::binary) << text;
-        return p;
-    }
-};
 
 const std::string fake_ca_pem =
     "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n";

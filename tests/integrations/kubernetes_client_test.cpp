@@ -7,6 +7,7 @@
 #include "integrations/rollout_status.hpp"
 #include "sandbox/fake_kubernetes.hpp"
 #include "sandbox/kubeconfig_writer.hpp"
+#include "tests/support/contains.hpp"
 #include "tests/support/run_test.hpp"
 #include "tests/support/test_ca_fixture.hpp"
 
@@ -34,15 +35,12 @@ using integrations::kubernetes_http_client;
 using integrations::pod_problem_kind;
 using test::run_test;
 using steady = std::chrono::steady_clock;
-
-bool contains(std::string_view haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string_view::npos;
-}
+using test::contains;
 
 const std::string deployment_path = "/apis/apps/v1/namespaces/prod/deployments/api";
 const std::string deployments_path = "/apis/apps/v1/namespaces/prod/deployments";
 
-integrations::kubernetes_client_options fast_options() {
+integrations::kubernetes_client_options fast_kubernetes_options() {
     integrations::kubernetes_client_options o;
     o.request_timeout = 3s;
     o.retry.initial_backoff = 20ms;
@@ -93,7 +91,7 @@ struct k8s_env {
 
     std::unique_ptr<kubernetes_http_client> make_client(
         integrations::cluster_access a,
-        integrations::kubernetes_client_options o = fast_options()) {
+        integrations::kubernetes_client_options o = fast_kubernetes_options()) {
         auto c = kubernetes_http_client::create(ioc.get_executor(), "onprem", std::move(a), log, o);
         REQUIRE(c);
         return std::move(*c);
@@ -422,7 +420,7 @@ TEST_CASE("kubernetes: 429 with Retry-After is waited out", "[loopback][kubernet
     CHECK(env.requests_to("GET", deployment_path).size() == 2);
 
     SECTION("without retries left, the caller learns it is rate limited") {
-        auto options = fast_options();
+        auto options = fast_kubernetes_options();
         options.max_attempts = 1;
         auto single = env.make_client(env.access(), options);
         env.fake->inject_too_many_requests(1, deployment_path, 1);
@@ -728,9 +726,9 @@ TEST_CASE("kubernetes: clients for every configured cluster", "[loopback][kubern
     onprem.name = "onprem";
     onprem.kubeconfig = path;
     onprem.context = "onprem-ctx";
-    auto clients =
-        integrations::make_kubernetes_clients(env.ioc.get_executor(), {onprem}, env.log,
-                                              integrations::process_env_getter(), fast_options());
+    auto clients = integrations::make_kubernetes_clients(env.ioc.get_executor(), {onprem}, env.log,
+                                                         integrations::process_env_getter(),
+                                                         fast_kubernetes_options());
     REQUIRE(clients);
     REQUIRE(clients->count("onprem") == 1);
     auto& k = *clients->at("onprem");

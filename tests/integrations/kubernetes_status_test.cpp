@@ -4,16 +4,14 @@
 #include "integrations/kubernetes_client.hpp"
 #include "integrations/pod_diagnosis.hpp"
 #include "integrations/rollout_status.hpp"
+#include "tests/support/contains.hpp"
 
 #include <catch2/catch.hpp>
 
 namespace {
 
 using namespace tugboat::integrations;
-
-bool contains(std::string_view haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string_view::npos;
-}
+using test::contains;
 
 deployment_state rolled_out(int replicas) {
     deployment_state d;

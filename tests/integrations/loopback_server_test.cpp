@@ -9,7 +9,6 @@
 #include "tests/support/run_test.hpp"
 #include "tests/support/test_ca_fixture.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -32,8 +31,7 @@ using namespace tugboat;
 using namespace std::chrono_literals;
 using sandbox::request_context;
 using test::run_test;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
+using test::use_tuple;
 sandbox::http_server start_server(asio::io_context& ioc, bool tls) {
     sandbox::http_server_options options;
     options.tls = tls ? test::test_server_tls() : nullptr;

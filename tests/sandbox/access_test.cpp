@@ -26,8 +26,8 @@ namespace {
 
 constexpr double access_speed = 300;  // 30 simulated minutes = 6 real seconds
 
-struct world : test::sandbox_world {
-    explicit world(std::function<void(core::config&)> adjust = {})
+struct access_world : test::sandbox_world {
+    explicit access_world(std::function<void(core::config&)> adjust = {})
         : sandbox_world("access", std::move(adjust), 0, access_speed) {}
 
     /// Whether some answer shown only to one person (errors included) holds `text`.
@@ -156,7 +156,7 @@ bool late_by_at_most(const storage::grant_record& g, std::chrono::seconds limit)
 
 TEST_CASE("access: request, approval in the thread, bindings in every cluster",
           "[loopback][access]") {
-    world w(prod_on_both_clusters);
+    access_world w(prod_on_both_clusters);
     w.app->cluster("onprem").add_namespace("prod");
     REQUIRE(w.script({"/access request view prod 2h \"investigate INC-123\""}) == 0);
     CHECK(w.said("waiting for approval"));
@@ -210,7 +210,7 @@ TEST_CASE("access: request, approval in the thread, bindings in every cluster",
 }
 
 TEST_CASE("access: a denial needs a reason and is told to the requester", "[loopback][access]") {
-    world w;
+    access_world w;
     REQUIRE(w.script({"/access request view prod 1h \"look at orders\"",
                       "@bob: /access deny g-000001"}) == 0);
     CHECK(w.said("Say why"));
@@ -226,7 +226,7 @@ TEST_CASE("access: a denial needs a reason and is told to the requester", "[loop
 }
 
 TEST_CASE("access: Deny opens a form asking for the reason", "[loopback][access]") {
-    world w;
+    access_world w;
     REQUIRE(w.script({"/access request view prod 1h \"look at orders\"",
                       "@bob: access.deny g-000001"}) == 0);
     const auto& views = w.app->slack().views();
@@ -241,7 +241,7 @@ TEST_CASE("access: Deny opens a form asking for the reason", "[loopback][access]
 
 TEST_CASE("access: the requester cannot approve and non-approvers are refused",
           "[loopback][access]") {
-    world w;
+    access_world w;
     REQUIRE(w.script({"/access request view prod 1h \"INC-9\"", "access.approve g-000001",
                       "@carol: access.approve g-000001"}) == 0);
     CHECK(w.said("You asked for `g-000001`, so someone else has to approve it"));
@@ -251,7 +251,7 @@ TEST_CASE("access: the requester cannot approve and non-approvers are refused",
 }
 
 TEST_CASE("access: double clicks and two approvers at once make one grant", "[loopback][access]") {
-    world w;
+    access_world w;
     REQUIRE(w.script({"/access request view prod 1h \"INC-7\""}) == 0);
     test::run_test(
         w.ioc,
@@ -275,7 +275,7 @@ TEST_CASE("access: double clicks and two approvers at once make one grant", "[lo
 }
 
 TEST_CASE("access: N of M approvals are needed", "[loopback][access]") {
-    world w([](core::config& c) {
+    access_world w([](core::config& c) {
         for (auto& r : c.access.roles) {
             if (r.name == "view") {
                 r.approvals_required = 2;
@@ -295,7 +295,7 @@ TEST_CASE("access: N of M approvals are needed", "[loopback][access]") {
 
 TEST_CASE("access: the grant is revoked on time and the requester reminded before",
           "[loopback][access]") {
-    world w;
+    access_world w;
     w.granted("view prod 15m \"INC-3\"");
     CHECK(w.wait([&] { return !w.has_binding("cloud", "tugboat-g-000001"); }));
     auto g = w.grant(1);
@@ -311,7 +311,7 @@ TEST_CASE("access: the grant is revoked on time and the requester reminded befor
 }
 
 TEST_CASE("access: a restart during a grant still revokes it on time", "[loopback][access]") {
-    world w;
+    access_world w;
     w.granted("view prod 30m \"INC-4\"");
     auto restarted = test::run_test(w.ioc, w.app->restart_bot(), 30s);
     REQUIRE(restarted);
@@ -324,7 +324,7 @@ TEST_CASE("access: a restart during a grant still revokes it on time", "[loopbac
 
 TEST_CASE("access: a cluster down at revoke time is retried until done and reported",
           "[loopback][access]") {
-    world w;
+    access_world w;
     w.granted("view prod 15m \"INC-5\"");
     w.app->cluster("cloud").stop();
     CHECK(w.wait([&] { return w.grant(1).state == storage::grant_state::expired; }));
@@ -343,7 +343,7 @@ TEST_CASE("access: a cluster down at revoke time is retried until done and repor
 
 TEST_CASE("access: the reconciler removes orphans and restores deleted active bindings",
           "[loopback][access]") {
-    world w;
+    access_world w;
     w.granted("view prod 8h \"INC-6\"");
     sandbox::fake_binding orphan;
     orphan.ns = "prod";
@@ -375,7 +375,7 @@ TEST_CASE("access: the reconciler removes orphans and restores deleted active bi
 }
 
 TEST_CASE("access: invalid duration, role or environment get clear errors", "[loopback][access]") {
-    world w;
+    access_world w;
     REQUIRE(w.script({"/access request veiw prod 1h \"x\"", "/access request view prdo 1h \"x\"",
                       "/access request view prod 2x \"x\"", "/access request view prod 9h \"x\"",
                       "/access request view prod 1h"}) == 0);
@@ -389,7 +389,7 @@ TEST_CASE("access: invalid duration, role or environment get clear errors", "[lo
 }
 
 TEST_CASE("access: revoke ends a grant early and list shows it", "[loopback][access]") {
-    world w;
+    access_world w;
     REQUIRE(w.script({"/access request view prod 2h \"INC-8\"", "@bob: access.approve g-000001",
                       "/access list"}) == 0);
     CHECK(w.said("`g-000001` *view* in *prod* namespace `prod` — active until"));
@@ -405,7 +405,7 @@ TEST_CASE("access: revoke ends a grant early and list shows it", "[loopback][acc
 
 TEST_CASE("access: extension needs approval unless the role allows self-extension",
           "[loopback][access]") {
-    world w([](core::config& c) {
+    access_world w([](core::config& c) {
         for (auto& r : c.access.roles) {
             if (r.name == "logs") {
                 r.self_extend = true;
@@ -428,7 +428,7 @@ TEST_CASE("access: extension needs approval unless the role allows self-extensio
 }
 
 TEST_CASE("access: break-glass is granted at once, broadcast and flagged", "[loopback][access]") {
-    world w;
+    access_world w;
     REQUIRE(w.script({"/access request break-glass prod 30m --break-glass"}) == 0);
     CHECK(w.said("needs a reason"));
     REQUIRE(w.script({"/access request break-glass prod \"db on fire\" --for 30m --break-glass"}) ==
@@ -449,7 +449,7 @@ TEST_CASE("access: break-glass is granted at once, broadcast and flagged", "[loo
 }
 
 TEST_CASE("access: the audit log is for admins", "[loopback][access]") {
-    world w;
+    access_world w;
     REQUIRE(w.script({"/access request view prod 1h \"INC-11\"", "@bob: access.approve g-000001",
                       "/access audit", "@bob: /access audit view"}) == 0);
     CHECK(w.said("`access audit` is for admins"));
@@ -457,7 +457,7 @@ TEST_CASE("access: the audit log is for admins", "[loopback][access]") {
 }
 
 TEST_CASE("access: typed without arguments it opens the request form", "[loopback][access]") {
-    world w;
+    access_world w;
     REQUIRE(w.script({"/access"}) == 0);
     const auto& views = w.app->slack().views();
     REQUIRE(views.size() == 1);
@@ -474,7 +474,7 @@ TEST_CASE("access: typed without arguments it opens the request form", "[loopbac
 }
 
 TEST_CASE("access: Extend in the reminder asks the approvers again", "[loopback][access]") {
-    world w;
+    access_world w;
     w.granted("view prod 15m \"INC-12\"");
     auto first_end = *w.grant(1).expires_at;
     CHECK(w.wait([&] { return w.dms("U0ALICE").find("access.extend") != std::string::npos; }));
@@ -490,7 +490,7 @@ TEST_CASE("access: Extend in the reminder asks the approvers again", "[loopback]
 }
 
 TEST_CASE("access: a cluster-wide role gets a ClusterRoleBinding", "[loopback][access]") {
-    world w([](core::config& c) {
+    access_world w([](core::config& c) {
         core::access_role_config r;
         r.name = "node-reader";
         r.role = "system:node-reader";
@@ -513,7 +513,7 @@ TEST_CASE("access: a cluster-wide role gets a ClusterRoleBinding", "[loopback][a
 }
 
 TEST_CASE("access: a hanging cluster delays no other grant's end", "[loopback][access]") {
-    world w;
+    access_world w;
     w.granted("view prod 15m \"INC-13\"");
     // view is approved automatically in dev (onprem); it ends a minute after the prod one.
     REQUIRE(w.script({"/access request view dev 16m \"INC-13\""}) == 0);

@@ -27,8 +27,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct world : test::sandbox_world {
-    explicit world(std::function<void(core::config&)> adjust = {})
+struct deploy_world : test::sandbox_world {
+    explicit deploy_world(std::function<void(core::config&)> adjust = {})
         : sandbox_world("deploy", std::move(adjust)) {}
 
     /// Types `command` once the bot is up and waits until its Jenkins build runs.
@@ -68,7 +68,7 @@ std::string all_text(const std::vector<sandbox::slack_message>& msgs) {
 }  // namespace
 
 TEST_CASE("deploy: dev deploy builds, rolls out and reports in one thread", "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     REQUIRE(w.script({"/deploy payments-api dev 1.4.2"}) == 0);
     auto thread = w.thread_in("C0PAYMENTS");
     std::string text = all_text(thread);
@@ -86,7 +86,7 @@ TEST_CASE("deploy: dev deploy builds, rolls out and reports in one thread", "[lo
 
 TEST_CASE("deploy: while building the root message shows progress and an ETA from past runs",
           "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     // The first deploy leaves stage durations behind; the second is estimated from them.
     REQUIRE(w.script({"/deploy payments-api dev 1.4.2", "/deploy payments-api dev 1.4.3"}) == 0);
     auto root = w.roots("C0PAYMENTS").back();
@@ -100,7 +100,7 @@ TEST_CASE("deploy: while building the root message shows progress and an ETA fro
 }
 
 TEST_CASE("deploy: a failing stage shows the stage and the log tail", "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     REQUIRE(w.script({"/deploy payments-api dev 1.4.3-failtest"}) == 0);
     std::string text = all_text(w.thread_in("C0PAYMENTS"));
     CHECK(text.find("stage Test failed") != std::string::npos);
@@ -114,7 +114,7 @@ TEST_CASE("deploy: a failing stage shows the stage and the log tail", "[loopback
 
 TEST_CASE("deploy: a crash-looping rollout names the cause and shows the container's last lines",
           "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     REQUIRE(w.script({"/deploy search-web dev 2.0.0-crash"}) == 0);
     std::string text = all_text(w.thread_in("C0SEARCH", 0));
     CHECK(text.find("crash_loop") != std::string::npos);
@@ -126,7 +126,7 @@ TEST_CASE("deploy: a crash-looping rollout names the cause and shows the contain
 }
 
 TEST_CASE("deploy: prod needs an approver who is not the requester", "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     REQUIRE(w.script({"/deploy payments-api dev 1.5.0", "/deploy payments-api beta 1.5.0",
                       "/deploy payments-api prod 1.5.0"}) == 0);
     CHECK(w.said("Approval needed"));
@@ -149,7 +149,7 @@ TEST_CASE("deploy: prod needs an approver who is not the requester", "[loopback]
 
 TEST_CASE("deploy: promotion order and version format are checked before anything starts",
           "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     REQUIRE(w.script({"/deploy payments-api beta 9.9.9", "/deploy orders-api dev 1.2.3"}) == 0);
     CHECK(w.said("has not been deployed to `dev` successfully yet"));
     CHECK(w.said("is not a version of orders-api"));
@@ -157,7 +157,7 @@ TEST_CASE("deploy: promotion order and version format are checked before anythin
 }
 
 TEST_CASE("deploy: a manual lock refuses deploys until unlocked", "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     REQUIRE(w.script({"/deploy lock payments-api dev \"db migration\"",
                       "/deploy payments-api dev 1.4.2"}) == 0);
     CHECK(w.said("is locked"));
@@ -169,7 +169,7 @@ TEST_CASE("deploy: a manual lock refuses deploys until unlocked", "[loopback][de
 
 TEST_CASE("deploy: a second deploy queues behind the first and starts by itself",
           "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     test::run_test(
         w.ioc,
         [&]() -> boost::asio::awaitable<void> {
@@ -190,7 +190,7 @@ TEST_CASE("deploy: a second deploy queues behind the first and starts by itself"
 }
 
 TEST_CASE("deploy: cancel stops the build and frees the lock", "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     test::run_test(
         w.ioc,
         [&]() -> boost::asio::awaitable<void> {
@@ -214,7 +214,7 @@ TEST_CASE("deploy: cancel stops the build and frees the lock", "[loopback][deplo
 }
 
 TEST_CASE("deploy: history lists who deployed what and how it ended", "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     REQUIRE(w.script({"/deploy payments-api dev 1.4.2", "/deploy payments-api dev 1.4.3-failbuild",
                       "/deploy history payments-api"}) == 0);
     CHECK(w.said("d-000001"));
@@ -236,7 +236,7 @@ std::string utc_minute(std::chrono::system_clock::time_point t) {
 
 TEST_CASE("deploy: a freeze refuses deploys, and an allowed person overrides it, announced",
           "[loopback][deploy]") {
-    world w([](core::config& c) {
+    deploy_world w([](core::config& c) {
         for (auto& e : c.environments) {
             if (e.name == "dev") {
                 core::freeze_window f;
@@ -265,7 +265,7 @@ TEST_CASE("deploy: a freeze refuses deploys, and an allowed person overrides it,
 
 TEST_CASE("deploy: Jenkins down fails the deploy with a clear message and frees the lock",
           "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     w.app->jenkins().stop();
     REQUIRE(w.script({"/deploy payments-api dev 1.4.2"}) == 0);
     std::string text = all_text(w.thread_in("C0PAYMENTS"));
@@ -277,7 +277,7 @@ TEST_CASE("deploy: Jenkins down fails the deploy with a clear message and frees 
 }
 
 TEST_CASE("deploy: a re-delivered /deploy envelope starts one deploy", "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     test::run_test(
         w.ioc,
         [&]() -> boost::asio::awaitable<void> {
@@ -302,7 +302,7 @@ TEST_CASE("deploy: a re-delivered /deploy envelope starts one deploy", "[loopbac
 
 TEST_CASE("deploy: a bot restart mid-build resumes in the same thread without a second build",
           "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     test::run_test(
         w.ioc,
         [&]() -> boost::asio::awaitable<void> {
@@ -320,7 +320,7 @@ TEST_CASE("deploy: a bot restart mid-build resumes in the same thread without a 
 }
 
 TEST_CASE("deploy: an ending Slack did not show is shown after a restart", "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     test::run_test(
         w.ioc,
         [&]() -> boost::asio::awaitable<void> {
@@ -361,7 +361,7 @@ TEST_CASE("deploy: an ending Slack did not show is shown after a restart", "[loo
 TEST_CASE("deploy: two approvals when two are required, and requests expire",
           "[loopback][deploy]") {
     SECTION("two approvals") {
-        world w([](core::config& c) {
+        deploy_world w([](core::config& c) {
             for (auto& e : c.environments) {
                 if (e.name == "dev") {
                     e.policy.approval.required = 2;
@@ -379,7 +379,7 @@ TEST_CASE("deploy: two approvals when two are required, and requests expire",
         CHECK(w.roots("C0PAYMENTS").back().text.find("✅") != std::string::npos);
     }
     SECTION("expiry") {
-        world w([](core::config& c) {
+        deploy_world w([](core::config& c) {
             for (auto& e : c.environments) {
                 if (e.name == "dev") {
                     e.policy.approval.required = 1;
@@ -413,7 +413,7 @@ TEST_CASE("deploy: two approvals when two are required, and requests expire",
 
 TEST_CASE("deploy: rollback restores the previous revision in its own thread",
           "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     REQUIRE(w.script({"/deploy search-web dev 2.0.0", "/deploy rollback search-web dev"}) == 0);
     auto roots = w.roots("C0SEARCH");
     REQUIRE(roots.size() == 2);
@@ -427,7 +427,7 @@ TEST_CASE("deploy: rollback restores the previous revision in its own thread",
 }
 
 TEST_CASE("deploy: a cluster that is down fails the rollout with its name", "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     w.app->cluster("onprem").stop();
     REQUIRE(w.script({"/deploy search-web dev 2.0.0"}) == 0);
     std::string text = all_text(w.thread_in("C0SEARCH", 0));
@@ -438,7 +438,7 @@ TEST_CASE("deploy: a cluster that is down fails the rollout with its name", "[lo
 }
 
 TEST_CASE("deploy: every request, decision and result is in the audit log", "[loopback][deploy]") {
-    world w;
+    deploy_world w;
     REQUIRE(w.script({"/deploy payments-api dev 1.5.0", "/deploy payments-api beta 1.5.0",
                       "/deploy payments-api prod 1.5.0", "@bob: deploy.reject d-000003",
                       "/deploy lock payments-api dev \"migration\"",

@@ -1,6 +1,7 @@
 #include "sandbox/fake_jenkins.hpp"
 
 #include "integrations/http_client.hpp"
+#include "tests/support/contains.hpp"
 #include "tests/support/run_test.hpp"
 #include "tests/support/test_ca_fixture.hpp"
 
@@ -27,6 +28,7 @@ using integrations::http_method;
 using integrations::http_request;
 using integrations::http_response;
 using json = nlohmann::json;
+using test::contains;
 using test::run_test;
 
 const std::string job_path = "job/deploy/job/payments-api/";
@@ -68,10 +70,6 @@ std::string tree(std::string_view spec) {
         }
     }
     return out;
-}
-
-bool contains(const std::string& text, std::string_view part) {
-    return text.find(part) != std::string::npos;
 }
 
 // A parameterized deploy job in a folder: 2 s in the queue, then Build, Test, Push and Deploy
@@ -122,8 +120,8 @@ http_client make_client(asio::io_context& ioc, core::logger& log) {
 }
 
 // The io_context first, so it outlives every socket and timer.
-struct fixture {
-    explicit fixture(sandbox::fake_jenkins_options options = fast_options())
+struct fake_jenkins_fixture {
+    explicit fake_jenkins_fixture(sandbox::fake_jenkins_options options = fast_options())
         : jenkins(start_jenkins(ioc, log, std::move(options))), client(make_client(ioc, log)) {}
 
     http_request request(http_method method, const std::string& path, std::string body = {}) {
@@ -241,7 +239,7 @@ const json* find_class(const json& actions, std::string_view cls) {
 }  // namespace
 
 TEST_CASE("fake_jenkins: requests need Basic auth with the API token", "[loopback]") {
-    fixture f;
+    fake_jenkins_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         f.with_auth = false;
         auto anonymous = co_await f.get("api/json");
@@ -265,7 +263,7 @@ TEST_CASE("fake_jenkins: requests need Basic auth with the API token", "[loopbac
 }
 
 TEST_CASE("fake_jenkins: POSTs need a crumb and its session cookie", "[loopback]") {
-    fixture f;
+    fake_jenkins_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto bare = co_await f.post(job_path + "buildWithParameters", "VERSION=1.0.0");
         CHECK(bare.status == 403);
@@ -297,7 +295,7 @@ TEST_CASE("fake_jenkins: POSTs need a crumb and its session cookie", "[loopback]
 TEST_CASE("fake_jenkins: API tokens may be exempt from crumbs", "[loopback]") {
     auto options = fast_options();
     options.csrf = sandbox::csrf_mode::token_exempt;
-    fixture f(options);
+    fake_jenkins_fixture f(options);
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto r = co_await f.post(job_path + "buildWithParameters", "VERSION=1.0.0");
         CHECK(r.status == 201);
@@ -305,7 +303,7 @@ TEST_CASE("fake_jenkins: API tokens may be exempt from crumbs", "[loopback]") {
 }
 
 TEST_CASE("fake_jenkins: trigger, queue item, build number", "[loopback]") {
-    fixture f;
+    fake_jenkins_fixture f;
     auto job = payments_job();
     job.queue_delay = 60s;  // 600 ms: long enough to look at the waiting item
     f.jenkins.add_job(job);
@@ -374,7 +372,7 @@ TEST_CASE("fake_jenkins: trigger, queue item, build number", "[loopback]") {
 TEST_CASE("fake_jenkins: queue items expire after leaving the queue", "[loopback]") {
     auto options = fast_options();
     options.left_item_ttl = 50ms;
-    fixture f(options);
+    fake_jenkins_fixture f(options);
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         co_await f.fetch_crumb();
         auto item = co_await f.trigger("VERSION=2.0.0");
@@ -389,7 +387,7 @@ TEST_CASE("fake_jenkins: queue items expire after leaving the queue", "[loopback
 }
 
 TEST_CASE("fake_jenkins: stages progress over time and the log streams", "[loopback]") {
-    fixture f;
+    fake_jenkins_fixture f;
     std::vector<sandbox::fake_deploy> deploys;
     f.jenkins.on_deploy([&](const sandbox::fake_deploy& d) { deploys.push_back(d); });
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
@@ -433,7 +431,8 @@ TEST_CASE("fake_jenkins: stages progress over time and the log streams", "[loopb
         auto stage_log = co_await f.get_json(
             base + "execution/node/" + done["stages"][2]["id"].get<std::string>() + "/wfapi/log");
         CHECK(stage_log["nodeStatus"] == "SUCCESS");
-        CHECK(contains(stage_log["text"], "docker push registry.sandbox.local/payments-api:1.5.0"));
+        CHECK(contains(stage_log["text"].get<std::string>(),
+                       "docker push registry.sandbox.local/payments-api:1.5.0"));
 
         auto build = co_await f.get_json(base + "api/json");
         CHECK(build["result"] == "SUCCESS");
@@ -458,7 +457,7 @@ TEST_CASE("fake_jenkins: a failing stage fails the build with its log", "[loopba
         scenario{"1.0.0-failbuild", "Build", "error: 'amount_cents' was not declared"},
         scenario{"1.0.0-failpush", "Push", "denied: requested access to the resource is denied"},
         scenario{"1.0.0", "Build", "error: 'amount_cents' was not declared"});
-    fixture f;
+    fake_jenkins_fixture f;
     if (s.version == "1.0.0") {  // no marker: the job's configured failing stage
         REQUIRE(f.jenkins.set_failing_stage("deploy/payments-api", "Build"));
     }
@@ -480,7 +479,8 @@ TEST_CASE("fake_jenkins: a failing stage fails the build with its log", "[loopba
         }
         REQUIRE(failed);
         CHECK((*failed)["status"] == "FAILED");
-        CHECK(contains((*failed)["error"]["message"], "script returned exit code"));
+        CHECK(contains((*failed)["error"]["message"].get<std::string>(),
+                       "script returned exit code"));
         CHECK(run["stages"].back()["name"] == "Deploy");
         CHECK(run["stages"].back()["status"] == "NOT_EXECUTED");
         auto log = co_await f.get_json(base + "execution/node/" +
@@ -490,7 +490,7 @@ TEST_CASE("fake_jenkins: a failing stage fails the build with its log", "[loopba
         for (std::size_t p = 0; (p = expected.find('&', p)) != std::string::npos; p += 5) {
             expected.replace(p, 1, "&amp;");
         }
-        CHECK(contains(log["text"], expected));
+        CHECK(contains(log["text"].get<std::string>(), expected));
         auto console = co_await f.get(base + "consoleText");
         CHECK(contains(console.body, s.log_line));
         CHECK(contains(console.body, "Finished: FAILURE"));
@@ -500,7 +500,7 @@ TEST_CASE("fake_jenkins: a failing stage fails the build with its log", "[loopba
 
 TEST_CASE("fake_jenkins: input steps pause until proceed or abort", "[loopback]") {
     bool proceed = GENERATE(true, false);
-    fixture f;
+    fake_jenkins_fixture f;
     auto job = payments_job();
     sandbox::fake_input input;
     input.id = "approve";  // Jenkins capitalizes it
@@ -566,7 +566,7 @@ TEST_CASE("fake_jenkins: input steps pause until proceed or abort", "[loopback]"
 }
 
 TEST_CASE("fake_jenkins: stop aborts a running build", "[loopback]") {
-    fixture f;
+    fake_jenkins_fixture f;
     auto job = payments_job();
     job.stages[0].duration = std::chrono::minutes{10};  // 6 s at speed 100: only stop ends it
     f.jenkins.add_job(job);
@@ -593,7 +593,7 @@ TEST_CASE("fake_jenkins: stop aborts a running build", "[loopback]") {
 }
 
 TEST_CASE("fake_jenkins: injected 500s, slow answers and downtime", "[loopback]") {
-    fixture f;
+    fake_jenkins_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         f.jenkins.fail_next(2, 500, "/job/");
         auto root = co_await f.get("api/json");  // other paths are not affected
@@ -633,7 +633,7 @@ TEST_CASE("fake_jenkins: injected 500s, slow answers and downtime", "[loopback]"
 }
 
 TEST_CASE("fake_jenkins: jobs live in folders", "[loopback]") {
-    fixture f;
+    fake_jenkins_fixture f;
     sandbox::fake_job nested;
     nested.full_name = "teams/search/reindex";
     f.jenkins.add_job(nested);
@@ -681,7 +681,7 @@ TEST_CASE("fake_jenkins: jobs live in folders", "[loopback]") {
 TEST_CASE("fake_jenkins: seeded history gives estimatedDuration", "[loopback]") {
     auto options = fast_options();
     options.speed = 1;
-    fixture f(options);
+    fake_jenkins_fixture f(options);
     REQUIRE(f.jenkins.add_past_build(
         "deploy/payments-api", {sandbox::fake_result::success, 60s, {{"VERSION", "1.0.0"}}, 0ms}));
     REQUIRE(f.jenkins.add_past_build(

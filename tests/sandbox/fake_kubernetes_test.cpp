@@ -8,6 +8,7 @@
 #include "integrations/kubeconfig.hpp"
 #include "sandbox/fake_kubernetes_store.hpp"
 #include "sandbox/kubeconfig_writer.hpp"
+#include "tests/support/contains.hpp"
 #include "tests/support/run_test.hpp"
 #include "tests/support/test_ca_fixture.hpp"
 
@@ -30,11 +31,8 @@ using integrations::http_method;
 using integrations::http_request;
 using integrations::http_response;
 using nlohmann::json;
+using test::contains;
 using test::run_test;
-
-bool contains(std::string_view haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string_view::npos;
-}
 
 // One fake cluster and a client that trusts the test CA.
 struct cluster {

@@ -7,7 +7,6 @@
 #include "tests/support/test_ca_fixture.hpp"
 
 #include <fmt/format.h>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -37,8 +36,7 @@ using json = nlohmann::json;
 using sandbox::fake_slack;
 using sandbox::fake_slack_options;
 using test::run_test;
-
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using test::use_tuple;
 
 // A minimal Socket Mode client, enough to play the bot's side: connect, read, write, close.
 class ws_client {
@@ -145,8 +143,9 @@ std::shared_ptr<asio::ssl::context> make_ws_tls() {
 }
 
 // The io_context first, so it outlives every socket.
-struct fixture {
-    explicit fixture(bool tls = true, const std::function<void(fake_slack_options&)>& tweak = {})
+struct fake_slack_fixture {
+    explicit fake_slack_fixture(bool tls = true,
+                                const std::function<void(fake_slack_options&)>& tweak = {})
         : slack(start_slack(ioc, log, tls, tweak)), http(make_http(ioc, log)) {}
 
     asio::awaitable<integrations::http_response> post(std::string url, std::string content_type,
@@ -242,7 +241,7 @@ const std::string approval_blocks = R"([
 }  // namespace
 
 TEST_CASE("fake_slack: auth.test and token checks", "[loopback]") {
-    fixture f;
+    fake_slack_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto me = co_await f.api("auth.test", "{}");
         CHECK(me["ok"] == true);
@@ -271,7 +270,7 @@ TEST_CASE("fake_slack: auth.test and token checks", "[loopback]") {
 }
 
 TEST_CASE("fake_slack: chat.postMessage stores messages and threads", "[loopback]") {
-    fixture f;
+    fake_slack_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto root = co_await f.api("chat.postMessage",
                                    R"({"channel":"C0DEPLOYS","text":"Deploying payments-api"})");
@@ -312,7 +311,7 @@ TEST_CASE("fake_slack: chat.postMessage stores messages and threads", "[loopback
 }
 
 TEST_CASE("fake_slack: chat.postMessage rejects what Slack rejects", "[loopback]") {
-    fixture f;
+    fake_slack_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto missing = co_await f.api("chat.postMessage", R"({"channel":"C0NOPE","text":"x"})");
         CHECK(missing == json{{"ok", false}, {"error", "channel_not_found"}});
@@ -344,7 +343,7 @@ TEST_CASE("fake_slack: chat.postMessage rejects what Slack rejects", "[loopback]
 }
 
 TEST_CASE("fake_slack: updates, deletes, reactions and ephemerals", "[loopback]") {
-    fixture f(true, [](fake_slack_options& o) {
+    fake_slack_fixture f(true, [](fake_slack_options& o) {
         o.channels.push_back({"C0SMALL", "small", {"U0ALICE"}, true, false});
     });
     std::string ts;
@@ -408,7 +407,7 @@ TEST_CASE("fake_slack: updates, deletes, reactions and ephemerals", "[loopback]"
 }
 
 TEST_CASE("fake_slack: users, conversations and user groups", "[loopback]") {
-    fixture f;
+    fake_slack_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto alice = co_await f.form("users.info", "user=U0ALICE");
         CHECK(alice["user"]["name"] == "alice");
@@ -441,7 +440,7 @@ TEST_CASE("fake_slack: users, conversations and user groups", "[loopback]") {
 }
 
 TEST_CASE("fake_slack: files upload v2 flow", "[loopback]") {
-    fixture f;
+    fake_slack_fixture f;
     std::string root_ts;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto root = co_await f.api("chat.postMessage", R"({"channel":"C0DEPLOYS","text":"logs"})");
@@ -479,7 +478,7 @@ TEST_CASE("fake_slack: files upload v2 flow", "[loopback]") {
 }
 
 TEST_CASE("fake_slack: injected 429, 5xx, missing_scope and drops", "[loopback]") {
-    fixture f;
+    fake_slack_fixture f;
     f.slack.inject_ratelimit("chat.postMessage", 1, 7);
     f.slack.inject_http_status("users.info", 1, 503);
     f.slack.inject_missing_scope("users.lookupByEmail", "users:read.email");
@@ -527,7 +526,7 @@ TEST_CASE("fake_slack: injected 429, 5xx, missing_scope and drops", "[loopback]"
 }
 
 TEST_CASE("fake_slack: rate limits are measured, and enforced when asked", "[loopback]") {
-    fixture f(true, [](fake_slack_options& o) {
+    fake_slack_fixture f(true, [](fake_slack_options& o) {
         o.rate_limits.post_burst = 3;
         o.rate_limits.per_window["users.info"] = 2;
     });
@@ -564,7 +563,7 @@ TEST_CASE("fake_slack: rate limits are measured, and enforced when asked", "[loo
 
 TEST_CASE("fake_slack: socket mode hello over wss and ws", "[loopback]") {
     bool tls = GENERATE(true, false);
-    fixture f(tls);
+    fake_slack_fixture f(tls);
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto opened = co_await f.api("apps.connections.open", "{}", "xapp-1-tugboat-sandbox");
         auto url = opened["url"].get<std::string>();
@@ -597,7 +596,7 @@ TEST_CASE("fake_slack: socket mode hello over wss and ws", "[loopback]") {
 }
 
 TEST_CASE("fake_slack: envelopes are delivered and acks recorded", "[loopback]") {
-    fixture f;
+    fake_slack_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto [client, hello] = co_await f.connect();
         auto id = f.slack.deliver_slash_command("U0ALICE", "C0DEPLOYS", "/deploy",
@@ -663,7 +662,7 @@ TEST_CASE("fake_slack: envelopes are delivered and acks recorded", "[loopback]")
 
 TEST_CASE("fake_slack: a missed ack is re-delivered with retry_attempt", "[loopback]") {
     bool fresh_ids = GENERATE(false, true);
-    fixture f(true, [&](fake_slack_options& o) {
+    fake_slack_fixture f(true, [&](fake_slack_options& o) {
         o.ack_timeout = 100ms;
         o.max_redeliveries = 2;
         o.fresh_envelope_id_on_retry = fresh_ids;
@@ -699,7 +698,7 @@ TEST_CASE("fake_slack: a missed ack is re-delivered with retry_attempt", "[loopb
 }
 
 TEST_CASE("fake_slack: stalled reads make envelopes time out", "[loopback]") {
-    fixture f(true, [](fake_slack_options& o) {
+    fake_slack_fixture f(true, [](fake_slack_options& o) {
         o.ack_timeout = 100ms;
         o.max_redeliveries = 1;
     });
@@ -719,7 +718,7 @@ TEST_CASE("fake_slack: stalled reads make envelopes time out", "[loopback]") {
 }
 
 TEST_CASE("fake_slack: disconnect messages, drops and the connection cap", "[loopback]") {
-    fixture f(true, [](fake_slack_options& o) { o.max_connections = 2; });
+    fake_slack_fixture f(true, [](fake_slack_options& o) { o.max_connections = 2; });
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto [a, hello_a] = co_await f.connect();
         auto [b, hello_b] = co_await f.connect();
@@ -761,7 +760,7 @@ TEST_CASE("fake_slack: disconnect messages, drops and the connection cap", "[loo
 }
 
 TEST_CASE("fake_slack: envelopes wait for a connection", "[loopback]") {
-    fixture f(false);
+    fake_slack_fixture f(false);
     REQUIRE(f.slack.deliver_dm("U0DAVE", "early"));
     CHECK(f.slack.envelopes()[0].deliveries.empty());
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
@@ -773,7 +772,7 @@ TEST_CASE("fake_slack: envelopes wait for a connection", "[loopback]") {
 }
 
 TEST_CASE("fake_slack: block actions and response_url", "[loopback]") {
-    fixture f;
+    fake_slack_fixture f;
     std::string msg_ts;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto [client, hello] = co_await f.connect();
@@ -827,7 +826,7 @@ TEST_CASE("fake_slack: block actions and response_url", "[loopback]") {
 }
 
 TEST_CASE("fake_slack: modals open with a fresh trigger and take submissions", "[loopback]") {
-    fixture f;
+    fake_slack_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto [client, hello] = co_await f.connect();
         REQUIRE(f.slack.deliver_slash_command("U0ALICE", "C0DEPLOYS", "/deploy", ""));
@@ -871,7 +870,7 @@ TEST_CASE("fake_slack: modals open with a fresh trigger and take submissions", "
 }
 
 TEST_CASE("fake_slack: raw payloads and unexpected frames", "[loopback]") {
-    fixture f;
+    fake_slack_fixture f;
     run_test(f.ioc, [&]() -> asio::awaitable<void> {
         auto [client, hello] = co_await f.connect();
         CHECK(f.slack.deliver_raw("{not json").empty());
@@ -891,7 +890,7 @@ TEST_CASE("fake_slack: raw payloads and unexpected frames", "[loopback]") {
 }
 
 TEST_CASE("fake_slack: observers see workspace changes", "[loopback]") {
-    fixture f;
+    fake_slack_fixture f;
     std::vector<std::string> seen;
     f.slack.on_change([&](const sandbox::slack_change& c) {
         if (c.kind == sandbox::slack_change_kind::message_posted) {
@@ -909,7 +908,7 @@ TEST_CASE("fake_slack: observers see workspace changes", "[loopback]") {
 TEST_CASE("fake_slack: hundreds of envelopes in flight", "[loopback]") {
     // Acks are prompt here; the long timeout only keeps a loaded machine (ASan, parallel
     // tests) from counting a slow ack as lost and redelivering it.
-    fixture f(true, [](fake_slack_options& o) { o.ack_timeout = 10s; });
+    fake_slack_fixture f(true, [](fake_slack_options& o) { o.ack_timeout = 10s; });
     constexpr int count = 400;
     run_test(
         f.ioc,

@@ -8,6 +8,7 @@
 #include "sandbox/sandbox_app.hpp"
 #include "storage/database.hpp"
 #include "storage/grant_repository.hpp"
+#include "tests/support/contains.hpp"
 #include "tests/support/run_test.hpp"
 #include "tests/support/sandbox_world.hpp"
 
@@ -23,13 +24,14 @@
 
 using namespace tugboat;
 using namespace std::chrono_literals;
+using test::contains;
 
 namespace {
 
-constexpr const char* channel = "C0DEPLOYS";  // where the sandbox types slash commands
+constexpr const char* logs_channel = "C0DEPLOYS";  // where the sandbox types slash commands
 
-struct world : test::sandbox_world {
-    explicit world(std::function<void(core::config&)> adjust = {})
+struct logs_world : test::sandbox_world {
+    explicit logs_world(std::function<void(core::config&)> adjust = {})
         : sandbox_world("logs", std::move(adjust)) {}
 
     const std::string& transcript() const { return app->console().transcript(); }
@@ -44,7 +46,7 @@ struct world : test::sandbox_world {
     }
     /// The newest root message the bot posted in #deploys.
     sandbox::slack_message root() {
-        auto all = app->slack().messages(channel);
+        auto all = app->slack().messages(logs_channel);
         std::erase_if(
             all, [](const sandbox::slack_message& m) { return m.is_reply() || !m.from_bot(); });
         REQUIRE_FALSE(all.empty());
@@ -53,7 +55,7 @@ struct world : test::sandbox_world {
     /// Text and blocks of the newest root message's thread (the root included).
     std::string thread_text() {
         std::string text;
-        for (const auto& m : app->slack().thread(channel, root().ts)) {
+        for (const auto& m : app->slack().thread(logs_channel, root().ts)) {
             text += m.text + "\n" + m.blocks_json + "\n";
         }
         return text;
@@ -63,7 +65,7 @@ struct world : test::sandbox_world {
         std::vector<sandbox::slack_file> out;
         auto ts = root().ts;
         for (const auto& f : app->slack().files()) {
-            if (f.channel == channel && f.thread_ts == ts) {
+            if (f.channel == logs_channel && f.thread_ts == ts) {
                 out.push_back(f);
             }
         }
@@ -75,16 +77,12 @@ struct world : test::sandbox_world {
         for (const auto& f : app->slack().files()) {
             all += f.content;
         }
-        for (const auto& m : app->slack().messages(channel)) {
+        for (const auto& m : app->slack().messages(logs_channel)) {
             all += m.text + m.blocks_json;
         }
         return all;
     }
 };
-
-bool contains(std::string_view hay, std::string_view needle) {
-    return hay.find(needle) != std::string_view::npos;
-}
 
 /// dev runs on both sandbox clusters instead of onprem only.
 void dev_on_both_clusters(core::config& c) {
@@ -103,7 +101,7 @@ std::string suffix(const std::string& pod) {
 
 TEST_CASE("logs: lines of every pod, merged by time with a pod prefix, in a thread",
           "[loopback][logs]") {
-    world w;
+    logs_world w;
     auto p = w.pods(w.onprem());
     // Interleaved appends: the merged output must interleave them the same way.
     REQUIRE(w.onprem().append_pod_log("dev", p[0], "payments-api", "line-a1 first"));
@@ -141,7 +139,7 @@ TEST_CASE("logs: lines of every pod, merged by time with a pod prefix, in a thre
 }
 
 TEST_CASE("logs: secrets are redacted before anything reaches Slack", "[loopback][logs]") {
-    world w;
+    logs_world w;
     auto p = w.pods(w.onprem());
     for (std::string line :
          {"connecting with password=hunter2 to db", "GET /me Authorization: Bearer tok-abc.def",
@@ -164,7 +162,7 @@ TEST_CASE("logs: secrets are redacted before anything reaches Slack", "[loopback
 }
 
 TEST_CASE("logs: config patterns are redacted too", "[loopback][logs]") {
-    world w([](core::config& c) { c.logs.redact_patterns = {R"(card=[0-9]{12,19})"}; });
+    logs_world w([](core::config& c) { c.logs.redact_patterns = {R"(card=[0-9]{12,19})"}; });
     auto p = w.pods(w.onprem());
     REQUIRE(w.onprem().append_pod_log("dev", p[0], "payments-api", "charge card=4111111111111111"));
     REQUIRE(w.script({"/logs payments-api dev"}) == 0);
@@ -173,7 +171,7 @@ TEST_CASE("logs: config patterns are redacted too", "[loopback][logs]") {
 }
 
 TEST_CASE("logs: --grep keeps matching lines and a bad pattern is explained", "[loopback][logs]") {
-    world w;
+    logs_world w;
     auto p = w.pods(w.onprem());
     REQUIRE(w.onprem().append_pod_log("dev", p[0], "payments-api", "upstream timeout after 5s"));
     REQUIRE(w.onprem().append_pod_log("dev", p[1], "payments-api", "request ok"));
@@ -194,7 +192,7 @@ TEST_CASE("logs: --grep keeps matching lines and a bad pattern is explained", "[
 
 TEST_CASE("logs: --previous reads the crashed container and notes pods that did not restart",
           "[loopback][logs]") {
-    world w;
+    logs_world w;
     auto p = w.pods(w.onprem());
     REQUIRE(w.onprem().set_pod_logs("dev", p[0], "payments-api",
                                     {"panic: nil map", "goroutine 1 [running]"}, true));
@@ -206,7 +204,7 @@ TEST_CASE("logs: --previous reads the crashed container and notes pods that did 
 }
 
 TEST_CASE("logs: --pod reads one pod, and an unknown pod lists the pods", "[loopback][logs]") {
-    world w;
+    logs_world w;
     auto p = w.pods(w.onprem());
     REQUIRE(w.onprem().append_pod_log("dev", p[0], "payments-api", "from-pod-zero"));
     REQUIRE(w.onprem().append_pod_log("dev", p[1], "payments-api", "from-pod-one"));
@@ -222,7 +220,7 @@ TEST_CASE("logs: --pod reads one pod, and an unknown pod lists the pods", "[loop
 }
 
 TEST_CASE("logs: --container picks a container of a multi-container pod", "[loopback][logs]") {
-    world w([](core::config& c) {
+    logs_world w([](core::config& c) {
         core::service_config billing;
         billing.name = "billing";
         billing.channel = "deploys";
@@ -263,7 +261,7 @@ TEST_CASE("logs: --container picks a container of a multi-container pod", "[loop
 
 TEST_CASE("logs: huge logs become a file with a truncated note", "[loopback][logs]") {
     SECTION("more lines than the total cap: the newest are kept") {
-        world w(dev_on_both_clusters);
+        logs_world w(dev_on_both_clusters);
         auto a = w.pods(w.onprem());
         auto b = w.pods(w.cloud());
         for (auto* k : {&w.onprem(), &w.cloud()}) {
@@ -288,7 +286,7 @@ TEST_CASE("logs: huge logs become a file with a truncated note", "[loopback][log
         CHECK_FALSE(contains(w.everything_in_slack(), "zzsecretzz"));
     }
     SECTION("a pod's log over limitBytes is cut, and the note says so") {
-        world w;
+        logs_world w;
         auto p = w.pods(w.onprem());
         for (const auto& pod : p) {
             REQUIRE(w.onprem().generate_pod_logs("dev", pod, "payments-api", 10000, 250));
@@ -308,7 +306,7 @@ TEST_CASE("logs: many pods are read in two steps and show the same newest lines"
           "[loopback][logs]") {
     // 3 Deployments × 2 clusters × 2 pods: twice each pod's share of the 20,000 kept lines is
     // 3,334, less than --tail 10000, so each pod is read with that tail first.
-    world w([](core::config& c) {
+    logs_world w([](core::config& c) {
         dev_on_both_clusters(c);
         for (auto& s : c.services) {
             if (s.name == "payments-api") {
@@ -358,7 +356,7 @@ TEST_CASE("logs: many pods are read in two steps and show the same newest lines"
 }
 
 TEST_CASE("logs: an environment with two clusters reads both", "[loopback][logs]") {
-    world w(dev_on_both_clusters);
+    logs_world w(dev_on_both_clusters);
     auto a = w.pods(w.onprem());
     auto b = w.pods(w.cloud());
     REQUIRE(w.onprem().append_pod_log("dev", a[0], "payments-api", "hello-from-onprem"));
@@ -383,7 +381,7 @@ TEST_CASE("logs: an environment with two clusters reads both", "[loopback][logs]
 }
 
 TEST_CASE("logs: a pod deleted while its log is read leaves the others shown", "[loopback][logs]") {
-    world w;
+    logs_world w;
     auto p = w.pods(w.onprem());
     REQUIRE(w.onprem().append_pod_log("dev", p[1], "payments-api", "survivor-line"));
     auto log_path = fmt::format("/api/v1/namespaces/dev/pods/{}/log", p[0]);
@@ -408,7 +406,7 @@ TEST_CASE("logs: a pod deleted while its log is read leaves the others shown", "
 }
 
 TEST_CASE("logs: RBAC refusal names the permission the bot lacks", "[loopback][logs]") {
-    world w;
+    logs_world w;
     w.onprem().forbid("/api/v1/namespaces/dev/pods/", "get");
     REQUIRE(w.script({"/logs payments-api dev"}) == 0);
     std::string told;
@@ -422,7 +420,7 @@ TEST_CASE("logs: RBAC refusal names the permission the bot lacks", "[loopback][l
 }
 
 TEST_CASE("logs: prod needs an access grant, and says how to get one", "[loopback][logs]") {
-    world w;
+    logs_world w;
     REQUIRE(w.script({"/logs payments-api prod"}) == 0);
     CHECK(w.said("need an active access grant"));
     CHECK(w.said("/access request view prod/prod 2h"));
@@ -456,7 +454,7 @@ TEST_CASE("logs: prod needs an access grant, and says how to get one", "[loopbac
 }
 
 TEST_CASE("logs: only the environment's readers may read", "[loopback][logs]") {
-    world w([](core::config& c) {
+    logs_world w([](core::config& c) {
         for (auto& e : c.environments) {
             if (e.name == "dev") {
                 e.policy.readers = {"S0SRE"};
@@ -470,7 +468,7 @@ TEST_CASE("logs: only the environment's readers may read", "[loopback][logs]") {
 }
 
 TEST_CASE("logs: bad flags say what is wrong and show an example", "[loopback][logs]") {
-    world w;
+    logs_world w;
     REQUIRE(w.script({"/logs payments-api dev --since 10x"}) == 0);
     CHECK(w.said("isn't a duration"));
     REQUIRE(w.script({"/logs payments-api dev --tail 20000"}) == 0);
@@ -482,7 +480,7 @@ TEST_CASE("logs: bad flags say what is wrong and show an example", "[loopback][l
 }
 
 TEST_CASE("logs: /deploy logs shows the build console, redacted", "[loopback][logs]") {
-    world w;
+    logs_world w;
     sandbox::fake_job job;
     job.full_name = "deploy/payments-api";
     job.parameters = {{"SERVICE"}, {"ENVIRONMENT"}, {"VERSION"}, {"DEPLOY_ID"}};

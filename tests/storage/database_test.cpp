@@ -4,6 +4,9 @@
 #include "storage/inbox_repository.hpp"
 #include "storage/migrations.hpp"
 #include "storage/timer_repository.hpp"
+#include "tests/support/fixed_time.hpp"
+#include "tests/support/must.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <unistd.h>
 #include <catch2/catch.hpp>
@@ -11,47 +14,16 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 
 using namespace tugboat;
 using namespace std::chrono_literals;
+using test::must;
+using test::t0;
+using test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed with everything in it.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::random_device rd;
-        path = fs::temp_directory_path() /
-               ("tugboat-storage-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-template <class T>
-T must(core::result<T> r) {
-    if (!r) {
-        FAIL(r.error().message);
-    }
-    return std::move(r).value();
-}
-
-void must(core::result<void> r) {
-    if (!r) {
-        FAIL(r.error().message);
-    }
-}
 
 core::error open_error(const std::string& path, storage::open_options options = {}) {
     auto db = storage::database::open(path, core::null_logger(), options);
@@ -69,8 +41,6 @@ std::int64_t count(storage::database& db, std::string_view sql) {
     REQUIRE(must(st.step()));
     return st.get_int(0);
 }
-
-const core::time_point t0 = core::from_unix(1'700'000'000);
 
 }  // namespace
 

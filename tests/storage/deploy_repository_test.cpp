@@ -1,4 +1,6 @@
 #include "storage/deploy_repository.hpp"
+#include "tests/support/fixed_time.hpp"
+#include "tests/support/must.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -6,26 +8,12 @@
 
 using namespace tugboat;
 using namespace std::chrono_literals;
+using test::must;
+using test::t0;
 
 namespace {
 
-template <class T>
-T must(core::result<T> r) {
-    if (!r) {
-        FAIL(r.error().message);
-    }
-    return std::move(r).value();
-}
-
-void must(core::result<void> r) {
-    if (!r) {
-        FAIL(r.error().message);
-    }
-}
-
-const core::time_point t0 = core::from_unix(1'700'000'000);
-
-struct fixture {
+struct repository_fixture {
     storage::database db = must(storage::database::open(":memory:", core::null_logger()));
     storage::deploy_repository repo{db};
 
@@ -66,7 +54,7 @@ TEST_CASE("deploys: ids are shown as d-000123 and parsed back leniently", "[unit
 }
 
 TEST_CASE("deploys: insert and get round-trip every field", "[unit]") {
-    fixture f;
+    repository_fixture f;
     storage::deploy_record d{.service = "payments",
                              .environment = "prod",
                              .version = "1.2.3",
@@ -107,7 +95,7 @@ TEST_CASE("deploys: insert and get round-trip every field", "[unit]") {
 }
 
 TEST_CASE("deploys: update is optimistic, a stale revision is a conflict", "[unit]") {
-    fixture f;
+    repository_fixture f;
     auto d = f.add("payments", "prod", "1.0.0");
     auto stale = d;
 
@@ -132,7 +120,7 @@ TEST_CASE("deploys: update is optimistic, a stale revision is a conflict", "[uni
 }
 
 TEST_CASE("deploys: outcome and finished_at must agree", "[unit]") {
-    fixture f;
+    repository_fixture f;
     auto d = f.add("payments", "prod", "1.0.0");
     d.outcome = storage::deploy_outcome::succeeded;  // but finished_at left empty
     auto r = f.repo.update(d);
@@ -141,7 +129,7 @@ TEST_CASE("deploys: outcome and finished_at must agree", "[unit]") {
 }
 
 TEST_CASE("deploys: unfinished, history and last successful version", "[unit]") {
-    fixture f;
+    repository_fixture f;
     auto a = f.add("payments", "prod", "1.0.0", t0);
     auto b = f.add("payments", "staging", "1.1.0", t0 + 1min);
     auto c = f.add("payments", "prod", "1.1.0", t0 + 2min);
@@ -171,7 +159,7 @@ TEST_CASE("deploys: unfinished, history and last successful version", "[unit]") 
 }
 
 TEST_CASE("deploys: one lock per service and environment", "[unit]") {
-    fixture f;
+    repository_fixture f;
     auto d1 = f.add("payments", "prod", "1.0.0");
     auto d2 = f.add("payments", "prod", "1.1.0");
     const storage::env_lock by_d1{"payments", "prod", d1.id, "U1", "", t0};
@@ -200,7 +188,7 @@ TEST_CASE("deploys: one lock per service and environment", "[unit]") {
 }
 
 TEST_CASE("deploys: a manual lock blocks deploys until released", "[unit]") {
-    fixture f;
+    repository_fixture f;
     auto d = f.add("payments", "prod", "1.0.0");
     must(f.repo.acquire_lock({"payments", "prod", std::nullopt, "U9", "db migration", t0}));
     must(f.repo.acquire_lock({"payments", "prod", std::nullopt, "U9", "db migration", t0}));
@@ -217,7 +205,7 @@ TEST_CASE("deploys: a manual lock blocks deploys until released", "[unit]") {
 }
 
 TEST_CASE("deploys: queue positions per service and environment", "[unit]") {
-    fixture f;
+    repository_fixture f;
     auto a = f.add("payments", "prod", "1");
     auto b = f.add("payments", "prod", "2");
     auto c = f.add("payments", "prod", "3");
@@ -250,7 +238,7 @@ TEST_CASE("deploys: queue positions per service and environment", "[unit]") {
 }
 
 TEST_CASE("deploys: stage durations, newest first", "[unit]") {
-    fixture f;
+    repository_fixture f;
     for (int i = 0; i < 5; ++i) {
         must(f.repo.record_stage(
             {"payments-deploy", "build", std::chrono::milliseconds{1000 + i}, t0 + i * 1min}));

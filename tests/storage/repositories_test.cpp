@@ -3,6 +3,8 @@
 #include "storage/grant_repository.hpp"
 #include "storage/inbox_repository.hpp"
 #include "storage/timer_repository.hpp"
+#include "tests/support/fixed_time.hpp"
+#include "tests/support/must.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -13,24 +15,10 @@
 
 using namespace tugboat;
 using namespace std::chrono_literals;
+using test::must;
+using test::t0;
 
 namespace {
-
-template <class T>
-T must(core::result<T> r) {
-    if (!r) {
-        FAIL(r.error().message);
-    }
-    return std::move(r).value();
-}
-
-void must(core::result<void> r) {
-    if (!r) {
-        FAIL(r.error().message);
-    }
-}
-
-const core::time_point t0 = core::from_unix(1'700'000'000);
 
 storage::database memory_db() {
     return must(storage::database::open(":memory:", core::null_logger()));

@@ -3,9 +3,11 @@
 // Runs a coroutine on an io_context with a deadline; a test that does not finish in time fails
 // instead of hanging the suite.
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -13,6 +15,9 @@
 #include <optional>
 
 namespace tugboat::test {
+
+/// Completion token for a test that checks an operation's error code instead of catching it.
+inline constexpr auto use_tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
 
 // An io_context stops itself when its work runs out, and a stopped one runs nothing, so a second
 // run on the same context would spin until its deadline. Whether an earlier run left a timer or
