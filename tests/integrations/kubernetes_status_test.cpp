@@ -11,7 +11,7 @@
 namespace {
 
 using namespace tugboat::integrations;
-using test::contains;
+using tugboat::test::contains;
 
 deployment_state rolled_out(int replicas) {
     deployment_state d;
