@@ -8,6 +8,7 @@
 #include "sandbox/http_server.hpp"
 #include "sandbox/test_ca.hpp"
 #include "tests/support/run_test.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
@@ -19,7 +20,6 @@
 
 #include <filesystem>
 #include <optional>
-#include <random>
 #include <set>
 
 namespace asio = boost::asio;
@@ -28,41 +28,30 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::filesystem::path scratch_dir() {
-    std::random_device rd;
-    auto dir = std::filesystem::temp_directory_path() / fmt::format("tugboat-app-{:08x}", rd());
-    std::filesystem::create_directories(dir);
-    return dir;
-}
-
 struct app_fixture {
     asio::io_context ioc;
     core::string_sink sink;
     core::logger log{sink, core::log_level::debug};
-    std::filesystem::path dir = scratch_dir();
+    test::temp_dir dir;
     sandbox::fake_slack_options slack_options = sandbox::sandbox_slack_workspace();
     std::optional<sandbox::fake_slack> slack;
     core::config cfg;
 
     app_fixture() {
         const auto& pki = sandbox::default_test_pki();
-        REQUIRE(sandbox::write_test_pki(pki, dir));
+        REQUIRE(sandbox::write_test_pki(pki, dir.path));
         auto tls = sandbox::make_server_tls_context(pki.server.cert_pem, pki.server.key_pem);
         REQUIRE(tls);
         slack_options.tls = *tls;
         auto s = sandbox::fake_slack::start(ioc.get_executor(), slack_options);
         REQUIRE(s);
         slack.emplace(std::move(*s));
-        cfg.bot.database = (dir / "tugboat.db").string();
+        cfg.bot.database = (dir.path / "tugboat.db").string();
         cfg.slack.api_url = slack->api_url();
         cfg.slack.bot_token = core::secret(slack_options.bot_token);
         cfg.slack.app_token = core::secret(slack_options.app_token);
-        cfg.slack.ca_file = (dir / "ca.pem").string();
+        cfg.slack.ca_file = (dir.path / "ca.pem").string();
         cfg.channels.push_back({"deploys", "C0DEPLOYS"});
-    }
-    ~app_fixture() {
-        std::error_code ec;
-        std::filesystem::remove_all(dir, ec);
     }
 
     /// A bot built from `cfg`, running on the io_context; `done` is set when run() returns.

@@ -7,6 +7,8 @@
 #include "faq/markdown.hpp"
 #include "storage/database.hpp"
 #include "storage/faq_repository.hpp"
+#include "tests/support/must.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
@@ -14,51 +16,36 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 using namespace tugboat;
 using namespace std::chrono_literals;
+using test::must;
 
 namespace {
 
 namespace fs = std::filesystem;
 
-template <class T>
-T must(core::result<T> r) {
-    if (!r) {
-        FAIL(r.error().message);
-    }
-    return std::move(r).value();
-}
-
 /// A copy of the fixture corpus in a scratch folder, indexed into an in-memory database.
 struct corpus {
-    fs::path dir =
-        fs::temp_directory_path() / ("tugboat-faq-" + std::to_string(std::random_device{}()));
+    test::temp_dir dir;
     core::manual_clock clock{core::from_unix(2'000'000'000)};
     storage::database db = must(storage::database::open(":memory:", core::null_logger()));
-    faq::indexer indexer{db, {dir.string()}, clock};
+    faq::indexer indexer{db, {dir.path.string()}, clock};
     faq::searcher search{db, {}};
 
     /// `only`: one folder of the fixture corpus ("en"), not all of it.
     explicit corpus(const std::string& only = "") {
-        fs::create_directories(dir / only);
-        fs::copy(fs::path(TUGBOAT_FIXTURE_DIR) / "faq" / only, dir / only,
+        fs::create_directories(dir.path / only);
+        fs::copy(fs::path(TUGBOAT_FIXTURE_DIR) / "faq" / only, dir.path / only,
                  fs::copy_options::recursive);
         auto r = must(indexer.sync());
         REQUIRE(r.problems.empty());
     }
-    ~corpus() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-    corpus(const corpus&) = delete;
-    corpus& operator=(const corpus&) = delete;
 
     /// Writes the files (path relative to the corpus → Markdown) and indexes them.
     void add(const std::vector<std::pair<std::string, std::string>>& files) {
         for (const auto& [path, text] : files) {
-            std::ofstream(dir / path) << text;
+            std::ofstream(dir.path / path) << text;
         }
         clock.advance(1h);
         must(indexer.sync());
@@ -84,7 +71,7 @@ struct corpus {
 
     /// A searcher that reads `words` (one per line) as the ordinary English words.
     faq::searcher with_word_list(const std::string& words) {
-        const fs::path list = dir / "words.txt";
+        const fs::path list = dir.path / "words.txt";
         std::ofstream(list) << words;
         return faq::searcher{db, {.words = list.string()}};
     }
@@ -306,7 +293,7 @@ TEST_CASE("faq indexer: re-indexes only files that changed", "[unit]") {
     c.search.after_sync(again);
     CHECK(c.search.holds_statistics());
 
-    const auto logs = c.dir / "en" / "logs.md";
+    const auto logs = c.dir.path / "en" / "logs.md";
     const auto before = fs::last_write_time(logs);
     std::ofstream(logs, std::ios::app) << "\n## Kafka\n\nUse kafkactl.\n";
     // Within the same second as the first pass; a later time stands for a later edit.
@@ -317,7 +304,7 @@ TEST_CASE("faq indexer: re-indexes only files that changed", "[unit]") {
     CHECK_FALSE(c.search.holds_statistics());
     CHECK(c.top("kafkactl").starts_with("en/logs.md#kafka"));
 
-    fs::remove(c.dir / "en" / "approvals.md");
+    fs::remove(c.dir.path / "en" / "approvals.md");
     auto removed = must(c.indexer.sync());
     CHECK(removed.removed == 1);
     c.search.after_sync(removed);
@@ -341,7 +328,7 @@ TEST_CASE("faq indexer: a large pass leaves the index in one piece, a small one 
         std::ofstream(page, std::ios::app) << "\n## Kafka\n\nUse kafkactl.\n";
         fs::last_write_time(page, before + 5s);
     };
-    for (const auto& f : fs::recursive_directory_iterator(c.dir)) {
+    for (const auto& f : fs::recursive_directory_iterator(c.dir.path)) {
         if (f.path().extension() == ".md") {
             change(f.path());
         }
@@ -350,7 +337,7 @@ TEST_CASE("faq indexer: a large pass leaves the index in one piece, a small one 
     CHECK(must(c.indexer.sync()).indexed == 46);  // each file's old rows out, new rows in
     CHECK(segments() == 1);
 
-    change(c.dir / "en" / "team-7.md");
+    change(c.dir.path / "en" / "team-7.md");
     c.clock.advance(1h);
     CHECK(must(c.indexer.sync()).indexed == 1);
     CHECK(segments() > 1);  // a small change is left to FTS5's own merging
@@ -577,12 +564,11 @@ TEST_CASE("faq search: capitalised words the first hit lacks count as other prod
 }
 
 TEST_CASE("faq words: a word list keeps the lower-case words, exactly as spelt", "[unit]") {
-    const fs::path path =
-        fs::temp_directory_path() / ("tugboat-words-" + std::to_string(std::random_device{}()));
+    const test::temp_dir dir;
+    const fs::path path = dir.path / "words.txt";
     // Unsorted, CRLF line ends, proper names and possessives, as system word lists have them.
     std::ofstream(path) << "zebra\r\nchatty\nKafka\nchatty's\nable\n\nhelm\n";
     auto words = faq::word_list::load(path.string());
-    fs::remove(path);
     REQUIRE(words);
     CHECK(words->size() == 4);
     CHECK(words->contains("chatty"));
@@ -616,7 +602,7 @@ TEST_CASE("faq search: an ordinary word no page uses weighs less than a product 
     auto quantity = must(with_words.search("roll back a 2am deploy"));
     CHECK(quantity.answer);
     // Without a list (or with one that cannot be read) both weigh the same.
-    for (const std::string& none : {std::string{}, (c.dir / "missing.txt").string()}) {
+    for (const std::string& none : {std::string{}, (c.dir.path / "missing.txt").string()}) {
         faq::searcher without{c.db, {.words = none}};
         auto a = must(without.search("roll back a chatty deploy"));
         auto b = must(without.search("roll back a kubeadm deploy"));
@@ -755,7 +741,7 @@ TEST_CASE(
     REQUIRE(before.answer);
     REQUIRE(before.hits.front().relative_path == "en/rollback.md");
 
-    const auto page = c.dir / "en" / "rollback.md";
+    const auto page = c.dir.path / "en" / "rollback.md";
     const auto written = std::chrono::time_point_cast<std::chrono::seconds>(
         std::chrono::file_clock::to_sys(fs::last_write_time(page)));
     storage::faq_repository repo(c.db);
