@@ -57,6 +57,10 @@ std::string link_text(std::string_view inner) {
             return std::string{label};
         }
         std::string_view special = target.substr(1);
+        // A user group's mention names its ID, which the caller may know a handle for.
+        if (special.starts_with("subteam^")) {
+            return "@" + std::string{special.substr(8)};
+        }
         return "@" + std::string{special.substr(0, special.find('^'))};
     }
     if (label.empty() || label == target) {

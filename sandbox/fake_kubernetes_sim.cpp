@@ -448,10 +448,10 @@ std::vector<pod_sim*> cluster_sim::pods_of_replicaset(const std::string& ns,
     return out;
 }
 
-void cluster_sim::scale_replicaset(json rs, int replicas, const json& d) {
+bool cluster_sim::scale_replicaset(json rs, int replicas, const json& d) {
     int before = rs["spec"].value("replicas", 0);
     if (before == replicas) {
-        return;
+        return false;
     }
     rs["spec"]["replicas"] = replicas;
     auto& annotations = rs["metadata"]["annotations"];
@@ -471,6 +471,7 @@ void cluster_sim::scale_replicaset(json rs, int replicas, const json& d) {
                   {"resourceVersion", d["metadata"]["resourceVersion"]}},
                  "Normal", "ScalingReplicaSet", message, "deployment-controller");
     log_.debug("fake_k8s_scaled", {{"replicaset", name}, {"from", before}, {"to", replicas}});
+    return true;
 }
 
 int cluster_sim::pod_count(const json& rs) {
@@ -573,8 +574,9 @@ json cluster_sim::new_replicaset(const json& d, bool spec_changed, progress_note
     return found;
 }
 
-void cluster_sim::scale_replicasets(const json& d, const std::string& new_name) {
+bool cluster_sim::scale_replicasets(const json& d, const std::string& new_name) {
     const json& spec = d["spec"];
+    bool resized = false;
     const int desired = spec.value("replicas", 1);
     auto owned = owned_replicasets(d);
     auto find_new = [&] {
@@ -592,13 +594,13 @@ void cluster_sim::scale_replicasets(const json& d, const std::string& new_name) 
         for (const auto& rs : owned) {
             if (rs["metadata"]["name"] != new_name) {
                 old_left = old_left || pod_count(rs) > 0;
-                scale_replicaset(rs, 0, d);
+                resized |= scale_replicaset(rs, 0, d);
             }
         }
         if (!old_left) {
-            scale_replicaset(new_rs, desired, d);
+            resized |= scale_replicaset(new_rs, desired, d);
         }
-        return;
+        return resized;
     }
     const json rolling = strategy.value("rollingUpdate", json::object());
     int surge = resolve_int_or_percent(rolling.value("maxSurge", json("25%")), desired, true, 25);
@@ -610,7 +612,7 @@ void cluster_sim::scale_replicasets(const json& d, const std::string& new_name) 
     // Up: the new ReplicaSet grows while the total stays within desired + maxSurge.
     int new_replicas = new_rs["spec"].value("replicas", 0);
     if (new_replicas > desired) {
-        scale_replicaset(new_rs, desired, d);
+        resized |= scale_replicaset(new_rs, desired, d);
     } else if (new_replicas < desired) {
         int total = 0;
         for (const auto& rs : owned) {
@@ -618,7 +620,7 @@ void cluster_sim::scale_replicasets(const json& d, const std::string& new_name) 
         }
         int grow = std::min(desired + surge - total, desired - new_replicas);
         if (grow > 0) {
-            scale_replicaset(new_rs, new_replicas + grow, d);
+            resized |= scale_replicaset(new_rs, new_replicas + grow, d);
         }
     }
     // Down: old ReplicaSets shrink while availability stays at desired - maxUnavailable; old
@@ -635,7 +637,7 @@ void cluster_sim::scale_replicasets(const json& d, const std::string& new_name) 
     int new_unavailable = new_rs["spec"].value("replicas", 0) - ready_count(new_rs);
     int max_scaled_down = all_pods - min_available - new_unavailable;
     if (max_scaled_down <= 0) {
-        return;
+        return resized;
     }
     for (const auto& rs : owned) {
         if (rs["metadata"]["name"] == new_name || max_scaled_down <= 0) {
@@ -644,7 +646,7 @@ void cluster_sim::scale_replicasets(const json& d, const std::string& new_name) 
         int replicas = rs["spec"].value("replicas", 0);
         int cut = std::min(replicas - ready_count(rs), max_scaled_down);
         if (cut > 0) {
-            scale_replicaset(rs, replicas - cut, d);
+            resized |= scale_replicaset(rs, replicas - cut, d);
             max_scaled_down -= cut;
         }
     }
@@ -657,10 +659,11 @@ void cluster_sim::scale_replicasets(const json& d, const std::string& new_name) 
         int replicas = rs["spec"].value("replicas", 0);
         int cut = std::min(replicas, scale_down);
         if (cut > 0) {
-            scale_replicaset(rs, replicas - cut, d);
+            resized |= scale_replicaset(rs, replicas - cut, d);
             scale_down -= cut;
         }
     }
+    return resized;
 }
 
 bool cluster_sim::update_status(json& d, const std::string& new_name, const progress_note& note,
@@ -779,8 +782,10 @@ void cluster_sim::reconcile(const std::string& ns, const std::string& name, mono
     json new_rs = new_replicaset(d, spec_changed, note);
     const std::string new_name = new_rs["metadata"].value("name", "");
     d["metadata"]["annotations"][revision_key] = std::to_string(revision_of(new_rs));
-    if (!d["spec"].value("paused", false)) {
-        scale_replicasets(d, new_name);
+    // A resized ReplicaSet is a change the controller sees again, as the real one does through
+    // its ReplicaSet informer; otherwise the next step would wait for the progress deadline.
+    if (!d["spec"].value("paused", false) && scale_replicasets(d, new_name)) {
+        schedule_deployment(ns, name, now + scaled(observe_delay));
     }
     for (const auto& rs : owned_replicasets(d)) {
         sync_pods(rs, d, instant, now);

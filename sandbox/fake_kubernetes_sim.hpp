@@ -157,7 +157,8 @@ private:
     void reconcile(const std::string& ns, const std::string& name, mono_time now, bool instant);
     json new_replicaset(const json& deployment, bool spec_changed, progress_note& note);
     json replicaset_annotations(const json& deployment, int revision, const json& existing) const;
-    void scale_replicasets(const json& deployment, const std::string& new_name);
+    /// One pass of the rolling update; true when it resized a ReplicaSet.
+    bool scale_replicasets(const json& deployment, const std::string& new_name);
     /// Writes status and conditions into `deployment`; true while the progress deadline
     /// still has to be watched.
     bool update_status(json& deployment, const std::string& new_name, const progress_note& note,
@@ -167,7 +168,7 @@ private:
     void schedule_deployment(const std::string& ns, const std::string& name, mono_time at);
     std::vector<json> owned_replicasets(const json& deployment) const;
     std::vector<pod_sim*> pods_of_replicaset(const std::string& ns, const std::string& rs);
-    void scale_replicaset(json rs, int replicas, const json& deployment);
+    bool scale_replicaset(json rs, int replicas, const json& deployment);
     void sync_pods(const json& rs, const json& deployment, bool instant, mono_time now);
     void create_pod(const json& rs, const json& deployment, bool instant, mono_time now);
     void delete_pod(const std::string& ns, const std::string& name, const json* rs);

@@ -31,8 +31,8 @@ constexpr const char* usage =
 Starts Tugboat against local fake Jenkins and Kubernetes servers and lets you chat with it.
   --script FILE   type each line of FILE (or of stdin when it is not a terminal), waiting after
                   each until the work it started has settled; "@bob: …" acts as bob
-  --speed N       make simulated Jenkins/Kubernetes durations N times shorter and access grants
-                  run N times faster (default 1; 20 in script mode)
+  --speed N       run the fakes' simulated durations, the bot's polling, Slack's rate limits
+                  and access grants' clock N times faster (default 1; 20 in script mode)
   --timeout S     how long to wait for work to settle after a scripted line (default 60)
   --config FILE   another sandbox config (default: the bundled sandbox/sandbox.yaml)
   --work-dir DIR  keep the database, CA, kubeconfig and log here (default: a new temp folder)
@@ -65,6 +65,14 @@ asio::awaitable<void> interactive(sandbox_app& app, asio::io_context& ioc) {
         }
     }
     co_await app.shutdown();
+}
+
+// A coroutine function, not a capturing lambda: a lambda's captures live in the lambda object,
+// which would be gone by the time io_context::run resumes the coroutine.
+asio::awaitable<int> run_scripted(sandbox_app& app, std::vector<std::string> lines) {
+    int rc = co_await app.run_script(std::move(lines));
+    co_await app.shutdown();
+    co_return rc;
 }
 
 bool parse_number(const std::string& s, double& out) {
@@ -141,15 +149,11 @@ int main(int argc, char** argv) {
         for (std::string line; std::getline(*in, line);) {
             lines.push_back(line);
         }
-        auto scripted_run = [&](std::vector<std::string> todo) -> asio::awaitable<int> {
-            int r = co_await (*app)->run_script(std::move(todo));
-            co_await (*app)->shutdown();
-            co_return r;
-        };
-        asio::co_spawn(ioc, scripted_run(std::move(lines)), [&](std::exception_ptr e, int r) {
-            rc = e ? 1 : r;
-            ioc.stop();
-        });
+        asio::co_spawn(ioc, run_scripted(**app, std::move(lines)),
+                       [&](std::exception_ptr e, int r) {
+                           rc = e ? 1 : r;
+                           ioc.stop();
+                       });
     } else {
         std::cout << (*app)->banner();
         asio::co_spawn(ioc, interactive(**app, ioc), [&](std::exception_ptr e) {

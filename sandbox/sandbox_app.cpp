@@ -391,6 +391,11 @@ core::result<void> start_bot(sandbox_app::state& s) {
         s.access_clock = std::make_unique<core::scaled_clock>(s.options.speed);
     }
     bot_options.access_clock = s.access_clock.get();
+    // Slack's rate limits keep pace too (the fake measures them `speed` times tighter): at real
+    // pace a deploy's thread replies would trickle in at one a second per channel.
+    bot_options.send_queue.channel_interval =
+        scaled(bot_options.send_queue.channel_interval, std::chrono::milliseconds{1});
+    bot_options.send_queue.budget_scale = s.options.speed;
     bot_options.access_timing.tick =
         scaled(bot_options.access_timing.tick, std::chrono::milliseconds{20});
     auto bot = bot::app::create(s.ioc.get_executor(), s.config, *s.log, bot_options);
@@ -429,6 +434,9 @@ core::result<void> start_slack(sandbox_app::state& s, const test_pki& pki,
     }
     opts.tls = *tls;
     opts.log = s.log.get();
+    opts.rate_limits.posts_per_second *= s.options.speed;
+    opts.rate_limits.window = std::chrono::duration_cast<std::chrono::milliseconds>(
+        opts.rate_limits.window / s.options.speed);
     auto slack = fake_slack::start(s.ioc.get_executor(), opts);
     if (!slack) {
         return core::make_error(slack.error().code, "fake Slack: " + slack.error().message);
@@ -501,6 +509,9 @@ core::result<std::unique_ptr<sandbox_app>> sandbox_app::start(boost::asio::io_co
     for (const auto& u : s->slack->options().users) {
         s->view->name_channel(u.id, "@" + u.name);
         s->view->name_channel(s->slack->dm_channel(u.id), "DM with @" + u.name);
+    }
+    for (const auto& g : s->slack->options().usergroups) {
+        s->view->name_channel(g.id, "@" + g.handle);
     }
     s->view->follow(*s->slack);
     if (!s->config.channels.empty()) {

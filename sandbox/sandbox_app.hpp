@@ -31,7 +31,9 @@ class fake_kubernetes;
 struct sandbox_options {
     std::filesystem::path config;    ///< default: the bundled sandbox/sandbox.yaml
     std::filesystem::path work_dir;  ///< scratch folder (db, CA, kubeconfig, log); default: temp
-    double speed = 1.0;              ///< simulated durations of the fakes are divided by this
+    /// Simulated durations of the fakes and the bot's pacing (polling, Slack's rate limits) are
+    /// divided by this.
+    double speed = 1.0;
     std::chrono::milliseconds settle_timeout{std::chrono::seconds{60}};
     std::size_t width = 100;
     bool ansi = false;

@@ -260,10 +260,10 @@ TEST_CASE("terminal: readable text for every block kind", "[unit]") {
 TEST_CASE("terminal: mrkdwn becomes plain text", "[unit]") {
     message m = plain_message(
         "*Bold* <@U1|ann> in <#C9|ops> <https://ci.example/42|build> <https://x.io> "
-        "&lt;tag&gt; &amp; 2*3*4 <!here> snake_case_name");
+        "&lt;tag&gt; &amp; 2*3*4 <!here> <!subteam^S0SRE> <!subteam^S1|@oncall> snake_case_name");
     CHECK(to_terminal_text(m, {.width = 200}) ==
           "Bold @ann in #ops build (https://ci.example/42) https://x.io <tag> & 2*3*4 @here "
-          "snake_case_name\n");
+          "@S0SRE @oncall snake_case_name\n");
 }
 
 TEST_CASE("terminal: ANSI styles when asked", "[unit]") {

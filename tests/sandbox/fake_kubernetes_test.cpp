@@ -382,7 +382,11 @@ TEST_CASE("fake_kubernetes: a seeded deployment looks like the real thing", "[lo
 
 TEST_CASE("fake_kubernetes: an image patch rolls out and a watch sees it finish", "[loopback]") {
     cluster c;
-    REQUIRE(c.k8s->add_deployment(api_deployment("reg.example/api:1.4.1")));
+    auto d = api_deployment("reg.example/api:1.4.1");
+    // 72 s at speed 50, far past the test's 10 s: each step must follow the last at once, not
+    // wait for the deadline to wake the controller.
+    d.progress_deadline_seconds = 3600;
+    REQUIRE(c.k8s->add_deployment(d));
     run_test(
         c.ioc,
         [&]() -> asio::awaitable<void> {

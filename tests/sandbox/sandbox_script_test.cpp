@@ -1,13 +1,17 @@
 // The sandbox end to end, as a newcomer would use it: scripted lines delivered by the fake Slack
 // over Socket Mode to the real bot, whose Web API calls the console prints.
 
+#include "bench/process_probe.hpp"
 #include "sandbox/console_view.hpp"
 #include "sandbox/fake_slack.hpp"
 #include "sandbox/sandbox_app.hpp"
 #include "sandbox/slack_blocks.hpp"
 #include "tests/support/run_test.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <optional>
@@ -90,4 +94,32 @@ TEST_CASE("sandbox: the console reads back exactly what the bot sent to Slack", 
         auto broken = sandbox::message_from_slack("fallback", "[{\"type\":");
         CHECK(commands::to_terminal_text(broken).find("fallback") != std::string::npos);
     }
+}
+
+// The executable itself, as README's tour runs it: its script mode once read a coroutine's
+// captures after they had gone out of scope, which only ASan in the real binary showed.
+TEST_CASE("sandbox --script: the tugboat-sandbox executable runs a script and exits 0",
+          "[loopback]") {
+    test::temp_dir dir;
+    auto script = dir.write("script.txt",
+                            "help\n"
+                            "/deploy payments-api dev 1.4.2\n"
+                            "/status payments-api dev\n"
+                            "/faq how do I roll back a deploy?\n");
+    auto log = dir.path / "out.txt";
+    std::string error;
+    pid_t pid = bench::spawn_process({TUGBOAT_SANDBOX_BINARY, "--script", script.string(),
+                                      "--speed", "100", "--work-dir", dir.file("work")},
+                                     {}, log, error);
+    REQUIRE(pid > 0);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    const std::string out = bench::read_text(log);
+    INFO(out);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(out.find("Tugboat commands") != std::string::npos);
+    CHECK(out.find("is live in dev") != std::string::npos);
+    CHECK(out.find("alice> /status payments-api dev") != std::string::npos);
+    CHECK(out.find("using-tugboat.md#undo-a-deploy") != std::string::npos);
 }
