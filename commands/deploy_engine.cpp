@@ -453,7 +453,8 @@ struct deploy_engine::impl {
         asio::steady_timer t(d.executor);
         l.sleeper = &t;
         t.expires_after(how_long);
-        auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+        // Woken early by cancel(): the error code says nothing the flags do not.
+        (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
         l.sleeper = nullptr;
         co_return !l.cancel && !stopping;
     }
@@ -1516,7 +1517,7 @@ struct deploy_engine::impl {
             asio::steady_timer t(d.executor);
             sweeper_timer = &t;
             t.expires_after(d.timing.sweep);
-            auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+            (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
             sweeper_timer = nullptr;
         }
     }
@@ -1639,6 +1640,11 @@ boost::asio::awaitable<core::result<std::string>> deploy_engine::answer_input(st
     auto answered = co_await j->answer_input(job, number, input_id, proceed);
     if (!answered) {
         co_return answered.error();
+    }
+    // The pipeline runs again from here: busy now, not from the workflow's next poll, so that
+    // whoever waits for the bot to go idle (shutdown, the sandbox's scripts) waits for it.
+    if (auto it = m.running.find(rec->id); it != m.running.end() && !it->second->work) {
+        it->second->work.emplace(m.d.tracker.start());
     }
     m.audit(actor, proceed ? "deploy.input_proceeded" : "deploy.input_aborted", id_text,
             {{"input", input_id}});
