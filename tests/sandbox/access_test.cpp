@@ -512,7 +512,7 @@ TEST_CASE("access: a cluster-wide role gets a ClusterRoleBinding", "[loopback][a
     CHECK(w.bindings("cloud").empty());
 }
 
-TEST_CASE("access: a hanging cluster delays no other grant's end", "[loopback][access]") {
+TEST_CASE("access: a hanging cluster delays no other grant's end", "[loopback][access][slow]") {
     access_world w;
     w.granted("view prod 15m \"INC-13\"");
     // view is approved automatically in dev (onprem); it ends a minute after the prod one.

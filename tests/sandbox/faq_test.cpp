@@ -369,7 +369,8 @@ TEST_CASE("sandbox: a question asked in a thread gets the platform team's page i
     CHECK(in_thread);
 }
 
-TEST_CASE("sandbox: a mention of the bot in the help thread answers the asker", "[loopback]") {
+TEST_CASE("sandbox: a mention of the bot in the help thread answers the asker",
+          "[loopback][slow]") {
     faq_world w;
     // Nothing in #help yet: no thread to reply in, and the sandbox says so.
     w.say({"@bob #help^: @tugboat anyone?"});

@@ -234,7 +234,7 @@ services:
 TEST_CASE(
     "deploy: kill -9 while queued in Jenkins and again mid-rollout resumes in the same "
     "thread with one build",
-    "[deploy][loopback][process]") {
+    "[deploy][loopback][process][slow]") {
     world w;
     w.start_bot();
     REQUIRE(
@@ -272,7 +272,7 @@ TEST_CASE(
 }
 
 TEST_CASE("access: kill -9 during a grant, and down past its end, still revokes it",
-          "[access][loopback][process]") {
+          "[access][loopback][process][slow]") {
     world w;
     w.start_bot();
     REQUIRE(w.slack->deliver_slash_command("U0ALICE", channel, "/access", "request view beta 20s"));

@@ -259,7 +259,7 @@ TEST_CASE("logs: --container picks a container of a multi-container pod", "[loop
     CHECK(w.said("--container app"));
 }
 
-TEST_CASE("logs: huge logs become a file with a truncated note", "[loopback][logs]") {
+TEST_CASE("logs: huge logs become a file with a truncated note", "[loopback][logs][slow]") {
     SECTION("more lines than the total cap: the newest are kept") {
         logs_world w(dev_on_both_clusters);
         auto a = w.pods(w.onprem());
@@ -303,7 +303,7 @@ TEST_CASE("logs: huge logs become a file with a truncated note", "[loopback][log
 }
 
 TEST_CASE("logs: many pods are read in two steps and show the same newest lines",
-          "[loopback][logs]") {
+          "[loopback][logs][slow]") {
     // 3 Deployments × 2 clusters × 2 pods: twice each pod's share of the 20,000 kept lines is
     // 3,334, less than --tail 10000, so each pod is read with that tail first.
     logs_world w([](core::config& c) {

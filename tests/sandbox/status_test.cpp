@@ -209,7 +209,8 @@ TEST_CASE("status: a cluster that is down shows as unreachable and hides nothing
     CHECK(contains(t, "⚠️ `cloud` namespace prod: unreachable: cluster cloud"));
 }
 
-TEST_CASE("status: a cluster slower than the deadline shows as timed out", "[loopback][status]") {
+TEST_CASE("status: a cluster slower than the deadline shows as timed out",
+          "[loopback][status][slow]") {
     status_world w(both_prod_clusters);
     // Longer than the 10 s deadline of /status, shorter than the client's own 20 s timeout.
     w.app->cluster("cloud").inject_delay(12s, 1, "/apis/apps/v1/namespaces/prod/deployments");
