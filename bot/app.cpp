@@ -311,6 +311,10 @@ bool app::ready() const noexcept {
     return p_->http && p_->http->port() != 0;
 }
 
+bool app::handles_action(std::string_view action_id) const {
+    return p_->registry.action_handler_for(action_id) != nullptr;
+}
+
 std::uint16_t app::http_port() const noexcept {
     return p_->http ? p_->http->port() : 0;
 }

@@ -93,6 +93,10 @@ public:
 
     app_stats stats() const noexcept;
 
+    /// Whether a button with this action id ("deploy.approve") would reach a handler: the
+    /// sandbox tells a button typed from memory from a question with it.
+    bool handles_action(std::string_view action_id) const;
+
     struct parts;
 
 private:

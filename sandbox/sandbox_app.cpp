@@ -424,6 +424,23 @@ core::result<void> start_bot(sandbox_app::state& s) {
     return core::ok();
 }
 
+namespace {
+
+/// Whether `text` is a button's "type:" line ("deploy.approve d-000003") whose button is not on
+/// screen: an action id shown earlier, or one of the bot's followed by a single value.
+bool looks_like_button(const sandbox_app::state& s, std::string_view text) {
+    const auto space = text.find(' ');
+    const std::string_view action = text.substr(0, space);
+    if (s.view->shows_action(action)) {
+        return true;
+    }
+    const bool one_value =
+        space != std::string_view::npos && text.find(' ', space + 1) == std::string_view::npos;
+    return one_value && action.find('.') != std::string_view::npos && s.bot->handles_action(action);
+}
+
+}  // namespace
+
 /// The fake Slack over TLS with the sandbox's CA, so the bot's wss:// path runs as in production.
 core::result<void> start_slack(sandbox_app::state& s, const test_pki& pki,
                                std::map<std::string, std::string, std::less<>>& env) {
@@ -598,7 +615,7 @@ bool sandbox_app::type(std::string_view line) {
     if (auto pressed = s.view->press(t.text)) {
         sent = s.slack->deliver_block_action(user, pressed->channel, pressed->message_ts,
                                              pressed->action_id, pressed->value);
-    } else if (s.view->shows_action(t.text.substr(0, t.text.find(' ')))) {
+    } else if (looks_like_button(s, t.text)) {
         // Sent as a message it would become a question to the bot ("faq.down 2").
         s.view->echo(
             fmt::format("(sandbox: no button on screen says `{}`; type exactly what one "

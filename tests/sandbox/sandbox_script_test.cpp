@@ -7,6 +7,7 @@
 #include "sandbox/sandbox_app.hpp"
 #include "sandbox/slack_blocks.hpp"
 #include "tests/support/run_test.hpp"
+#include "tests/support/sandbox_world.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -122,4 +123,16 @@ TEST_CASE("sandbox --script: the tugboat-sandbox executable runs a script and ex
     CHECK(out.find("is live in dev") != std::string::npos);
     CHECK(out.find("alice> /status payments-api dev") != std::string::npos);
     CHECK(out.find("using-tugboat.md#undo-a-deploy") != std::string::npos);
+}
+
+TEST_CASE("sandbox: a button's line typed with no such button is not sent as a question",
+          "[loopback]") {
+    test::sandbox_world w("buttons");
+    REQUIRE(w.script({"deploy.approve d-000042"}) == 0);
+    CHECK(w.app->console().transcript().find(
+              "(sandbox: no button on screen says `deploy.approve d-000042`") != std::string::npos);
+    CHECK(w.app->slack().acked_count() == 0);
+    // Longer text that starts like an action id is a question as usual.
+    REQUIRE(w.script({"faq.md has a typo, who fixes it?"}) == 0);
+    CHECK(w.app->slack().acked_count() == 1);
 }

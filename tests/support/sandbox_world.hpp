@@ -60,7 +60,7 @@ struct sandbox_world {
     sandbox_world(const sandbox_world&) = delete;
     sandbox_world& operator=(const sandbox_world&) = delete;
 
-    /// Types `lines` as people would; 0 when every line was taken.
+    /// Types `lines` as people would; 0 when the bot went idle after each one.
     int script(std::vector<std::string> lines) {
         return run_test(ioc, app->run_script(std::move(lines)), std::chrono::seconds{60});
     }
