@@ -6,7 +6,6 @@
 #include "sandbox/fake_slack.hpp"
 #include "sandbox/sandbox_app.hpp"
 #include "sandbox/slack_blocks.hpp"
-#include "tests/support/run_test.hpp"
 #include "tests/support/sandbox_world.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -15,49 +14,17 @@
 #include <sys/wait.h>
 
 #include <filesystem>
-#include <optional>
-#include <random>
-#include <sstream>
 
 using namespace tugboat;
 
-namespace {
-
-std::filesystem::path scratch_dir() {
-    std::random_device rd;
-    auto dir =
-        std::filesystem::temp_directory_path() / ("tugboat-sandbox-test-" + std::to_string(rd()));
-    std::filesystem::create_directories(dir);
-    return dir;
-}
-
-}  // namespace
-
 TEST_CASE("sandbox --script: help, an unknown command and a typo'd service", "[loopback]") {
-    boost::asio::io_context ioc;
-    std::ostringstream out;
-    sandbox::sandbox_options options;
-    options.work_dir = scratch_dir();
-    options.speed = 50;
-    options.settle_timeout = std::chrono::seconds{20};
-    auto app = sandbox::sandbox_app::start(ioc, options, out);
-    REQUIRE(app);
-    std::vector<std::string> script{"help", "/deplyo payments-api beta 1.2.3",
-                                    "/deploy paymnets-api beta 1.2.3", "@bob: help deploy",
-                                    "@tugboat help status"};
-    int rc = test::run_test(
-        ioc,
-        [&]() -> boost::asio::awaitable<int> {
-            int r = co_await (*app)->run_script(script);
-            co_await (*app)->shutdown();
-            co_return r;
-        }(),
-        std::chrono::seconds{30});
-    CHECK(rc == 0);
-    const std::string& t = (*app)->console().transcript();
+    test::sandbox_world w("script", {}, 0, 50);
+    CHECK(w.script({"help", "/deplyo payments-api beta 1.2.3", "/deploy paymnets-api beta 1.2.3",
+                    "@bob: help deploy", "@tugboat help status"}) == 0);
+    const std::string& t = w.app->console().transcript();
     // Everything went through Slack's wire protocol: the bot connected and acked every line.
-    CHECK((*app)->slack().calls("apps.connections.open").size() >= 1);
-    CHECK((*app)->slack().acked_count() == 5);
+    CHECK(w.app->slack().calls("apps.connections.open").size() >= 1);
+    CHECK(w.app->slack().acked_count() == 5);
     // The generated help lists the commands.
     CHECK(t.find("Tugboat commands") != std::string::npos);
     CHECK(t.find("help deploy") != std::string::npos);
@@ -72,7 +39,6 @@ TEST_CASE("sandbox --script: help, an unknown command and a typo'd service", "[l
     CHECK(t.find("/deploy history <service>") != std::string::npos);
     // A mention in a channel is answered too.
     CHECK(t.find("/status [service] [env]") != std::string::npos);
-    std::filesystem::remove_all(options.work_dir);
 }
 
 TEST_CASE("sandbox: the console reads back exactly what the bot sent to Slack", "[unit]") {
