@@ -99,13 +99,17 @@ struct answer_evidence {
     /// lacks, most often another product's name. Korean questions: 0 (a Latin word in a
     /// Korean question already weighs as a name).
     double products = 0;
+    /// How many tools beside Kubernetes (Helm, Argo CD, Grafana, Terraform: a built-in list)
+    /// the question names and the first hit does not.
+    double others = 0;
 
-    static constexpr std::size_t size = 9;
+    static constexpr std::size_t size = 10;
     static constexpr std::array<std::string_view, size> names{
-        "coverage", "fit", "margin", "asked", "shared", "terms", "missing", "rarest", "products"};
+        "coverage", "fit",     "margin", "asked",    "shared",
+        "terms",    "missing", "rarest", "products", "others"};
     /// In the order of `names`, and of decline_model::weights.
     std::array<double, size> values() const {
-        return {coverage, fit, margin, asked, shared, terms, missing, rarest, products};
+        return {coverage, fit, margin, asked, shared, terms, missing, rarest, products, others};
     }
 };
 

@@ -502,8 +502,8 @@ TEST_CASE("faq search: a Latin word no page uses weighs more in a Korean questio
     corpus c;
     // A product name the docs never mention means the question is about something else; a
     // Korean word found nowhere is as often an inflection the analysis missed.
-    auto latin = must(c.search.search("Jenkins에서 서비스 로그를 볼 수 있나요?"));
-    auto hangul = must(c.search.search("젠킨스에서 서비스 로그를 볼 수 있나요?"));
+    auto latin = must(c.search.search("Quokka에서 서비스 로그를 볼 수 있나요?"));
+    auto hangul = must(c.search.search("쿼카에서 서비스 로그를 볼 수 있나요?"));
     REQUIRE_FALSE(latin.hits.empty());
     CHECK(latin.hits.front().relative_path == "ko/logs.md");
     REQUIRE_FALSE(hangul.hits.empty());
@@ -563,6 +563,42 @@ TEST_CASE("faq search: capitalised words the first hit lacks count as other prod
     CHECK(korean.evidence.products == 0);
 }
 
+TEST_CASE("faq search: a tool beside Kubernetes the first hit never mentions counts against it",
+          "[unit]") {
+    corpus c;
+    auto plain = must(c.search.search("how do I roll back a deploy?"));
+    CHECK(plain.evidence.others == 0);
+    CHECK(plain.answer);
+    // Lower case, two words, or Hangul: a name is a name however it is written.
+    for (auto question :
+         {"how do I roll back a deploy with helm?",
+          "how do I roll back a deploy from github actions?", "헬름으로 배포 롤백 어떻게 해요?",
+          "ArgoCD 에서 배포 롤백 어떻게 해요?"}) {
+        auto named = must(c.search.search(question));
+        INFO(question);
+        REQUIRE_FALSE(named.hits.empty());
+        CHECK(named.evidence.others == 1);
+        CHECK_FALSE(named.answer);
+    }
+    // "actions" alone is an ordinary word, not the CI product.
+    CHECK(must(c.search.search("roll back the deploy actions")).evidence.others == 0);
+    // Docs that cover the tool answer it.
+    c.add({{"en/helm.md",
+            "# Helm releases\n\nRoll back a Helm release with `helm rollback`: "
+            "the deploy before it goes out again.\n"}});
+    auto covered = must(c.search.search("how do I roll back a helm release?"));
+    REQUIRE_FALSE(covered.hits.empty());
+    CHECK(covered.hits.front().relative_path == "en/helm.md");
+    CHECK(covered.evidence.others == 0);
+    CHECK(covered.answer);
+    // Korean docs keep a tool's Latin name; the question may spell it in Hangul.
+    c.add({{"ko/helm.md", "# Helm 릴리스\n\n`helm rollback` 으로 Helm 릴리스를 롤백합니다.\n"}});
+    auto hangul = must(c.search.search("헬름 릴리스 롤백은 어떻게 해요?"));
+    REQUIRE_FALSE(hangul.hits.empty());
+    CHECK(hangul.hits.front().relative_path == "ko/helm.md");
+    CHECK(hangul.evidence.others == 0);
+}
+
 TEST_CASE("faq words: a word list keeps the lower-case words, exactly as spelt", "[unit]") {
     const test::temp_dir dir;
     const fs::path path = dir.path / "words.txt";
@@ -587,16 +623,16 @@ TEST_CASE("faq search: an ordinary word no page uses weighs less than a product 
     corpus c;
     auto with_words = c.with_word_list("chatty\nroll\nback\n");
     // Neither word is in any doc; the word list tells how the question is put (chatty) from
-    // what it is about (kubeadm, a product the docs do not cover).
+    // what it is about (pgbouncer, a product the docs do not cover).
     auto chatty = must(with_words.search("roll back a chatty deploy"));
-    auto kubeadm = must(with_words.search("roll back a kubeadm deploy"));
+    auto pgbouncer = must(with_words.search("roll back a pgbouncer deploy"));
     auto capitalised = must(with_words.search("roll back a Chatty deploy"));
     REQUIRE_FALSE(chatty.hits.empty());
     CHECK(chatty.hits.front().relative_path == "en/rollback.md");
     CHECK(chatty.answer);
-    CHECK(chatty.confidence > kubeadm.confidence);
+    CHECK(chatty.confidence > pgbouncer.confidence);
     // The list holds words as spelt in lower case: Chatty reads as a name, and weighs as much.
-    CHECK(capitalised.evidence.asked == Approx(kubeadm.evidence.asked));
+    CHECK(capitalised.evidence.asked == Approx(pgbouncer.evidence.asked));
     CHECK(capitalised.confidence < chatty.confidence);
     // A quantity (2am) is a detail of the question too, not a product.
     auto quantity = must(with_words.search("roll back a 2am deploy"));
@@ -605,7 +641,7 @@ TEST_CASE("faq search: an ordinary word no page uses weighs less than a product 
     for (const std::string& none : {std::string{}, (c.dir.path / "missing.txt").string()}) {
         faq::searcher without{c.db, {.words = none}};
         auto a = must(without.search("roll back a chatty deploy"));
-        auto b = must(without.search("roll back a kubeadm deploy"));
+        auto b = must(without.search("roll back a pgbouncer deploy"));
         CHECK(a.confidence == Approx(b.confidence));
     }
 }
@@ -735,7 +771,7 @@ TEST_CASE(
     "changes",
     "[unit]") {
     corpus c;
-    const std::string question = "helm rollback to the previous release";
+    const std::string question = "octopus rollback to the previous release";
     auto before = must(c.search.search(question));
     // By the docs alone the nearest page answers it.
     REQUIRE(before.answer);
@@ -755,7 +791,7 @@ TEST_CASE(
         must(repo.record_ask(a));
         return a;
     };
-    const auto earlier = asked("how do I roll back a helm release?", 1h);
+    const auto earlier = asked("how do I roll back an octopus release?", 1h);
     // The platform team said the docs do not answer it.
     REQUIRE(must(repo.teach(earlier, "")));
     c.search.forget_lessons();
@@ -776,7 +812,7 @@ TEST_CASE(
     CHECK(deploy.answer);
 
     // A question its asker said the page answered, more alike than the gap: answered again.
-    const auto confirmed = asked("helm rollback to the previous release, prod", 2h);
+    const auto confirmed = asked("octopus rollback to the previous release, prod", 2h);
     REQUIRE(must(repo.teach(confirmed, "en/rollback.md#with-the-bot")));
     c.search.forget_lessons();
     r = must(c.search.search(question));
@@ -787,7 +823,7 @@ TEST_CASE(
     CHECK(must(c.search.search(question)).known_gap);
 
     // The page changed after the question was asked: it may answer it now.
-    std::ofstream(page, std::ios::app) << "\n## Helm releases\n\nType `helm rollback`.\n";
+    std::ofstream(page, std::ios::app) << "\n## Octopus releases\n\nType `octopus rollback`.\n";
     fs::last_write_time(page, fs::last_write_time(page) + 2h);
     c.search.after_sync(must(c.indexer.sync()));
     r = must(c.search.search(question));
