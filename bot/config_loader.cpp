@@ -2109,6 +2109,11 @@ void loader::load_faq(const field& f) {
             }
         }
     }
+    if (auto tools = list(r, "other_tools")) {
+        for (const auto& t : *tools) {
+            q.other_tools.push_back(core::to_lower(t.value));
+        }
+    }
     r.finish();
 }
 

@@ -74,6 +74,7 @@ namespace {
 faq::search_options search_options_of(const core::config& cfg) {
     return {.answer_threshold = cfg.faq.answer_threshold,
             .extra_glossary = cfg.faq.glossary,
+            .extra_tools = cfg.faq.other_tools,
             .words = cfg.faq.words};
 }
 

@@ -188,6 +188,9 @@ struct faq_config {
     std::string help_channel;                                  ///< channel name, or ""
     double answer_threshold = 0.4;                             ///< 0 < t <= 1; see docs/faq.md
     std::map<std::string, std::vector<std::string>> glossary;  ///< term → synonyms
+    /// Tools the docs do not cover, added to the built-in list (faq/search.cpp): "name" or
+    /// "name/other spelling".
+    std::vector<std::string> other_tools;
     std::chrono::seconds reindex_every{std::chrono::minutes{10}};
     /// Ordinary English words, one per line (Debian's wamerican); "" turns their use off.
     std::string words = "/usr/share/dict/words";

@@ -641,34 +641,56 @@ constexpr std::string_view other_tools =
     "irsa, workload identity, gatekeeper, kyverno, falco, trivy, kube-bench, snyk, sonarqube, "
     "velero, kasten, agones, kubeflow, kserve, mlflow, airflow";
 
-/// The tools of `other_tools` the question names, each as a term whose phrases are its
-/// spellings.
-std::vector<std::vector<phrase>> tools_named(std::string_view question) {
-    static const auto tools = [] {
+/// The part of `rest` before the first `separator`, which is taken off `rest` with it.
+std::string_view next_item(std::string_view& rest, char separator) {
+    const auto end = std::min(rest.find(separator), rest.size());
+    const auto item = rest.substr(0, end);
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+    return item;
+}
+
+/// A tool's spellings ("helm/헬름"), each a phrase.
+std::vector<phrase> tool_spellings(std::string_view names) {
+    std::vector<phrase> out;
+    while (!names.empty()) {
+        auto& p = out.emplace_back();
+        storage::faq_tokenize(next_item(names, '/'),
+                              [&](const storage::faq_token& t) { p.tokens.push_back(t.text); });
+    }
+    return out;
+}
+
+/// The tools of `other_tools` and of `extra` the question names, each as a term whose phrases
+/// are its spellings.
+std::vector<std::vector<phrase>> tools_named(std::string_view question,
+                                             const std::vector<std::string>& extra) {
+    static const auto built_in = [] {
         std::vector<std::vector<phrase>> out;
-        auto next = [](std::string_view& rest, char separator) {
-            const auto end = std::min(rest.find(separator), rest.size());
-            const auto item = rest.substr(0, end);
-            rest.remove_prefix(std::min(end + 1, rest.size()));
-            return item;
-        };
         for (std::string_view rest = other_tools; !rest.empty();) {
-            auto& spellings = out.emplace_back();
-            for (auto names = next(rest, ','); !names.empty();) {
-                auto& p = spellings.emplace_back();
-                storage::faq_tokenize(next(names, '/'), [&](const storage::faq_token& t) {
-                    p.tokens.push_back(t.text);
-                });
-            }
+            out.push_back(tool_spellings(next_item(rest, ',')));
         }
         return out;
     }();
     std::vector<std::string> tokens;
     storage::faq_tokenize(question, [&](const storage::faq_token& t) { tokens.push_back(t.text); });
     std::vector<std::vector<phrase>> named;
-    for (const auto& spellings : tools) {
+    for (const auto& spellings : built_in) {
         if (contains_any(tokens, spellings)) {
             named.push_back(spellings);
+        }
+    }
+    // A configured name that is also built in counts once.
+    auto known = [&](const phrase& p) {
+        return std::any_of(named.begin(), named.end(), [&](const std::vector<phrase>& term) {
+            return std::any_of(term.begin(), term.end(),
+                               [&](const phrase& q) { return q.tokens == p.tokens; });
+        });
+    };
+    for (const auto& names : extra) {
+        auto spellings = tool_spellings(names);
+        if (contains_any(tokens, spellings) &&
+            std::none_of(spellings.begin(), spellings.end(), known)) {
+            named.push_back(std::move(spellings));
         }
     }
     return named;
@@ -1197,7 +1219,7 @@ core::result<search_result> searcher::search(std::string_view question) {
         const auto first_letter = static_cast<unsigned char>(result.terms[i].front());
         e.products += language != "ko" && !t.in_top && std::isupper(first_letter) ? 1 : 0;
     }
-    if (auto named = tools_named(question); !named.empty()) {
+    if (auto named = tools_named(question, options_.extra_tools); !named.empty()) {
         auto present = terms_in(*db_, named, first.section_id);
         if (!present) {
             return std::move(present).error();

@@ -41,7 +41,10 @@ const glossary& default_glossary();
 struct search_options {
     double answer_threshold = 0.4;  ///< answer when confidence ≥ this, else decline
     glossary extra_glossary;        ///< term → synonyms; used in both directions
-    int max_hits = 3;               ///< documents returned
+    /// Added to the built-in list of tools beside Kubernetes (answer_evidence::others): "name"
+    /// or "name/other spelling".
+    std::vector<std::string> extra_tools;
+    int max_hits = 3;  ///< documents returned
     /// A list of ordinary English words (faq/words.hpp), read on the first question that needs
     /// it. "" or an unreadable file: English words are neither capped nor read as names.
     std::string words;

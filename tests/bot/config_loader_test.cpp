@@ -158,6 +158,7 @@ TEST_CASE("config: the sample in examples/ passes the check", "[unit]") {
         CHECK(c.find_access_role("break-glass")->allow_escalation);
         CHECK(c.channel_id("access-approvals") == "G0ACCESS");
         CHECK(c.faq.glossary.at("k8s") == std::vector<std::string>{"kubernetes", "kube"});
+        CHECK(c.faq.other_tools == std::vector<std::string>{"backstage", "rundeck/런덱"});
     }
     SECTION("offline, with no environment at all") {
         fake_env empty;

@@ -582,6 +582,12 @@ TEST_CASE("faq search: a tool beside Kubernetes the first hit never mentions cou
     }
     // "actions" alone is an ordinary word, not the CI product.
     CHECK(must(c.search.search("roll back the deploy actions")).evidence.others == 0);
+    // A team adds its own (faq.other_tools); a name that is built in counts once.
+    faq::searcher configured{c.db, {.extra_tools = {"backstage/백스테이지", "helm"}}};
+    CHECK(must(c.search.search("roll back a deploy from backstage")).evidence.others == 0);
+    CHECK(must(configured.search("roll back a deploy from backstage")).evidence.others == 1);
+    CHECK(must(configured.search("백스테이지에서 배포 롤백")).evidence.others == 1);
+    CHECK(must(configured.search("roll back a deploy with helm")).evidence.others == 1);
     // Docs that cover the tool answer it.
     c.add({{"en/helm.md",
             "# Helm releases\n\nRoll back a Helm release with `helm rollback`: "
