@@ -623,9 +623,9 @@ constexpr auto trouble_words =
 // section never mentions is most often about that tool (a Helm release's history, Argo CD's
 // sync, a Grafana panel), however many Kubernetes words it shares with the section. What runs
 // in the cluster (Postgres, nginx, an Envoy or Fluent Bit sidecar) or holds its images (Harbor,
-// Nexus) is left out: running and pulling it is what the docs explain.
-// One string, comma-separated, other spellings of a name after a slash (in Korean docs a tool
-// keeps its Latin name): a list of strings would take a line per name.
+// Nexus) is left out: running and pulling it is what the docs explain. Comma-separated, as a
+// list of strings would take a line per name; other spellings follow a slash (Korean docs keep
+// a tool's Latin name, a Korean question may spell it in Hangul).
 constexpr std::string_view other_tools =
     "helm/헬름, kustomize, kompose, argocd, argo/아르고, fluxcd, flux, spinnaker, tekton, "
     "jenkins/젠킨스, github actions/깃허브 액션, gitlab/깃랩, circleci, buildkite, skaffold, "
@@ -1195,13 +1195,13 @@ core::result<search_result> searcher::search(std::string_view question) {
         return result;
     }
     // Answer or decline, from how much of the question the first hit covers, how rare the
-    // words it shares are, how many it lacks (and, in English, how many capitalised names; in
-    // both, how many other tools), how well the page's name fits and how far it leads. Declining 4
-    // % of the answerable questions, the hand-made rule this replaced (coverage, or the rare words
-    // shared, times 1 + name fit) declined 71 % (en) / 82 % (ko) of the out-of-scope ones and the
-    // fitted model 82 % / 91 %, each of 36 question sets left out in turn; on twelve sets written
-    // after, wrong declines fell 7.2 → 5.2 % / 6.5 → 4.8 % and correct declines rose 73 → 79 % / 84
-    // → 92 % (bench/faq.md).
+    // words it shares are, how many it lacks (and how many names of other products and tools),
+    // how well the page's name fits and how far it leads. Declining 4 % of the answerable
+    // questions, the hand-made rule this replaced (coverage, or the rare words shared, times
+    // 1 + name fit) declined 71 % (en) / 82 % (ko) of the out-of-scope ones and the fitted
+    // model 82 % / 91 %, each of 36 question sets left out in turn; on twelve sets written
+    // after, wrong declines fell 7.2 → 5.2 % / 6.5 → 4.8 % and correct declines rose 73 → 79 %
+    // / 84 → 92 % (bench/faq.md).
     const double unit = idf(*sections, 0);
     auto& e = result.evidence;
     const auto& first = result.hits[0];
