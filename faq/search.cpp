@@ -407,10 +407,11 @@ std::vector<std::vector<phrase>> tokenized(const std::vector<query_term>& terms)
     return out;
 }
 
-bool contains(const std::vector<std::string>& tokens, const phrase& p) {
+/// Where `p` first occurs in `tokens`: the index of its first token, or tokens.size().
+std::size_t find(const std::vector<std::string>& tokens, const phrase& p) {
     const auto& want = p.tokens;
     if (want.empty() || want.size() > tokens.size()) {
-        return false;
+        return tokens.size();
     }
     for (std::size_t start = 0; start + want.size() <= tokens.size(); ++start) {
         bool all = true;
@@ -419,10 +420,14 @@ bool contains(const std::vector<std::string>& tokens, const phrase& p) {
             all = p.prefix && k + 1 == want.size() ? token.starts_with(want[k]) : token == want[k];
         }
         if (all) {
-            return true;
+            return start;
         }
     }
-    return false;
+    return tokens.size();
+}
+
+bool contains(const std::vector<std::string>& tokens, const phrase& p) {
+    return find(tokens, p) < tokens.size();
 }
 
 bool contains_any(const std::vector<std::string>& tokens, const std::vector<phrase>& phrases) {
@@ -660,10 +665,14 @@ std::vector<phrase> tool_spellings(std::string_view names) {
     return out;
 }
 
-/// The tools of `other_tools` and of `extra` the question names, each as a term whose phrases
-/// are its spellings.
-std::vector<std::vector<phrase>> tools_named(std::string_view question,
-                                             const std::vector<std::string>& extra) {
+/// The tools of `other_tools` and of `extra` a question names: each as a term whose phrases
+/// are its spellings, and as the question wrote it.
+struct named_tools {
+    std::vector<std::vector<phrase>> terms;
+    std::vector<std::string> written;
+};
+
+named_tools tools_named(std::string_view question, const std::vector<std::string>& extra) {
     static const auto built_in = [] {
         std::vector<std::vector<phrase>> out;
         for (std::string_view rest = other_tools; !rest.empty();) {
@@ -671,26 +680,40 @@ std::vector<std::vector<phrase>> tools_named(std::string_view question,
         }
         return out;
     }();
+    const auto asked = storage::faq_tokens(question);
     std::vector<std::string> tokens;
-    storage::faq_tokenize(question, [&](const storage::faq_token& t) { tokens.push_back(t.text); });
-    std::vector<std::vector<phrase>> named;
-    for (const auto& spellings : built_in) {
-        if (contains_any(tokens, spellings)) {
-            named.push_back(spellings);
+    for (const auto& t : asked) {
+        tokens.push_back(t.text);
+    }
+    named_tools named;
+    // The first spelling the question has, as written ("Helm", "헬름"): what a decline names.
+    auto add = [&](std::vector<phrase> spellings) {
+        for (const auto& p : spellings) {
+            if (auto at = find(tokens, p); at < tokens.size()) {
+                const auto& last = asked[at + p.tokens.size() - 1];
+                named.written.emplace_back(
+                    question.substr(static_cast<std::size_t>(asked[at].start),
+                                    static_cast<std::size_t>(last.end - asked[at].start)));
+                named.terms.push_back(std::move(spellings));
+                return;
+            }
         }
+    };
+    for (const auto& spellings : built_in) {
+        add(spellings);
     }
     // A configured name that is also built in counts once.
     auto known = [&](const phrase& p) {
-        return std::any_of(named.begin(), named.end(), [&](const std::vector<phrase>& term) {
-            return std::any_of(term.begin(), term.end(),
-                               [&](const phrase& q) { return q.tokens == p.tokens; });
-        });
+        return std::any_of(
+            named.terms.begin(), named.terms.end(), [&](const std::vector<phrase>& term) {
+                return std::any_of(term.begin(), term.end(),
+                                   [&](const phrase& q) { return q.tokens == p.tokens; });
+            });
     };
     for (const auto& names : extra) {
-        auto spellings = tool_spellings(names);
-        if (contains_any(tokens, spellings) &&
+        if (auto spellings = tool_spellings(names);
             std::none_of(spellings.begin(), spellings.end(), known)) {
-            named.push_back(std::move(spellings));
+            add(std::move(spellings));
         }
     }
     return named;
@@ -1219,12 +1242,17 @@ core::result<search_result> searcher::search(std::string_view question) {
         const auto first_letter = static_cast<unsigned char>(result.terms[i].front());
         e.products += language != "ko" && !t.in_top && std::isupper(first_letter) ? 1 : 0;
     }
-    if (auto named = tools_named(question, options_.extra_tools); !named.empty()) {
-        auto present = terms_in(*db_, named, first.section_id);
+    if (auto named = tools_named(question, options_.extra_tools); !named.terms.empty()) {
+        auto present = terms_in(*db_, named.terms, first.section_id);
         if (!present) {
             return std::move(present).error();
         }
-        e.others = static_cast<double>(std::count(present->begin(), present->end(), false));
+        for (std::size_t i = 0; i < present->size(); ++i) {
+            if (!(*present)[i]) {
+                result.tools_unmentioned.push_back(std::move(named.written[i]));
+            }
+        }
+        e.others = static_cast<double>(result.tools_unmentioned.size());
     }
     result.confidence = default_decline_model(language).confidence(e);
     if (first.learned >= learned_alike) {

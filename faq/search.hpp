@@ -138,6 +138,9 @@ struct search_result {
     /// An earlier question like this one is one the docs do not answer (the platform team said
     /// so): the confidence is capped below the default threshold.
     bool known_gap = false;
+    /// The other tools (answer_evidence::others) the question names, as it wrote them, that
+    /// the first hit does not mention.
+    std::vector<std::string> tools_unmentioned;
 };
 
 /// One term group of a question: the word as asked and what the FTS5 query matches.

@@ -580,6 +580,12 @@ TEST_CASE("faq search: a tool beside Kubernetes the first hit never mentions cou
         CHECK(named.evidence.others == 1);
         CHECK_FALSE(named.answer);
     }
+    // A decline can say which, as the asker wrote them.
+    auto two = must(c.search.search("roll back a deploy with Helm and ArgoCD"));
+    CHECK(two.evidence.others == 2);
+    CHECK(two.tools_unmentioned == std::vector<std::string>{"Helm", "ArgoCD"});
+    CHECK(must(c.search.search("헬름으로 배포 롤백")).tools_unmentioned ==
+          std::vector<std::string>{"헬름"});
     // "actions" alone is an ordinary word, not the CI product.
     CHECK(must(c.search.search("roll back the deploy actions")).evidence.others == 0);
     // A team adds its own (faq.other_tools); a name that is built in counts once.

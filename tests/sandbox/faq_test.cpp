@@ -271,6 +271,8 @@ TEST_CASE("sandbox: a declined question offers its closest pages to pick from", 
     auto said = w.say({"/faq how do I roll back a terraform state file in atlantis?"});
     INFO(said);
     REQUIRE(contains(said, "not sure"));
+    // Why: the question is about a tool the closest page never mentions.
+    CHECK(contains(said, "your question names terraform, which the closest page does not mention"));
     CHECK(contains(said, "Did one of them answer it?"));
     CHECK(contains(said, "\"value\":\"1:0\""));
     said = w.say({"faq.pick 1:0"});
