@@ -102,6 +102,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                          {"confidence", r->confidence},
                          {"threshold", options.answer_threshold},
                          {"evidence", nlohmann::json::object()},
+                         {"tools_unmentioned", r->tools_unmentioned},
                          {"hits", nlohmann::json::array()}};
         const auto evidence = r->evidence.values();
         for (std::size_t i = 0; i < evidence.size(); ++i) {
@@ -125,6 +126,10 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     }
     out << fmt::format("{} (confidence {:.2f}, threshold {:.2f}; searched: {})\n", decision,
                        r->confidence, options.answer_threshold, fmt::join(r->terms, ", "));
+    if (!r->tools_unmentioned.empty()) {
+        out << fmt::format("names other tools the first section does not mention: {}\n",
+                           fmt::join(r->tools_unmentioned, ", "));
+    }
     int n = 0;
     for (const auto& h : r->hits) {
         out << fmt::format("{}. {}  {}  score {:.4g}  coverage {:.0f} %\n   {}\n", ++n, h.ref(),

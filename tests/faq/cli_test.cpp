@@ -57,6 +57,18 @@ TEST_CASE("faq cli: --json says whether the bot would decline", "[unit]") {
           std::string::npos);
 }
 
+TEST_CASE("faq cli: names the other tools a question asks about that the docs lack", "[unit]") {
+    auto r = cli({"search", "--docs", docs, "how do I roll back a Helm release?"});
+    CHECK(r.code == 0);
+    CHECK(r.out.starts_with("decline"));
+    CHECK(r.out.find("names other tools the first section does not mention: Helm\n") !=
+          std::string::npos);
+    auto j = nlohmann::json::parse(
+        cli({"search", "--docs", docs, "--json", "how do I roll back a Helm release?"}).out);
+    CHECK(j["tools_unmentioned"] == nlohmann::json::array({"Helm"}));
+    CHECK(j["evidence"]["others"] == 1);
+}
+
 TEST_CASE("faq cli: bad usage says what to type", "[unit]") {
     auto none = cli({"search", "how do I roll back?"});
     CHECK(none.code == 2);
