@@ -263,9 +263,10 @@ int main(int argc, char** argv) {
 
     // Each question once more, in turn: cached counts, but not right after the same question
     // (whose pages the row above finds in SQLite's page cache), as the bot asks them.
-    const auto each_in_turn = [&]() -> std::optional<std::vector<double>> {
+    const auto each_in_turn =
+        [&](const std::vector<std::string>& asked) -> std::optional<std::vector<double>> {
         std::vector<double> took;
-        for (const auto& q : questions) {
+        for (const auto& q : asked) {
             const auto start = steady::now();
             if (!search.search(q)) {
                 return std::nullopt;
@@ -274,8 +275,14 @@ int main(int argc, char** argv) {
         }
         return took;
     };
-    const auto in_turn = each_in_turn();
-    if (!in_turn) {
+    const auto in_turn = each_in_turn(questions);
+    // The same naming another tool, whose presence in the first section is read once more.
+    std::vector<std::string> tool_questions;
+    for (std::size_t q = 0; q < questions.size(); ++q) {
+        tool_questions.push_back(q % 2 == 1 ? "헬름으로 " + questions[q] : questions[q] + " helm");
+    }
+    const auto naming_tools = each_in_turn(tool_questions);
+    if (!in_turn || !naming_tools) {
         std::cerr << "query failed\n";
         return 1;
     }
@@ -312,7 +319,7 @@ int main(int argc, char** argv) {
         }
     }
     search.forget_lessons();
-    const auto learned = each_in_turn();
+    const auto learned = each_in_turn(questions);
     if (!learned) {
         std::cerr << "query failed\n";
         return 1;
@@ -375,6 +382,10 @@ int main(int argc, char** argv) {
         "| query p50 / p99, word counts cached, asked in turn | {:.2f} / {:.2f} ms | p99 ≤ 5 ms "
         "|\n",
         percentile(*in_turn, 0.5), percentile(*in_turn, 0.99));
+    fmt::print(
+        "| query p50 / p99, the same naming another tool (helm, 헬름) | {:.2f} / {:.2f} ms | p99 "
+        "≤ 5 ms |\n",
+        percentile(*naming_tools, 0.5), percentile(*naming_tools, 0.99));
     fmt::print(
         "| query p50 / p99, word counts cached, {} answers learned | {:.2f} / {:.2f} ms | p99 ≤ 5 "
         "ms |\n",
