@@ -253,16 +253,10 @@ message faq_answer_message(const faq::search_result& result, std::int64_t ask_id
             ": the platform team said the docs do not answer a question much like it. The "
             "closest pages I found:";
     } else if (!result.tools_unmentioned.empty()) {
-        std::vector<std::string> tools;
-        for (const auto& t : result.tools_unmentioned) {
-            tools.push_back(escape_mrkdwn(t));
-        }
-        const auto last = std::move(tools.back());
-        tools.pop_back();
         body += fmt::format(
-            ": your question names {}{}, which the closest page does not mention. The closest "
+            ": your question names {}, which the closest page does not mention. The closest "
             "pages I found:",
-            tools.empty() ? "" : fmt::format("{} and ", fmt::join(tools, ", ")), last);
+            list_names(result.tools_unmentioned, 8, false));
     } else {
         body += result.hits.empty() ? ": nothing in the docs matches your question."
                                     : ". The closest pages I found:";

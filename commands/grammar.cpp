@@ -636,14 +636,14 @@ std::string did_you_mean(std::string_view input, std::span<const std::string> ca
     return out + "?";
 }
 
-std::string list_names(std::span<const std::string> names, std::size_t limit) {
+std::string list_names(std::span<const std::string> names, std::size_t limit, bool code) {
     std::size_t shown = std::min(names.size(), limit);
     std::string out;
     for (std::size_t i = 0; i < shown; ++i) {
         if (i > 0) {
             out += (i + 1 == shown && shown == names.size()) ? " and " : ", ";
         }
-        out += quoted(names[i]);
+        out += code ? quoted(names[i]) : escape_mrkdwn(names[i]);
     }
     if (shown < names.size()) {
         out += fmt::format(" and {} more", names.size() - shown);

@@ -169,7 +169,8 @@ std::vector<std::string> usage_lines(const command_spec& top, const command_spec
 std::string did_you_mean(std::string_view input, std::span<const std::string> candidates,
                          const std::function<std::string(const std::string&)>& show);
 
-/// "`a`, `b` and `c`", listing at most `limit` names and then "and N more".
-std::string list_names(std::span<const std::string> names, std::size_t limit = 8);
+/// "`a`, `b` and `c`", listing at most `limit` names and then "and N more"; `code`: false
+/// leaves out the backticks ("a, b and c").
+std::string list_names(std::span<const std::string> names, std::size_t limit = 8, bool code = true);
 
 }  // namespace tugboat::commands
