@@ -44,6 +44,7 @@
 #include <iostream>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -60,24 +61,58 @@ struct labelled {
     std::string question;
 };
 
-std::vector<labelled> read_questions(const std::string& path) {
-    std::vector<labelled> out;
+/// The file names of the corpus's pages, which the labels name.
+std::set<std::string> page_names_in(const std::string& corpus) {
+    std::set<std::string> out;
+    std::error_code ec;
+    for (std::filesystem::recursive_directory_iterator it(corpus, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        if (it->is_regular_file() && it->path().extension() == ".md") {
+            out.insert(it->path().filename().string());
+        }
+    }
+    return out;
+}
+
+/// The labelled questions of `path`, or nothing after saying on stderr which lines are wrong:
+/// a label naming no page of the corpus would count its question as missed on every run.
+std::optional<std::vector<labelled>> read_questions(const std::string& path,
+                                                    const std::set<std::string>& pages) {
     std::ifstream in(path);
+    if (!in) {
+        std::cerr << path << ": cannot be read\n";
+        return std::nullopt;
+    }
+    std::vector<labelled> out;
+    bool ok = true;
     std::string line;
-    while (std::getline(in, line)) {
+    for (int number = 1; std::getline(in, line); ++number) {
         if (line.empty() || line[0] == '#') {
             continue;
         }
+        const auto where = fmt::format("{}:{}: ", path, number);
         auto cols = core::split(line, '\t');
         if (cols.size() != 4) {
-            std::cerr << "skipping malformed line: " << line << "\n";
+            std::cerr << where << "expected 4 tab-separated columns, got " << cols.size() << "\n";
+            ok = false;
             continue;
         }
         labelled q{cols[0], cols[1], {}, cols[3]};
         if (cols[2] != "-") {
             q.expected = core::split(cols[2], '|');
         }
+        for (const auto& page : q.expected) {
+            if (!pages.contains(page)) {
+                std::cerr << where << "`" << page
+                          << "` is not a page of the corpus (several pages are separated by "
+                             "`|`, no answer is `-`)\n";
+                ok = false;
+            }
+        }
         out.push_back(std::move(q));
+    }
+    if (!ok) {
+        return std::nullopt;
     }
     return out;
 }
@@ -422,8 +457,18 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    const auto all = read_questions(questions);
-    const auto lesson_questions = learn_from.empty() ? all : read_questions(learn_from);
+    const auto pages = page_names_in(corpus);
+    if (pages.empty()) {
+        std::cerr << corpus << ": no Markdown pages (is ../shared beside the checkout?)\n";
+        return 2;
+    }
+    const auto read = read_questions(questions, pages);
+    const auto lessons_read = learn_from.empty() ? read : read_questions(learn_from, pages);
+    if (!read || !lessons_read) {
+        return 2;
+    }
+    const auto& all = *read;
+    const auto& lesson_questions = *lessons_read;
     const auto glossary = read_glossary(glossary_file);
     core::system_clock clock;
 
