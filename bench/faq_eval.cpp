@@ -63,13 +63,10 @@ struct labelled {
 
 /// The file names of the corpus's pages, which the labels name.
 std::set<std::string> page_names_in(const std::string& corpus) {
+    std::vector<std::string> problems;  // an unreadable corpus has no pages, which main reports
     std::set<std::string> out;
-    std::error_code ec;
-    for (std::filesystem::recursive_directory_iterator it(corpus, ec), end; !ec && it != end;
-         it.increment(ec)) {
-        if (it->is_regular_file() && it->path().extension() == ".md") {
-            out.insert(it->path().filename().string());
-        }
+    for (const auto& file : faq::markdown_files(corpus, problems)) {
+        out.insert(std::filesystem::path(file).filename().string());
     }
     return out;
 }
