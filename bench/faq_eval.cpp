@@ -5,7 +5,7 @@
 //   bench_faq_eval [--split held|dev|all] [--corpus DIR] [--questions FILE] [--glossary FILE]
 //                  [--threshold X] [--words FILE] [--misses] [--features FILE] [--fit-decline]
 //                  [--bilingual] [--learn [--learn-from FILE] [--lessons N] [--lessons-shown K]
-//                  [--wrong-lessons PERCENT] [--team-answers]]
+//                  [--wrong-lessons PERCENT] [--team-answers]] [--plain]
 //
 // --bilingual indexes both languages' pages together, as the bot does when its docs folders hold
 // a page and its translation: a question may then find either.
@@ -23,6 +23,9 @@
 // chosen questions, reports it with every split left out in turn, and prints the model fitted on
 // all of them for faq/search.cpp.
 //
+// --plain measures plain FTS5 + bm25 instead of the bot's search, on the same sections and
+// questions: the baseline issue 7 gives for orientation (plain_baseline below).
+//
 // questions.tsv: language, split, expected file(s) ("a.md|b.md", or "-" when the corpus has no
 // answer), question — tab-separated. The glossary file has "term: synonym, synonym" lines.
 
@@ -38,6 +41,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -392,6 +396,104 @@ core::result<void> teach_all_but(storage::database& db, const std::vector<lesson
     return tx->commit();
 }
 
+/// One language's results, as the table prints them.
+struct tally {
+    int answerable = 0, top1 = 0, top3 = 0, wrong_declines = 0;
+    int out_of_scope = 0, correct_declines = 0;
+};
+
+void print_row(const std::string& language, const tally& t) {
+    auto pct = [](int a, int n) { return n == 0 ? 0.0 : 100.0 * a / n; };
+    fmt::print("| {} | {} | {:.1f} % | {:.1f} % | {:.1f} % | {} | {:.1f} % |\n", language,
+               t.answerable, pct(t.top1, t.answerable), pct(t.top3, t.answerable),
+               pct(t.wrong_declines, t.answerable), t.out_of_scope,
+               pct(t.correct_declines, t.out_of_scope));
+}
+
+/// Issue 7's orientation figure, measured on the same sections and questions: plain FTS5
+/// (`unicode61`, no stemming, no glossary), the question's words OR-ed, ranked by bm25 over
+/// heading and body. Plain search has no decline rule; it declines below the score that declines
+/// 5 % of these answerable questions, a threshold set on the very questions it is judged on, which
+/// flatters it.
+core::result<tally> plain_baseline(storage::database& db, const std::vector<labelled>& all,
+                                   const std::string& language, const std::string& split) {
+    if (auto r =
+            db.exec("CREATE VIRTUAL TABLE plain USING fts5 (heading, body, tokenize = 'unicode61');"
+                    "INSERT INTO plain (rowid, heading, body) SELECT id, heading_path, body "
+                    "FROM faq_sections;");
+        !r) {
+        return r.error();
+    }
+    std::vector<double> answerable_scores;
+    std::vector<double> out_of_scope_scores;
+    tally t;
+    for (const auto& q : all) {
+        if (q.language != language || (split != "all" && q.split != split)) {
+            continue;
+        }
+        // Each run of letters and digits as a quoted term, so that no word is read as FTS5 syntax.
+        std::string match;
+        std::string word;
+        for (char c : q.question + ' ') {
+            if (std::isalnum(static_cast<unsigned char>(c)) ||
+                static_cast<unsigned char>(c) >= 0x80) {
+                word += c;
+            } else if (!word.empty()) {
+                match += (match.empty() ? "\"" : " OR \"") + word + '"';
+                word.clear();
+            }
+        }
+        std::vector<std::string> pages;
+        double score = 0;  // no match at all: declined
+        if (!match.empty()) {
+            auto st = db.prepare(
+                "SELECT d.path, -bm25(plain) FROM plain JOIN faq_sections s ON s.id = plain.rowid "
+                "JOIN faq_documents d ON d.id = s.document_id WHERE plain MATCH ?1 "
+                "ORDER BY bm25(plain) LIMIT 50");
+            if (!st) {
+                return std::move(st).error();
+            }
+            st->bind(1, match);
+            for (;;) {
+                auto row = st->step();
+                if (!row) {
+                    return std::move(row).error();
+                }
+                if (!*row) {
+                    break;
+                }
+                score = pages.empty() ? st->get_double(1) : score;
+                auto page = file_name(st->get_text(0));
+                if (std::find(pages.begin(), pages.end(), page) == pages.end()) {
+                    pages.push_back(page);
+                }
+            }
+        }
+        if (q.expected.empty()) {
+            ++t.out_of_scope;
+            out_of_scope_scores.push_back(score);
+            continue;
+        }
+        ++t.answerable;
+        answerable_scores.push_back(score);
+        auto found = std::find_if(pages.begin(), pages.end(),
+                                  [&](const std::string& p) { return answers(q, p); });
+        if (found != pages.end()) {
+            t.top1 += found == pages.begin() ? 1 : 0;
+            t.top3 += found - pages.begin() < 3 ? 1 : 0;
+        }
+    }
+    if (answerable_scores.empty()) {
+        return t;
+    }
+    std::sort(answerable_scores.begin(), answerable_scores.end());
+    const double threshold = answerable_scores[answerable_scores.size() / 20];
+    auto below = [&](double s) { return s < threshold; };
+    t.wrong_declines = static_cast<int>(std::ranges::count_if(answerable_scores, below));
+    t.correct_declines = static_cast<int>(std::ranges::count_if(out_of_scope_scores, below));
+    return t;
+}
+
 int main(int argc, char** argv) {
     const std::string source = TUGBOAT_SOURCE_DIR;
     std::string split = "held";
@@ -410,6 +512,7 @@ int main(int argc, char** argv) {
     std::size_t lessons_shown = 3;
     double wrong_lessons = 0;
     bool team_answers = false;
+    bool plain = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -445,14 +548,21 @@ int main(int argc, char** argv) {
             wrong_lessons = std::stod(value()) / 100;
         } else if (a == "--team-answers") {
             team_answers = true;
+        } else if (a == "--plain") {
+            plain = true;
         } else {
             std::cerr << "unknown argument " << a
                       << "; try --split held|dev|all, --corpus DIR, --questions FILE, "
                          "--glossary FILE, --threshold X, --words FILE, --misses, --features FILE, "
                          "--fit-decline, --bilingual, --learn, --learn-from FILE, --lessons N, "
-                         "--lessons-shown K, --wrong-lessons PERCENT, --team-answers\n";
+                         "--lessons-shown K, --wrong-lessons PERCENT, --team-answers, --plain\n";
             return 2;
         }
+    }
+    if (plain && (learn || fit_decline || !features_file.empty() || misses)) {
+        std::cerr << "--plain measures plain FTS5 alone; run it without --learn, --fit-decline, "
+                     "--features and --misses\n";
+        return 2;
     }
     const auto pages = page_names_in(corpus);
     if (pages.empty()) {
@@ -477,9 +587,16 @@ int main(int argc, char** argv) {
     if (!features_file.empty()) {
         features.open(features_file);
     }
-    fmt::print("FAQ evaluation: split={} threshold={:.2f} words={} corpus={}{}\n\n", split,
-               threshold, words.empty() ? "none" : words, corpus,
-               bilingual ? " (both languages indexed together)" : "");
+    if (plain) {
+        fmt::print(
+            "FAQ evaluation of plain FTS5 unicode61 + bm25 (the baseline): split={} "
+            "corpus={}{}\n\n",
+            split, corpus, bilingual ? " (both languages indexed together)" : "");
+    } else {
+        fmt::print("FAQ evaluation: split={} threshold={:.2f} words={} corpus={}{}\n\n", split,
+                   threshold, words.empty() ? "none" : words, corpus,
+                   bilingual ? " (both languages indexed together)" : "");
+    }
     fmt::print(
         "| language | answerable | top-1 | top-3 | wrong declines | out of scope | correct "
         "declines |\n|---|---|---|---|---|---|---|\n");
@@ -509,8 +626,16 @@ int main(int argc, char** argv) {
                 features << "# " << language << " sections " << st->get_int(0) << '\n';
             }
         }
-        int answerable = 0, top1 = 0, top3 = 0, wrong_declines = 0;
-        int out_of_scope = 0, correct_declines = 0;
+        if (plain) {
+            auto t = plain_baseline(*db, all, language, split);
+            if (!t) {
+                std::cerr << t.error().message << "\n";
+                return 1;
+            }
+            print_row(language, *t);
+            continue;
+        }
+        tally t;
         std::vector<lesson> lessons;
         if (learn) {
             auto taught = lessons_of(search, lesson_questions, language, lessons_shown,
@@ -561,13 +686,13 @@ int main(int argc, char** argv) {
                 fitted.push_back({q.split, !q.expected.empty(), r->evidence});
                 const bool ok = q.expected.empty() ? !r->answer : rank == 0 && r->answer;
                 if (q.expected.empty()) {
-                    ++out_of_scope;
-                    correct_declines += r->answer ? 0 : 1;
+                    ++t.out_of_scope;
+                    t.correct_declines += r->answer ? 0 : 1;
                 } else {
-                    ++answerable;
-                    top1 += rank == 0 ? 1 : 0;
-                    top3 += rank < 3 ? 1 : 0;
-                    wrong_declines += r->answer ? 0 : 1;
+                    ++t.answerable;
+                    t.top1 += rank == 0 ? 1 : 0;
+                    t.top3 += rank < 3 ? 1 : 0;
+                    t.wrong_declines += r->answer ? 0 : 1;
                 }
                 if (features.is_open()) {
                     features << language << '\t' << q.split << '\t'
@@ -594,11 +719,7 @@ int main(int argc, char** argv) {
                 }
             }
         }
-        auto pct = [](int a, int n) { return n == 0 ? 0.0 : 100.0 * a / n; };
-        fmt::print("| {} | {} | {:.1f} % | {:.1f} % | {:.1f} % | {} | {:.1f} % |\n", language,
-                   answerable, pct(top1, answerable), pct(top3, answerable),
-                   pct(wrong_declines, answerable), out_of_scope,
-                   pct(correct_declines, out_of_scope));
+        print_row(language, t);
     }
     fmt::print(
         "\ntargets: top-1 ≥ 85 %, top-3 ≥ 95 %, wrong declines ≤ 5 %, correct declines ≥ "
