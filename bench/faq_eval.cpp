@@ -462,7 +462,9 @@ core::result<tally> plain_baseline(storage::database& db, const std::vector<labe
                 if (!*row) {
                     break;
                 }
-                score = pages.empty() ? st->get_double(1) : score;
+                if (pages.empty()) {
+                    score = st->get_double(1);
+                }
                 auto page = file_name(st->get_text(0));
                 if (std::find(pages.begin(), pages.end(), page) == pages.end()) {
                     pages.push_back(page);
@@ -618,14 +620,6 @@ int main(int argc, char** argv) {
             std::cerr << "cannot index " << corpus << "/" << language << "\n";
             return 1;
         }
-        faq::searcher search(
-            *db, {.answer_threshold = threshold, .extra_glossary = glossary, .words = words});
-        if (features.is_open()) {
-            auto st = db->prepare("SELECT count(*) FROM faq_search");
-            if (st && st->step()) {
-                features << "# " << language << " sections " << st->get_int(0) << '\n';
-            }
-        }
         if (plain) {
             auto t = plain_baseline(*db, all, language, split);
             if (!t) {
@@ -634,6 +628,14 @@ int main(int argc, char** argv) {
             }
             print_row(language, *t);
             continue;
+        }
+        faq::searcher search(
+            *db, {.answer_threshold = threshold, .extra_glossary = glossary, .words = words});
+        if (features.is_open()) {
+            auto st = db->prepare("SELECT count(*) FROM faq_search");
+            if (st && st->step()) {
+                features << "# " << language << " sections " << st->get_int(0) << '\n';
+            }
         }
         tally t;
         std::vector<lesson> lessons;
